@@ -23,6 +23,9 @@ test: build
 bench: build
 	@$(BUILD_DIR)/bin/hallmark-microbench --benchmark_min_time=0.5
 
+demo: build
+	@bash scripts/demo.sh $(BUILD_DIR)/bin
+
 format:
 	@git ls-files '*.h' '*.cpp' | xargs clang-format -i
 

@@ -43,7 +43,9 @@ bool Hash256::IsZero() const {
   return true;
 }
 
-std::string Hash256::Hex() const { return ToHex(span()); }
+std::string Hash256::Hex() const {
+  return ToHex(span());
+}
 
 std::optional<Hash256> Hash256::FromHex(std::string_view hex) {
   if (hex.size() != 64) return std::nullopt;

@@ -53,7 +53,9 @@ inline ByteSpan AsSpan(std::string_view s) {
 inline std::string_view AsView(ByteSpan s) {
   return std::string_view(reinterpret_cast<const char*>(s.data()), s.size());
 }
-inline std::string ToString(ByteSpan s) { return std::string(AsView(s)); }
+inline std::string ToString(ByteSpan s) {
+  return std::string(AsView(s));
+}
 
 // Big-endian fixed-width encodings, for keys that must sort by number.
 void PutBigEndian64(std::string* out, uint64_t v);

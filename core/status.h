@@ -29,7 +29,9 @@ class [[nodiscard]] Status {
  public:
   Status() = default;
   static Status Ok() { return Status(); }
-  static Status InvalidInput(std::string msg) { return {StatusCode::kInvalidInput, std::move(msg)}; }
+  static Status InvalidInput(std::string msg) {
+    return {StatusCode::kInvalidInput, std::move(msg)};
+  }
   static Status NotFound(std::string msg) { return {StatusCode::kNotFound, std::move(msg)}; }
   static Status Corruption(std::string msg) { return {StatusCode::kCorruption, std::move(msg)}; }
   static Status IoError(std::string msg) { return {StatusCode::kIoError, std::move(msg)}; }
@@ -54,7 +56,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design.
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design.
   Result(Status status) : v_(std::move(status)) {  // NOLINT: implicit by design.
     if (std::get<Status>(v_).ok()) {
       std::fprintf(stderr, "Result constructed from an ok Status\n");
@@ -92,18 +94,18 @@ class [[nodiscard]] Result {
 }  // namespace hallmark::core
 
 // Always-on assertion for our own bugs. Never use it on input.
-#define HM_ASSERT(expr)                                                                   \
-  do {                                                                                    \
-    if (!(expr)) ::hallmark::core::AssertFail(#expr, __FILE__, __LINE__, nullptr);        \
+#define HM_ASSERT(expr)                                                            \
+  do {                                                                             \
+    if (!(expr)) ::hallmark::core::AssertFail(#expr, __FILE__, __LINE__, nullptr); \
   } while (0)
-#define HM_ASSERT_MSG(expr, msg)                                                          \
-  do {                                                                                    \
-    if (!(expr)) ::hallmark::core::AssertFail(#expr, __FILE__, __LINE__, (msg));          \
+#define HM_ASSERT_MSG(expr, msg)                                                 \
+  do {                                                                           \
+    if (!(expr)) ::hallmark::core::AssertFail(#expr, __FILE__, __LINE__, (msg)); \
   } while (0)
 
 // Propagates a non-ok Status from an expression returning Status.
-#define HM_RETURN_IF_ERROR(expr)            \
-  do {                                      \
+#define HM_RETURN_IF_ERROR(expr)             \
+  do {                                       \
     ::hallmark::core::Status hm_s_ = (expr); \
-    if (!hm_s_.ok()) return hm_s_;          \
+    if (!hm_s_.ok()) return hm_s_;           \
   } while (0)

@@ -1,1 +1,481 @@
-// Placeholder until the ledger store lands.
+#include "storage/ledger.h"
+
+#include <leveldb/cache.h>
+#include <leveldb/db.h>
+#include <leveldb/filter_policy.h>
+#include <leveldb/write_batch.h>
+
+#include <algorithm>
+#include <unordered_set>
+
+#include "core/codec.h"
+#include "core/crypto/sha256.h"
+#include "core/limits.h"
+#include "core/merkle.h"
+#include "storage/keys.h"
+#include "storage/smt_store.h"
+
+namespace hallmark::storage {
+
+using core::Hash256;
+using core::Result;
+using core::Status;
+
+namespace {
+
+constexpr uint64_t kBlockOverheadBytes = 512;
+
+Status FromLevelDb(const leveldb::Status& s, std::string_view what) {
+  if (s.ok()) return Status::Ok();
+  if (s.IsCorruption()) return Status::Corruption(std::string(what) + ": " + s.ToString());
+  return Status::IoError(std::string(what) + ": " + s.ToString());
+}
+
+// Reads one key; nullopt when absent.
+Result<std::optional<std::string>> Get(leveldb::DB* db, const std::string& key,
+                                       std::string_view what) {
+  std::string value;
+  leveldb::ReadOptions ro;
+  ro.verify_checksums = true;
+  leveldb::Status s = db->Get(ro, key, &value);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  HM_RETURN_IF_ERROR(FromLevelDb(s, what));
+  return std::optional<std::string>(std::move(value));
+}
+
+// Stored bytes that fail to parse are corruption: our own data, never served.
+template <typename Message>
+Status ParseStored(const std::string& bytes, Message* out, std::string_view what) {
+  if (!out->ParseFromString(bytes))
+    return Status::Corruption(std::string(what) + " does not parse");
+  return Status::Ok();
+}
+
+// The block's records executed on top of the ledger's state; items read from disk on first
+// use and kept with their changes.
+class Overlay final : public core::StateView {
+ public:
+  explicit Overlay(const Ledger* ledger) : ledger_(ledger) {}
+
+  Result<const pb::ItemState*> Find(const Hash256& key) override {
+    auto it = states_.find(key);
+    if (it != states_.end()) return it->second ? &*it->second : nullptr;
+    auto stored = ledger_->GetItem(key);
+    if (!stored.ok()) return stored.status();
+    auto& slot = states_[key];
+    if (stored->has_value()) slot = std::move((*stored)->state);
+    return slot ? &*slot : nullptr;
+  }
+
+  void Put(const Hash256& key, pb::ItemState state) override {
+    states_[key] = std::move(state);
+    if (dirty_set_.insert(key).second) dirty_.push_back(key);
+  }
+
+  const std::vector<Hash256>& dirty() const { return dirty_; }
+  const pb::ItemState& state(const Hash256& key) const { return *states_.at(key); }
+
+ private:
+  const Ledger* ledger_;
+  std::unordered_map<Hash256, std::optional<pb::ItemState>> states_;
+  std::unordered_set<Hash256> dirty_set_;
+  std::vector<Hash256> dirty_;
+};
+
+}  // namespace
+
+SignatureCheck VerifyEverySignature() {
+  return [](const pb::Envelope& env, const Hash256&) { return core::CheckRecordSignature(env); };
+}
+
+Ledger::Ledger(const core::Network& network, LedgerOptions options)
+    : network_(network), options_(options) {}
+
+Ledger::~Ledger() {
+  tree_.reset();
+  tree_reader_.reset();
+  db_.reset();
+}
+
+Result<std::unique_ptr<Ledger>> Ledger::Open(const std::filesystem::path& dir,
+                                             const core::Network& network, LedgerOptions options) {
+  std::unique_ptr<Ledger> ledger(new Ledger(network, options));
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status::IoError("cannot create data folder " + dir.string() + ": " + ec.message());
+
+  leveldb::Options lo;
+  lo.create_if_missing = true;
+  lo.paranoid_checks = true;
+  lo.block_cache = nullptr;  // LevelDB's default 8 MiB cache.
+  lo.filter_policy = nullptr;
+  leveldb::DB* raw = nullptr;
+  leveldb::Status s = leveldb::DB::Open(lo, dir.string(), &raw);
+  if (!s.ok()) {
+    return FromLevelDb(s, "opening ledger at " + dir.string());
+  }
+  ledger->db_.reset(raw);
+  HM_RETURN_IF_ERROR(ledger->Load().WithContext("ledger at " + dir.string()));
+  return ledger;
+}
+
+Status Ledger::Load() {
+  tree_reader_ = std::make_unique<LevelDbSmtReader>(db_.get(), keys::kStateTreePrefix);
+  tree_ =
+      std::make_unique<core::SparseMerkleTree>(tree_reader_.get(), options_.state_tree_cache_nodes);
+  HM_RETURN_IF_ERROR(tree_->status().WithContext("state tree"));
+
+  auto head_bytes = Get(db_.get(), keys::Head(), "chain head");
+  if (!head_bytes.ok()) return head_bytes.status();
+  if (!head_bytes->has_value()) {
+    // A new store: the genesis state, height 0, an empty tree.
+    auto any = Get(db_.get(), keys::GenesisHash(), "genesis hash");
+    if (!any.ok()) return any.status();
+    head_.Clear();
+    head_.set_height(0);
+    head_.set_block_hash(std::string(32, '\0'));
+    head_.set_state_root(std::string(tree_->root().view()));
+    head_.set_time_ms(network_.genesis().genesis_time_ms());
+    head_.set_genesis_hash(std::string(network_.hash().view()));
+    leveldb::WriteBatch batch;
+    batch.Put(keys::GenesisHash(), std::string(network_.hash().view()));
+    batch.Put(keys::Head(), core::SerializeDeterministic(head_));
+    leveldb::WriteOptions wo;
+    wo.sync = true;
+    return FromLevelDb(db_->Write(wo, &batch), "initialising the ledger");
+  }
+  HM_RETURN_IF_ERROR(ParseStored(**head_bytes, &head_, "chain head"));
+  if (head_.genesis_hash() != network_.hash().view()) {
+    return Status::InvalidInput("this data folder belongs to another network (genesis " +
+                                core::ToHex(head_.genesis_hash()).substr(0, 16) + "…, expected " +
+                                network_.hash().Hex().substr(0, 16) +
+                                "…); point --home at the right folder");
+  }
+  // The head, its block and the state tree were written in one batch; check they agree.
+  Hash256 tree_root = tree_->root();
+  if (tree_root.view() != head_.state_root()) {
+    return Status::Corruption("state tree root " + tree_root.Hex() +
+                              " does not match the head's state root " +
+                              core::ToHex(head_.state_root()));
+  }
+  if (head_.height() > 0) {
+    auto stored = Get(db_.get(), keys::Block(head_.height()), "head block");
+    if (!stored.ok()) return stored.status();
+    if (!stored->has_value()) {
+      return Status::Corruption("head block " + std::to_string(head_.height()) + " is missing");
+    }
+    pb::StoredBlock sb;
+    HM_RETURN_IF_ERROR(ParseStored(**stored, &sb, "head block"));
+    if (core::Sha256Of(std::string_view(sb.header())).view() != head_.block_hash()) {
+      return Status::Corruption("head block " + std::to_string(head_.height()) +
+                                " does not match the head's hash");
+    }
+    pb::BlockHeader header;
+    HM_RETURN_IF_ERROR(ParseStored(sb.header(), &header, "head block header"));
+    if (header.state_root() != head_.state_root()) {
+      return Status::Corruption("head block's state root does not match the state tree");
+    }
+  }
+  return Status::Ok();
+}
+
+Result<PreparedBlock> Ledger::BuildBlock(std::span<const pb::Envelope> candidates, uint64_t time_ms,
+                                         const Hash256& proposer, const SignatureCheck& check) {
+  return Execute(nullptr, pb::Block(), candidates, time_ms, proposer, check);
+}
+
+Result<PreparedBlock> Ledger::ValidateBlock(const pb::Block& block, const SignatureCheck& check) {
+  pb::BlockHeader header;
+  Status st = core::ParseStrict(block.header(), &header, "block header");
+  if (!st.ok()) return st;
+  auto fail = [&](std::string msg) {
+    return Status::InvalidInput("block " + std::to_string(header.height()) + ": " + msg);
+  };
+  if (header.chain_id() != network_.chain_id()) {
+    return fail("chain id \"" + header.chain_id().substr(0, 64) + "\" is not this network's");
+  }
+  if (header.height() != head_.height() + 1) {
+    return fail("expected height " + std::to_string(head_.height() + 1));
+  }
+  if (header.prev_hash() != head_.block_hash()) return fail("prev_hash is not the head's hash");
+  if (header.time_ms() <= head_.time_ms()) {
+    return fail("time " + std::to_string(header.time_ms()) + " is not after the previous block's " +
+                std::to_string(head_.time_ms()));
+  }
+  if (header.proposer().size() != 32) return fail("proposer must be a 32-byte key");
+  Hash256 proposer = Hash256::FromSpan(core::AsSpan(header.proposer()));
+  bool known = std::any_of(network_.validators().begin(), network_.validators().end(),
+                           [&](const core::ValidatorInfo& v) { return v.key == proposer; });
+  if (!known) return fail("proposer " + proposer.Hex().substr(0, 16) + "… is not a validator");
+  if (header.record_count() != static_cast<uint32_t>(block.records_size())) {
+    return fail("header says " + std::to_string(header.record_count()) + " records, block has " +
+                std::to_string(block.records_size()));
+  }
+  if (static_cast<uint64_t>(block.records_size()) > network_.max_block_records()) {
+    return fail("has " + std::to_string(block.records_size()) + " records; the limit is " +
+                std::to_string(network_.max_block_records()));
+  }
+  if (block.ByteSizeLong() > network_.max_block_bytes()) {
+    return fail("is " + std::to_string(block.ByteSizeLong()) + " bytes; the limit is " +
+                std::to_string(network_.max_block_bytes()));
+  }
+  return Execute(&header, block, {}, header.time_ms(), proposer, check);
+}
+
+Result<PreparedBlock> Ledger::Execute(const pb::BlockHeader* expected, pb::Block block,
+                                      std::span<const pb::Envelope> candidates, uint64_t time_ms,
+                                      const Hash256& proposer, const SignatureCheck& check) {
+  const bool building = expected == nullptr;
+  PreparedBlock out;
+  out.base_height = head_.height();
+  const core::BlockContext ctx{head_.height() + 1, time_ms};
+  if (building && time_ms <= head_.time_ms()) {
+    return Status::InvalidInput("block time " + std::to_string(time_ms) +
+                                " must be after the previous block's " +
+                                std::to_string(head_.time_ms()));
+  }
+
+  Overlay overlay(this);
+  std::vector<const pb::Envelope*> accepted;
+  const size_t n = building ? candidates.size() : static_cast<size_t>(block.records_size());
+  uint64_t bytes = 0;
+  std::unordered_set<Hash256> seen;
+  core::Record rec;
+  for (size_t i = 0; i < n; ++i) {
+    const pb::Envelope& env = building ? candidates[i] : block.records(static_cast<int>(i));
+    if (building) {
+      if (accepted.size() >= network_.max_block_records()) break;
+      size_t size = env.ByteSizeLong() + 8;
+      // Leave room for the header and the block's own framing.
+      if (bytes + size + kBlockOverheadBytes > network_.max_block_bytes()) break;
+      bytes += size;
+    }
+    std::optional<core::Rejection> rej = core::DecodeRecord(env, network_.chain_id(), &rec);
+    if (!rej && !seen.insert(rec.id).second) {
+      rej = core::Rejection{core::RejectReason::kStalePrev, "record appears twice in the block"};
+    }
+    if (!rej) rej = check(env, rec.id);
+    if (!rej) {
+      auto applied = core::ValidateAndApply(network_, rec, ctx, &overlay);
+      if (!applied.ok()) return applied.status();
+      rej = *applied;
+    }
+    if (rej) {
+      if (!building) {
+        return Status::InvalidInput(
+            "block " + std::to_string(ctx.height) + " record " + std::to_string(i) + " (" +
+            (rec.envelope == &env ? rec.id.Hex().substr(0, 16) + "…" : std::string("undecodable")) +
+            ") is invalid: " + rej->ToString());
+      }
+      out.dropped.push_back(DroppedRecord{i, rec.envelope == &env ? rec.id : Hash256(), *rej});
+      rec.envelope = nullptr;
+      continue;
+    }
+    accepted.push_back(&env);
+    out.record_ids.push_back(rec.id);
+    const pb::ItemState& after = overlay.state(rec.item_key);
+    out.history.push_back({rec.item_key, static_cast<uint32_t>(after.record_count() - 1), rec.id});
+    rec.envelope = nullptr;
+  }
+
+  // State: every changed item's new bytes and its leaf in the tree.
+  std::vector<std::pair<Hash256, Hash256>> updates;
+  updates.reserve(overlay.dirty().size());
+  out.items.reserve(overlay.dirty().size());
+  for (const Hash256& key : overlay.dirty()) {
+    std::string bytes_out = core::SerializeDeterministic(overlay.state(key));
+    updates.emplace_back(key, core::Sha256Of(std::string_view(bytes_out)));
+    out.items.push_back({key, std::move(bytes_out)});
+  }
+  auto tree_update = tree_->PrepareUpdate(updates);
+  if (!tree_update.ok()) return tree_update.status();
+  out.tree_update = std::move(tree_update).value();
+
+  std::vector<Hash256> leaves;
+  leaves.reserve(out.record_ids.size());
+  for (const Hash256& id : out.record_ids) leaves.push_back(core::MerkleLeafHash(id.span()));
+  Hash256 records_root = core::MerkleRoot(leaves);
+
+  if (building) {
+    pb::BlockHeader& h = out.header;
+    h.set_chain_id(network_.chain_id());
+    h.set_height(ctx.height);
+    h.set_time_ms(time_ms);
+    h.set_prev_hash(head_.block_hash());
+    h.set_proposer(std::string(proposer.view()));
+    h.set_records_root(std::string(records_root.view()));
+    h.set_state_root(std::string(out.tree_update.root.view()));
+    h.set_record_count(static_cast<uint32_t>(accepted.size()));
+    out.block.set_header(core::SerializeDeterministic(h));
+    for (const pb::Envelope* env : accepted) *out.block.add_records() = *env;
+  } else {
+    if (expected->records_root() != records_root.view()) {
+      return Status::InvalidInput("block " + std::to_string(ctx.height) +
+                                  ": records_root does not match its records");
+    }
+    if (expected->state_root() != out.tree_update.root.view()) {
+      return Status::InvalidInput("block " + std::to_string(ctx.height) +
+                                  ": state_root does not match the state after its records");
+    }
+    out.header = *expected;
+    out.block = std::move(block);
+  }
+  out.hash = core::Sha256Of(std::string_view(out.block.header()));
+  return out;
+}
+
+Status Ledger::Commit(const PreparedBlock& p) {
+  if (p.base_height != head_.height()) {
+    return Status::InvalidInput("block " + std::to_string(p.header.height()) +
+                                " was prepared on height " + std::to_string(p.base_height) +
+                                " but the head is at " + std::to_string(head_.height()));
+  }
+  const uint64_t height = p.header.height();
+  leveldb::WriteBatch batch;
+  pb::StoredBlock sb;
+  sb.set_header(p.block.header());
+  for (const Hash256& id : p.record_ids) sb.add_record_ids(std::string(id.view()));
+  batch.Put(keys::Block(height), core::SerializeDeterministic(sb));
+  std::string height_bytes;
+  core::PutBigEndian64(&height_bytes, height);
+  batch.Put(keys::BlockHash(p.hash), height_bytes);
+
+  pb::StoredRecord sr;
+  for (size_t i = 0; i < p.record_ids.size(); ++i) {
+    *sr.mutable_envelope() = p.block.records(static_cast<int>(i));
+    sr.set_height(height);
+    sr.set_position(static_cast<uint32_t>(i));
+    batch.Put(keys::Record(p.record_ids[i]), core::SerializeDeterministic(sr));
+  }
+  for (const auto& h : p.history) {
+    batch.Put(keys::History(h.item_key, h.seq), std::string(h.record_id.view()));
+  }
+  for (const auto& item : p.items) batch.Put(keys::Item(item.key), item.state_bytes);
+  PutSmtUpdate(p.tree_update, keys::kStateTreePrefix, &batch);
+
+  pb::ChainHead head = head_;
+  head.set_height(height);
+  head.set_block_hash(std::string(p.hash.view()));
+  head.set_state_root(p.header.state_root());
+  head.set_time_ms(p.header.time_ms());
+  batch.Put(keys::Head(), core::SerializeDeterministic(head));
+
+  leveldb::WriteOptions wo;
+  wo.sync = options_.sync;
+  HM_RETURN_IF_ERROR(
+      FromLevelDb(db_->Write(wo, &batch), "committing block " + std::to_string(height)));
+  tree_->Commit(p.tree_update);
+  head_ = std::move(head);
+  return Status::Ok();
+}
+
+Status Ledger::CommitBlock(const pb::Block& block, const SignatureCheck& check) {
+  auto prepared = ValidateBlock(block, check);
+  if (!prepared.ok()) return prepared.status();
+  return Commit(*prepared);
+}
+
+Result<std::optional<pb::Block>> Ledger::GetBlock(uint64_t height) const {
+  auto stored = Get(db_.get(), keys::Block(height), "block");
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) return std::optional<pb::Block>();
+  pb::StoredBlock sb;
+  HM_RETURN_IF_ERROR(ParseStored(**stored, &sb, "block " + std::to_string(height)));
+  pb::Block block;
+  block.set_header(sb.header());
+  for (const std::string& id : sb.record_ids()) {
+    auto key = Hash256::FromBytes(id);
+    if (!key) return Status::Corruption("block " + std::to_string(height) + " has a bad record id");
+    auto rec = GetRecord(*key);
+    if (!rec.ok()) return rec.status();
+    if (!rec->has_value()) {
+      return Status::Corruption("block " + std::to_string(height) + " names record " + key->Hex() +
+                                " which is missing");
+    }
+    *block.add_records() = (*rec)->envelope();
+  }
+  return std::optional<pb::Block>(std::move(block));
+}
+
+Result<std::optional<uint64_t>> Ledger::GetBlockHeight(const Hash256& hash) const {
+  auto stored = Get(db_.get(), keys::BlockHash(hash), "block index");
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) return std::optional<uint64_t>();
+  if ((*stored)->size() != 8) return Status::Corruption("block index entry is not 8 bytes");
+  return std::optional<uint64_t>(
+      core::GetBigEndian64(reinterpret_cast<const uint8_t*>((*stored)->data())));
+}
+
+Result<std::optional<pb::StoredRecord>> Ledger::GetRecord(const Hash256& record_id) const {
+  auto stored = Get(db_.get(), keys::Record(record_id), "record");
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) return std::optional<pb::StoredRecord>();
+  pb::StoredRecord sr;
+  HM_RETURN_IF_ERROR(ParseStored(**stored, &sr, "record " + record_id.Hex()));
+  return std::optional<pb::StoredRecord>(std::move(sr));
+}
+
+Result<std::optional<StoredItem>> Ledger::GetItem(const Hash256& item_key) const {
+  auto stored = Get(db_.get(), keys::Item(item_key), "item state");
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) return std::optional<StoredItem>();
+  StoredItem item;
+  item.bytes = std::move(**stored);
+  HM_RETURN_IF_ERROR(ParseStored(item.bytes, &item.state, "item state " + item_key.Hex()));
+  return std::optional<StoredItem>(std::move(item));
+}
+
+Result<std::vector<pb::StoredRecord>> Ledger::GetHistory(const Hash256& item_key) const {
+  std::vector<pb::StoredRecord> out;
+  std::string prefix = keys::HistoryPrefix(item_key);
+  leveldb::ReadOptions ro;
+  ro.verify_checksums = true;
+  std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(ro));
+  uint32_t expected_seq = 0;
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    auto id = Hash256::FromBytes(std::string_view(it->value().data(), it->value().size()));
+    if (!id || it->key().size() != prefix.size() + 4) {
+      return Status::Corruption("history entry of item " + item_key.Hex() + " is malformed");
+    }
+    uint32_t seq =
+        core::GetBigEndian32(reinterpret_cast<const uint8_t*>(it->key().data() + prefix.size()));
+    if (seq != expected_seq++) {
+      return Status::Corruption("history of item " + item_key.Hex() + " has a gap at " +
+                                std::to_string(seq));
+    }
+    auto rec = GetRecord(*id);
+    if (!rec.ok()) return rec.status();
+    if (!rec->has_value()) {
+      return Status::Corruption("history of item " + item_key.Hex() + " names missing record " +
+                                id->Hex());
+    }
+    out.push_back(std::move(**rec));
+  }
+  HM_RETURN_IF_ERROR(FromLevelDb(it->status(), "reading history"));
+  return out;
+}
+
+Result<core::SmtProof> Ledger::ProveItem(const Hash256& item_key) const {
+  return tree_->Prove(item_key);
+}
+
+Hash256 Ledger::StateRoot() const {
+  return tree_->root();
+}
+
+Status Ledger::ForEachItem(
+    const std::function<void(const Hash256&, std::string_view)>& visit) const {
+  leveldb::ReadOptions ro;
+  ro.verify_checksums = true;
+  std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(ro));
+  const std::string prefix = keys::ItemPrefix();
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    auto key = Hash256::FromBytes(
+        std::string_view(it->key().data() + prefix.size(), it->key().size() - prefix.size()));
+    if (!key) return Status::Corruption("item state key is malformed");
+    visit(*key, std::string_view(it->value().data(), it->value().size()));
+  }
+  return FromLevelDb(it->status(), "reading item states");
+}
+
+}  // namespace hallmark::storage

@@ -11,7 +11,9 @@ namespace hallmark::core {
 
 static_assert(sizeof(SHA256_CTX) <= 128);
 
-Sha256::Sha256() { SHA256_Init(reinterpret_cast<SHA256_CTX*>(state_)); }
+Sha256::Sha256() {
+  SHA256_Init(reinterpret_cast<SHA256_CTX*>(state_));
+}
 
 Sha256& Sha256::Update(ByteSpan data) {
   SHA256_Update(reinterpret_cast<SHA256_CTX*>(state_), data.data(), data.size());

@@ -20,6 +20,8 @@ class Sha256 {
 };
 
 Hash256 Sha256Of(ByteSpan data);
-inline Hash256 Sha256Of(std::string_view data) { return Sha256Of(AsSpan(data)); }
+inline Hash256 Sha256Of(std::string_view data) {
+  return Sha256Of(AsSpan(data));
+}
 
 }  // namespace hallmark::core

@@ -29,5 +29,6 @@ TEST_CASE("status: result carries either a value or an error with context") {
   CHECK(*ok == 5);
   Result<int> bad = Status::InvalidInput("serial is empty");
   CHECK_FALSE(bad.ok());
-  CHECK(bad.status().WithContext("item id").ToString() == "invalid input: item id: serial is empty");
+  CHECK(bad.status().WithContext("item id").ToString() ==
+        "invalid input: item id: serial is empty");
 }

@@ -1,0 +1,266 @@
+// State tree and block Merkle tree benchmarks.
+//
+// The state tree benchmarks run against a LevelDB-backed tree of HALLMARK_SMT_BENCH_ITEMS items
+// (default 1,000,000), built once in a temporary folder (HALLMARK_SMT_BENCH_DIR, default the
+// system temp dir) before the first of them runs; only the timed batches and proofs count. For
+// the 10^7 run:
+//   HALLMARK_SMT_BENCH_ITEMS=10000000 hallmark-microbench --benchmark_filter=Smt
+// Building the tree takes about a minute per 10^6 items on a small machine.
+
+#include <benchmark/benchmark.h>
+#include <leveldb/cache.h>
+#include <leveldb/db.h>
+#include <leveldb/filter_policy.h>
+#include <leveldb/write_batch.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/bytes.h"
+#include "core/crypto/sha256.h"
+#include "core/merkle.h"
+#include "core/smt.h"
+#include "storage/smt_store.h"
+
+namespace {
+
+using hallmark::core::Hash256;
+using Pair = std::pair<Hash256, Hash256>;
+
+constexpr std::string_view kPrefix = "N";
+constexpr size_t kBlockUpdates = 1000;
+// As the ledger configures it (LedgerOptions::state_tree_cache_nodes).
+constexpr size_t kCacheNodes = size_t{1} << 18;
+
+// Item i's key: SHA-256 of its number, as a stand-in for SHA-256 of a canonical item id.
+Hash256 ItemKey(uint64_t i) {
+  std::string s;
+  hallmark::core::PutBigEndian64(&s, i);
+  return hallmark::core::Sha256().Update(std::string_view("item")).Update(s).Finish();
+}
+Hash256 ValueHash(uint64_t i, uint64_t version) {
+  std::string s;
+  hallmark::core::PutBigEndian64(&s, i);
+  hallmark::core::PutBigEndian64(&s, version);
+  return hallmark::core::Sha256().Update(s).Finish();
+}
+
+size_t EnvSize(const char* name, size_t fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? static_cast<size_t>(std::strtoull(v, nullptr, 10)) : fallback;
+}
+
+// The LevelDB store and tree shared by the state tree benchmarks; built on first use, removed at
+// exit.
+struct World {
+  std::filesystem::path dir;
+  std::unique_ptr<leveldb::Cache> block_cache;
+  std::unique_ptr<const leveldb::FilterPolicy> filter;
+  std::unique_ptr<leveldb::DB> db;
+  std::unique_ptr<hallmark::storage::LevelDbSmtReader> reader;
+  std::unique_ptr<hallmark::core::SparseMerkleTree> tree;
+  uint64_t items = 0;    // Items 0..items-1 are in the tree.
+  uint64_t version = 1;  // Bumped for every value written after the build.
+
+  World() {
+    const size_t target = EnvSize("HALLMARK_SMT_BENCH_ITEMS", 1'000'000);
+    const char* base = std::getenv("HALLMARK_SMT_BENCH_DIR");
+    dir = std::filesystem::path(base != nullptr ? base : std::filesystem::temp_directory_path()) /
+          ("hallmark-smt-bench-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir);
+    leveldb::Options options;
+    options.create_if_missing = true;
+    block_cache.reset(leveldb::NewLRUCache(64 << 20));
+    filter.reset(leveldb::NewBloomFilterPolicy(10));
+    options.block_cache = block_cache.get();
+    options.filter_policy = filter.get();
+    leveldb::DB* raw = nullptr;
+    leveldb::Status s = leveldb::DB::Open(options, dir.string(), &raw);
+    if (!s.ok()) {
+      std::fprintf(stderr, "cannot open %s: %s\n", dir.c_str(), s.ToString().c_str());
+      std::abort();
+    }
+    db.reset(raw);
+    reader = std::make_unique<hallmark::storage::LevelDbSmtReader>(db.get(), kPrefix);
+    tree = std::make_unique<hallmark::core::SparseMerkleTree>(reader.get(), kCacheNodes);
+
+    auto start = std::chrono::steady_clock::now();
+    std::vector<Pair> batch;
+    while (items < target) {
+      batch.clear();
+      for (size_t j = 0; j < 10'000 && items < target; ++j, ++items) {
+        batch.emplace_back(ItemKey(items), ValueHash(items, 0));
+      }
+      Commit(batch);
+      if (items % 1'000'000 == 0) {
+        double secs =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        std::fprintf(stderr, "smt bench: built %llu items in %.1f s\n",
+                     static_cast<unsigned long long>(items), secs);
+      }
+    }
+  }
+  ~World() {
+    tree.reset();
+    reader.reset();
+    db.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+
+  // Time spent in each phase of Commit, for the benchmark's counters.
+  double prepare_s = 0, write_s = 0, commit_s = 0;
+
+  // One block's tree work: prepare, write with the block's batch, commit. Returns bytes written.
+  size_t Commit(std::span<const Pair> updates) {
+    using Clock = std::chrono::steady_clock;
+    auto t0 = Clock::now();
+    auto u = tree->PrepareUpdate(updates);
+    if (!u.ok()) {
+      std::fprintf(stderr, "smt bench: %s\n", u.status().ToString().c_str());
+      std::abort();
+    }
+    auto t1 = Clock::now();
+    leveldb::WriteBatch batch;
+    hallmark::storage::PutSmtUpdate(*u, kPrefix, &batch);
+    leveldb::Status s = db->Write(leveldb::WriteOptions(), &batch);
+    if (!s.ok()) {
+      std::fprintf(stderr, "smt bench: %s\n", s.ToString().c_str());
+      std::abort();
+    }
+    auto t2 = Clock::now();
+    tree->Commit(*u);
+    auto t3 = Clock::now();
+    prepare_s += std::chrono::duration<double>(t1 - t0).count();
+    write_s += std::chrono::duration<double>(t2 - t1).count();
+    commit_s += std::chrono::duration<double>(t3 - t2).count();
+    return batch.ApproximateSize();
+  }
+};
+
+World& GetWorld() {
+  static World world;
+  return world;
+}
+
+// A block of 1,000 leaf updates: Arg(0) percent of them new items, the rest new values of
+// random existing items. Timed: PrepareUpdate, the LevelDB batch write (not synced) and Commit.
+void BM_SmtBlockCommit(benchmark::State& state) {
+  World& w = GetWorld();
+  const size_t new_percent = static_cast<size_t>(state.range(0));
+  std::mt19937_64 rng(42);
+  std::vector<Pair> batch;
+  size_t bytes = 0;
+  auto before = w.tree->cache_stats();
+  w.prepare_s = w.write_s = w.commit_s = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    batch.clear();
+    for (size_t j = 0; j < kBlockUpdates; ++j) {
+      if (j * 100 < new_percent * kBlockUpdates) {
+        batch.emplace_back(ItemKey(w.items), ValueHash(w.items, 0));
+        ++w.items;
+      } else {
+        uint64_t i = rng() % w.items;
+        batch.emplace_back(ItemKey(i), ValueHash(i, w.version++));
+      }
+    }
+    state.ResumeTiming();
+    bytes += w.Commit(batch);
+  }
+  auto after = w.tree->cache_stats();
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kBlockUpdates));
+  state.counters["tree_items"] = static_cast<double>(w.items);
+  const double n = static_cast<double>(state.iterations());
+  state.counters["batch_KiB"] = static_cast<double>(bytes) / 1024.0 / n;
+  state.counters["prepare_ms"] = w.prepare_s * 1e3 / n;
+  state.counters["write_ms"] = w.write_s * 1e3 / n;
+  state.counters["commit_ms"] = w.commit_s * 1e3 / n;
+  double lookups = static_cast<double>(after.hits + after.misses - before.hits - before.misses);
+  state.counters["cache_hit"] =
+      lookups > 0 ? static_cast<double>(after.hits - before.hits) / lookups : 0;
+}
+BENCHMARK(BM_SmtBlockCommit)->Arg(0)->Arg(50)->Arg(100)->Unit(benchmark::kMillisecond);
+
+// PrepareUpdate alone (the tree work of a block, no disk write), 1,000 existing items.
+void BM_SmtPrepareOnly(benchmark::State& state) {
+  World& w = GetWorld();
+  std::mt19937_64 rng(43);
+  std::vector<Pair> batch;
+  for (size_t j = 0; j < kBlockUpdates; ++j) {
+    uint64_t i = rng() % w.items;
+    batch.emplace_back(ItemKey(i), ValueHash(i, w.version++));
+  }
+  for (auto _ : state) {
+    auto u = w.tree->PrepareUpdate(batch);
+    benchmark::DoNotOptimize(u);
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kBlockUpdates));
+}
+BENCHMARK(BM_SmtPrepareOnly)->Unit(benchmark::kMillisecond);
+
+// Proofs of random items (Arg(1): of random absent keys).
+void BM_SmtProve(benchmark::State& state) {
+  World& w = GetWorld();
+  const bool absent = state.range(0) != 0;
+  std::mt19937_64 rng(44);
+  std::vector<Hash256> keys(1 << 16);
+  for (Hash256& k : keys)
+    k = absent ? ItemKey(w.items + 1'000'000'000 + rng() % 1'000'000'000)
+               : ItemKey(rng() % w.items);
+  size_t at = 0;
+  size_t siblings = 0;
+  auto before = w.tree->cache_stats();
+  for (auto _ : state) {
+    auto p = w.tree->Prove(keys[at++ & (keys.size() - 1)]);
+    if (!p.ok()) state.SkipWithError(p.status().ToString().c_str());
+    siblings += p->siblings.size();
+  }
+  auto after = w.tree->cache_stats();
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+  state.counters["siblings"] =
+      static_cast<double>(siblings) / static_cast<double>(state.iterations());
+  double lookups = static_cast<double>(after.hits + after.misses - before.hits - before.misses);
+  state.counters["cache_hit"] =
+      lookups > 0 ? static_cast<double>(after.hits - before.hits) / lookups : 0;
+}
+BENCHMARK(BM_SmtProve)->Arg(0)->Arg(1);
+
+// The light client's side: verifying one proof.
+void BM_SmtVerify(benchmark::State& state) {
+  World& w = GetWorld();
+  Hash256 key = ItemKey(7);
+  auto p = w.tree->Prove(key);
+  auto v = w.tree->GetValueHash(key);
+  Hash256 root = w.tree->root();
+  for (auto _ : state) {
+    bool ok = hallmark::core::VerifySmtProof(root, key, **v, *p);
+    if (!ok) state.SkipWithError("proof does not verify");
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+  state.counters["proof_bytes"] = static_cast<double>(hallmark::core::EncodeSmtProof(*p).size());
+}
+BENCHMARK(BM_SmtVerify);
+
+// RFC 6962 root over a block's record ids (leaf hashing included).
+void BM_MerkleRoot(benchmark::State& state) {
+  std::vector<Hash256> ids;
+  for (int64_t i = 0; i < state.range(0); ++i) ids.push_back(ItemKey(static_cast<uint64_t>(i)));
+  std::vector<Hash256> leaves(ids.size());
+  for (auto _ : state) {
+    for (size_t i = 0; i < ids.size(); ++i)
+      leaves[i] = hallmark::core::MerkleLeafHash(ids[i].span());
+    benchmark::DoNotOptimize(hallmark::core::MerkleRoot(leaves));
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * state.range(0));
+}
+BENCHMARK(BM_MerkleRoot)->Arg(1000)->Arg(10000);
+
+}  // namespace

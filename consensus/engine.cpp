@@ -1,0 +1,582 @@
+#include "consensus/engine.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "consensus/quorum.h"
+#include "core/limits.h"
+
+namespace hallmark::consensus {
+
+namespace {
+
+// Rounds beyond this add no more timeout: delays stay far from overflow.
+constexpr uint64_t kMaxTimeoutRounds = 10'000;
+
+std::string Short(const Hash256& id) { return core::IsNil(id) ? "nil" : id.Hex().substr(0, 12); }
+
+}  // namespace
+
+Engine::Engine(EngineConfig config, const VoteSigner* signer, EngineStart start)
+    : config_(std::move(config)), signer_(signer) {
+  HM_ASSERT(config_.validators.size() > 0);
+  if (signer_) {
+    std::optional<size_t> index = config_.validators.IndexOf(signer_->public_key());
+    if (index) my_index_ = static_cast<ValidatorIndex>(*index);
+  }
+  schedule_ = ProposerSchedule(config_.validators);
+  const size_t n = config_.validators.size();
+  max_round_.assign(n, 0);
+  helped_at_.assign(n, 0);
+  future_.assign(n, {});
+  height_ = start.committed_height + 1;
+  known_committed_ = start.committed_height;
+  if (start.signer_state) {
+    signer_state_ = *start.signer_state;
+    if (signer_state_.lock_height == height_ && !core::IsNil(signer_state_.lock_block_id)) {
+      locked_round_ = signer_state_.lock_round;
+      locked_block_ = signer_state_.lock_block_id;
+    }
+  } else {
+    abstaining_ = true;
+  }
+}
+
+Actions Engine::Start() {
+  HM_ASSERT(!started_);
+  started_ = true;
+  Actions out;
+  if (signer_ && !my_index_) LogLine("this node's key is not a validator: following only", &out);
+  if (abstaining_ && my_index_) {
+    LogLine(
+        "signer state is missing (wiped or restored data folder): abstaining from signing until "
+        "the network has committed past any height this validator could have signed "
+        "(double-sign check)",
+        &out);
+  }
+  // After a restart inside a height, resume at the round last signed in: the guard forbids
+  // signing in earlier rounds anyway.
+  const uint32_t first_round = signer_state_.height == height_ ? signer_state_.round : 0;
+  StartRound(first_round, &out);
+  ProcessRules(&out);
+  return out;
+}
+
+Actions Engine::Step(const Event& event) {
+  HM_ASSERT(started_);
+  Actions out;
+  Dispatch(event, &out);
+  ProcessRules(&out);
+  return out;
+}
+
+void Engine::Dispatch(const Event& event, Actions* out) {
+  std::visit(
+      [&](const auto& e) {
+        using E = std::decay_t<decltype(e)>;
+        if constexpr (std::is_same_v<E, ProposalReceived>) {
+          OnProposal(e.proposal, out);
+        } else if constexpr (std::is_same_v<E, VoteReceived>) {
+          OnVote(e.vote, out);
+        } else if constexpr (std::is_same_v<E, CertificateReceived>) {
+          OnCertificate(e.certificate, out);
+        } else if constexpr (std::is_same_v<E, TimeoutFired>) {
+          OnTimeout(e.timeout, out);
+        } else if constexpr (std::is_same_v<E, BlockBuilt>) {
+          OnBlockBuilt(e, out);
+        } else if constexpr (std::is_same_v<E, BlockVerdict>) {
+          OnVerdict(e, out);
+        } else {
+          static_assert(std::is_same_v<E, BlockFetched>);
+          OnFetched(e, out);
+        }
+      },
+      event);
+}
+
+Engine::RoundState& Engine::Round(uint32_t round) {
+  return rounds_.try_emplace(round, height_, round, &config_.validators).first->second;
+}
+
+Engine::Verdict Engine::VerdictOf(const Hash256& block_id) const {
+  auto it = verdicts_.find(block_id);
+  return it == verdicts_.end() ? Verdict::kPending : it->second;
+}
+
+bool Engine::Check(const PublicKey& key, const Bytes& message, const Signature& signature) const {
+  return config_.check(key, message, signature);
+}
+
+void Engine::LogLine(std::string message, Actions* out) const {
+  out->push_back(Log{"h=" + std::to_string(height_) + " r=" + std::to_string(round_) + ": " +
+                     std::move(message)});
+}
+
+void Engine::Schedule(TimeoutKind kind, uint32_t round, Actions* out) {
+  const TimeoutConfig& t = config_.timeouts;
+  uint64_t base = 0;
+  switch (kind) {
+    case TimeoutKind::kPropose:
+    case TimeoutKind::kRebroadcast:
+      base = t.propose_ms;
+      break;
+    case TimeoutKind::kPrevote:
+      base = t.prevote_ms;
+      break;
+    case TimeoutKind::kPrecommit:
+      base = t.precommit_ms;
+      break;
+  }
+  const uint64_t delay = base + uint64_t{t.delta_ms} * std::min<uint64_t>(round, kMaxTimeoutRounds);
+  out->push_back(ScheduleTimeout{Timeout{height_, round, kind}, delay});
+}
+
+// Lines 11-21: StartRound.
+void Engine::StartRound(uint32_t round, Actions* out) {
+  round_ = round;
+  step_ = RoundStep::kPropose;
+  PruneRounds();
+  RoundState& rs = Round(round);
+  // Deviation: the proposer schedules the propose timeout too, so that a proposer whose block
+  // never arrives (a slow application, or a refusal to sign) still moves on.
+  Schedule(TimeoutKind::kPropose, round, out);
+  Schedule(TimeoutKind::kRebroadcast, round, out);
+  if (my_index_ && !abstaining_ && ProposerOf(height_, round) == *my_index_) {
+    if (valid_block_) {
+      Propose(*valid_block_, valid_round_, out);
+    } else if (!rs.build_requested) {
+      rs.build_requested = true;
+      out->push_back(BuildBlock{height_, round});
+    }
+  }
+}
+
+void Engine::PruneRounds() {
+  if (round_ < kMaxRoundsKept) return;
+  const uint32_t oldest = round_ - kMaxRoundsKept;
+  for (auto it = rounds_.begin(); it != rounds_.end() && it->first < oldest;) {
+    if (valid_round_ && it->first == *valid_round_) {
+      ++it;
+    } else {
+      it = rounds_.erase(it);
+    }
+  }
+}
+
+void Engine::Propose(const Block& block, std::optional<uint32_t> pol_round, Actions* out) {
+  HM_ASSERT(my_index_ && signer_);
+  Proposal p;
+  p.height = height_;
+  p.round = round_;
+  p.pol_round = pol_round;
+  p.block_id = block.id;
+  p.block = block.data;
+  p.proposer = signer_->public_key();
+  blocks_.try_emplace(block.id, block.data);
+  // A block this validator built, or its valid value, needs no second opinion.
+  verdicts_[block.id] = Verdict::kValid;
+  SignAndBroadcast(std::move(p), out);
+}
+
+void Engine::Prevote(const Hash256& block_id, Actions* out) {
+  step_ = RoundStep::kPrevote;
+  SignAndBroadcast(Vote{height_, round_, VoteType::kPrevote, block_id, {}, {}}, out);
+}
+
+void Engine::Precommit(const Hash256& block_id, Actions* out) {
+  step_ = RoundStep::kPrecommit;
+  SignAndBroadcast(Vote{height_, round_, VoteType::kPrecommit, block_id, {}, {}}, out);
+}
+
+bool Engine::SignAndBroadcast(Message message, Actions* out) {
+  if (!my_index_ || !signer_ || abstaining_) return false;
+  uint64_t height = 0;
+  uint32_t round = 0;
+  RoundStep step = RoundStep::kPropose;
+  Hash256 block_id;
+  if (auto* p = std::get_if<Proposal>(&message)) {
+    height = p->height;
+    round = p->round;
+    block_id = p->block_id;
+  } else if (auto* v = std::get_if<Vote>(&message)) {
+    height = v->height;
+    round = v->round;
+    step = v->type == VoteType::kPrevote ? RoundStep::kPrevote : RoundStep::kPrecommit;
+    block_id = v->block_id;
+  } else {
+    HM_ASSERT_MSG(false, "only proposals and votes are signed");
+  }
+  if (!MaySign(signer_state_, height, round, step, block_id)) {
+    LogLine("signer guard: not signing " + std::string(RoundStepName(step)) + " for " +
+                Short(block_id) + " at round " + std::to_string(round) +
+                "; already signed up to h=" + std::to_string(signer_state_.height) +
+                " r=" + std::to_string(signer_state_.round) +
+                " step=" + std::to_string(signer_state_.step),
+            out);
+    return false;
+  }
+  signer_state_ = AfterSigning(signer_state_, height, round, step, block_id);
+  RoundState& rs = Round(round);
+  if (auto* p = std::get_if<Proposal>(&message)) {
+    p->signature = signer_->Sign(core::ProposalSignBytes(config_.chain_id, *p));
+    rs.own_proposal = *p;
+    if (!rs.proposal) rs.proposal = *p;
+  } else {
+    Vote& v = std::get<Vote>(message);
+    v.validator = signer_->public_key();
+    v.signature = signer_->Sign(core::VoteSignBytes(config_.chain_id, v));
+    (v.type == VoteType::kPrevote ? rs.own_prevote : rs.own_precommit) = v;
+  }
+  // The signer state must be on disk before the message can leave: after a crash between the
+  // two, the restarted validator knows what it may have sent.
+#ifdef HALLMARK_MUTANT_SEND_BEFORE_PERSIST
+  out->push_back(Broadcast{message});
+  out->push_back(PersistSignerState{signer_state_});
+#else
+  out->push_back(PersistSignerState{signer_state_});
+  out->push_back(Broadcast{message});
+#endif
+  if (auto* v = std::get_if<Vote>(&message)) RecordVote(*my_index_, *v, out);
+  return true;
+}
+
+void Engine::RecordVote(ValidatorIndex index, const Vote& vote, Actions* out) {
+  RoundState& rs = Round(vote.round);
+  VoteSet& set = vote.type == VoteType::kPrevote ? rs.prevotes : rs.precommits;
+  Vote first;
+  if (set.Add(index, vote, &first) == VoteSet::AddResult::kConflict &&
+      evidence_reported_.insert({index, vote.round, vote.type}).second) {
+    LogLine("equivocation by validator " + std::to_string(index) + ": two " +
+                std::string(core::VoteTypeName(vote.type)) + "s at round " +
+                std::to_string(vote.round) + " (" + Short(first.block_id) + ", " +
+                Short(vote.block_id) + ")",
+            out);
+    out->push_back(ReportEvidence{DuplicateVoteEvidence{first, vote}});
+  }
+  NoteRound(index, vote.round);
+}
+
+void Engine::NoteRound(ValidatorIndex index, uint32_t round) {
+  max_round_[index] = std::max(max_round_[index], round + 1);
+}
+
+void Engine::BufferFuture(ValidatorIndex index, Event event) {
+  if (future_[index].size() < kMaxFutureMessagesPerValidator)
+    future_[index].push_back(std::move(event));
+}
+
+void Engine::OnVote(const Vote& vote, Actions* out) {
+  std::optional<size_t> index = config_.validators.IndexOf(vote.validator);
+  if (!index) return;
+  const auto peer = static_cast<ValidatorIndex>(*index);
+  if (vote.height < height_) return HelpLaggard(peer, vote.height, out);
+  if (vote.height > height_) {
+    if (vote.height == height_ + 1) BufferFuture(peer, VoteReceived{vote});
+    return;
+  }
+  if (vote.round + kMaxRoundsKept < round_) return;
+  if (!Check(vote.validator, core::VoteSignBytes(config_.chain_id, vote), vote.signature)) return;
+  if (vote.round > round_ + kMaxRoundsAhead) {
+    // Too far ahead to store, but it still tells us the validator has moved on (line 55).
+    NoteRound(peer, vote.round);
+    return;
+  }
+  RecordVote(peer, vote, out);
+}
+
+void Engine::OnProposal(const Proposal& proposal, Actions* out) {
+  std::optional<size_t> index = config_.validators.IndexOf(proposal.proposer);
+  if (!index) return;
+  if (proposal.height < height_)
+    return HelpLaggard(static_cast<ValidatorIndex>(*index), proposal.height, out);
+  if (proposal.height > height_) {
+    if (proposal.height == height_ + 1)
+      BufferFuture(static_cast<ValidatorIndex>(*index), ProposalReceived{proposal});
+    return;
+  }
+  if (proposal.round > round_ + kMaxRoundsAhead || proposal.round + kMaxRoundsKept < round_)
+    return;
+  if (proposal.block.size() > core::limits::kMaxBlockBytes) return;
+  const ValidatorIndex expected = ProposerOf(height_, proposal.round);
+  if (!core::VerifyProposalSignature(config_.chain_id, proposal,
+                                     config_.validators.at(expected).key, config_.check)
+           .ok())
+    return;
+  NoteRound(expected, proposal.round);
+  RoundState& rs = Round(proposal.round);
+  if (rs.proposal) {
+    if (rs.proposal->block_id != proposal.block_id || rs.proposal->pol_round != proposal.pol_round)
+      LogLine("validator " + std::to_string(expected) + " sent two proposals for round " +
+                  std::to_string(proposal.round) + "; keeping the first",
+              out);
+    return;
+  }
+  rs.proposal = proposal;
+  blocks_.try_emplace(proposal.block_id, proposal.block);
+  RequestValidation(proposal.block_id, out);
+}
+
+void Engine::RequestValidation(const Hash256& block_id, Actions* out) {
+  if (verdicts_.count(block_id)) return;
+  auto it = blocks_.find(block_id);
+  HM_ASSERT(it != blocks_.end());
+  verdicts_[block_id] = Verdict::kPending;
+  out->push_back(ValidateBlock{height_, Block{block_id, it->second}});
+}
+
+void Engine::OnVerdict(const BlockVerdict& verdict, Actions* /*out*/) {
+  if (verdict.height != height_) return;
+  auto it = verdicts_.find(verdict.block_id);
+  if (it == verdicts_.end() || it->second != Verdict::kPending) return;
+  it->second = verdict.valid ? Verdict::kValid : Verdict::kInvalid;
+}
+
+void Engine::OnBlockBuilt(const BlockBuilt& built, Actions* out) {
+  if (built.height != height_ || built.round != round_ || step_ != RoundStep::kPropose) return;
+  if (!my_index_ || ProposerOf(height_, round_) != *my_index_) return;
+  if (Round(round_).own_proposal || core::IsNil(built.block.id)) return;
+  Propose(built.block, std::nullopt, out);
+}
+
+void Engine::OnTimeout(const Timeout& timeout, Actions* out) {
+  if (timeout.height != height_ || timeout.round != round_) return;
+  switch (timeout.kind) {
+    case TimeoutKind::kPropose:  // Lines 57-60.
+      if (step_ == RoundStep::kPropose) Prevote(Hash256(), out);
+      break;
+    case TimeoutKind::kPrevote:  // Lines 61-64.
+      if (step_ == RoundStep::kPrevote) Precommit(Hash256(), out);
+      break;
+    case TimeoutKind::kPrecommit:  // Lines 65-67.
+      StartRound(round_ + 1, out);
+      break;
+    case TimeoutKind::kRebroadcast: {
+      // The round is stuck: repeat what we signed in it (never anything new), allow helping
+      // lagging peers again, and ask again for blocks we know are certified.
+      RoundState& rs = Round(round_);
+      if (rs.own_proposal) out->push_back(Broadcast{*rs.own_proposal});
+      if (rs.own_prevote) out->push_back(Broadcast{*rs.own_prevote});
+      if (rs.own_precommit) out->push_back(Broadcast{*rs.own_precommit});
+      std::fill(helped_at_.begin(), helped_at_.end(), 0);
+      if (known_committed_ >= height_) {
+        std::vector<ValidatorIndex> peers;
+        for (ValidatorIndex i = 0; i < config_.validators.size(); ++i)
+          if (!my_index_ || i != *my_index_) peers.push_back(i);
+        fetch_requested_to_ = known_committed_;
+        out->push_back(FetchBlocks{height_, known_committed_, std::move(peers)});
+      }
+      Schedule(TimeoutKind::kRebroadcast, round_, out);
+      break;
+    }
+  }
+}
+
+void Engine::OnCertificate(const CommitCertificate& certificate, Actions* out) {
+  if (certificate.height < height_) return;
+  if (!core::VerifyCommitCertificate(config_.validators, config_.chain_id, certificate,
+                                     certificate.height, certificate.block_id, config_.check)
+           .ok())
+    return;
+  known_committed_ = std::max(known_committed_, certificate.height);
+  if (certificate.height == height_) {
+    auto it = blocks_.find(certificate.block_id);
+    if (it != blocks_.end()) {
+      Commit(Block{it->first, it->second}, certificate, /*live=*/false, out);
+      return;
+    }
+  }
+  if (fetch_requested_to_ >= certificate.height) return;
+  fetch_requested_to_ = certificate.height;
+  std::vector<ValidatorIndex> peers;
+  for (const CommitSignature& s : certificate.signatures) {
+    auto i = config_.validators.IndexOf(s.validator);
+    if (i && (!my_index_ || *i != *my_index_)) peers.push_back(static_cast<ValidatorIndex>(*i));
+  }
+  LogLine("behind: height " + std::to_string(certificate.height) +
+              " is certified; fetching blocks from " + std::to_string(height_),
+          out);
+  out->push_back(FetchBlocks{height_, certificate.height, std::move(peers)});
+}
+
+void Engine::OnFetched(const BlockFetched& fetched, Actions* out) {
+  const CommitCertificate& c = fetched.certificate;
+  if (c.height != height_ || fetched.block.id != c.block_id) return;
+  if (!core::VerifyCommitCertificate(config_.validators, config_.chain_id, c, height_,
+                                     fetched.block.id, config_.check)
+           .ok())
+    return;
+  Commit(fetched.block, c, /*live=*/false, out);
+}
+
+void Engine::HelpLaggard(ValidatorIndex peer, uint64_t their_height, Actions* out) {
+  if (helped_at_[peer] == height_ || recent_certificates_.empty()) return;
+  helped_at_[peer] = height_;
+  const CommitCertificate* send = &recent_certificates_.back();
+  for (const CommitCertificate& c : recent_certificates_)
+    if (c.height == their_height) send = &c;
+  out->push_back(SendTo{peer, *send});
+}
+
+void Engine::ProcessRules(Actions* out) {
+  for (bool progress = true; progress;) {
+    progress = false;
+    if (TryCommit(out) || TrySkipRound(out)) {
+      progress = true;
+      continue;
+    }
+    RoundState& rs = Round(round_);
+    const LockState lock{locked_round_, locked_block_};
+    // Lines 22-33: prevote on the round's proposal once the application has judged it.
+    if (step_ == RoundStep::kPropose && rs.proposal) {
+      const Proposal& p = *rs.proposal;
+      const Verdict verdict = VerdictOf(p.block_id);
+      if (verdict != Verdict::kPending) {
+        const bool valid = verdict == Verdict::kValid;
+        if (!p.pol_round) {
+          Prevote(PrevoteForProposal(lock, p.block_id, valid, std::nullopt), out);
+          progress = true;
+        } else if (*p.pol_round < round_ && rounds_.count(*p.pol_round) &&
+                   rounds_.at(*p.pol_round).prevotes.HasQuorumFor(p.block_id)) {
+          Prevote(PrevoteForProposal(lock, p.block_id, valid, p.pol_round), out);
+          progress = true;
+        }
+      }
+    }
+    RoundState& cur = Round(round_);
+    // Line 34: a prevote quorum for anything starts the prevote timeout.
+    if (step_ == RoundStep::kPrevote && cur.prevotes.HasQuorumAny() &&
+        !cur.prevote_timeout_scheduled) {
+      cur.prevote_timeout_scheduled = true;
+      Schedule(TimeoutKind::kPrevote, round_, out);
+    }
+    // Lines 36-43: a polka for a valid proposal locks (if still prevoting) and sets the valid
+    // value.
+    if (step_ != RoundStep::kPropose && !cur.polka_handled && cur.proposal &&
+        VerdictOf(cur.proposal->block_id) == Verdict::kValid &&
+        cur.prevotes.HasQuorumFor(cur.proposal->block_id)) {
+      cur.polka_handled = true;
+      const Block block{cur.proposal->block_id, cur.proposal->block};
+      if (step_ == RoundStep::kPrevote) {
+        locked_round_ = round_;
+        locked_block_ = block.id;
+        Precommit(block.id, out);
+      }
+      valid_round_ = round_;
+      valid_block_ = block;
+      progress = true;
+    }
+    // Lines 44-46: a polka for nil.
+    if (step_ == RoundStep::kPrevote && cur.prevotes.HasQuorumFor(Hash256())) {
+      Precommit(Hash256(), out);
+      progress = true;
+    }
+    // Lines 47-48: a precommit quorum for anything starts the precommit timeout.
+    if (cur.precommits.HasQuorumAny() && !cur.precommit_timeout_scheduled) {
+      cur.precommit_timeout_scheduled = true;
+      Schedule(TimeoutKind::kPrecommit, round_, out);
+    }
+  }
+}
+
+// Lines 49-54: a precommit quorum for a block we hold and judge valid, in any round, decides.
+bool Engine::TryCommit(Actions* out) {
+  for (auto& [round, rs] : rounds_) {
+    std::optional<Hash256> id = rs.precommits.QuorumBlock();
+    if (!id) continue;
+    auto block = blocks_.find(*id);
+    if (block == blocks_.end()) {
+      // Decided without us seeing the proposal: fetch the block once it is committed.
+      known_committed_ = std::max(known_committed_, height_);
+      if (fetch_requested_to_ < height_) {
+        fetch_requested_to_ = height_;
+        std::vector<ValidatorIndex> peers;
+        for (const auto& [index, vote] : rs.precommits.votes())
+          if (vote.block_id == *id && (!my_index_ || index != *my_index_)) peers.push_back(index);
+        out->push_back(FetchBlocks{height_, height_, std::move(peers)});
+      }
+      continue;
+    }
+    switch (VerdictOf(*id)) {
+      case Verdict::kPending:
+        RequestValidation(*id, out);
+        continue;
+      case Verdict::kInvalid:
+        LogLine("more than 2/3 precommitted block " + Short(*id) +
+                    ", which the application rejects: more than f validators are faulty",
+                out);
+        continue;
+      case Verdict::kValid:
+        break;
+    }
+    CommitCertificate certificate{height_, round, *id, rs.precommits.SignaturesFor(*id)};
+    Commit(Block{*id, block->second}, certificate, /*live=*/true, out);
+    return true;
+  }
+  return false;
+}
+
+// Line 55: validators holding more than 1/3 of the power are in a later round, so at least one
+// honest validator is; follow them. Deviation: a validator counts for every round up to the
+// highest it has been heard in, so messages from different later rounds add up.
+bool Engine::TrySkipRound(Actions* out) {
+  std::vector<std::pair<uint32_t, uint64_t>> ahead;  // (round + 1, power)
+  for (ValidatorIndex i = 0; i < max_round_.size(); ++i) {
+    if (max_round_[i] > round_ + 1)
+      ahead.emplace_back(max_round_[i], config_.validators.at(i).voting_power);
+  }
+  std::sort(ahead.begin(), ahead.end(), std::greater<>());
+  uint64_t power = 0;
+  for (const auto& [round_plus_one, p] : ahead) {
+    power += p;
+    if (HasOneThirdPlus(power, config_.validators.total_power())) {
+      StartRound(round_plus_one - 1, out);
+      return true;
+    }
+  }
+  return false;
+}
+
+void Engine::Commit(const Block& block, const CommitCertificate& certificate, bool live,
+                    Actions* out) {
+  HM_ASSERT(certificate.height == height_ && certificate.block_id == block.id);
+  out->push_back(CommitBlock{block, certificate});
+  recent_certificates_.push_back(certificate);
+  if (recent_certificates_.size() > kRecentCertificates) recent_certificates_.pop_front();
+  known_committed_ = std::max(known_committed_, height_);
+  if (abstaining_) {
+    // A validator without signer state could have signed up to one height past its last
+    // commit, and that commit is no later than the first height the network commits while we
+    // follow live (a quorum without us includes an honest validator that was there). So sign
+    // again once the height after the first live commit is committed.
+    if (live && !abstain_until_) {
+      abstain_until_ = height_ + 1;
+      LogLine("double-sign check: first live commit; signing resumes after height " +
+                  std::to_string(*abstain_until_) + " commits",
+              out);
+    } else if (abstain_until_ && height_ >= *abstain_until_) {
+      abstaining_ = false;
+      LogLine("double-sign check passed: signing again from height " +
+                  std::to_string(height_ + 1),
+              out);
+    }
+  }
+  // Lines 52-54: next height, fresh state, round 0 at once (no commit timeout).
+  ++height_;
+  locked_round_.reset();
+  locked_block_ = Hash256();
+  valid_round_.reset();
+  valid_block_.reset();
+  rounds_.clear();
+  blocks_.clear();
+  verdicts_.clear();
+  evidence_reported_.clear();
+  std::fill(max_round_.begin(), max_round_.end(), 0);
+  StartRound(0, out);
+  // Messages that arrived early for this height.
+  std::vector<std::vector<Event>> buffered(config_.validators.size());
+  buffered.swap(future_);
+  for (auto& events : buffered)
+    for (const Event& e : events) Dispatch(e, out);
+}
+
+}  // namespace hallmark::consensus

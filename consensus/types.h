@@ -1,0 +1,195 @@
+#pragma once
+
+// The consensus engine's vocabulary: the events it consumes, the actions it emits, the signer
+// state it asks the driver to persist, and the small interface through which it signs. Plain
+// structs only: no I/O types, no Protobuf.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "core/bytes.h"
+#include "core/certificate.h"
+#include "core/crypto/ed25519.h"
+
+namespace hallmark::consensus {
+
+using core::Bytes;
+using core::CommitCertificate;
+using core::CommitSignature;
+using core::DuplicateVoteEvidence;
+using core::Hash256;
+using core::Proposal;
+using core::PublicKey;
+using core::Signature;
+using core::ValidatorSet;
+using core::Vote;
+using core::VoteType;
+
+// An index into the validator set (genesis order).
+using ValidatorIndex = uint32_t;
+
+// A block as the engine sees it: an id and bytes only the application understands. The
+// application guarantees that `id` names `data` (e.g. the hash of its header).
+struct Block {
+  Hash256 id;
+  Bytes data;
+  bool operator==(const Block&) const = default;
+};
+
+// The step of a round, in the order the protocol passes through them.
+enum class RoundStep : uint8_t {
+  kPropose = 1,
+  kPrevote = 2,
+  kPrecommit = 3,
+};
+std::string_view RoundStepName(RoundStep step);
+
+enum class TimeoutKind : uint8_t {
+  kPropose,
+  kPrevote,
+  kPrecommit,
+  // Re-sends this round's own messages when the round makes no progress, standing in for the
+  // gossip layer the paper assumes (lost messages are otherwise never repeated).
+  kRebroadcast,
+};
+std::string_view TimeoutKindName(TimeoutKind kind);
+
+struct Timeout {
+  uint64_t height = 0;
+  uint32_t round = 0;
+  TimeoutKind kind = TimeoutKind::kPropose;
+  bool operator==(const Timeout&) const = default;
+};
+
+// Round timeouts; each grows by delta_ms per round (Tendermint's timeoutX(r) = X + r * delta).
+struct TimeoutConfig {
+  uint32_t propose_ms = 1000;
+  uint32_t prevote_ms = 500;
+  uint32_t precommit_ms = 500;
+  uint32_t delta_ms = 250;
+};
+
+// What must survive a crash so that this validator never signs two different messages for one
+// (height, round, step): the last signed (height, round, step, block), and the lock, since a
+// validator that forgets its lock can help commit a second block. The driver persists it
+// (synced) when it sees a PersistSignerState action, which always precedes the send.
+// Value type; thread-compatible.
+struct SignerState {
+  uint64_t height = 0;  // 0 with step 0: nothing signed yet (a fresh validator).
+  uint32_t round = 0;
+  uint8_t step = 0;  // 0, or a RoundStep value.
+  Hash256 block_id;  // Of the last signed message; zero for a nil vote.
+  // The lock at `lock_height` (Tendermint's lockedRound / lockedValue); lock_block_id zero
+  // when unlocked.
+  uint64_t lock_height = 0;
+  uint32_t lock_round = 0;
+  Hash256 lock_block_id;
+
+  bool operator==(const SignerState&) const = default;
+};
+
+// Signs consensus sign-bytes with this validator's key. The node implements it with
+// core::SigningKey; tests and the simulator may use their own. Implementations must be
+// deterministic (Ed25519 is). Thread-compatible; the engine calls it from its own thread only.
+class VoteSigner {
+ public:
+  virtual ~VoteSigner() = default;
+  virtual const PublicKey& public_key() const = 0;
+  virtual Signature Sign(core::ByteSpan sign_bytes) const = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Events.
+struct ProposalReceived {
+  Proposal proposal;
+};
+struct VoteReceived {
+  Vote vote;
+};
+struct CertificateReceived {
+  CommitCertificate certificate;
+};
+struct TimeoutFired {
+  Timeout timeout;
+};
+// The application's answer to BuildBlock.
+struct BlockBuilt {
+  uint64_t height = 0;
+  uint32_t round = 0;
+  Block block;
+};
+// The application's verdict on a block named by a proposal (answer to ValidateBlock).
+struct BlockVerdict {
+  uint64_t height = 0;
+  Hash256 block_id;
+  bool valid = false;
+};
+// A block fetched from a peer, with the certificate that makes it final (answer to FetchBlocks,
+// one event per height, in order).
+struct BlockFetched {
+  Block block;
+  CommitCertificate certificate;
+};
+using Event = std::variant<ProposalReceived, VoteReceived, CertificateReceived, TimeoutFired,
+                           BlockBuilt, BlockVerdict, BlockFetched>;
+
+// ---------------------------------------------------------------------------------------------
+// Actions, carried out by the driver in the order given.
+using Message = std::variant<Proposal, Vote, CommitCertificate>;
+
+struct Broadcast {
+  Message message;
+};
+struct SendTo {
+  ValidatorIndex to = 0;
+  Message message;
+};
+struct ScheduleTimeout {
+  Timeout timeout;
+  uint64_t delay_ms = 0;
+};
+// Build a block for (height, round) on top of the last committed block, from whatever records
+// are ready, up to the block limits; answer with BlockBuilt.
+struct BuildBlock {
+  uint64_t height = 0;
+  uint32_t round = 0;
+};
+// Check a proposed block against the committed chain; answer with BlockVerdict.
+struct ValidateBlock {
+  uint64_t height = 0;
+  Block block;
+};
+// Persist (synced) before carrying out any later action.
+struct PersistSignerState {
+  SignerState state;
+};
+struct CommitBlock {
+  Block block;
+  CommitCertificate certificate;
+};
+// Fetch committed blocks [from_height, to_height] with their certificates from one of `peers`
+// (validators that signed a certificate at to_height) and deliver them as BlockFetched.
+struct FetchBlocks {
+  uint64_t from_height = 0;
+  uint64_t to_height = 0;
+  std::vector<ValidatorIndex> peers;
+};
+struct ReportEvidence {
+  DuplicateVoteEvidence evidence;
+};
+struct Log {
+  std::string message;
+};
+using Action = std::variant<Broadcast, SendTo, ScheduleTimeout, BuildBlock, ValidateBlock,
+                            PersistSignerState, CommitBlock, FetchBlocks, ReportEvidence, Log>;
+using Actions = std::vector<Action>;
+
+// A one-line description of a message, event or action, for logs and simulator traces.
+std::string Describe(const Message& message);
+std::string Describe(const Event& event);
+std::string Describe(const Action& action);
+
+}  // namespace hallmark::consensus

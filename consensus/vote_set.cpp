@@ -1,0 +1,70 @@
+#include "consensus/vote_set.h"
+
+#include <algorithm>
+
+#include "consensus/quorum.h"
+
+namespace hallmark::consensus {
+
+VoteSet::VoteSet(uint64_t height, uint32_t round, VoteType type, const ValidatorSet* validators)
+    : height_(height),
+      round_(round),
+      type_(type),
+      validators_(validators),
+      by_validator_(validators->size()) {}
+
+VoteSet::AddResult VoteSet::Add(ValidatorIndex index, const Vote& vote, Vote* first) {
+  HM_ASSERT(vote.height == height_ && vote.round == round_ && vote.type == type_);
+  HM_ASSERT(index < by_validator_.size());
+  const uint64_t power = validators_->at(index).voting_power;
+  if (by_validator_[index]) {
+    const Vote& earlier = counted_[*by_validator_[index]].second;
+#ifdef HALLMARK_MUTANT_COUNT_SIGNER_TWICE
+    // Mutant: a second vote from the same validator is counted again.
+    counted_.emplace_back(index, vote);
+    power_by_block_[vote.block_id] += power;
+    any_power_ += power;
+#endif
+    if (earlier.block_id == vote.block_id) return AddResult::kDuplicate;
+    if (first) *first = earlier;
+    return AddResult::kConflict;
+  }
+  by_validator_[index] = counted_.size();
+  counted_.emplace_back(index, vote);
+  power_by_block_[vote.block_id] += power;
+  any_power_ += power;
+  return AddResult::kAdded;
+}
+
+uint64_t VoteSet::PowerFor(const Hash256& block_id) const {
+  auto it = power_by_block_.find(block_id);
+  return it == power_by_block_.end() ? 0 : it->second;
+}
+
+bool VoteSet::HasQuorumAny() const { return HasQuorum(any_power_, validators_->total_power()); }
+
+bool VoteSet::HasQuorumFor(const Hash256& block_id) const {
+  return HasQuorum(PowerFor(block_id), validators_->total_power());
+}
+
+std::optional<Hash256> VoteSet::QuorumBlock() const {
+  for (const auto& [id, power] : power_by_block_) {
+    if (!core::IsNil(id) && HasQuorum(power, validators_->total_power())) return id;
+  }
+  return std::nullopt;
+}
+
+std::vector<CommitSignature> VoteSet::SignaturesFor(const Hash256& block_id) const {
+  std::vector<std::pair<ValidatorIndex, CommitSignature>> found;
+  for (const auto& [index, vote] : counted_) {
+    if (vote.block_id == block_id) found.push_back({index, {vote.validator, vote.signature}});
+  }
+  std::stable_sort(found.begin(), found.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<CommitSignature> out;
+  out.reserve(found.size());
+  for (auto& f : found) out.push_back(f.second);
+  return out;
+}
+
+}  // namespace hallmark::consensus

@@ -1,0 +1,251 @@
+#include "core/genesis.h"
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "core/codec.h"
+#include "core/crypto/ed25519.h"
+#include "core/crypto/sha256.h"
+#include "core/limits.h"
+
+namespace hallmark::core {
+
+namespace {
+
+bool IsValidOrgId(std::string_view id) {
+  if (id.empty() || id.size() > limits::kMaxOrgIdBytes) return false;
+  for (char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool IsValidChainId(std::string_view id) {
+  if (id.empty() || id.size() > limits::kMaxChainIdBytes) return false;
+  for (char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool AllDigits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+}  // namespace
+
+Result<Hash256> ParsePublicKeyHex(std::string_view hex) {
+  auto key = Hash256::FromHex(hex);
+  if (!key) {
+    return Status::InvalidInput("public key must be 64 hex digits, found \"" +
+                                std::string(hex.substr(0, 80)) + "\"");
+  }
+  if (!IsCanonicalPointEncoding(key->span())) {
+    return Status::InvalidInput("public key " + std::string(hex) +
+                                " is not a canonical Ed25519 point encoding");
+  }
+  if (IsSmallOrderPointEncoding(key->span())) {
+    return Status::InvalidInput("public key " + std::string(hex) +
+                                " is a small-order point, which no honest key is");
+  }
+  return *key;
+}
+
+Result<Network> Network::FromJson(std::string_view json) {
+  if (json.size() > limits::kMaxGenesisBytes) {
+    return Status::InvalidInput("genesis is " + std::to_string(json.size()) +
+                                " bytes; the limit is " + std::to_string(limits::kMaxGenesisBytes));
+  }
+  pb::Genesis genesis;
+  HM_RETURN_IF_ERROR(core::FromJson(json, &genesis, "genesis JSON"));
+  return FromProto(std::move(genesis));
+}
+
+Result<Network> Network::FromFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::IoError("cannot open genesis file " + path.string());
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) return Status::IoError("cannot read genesis file " + path.string());
+  auto net = FromJson(ss.str());
+  if (!net.ok()) return net.status().WithContext(path.string());
+  return net;
+}
+
+Result<Network> Network::FromProto(pb::Genesis genesis) {
+  Network net;
+  net.genesis_ = std::move(genesis);
+  auto* params = net.genesis_.mutable_consensus();
+  if (params->max_block_records() == 0) params->set_max_block_records(limits::kDefaultBlockRecords);
+  if (params->max_block_bytes() == 0) params->set_max_block_bytes(limits::kDefaultBlockBytes);
+  if (params->timeout_propose_ms() == 0) params->set_timeout_propose_ms(1000);
+  if (params->timeout_prevote_ms() == 0) params->set_timeout_prevote_ms(500);
+  if (params->timeout_precommit_ms() == 0) params->set_timeout_precommit_ms(500);
+  if (params->timeout_delta_ms() == 0) params->set_timeout_delta_ms(250);
+  HM_RETURN_IF_ERROR(net.Index());
+
+  net.hash_ = Sha256Of(std::string_view(SerializeDeterministic(net.genesis_)));
+  return net;
+}
+
+Status Network::Index() {
+  const pb::Genesis& g = genesis_;
+  if (!IsValidChainId(g.chain_id())) {
+    return Status::InvalidInput("chain_id \"" + g.chain_id().substr(0, 80) +
+                                "\" must be 1 to 64 characters of a-z, 0-9, '-', '.', '_'");
+  }
+  const auto& p = g.consensus();
+  if (p.max_block_records() > limits::kMaxBlockRecords) {
+    return Status::InvalidInput("consensus.max_block_records is " +
+                                std::to_string(p.max_block_records()) + "; at most " +
+                                std::to_string(limits::kMaxBlockRecords) + " is supported");
+  }
+  if (p.max_block_bytes() > limits::kMaxBlockBytes) {
+    return Status::InvalidInput("consensus.max_block_bytes is " +
+                                std::to_string(p.max_block_bytes()) + "; at most " +
+                                std::to_string(limits::kMaxBlockBytes) + " is supported");
+  }
+  if (g.organizations_size() == 0) return Status::InvalidInput("genesis has no organizations");
+  if (static_cast<size_t>(g.organizations_size()) > limits::kMaxOrganizations) {
+    return Status::InvalidInput("genesis has more than " +
+                                std::to_string(limits::kMaxOrganizations) + " organizations");
+  }
+
+  std::vector<std::pair<std::string, int>> all_prefixes;
+  for (int i = 0; i < g.organizations_size(); ++i) {
+    const pb::Organization& org = g.organizations(i);
+    std::string where = "organization " + std::to_string(i);
+    if (!IsValidOrgId(org.id())) {
+      return Status::InvalidInput(where + ": id \"" + org.id().substr(0, 80) +
+                                  "\" must be 1 to 32 characters of a-z, 0-9 and '-'");
+    }
+    where = "organization \"" + org.id() + "\"";
+    if (!org_by_id_.emplace(org.id(), i).second) {
+      return Status::InvalidInput(where + " is listed twice");
+    }
+    if (org.display_name().size() > limits::kMaxDisplayNameBytes) {
+      return Status::InvalidInput(where + ": display_name is longer than " +
+                                  std::to_string(limits::kMaxDisplayNameBytes) + " bytes");
+    }
+    if (org.roles_size() == 0) return Status::InvalidInput(where + " has no roles");
+    std::set<int> roles;
+    for (int r : org.roles()) {
+      if (r == pb::ROLE_UNSPECIFIED || !pb::Role_IsValid(r)) {
+        return Status::InvalidInput(where + " has an unknown role (" + std::to_string(r) +
+                                    "); roles are BRAND, MARKETPLACE, AUTHENTICATOR, "
+                                    "SERVICE_CENTER");
+      }
+      if (!roles.insert(r).second) {
+        return Status::InvalidInput(where + " lists role " + pb::Role_Name(r) + " twice");
+      }
+    }
+    if (org.signing_keys_size() == 0) return Status::InvalidInput(where + " has no signing keys");
+    if (static_cast<size_t>(org.signing_keys_size()) > limits::kMaxKeysPerOrganization) {
+      return Status::InvalidInput(where + " has more than " +
+                                  std::to_string(limits::kMaxKeysPerOrganization) +
+                                  " signing keys");
+    }
+    for (const std::string& hex : org.signing_keys()) {
+      auto key = ParsePublicKeyHex(hex);
+      if (!key.ok()) return key.status().WithContext(where + ": signing key");
+      auto [it, fresh] = org_by_key_.emplace(*key, i);
+      if (!fresh) {
+        return Status::InvalidInput(where + ": signing key " + hex + " is already used by \"" +
+                                    g.organizations(it->second).id() + "\"");
+      }
+    }
+    bool brand = HasRole(org, pb::BRAND);
+    if (!brand && org.gs1_company_prefixes_size() > 0) {
+      return Status::InvalidInput(where + " has GS1 company prefixes but is not a BRAND");
+    }
+    if (brand && org.gs1_company_prefixes_size() == 0) {
+      return Status::InvalidInput(where + " is a BRAND but has no gs1_company_prefixes");
+    }
+    if (static_cast<size_t>(org.gs1_company_prefixes_size()) > limits::kMaxPrefixesPerBrand) {
+      return Status::InvalidInput(where + " has more than " +
+                                  std::to_string(limits::kMaxPrefixesPerBrand) + " prefixes");
+    }
+    for (const std::string& prefix : org.gs1_company_prefixes()) {
+      if (!AllDigits(prefix) || prefix.size() < 6 || prefix.size() > 12) {
+        return Status::InvalidInput(where + ": GS1 company prefix \"" + prefix.substr(0, 40) +
+                                    "\" must be 6 to 12 digits");
+      }
+      all_prefixes.emplace_back(prefix, i);
+    }
+  }
+
+  // Overlap: after sorting, a prefix that is a prefix of another sorts right before some string
+  // it prefixes, so comparing neighbours finds every overlap.
+  std::sort(all_prefixes.begin(), all_prefixes.end());
+  for (size_t i = 0; i + 1 < all_prefixes.size(); ++i) {
+    const auto& [a, ai] = all_prefixes[i];
+    const auto& [b, bi] = all_prefixes[i + 1];
+    if (b.compare(0, a.size(), a) == 0) {
+      std::string msg = a == b ? "GS1 company prefix " + a + " is listed twice"
+                               : "GS1 company prefixes overlap: " + a + " is a prefix of " + b;
+      msg += " (\"" + g.organizations(ai).id() + "\" and \"" + g.organizations(bi).id() + "\")";
+      return Status::InvalidInput(msg);
+    }
+  }
+  for (const auto& [prefix, idx] : all_prefixes) brand_by_prefix_.emplace(prefix, idx);
+
+  if (g.validators_size() == 0) return Status::InvalidInput("genesis has no validators");
+  if (static_cast<size_t>(g.validators_size()) > limits::kMaxValidators) {
+    return Status::InvalidInput("genesis has more than " + std::to_string(limits::kMaxValidators) +
+                                " validators");
+  }
+  std::set<Hash256> validator_keys;
+  for (int i = 0; i < g.validators_size(); ++i) {
+    const pb::Validator& v = g.validators(i);
+    std::string where = "validator " + std::to_string(i) +
+                        (v.name().empty() ? "" : " (\"" + v.name().substr(0, 64) + "\")");
+    if (!org_by_id_.contains(v.organization())) {
+      return Status::InvalidInput(where + ": unknown organization \"" +
+                                  v.organization().substr(0, 64) + "\"");
+    }
+    auto key = ParsePublicKeyHex(v.consensus_key());
+    if (!key.ok()) return key.status().WithContext(where + ": consensus key");
+    if (!validator_keys.insert(*key).second) {
+      return Status::InvalidInput(where + ": consensus key " + v.consensus_key() +
+                                  " is used by another validator");
+    }
+    if (v.voting_power() == 0) return Status::InvalidInput(where + ": voting_power must be > 0");
+    if (v.voting_power() > limits::kMaxTotalVotingPower - total_power_) {
+      return Status::InvalidInput("total voting power exceeds 2^60");
+    }
+    total_power_ += v.voting_power();
+    validators_.push_back(ValidatorInfo{v.name(), v.organization(), *key, v.voting_power()});
+  }
+  return Status::Ok();
+}
+
+const pb::Organization* Network::FindOrganization(std::string_view id) const {
+  auto it = org_by_id_.find(std::string(id));
+  return it == org_by_id_.end() ? nullptr : &genesis_.organizations(it->second);
+}
+
+const pb::Organization* Network::OrganizationOfKey(const Hash256& key) const {
+  auto it = org_by_key_.find(key);
+  return it == org_by_key_.end() ? nullptr : &genesis_.organizations(it->second);
+}
+
+const pb::Organization* Network::BrandForPrefixRegion(std::string_view region) const {
+  // Prefixes are 6..12 digits and never overlap, so try each length once.
+  for (size_t len = 6; len <= 12 && len <= region.size(); ++len) {
+    auto it = brand_by_prefix_.find(std::string(region.substr(0, len)));
+    if (it != brand_by_prefix_.end()) return &genesis_.organizations(it->second);
+  }
+  return nullptr;
+}
+
+bool Network::HasRole(const pb::Organization& org, pb::Role role) {
+  for (int r : org.roles())
+    if (r == role) return true;
+  return false;
+}
+
+}  // namespace hallmark::core

@@ -1,0 +1,112 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/bytes.h"
+#include "core/genesis.h"
+#include "core/item_id.h"
+#include "core/status.h"
+#include "proto/records.pb.h"
+
+namespace hallmark::core {
+
+// Why a record was refused. Each is the submitter's fault and comes with a message a person can
+// act on. Codes are stable: they appear in the API and in logs.
+enum class RejectReason {
+  kMalformed,          // Not a well-formed envelope or payload.
+  kLimitExceeded,      // A field or the record is over its size or count limit.
+  kWrongChain,         // The payload names another network.
+  kBadItemId,          // The item id is not a valid canonical SGTIN.
+  kBadSignature,       // The signature fails the acceptance policy.
+  kInvalidField,       // A field's value is not allowed (unknown enum, bad key, no change).
+  kFutureTimestamp,    // The client timestamp is too far ahead of the block's time.
+  kNotRegistered,      // The item has no registration.
+  kAlreadyRegistered,  // A registration for an item that exists.
+  kStalePrev,          // `prev` is not the item's latest record (also stops replays).
+  kDecommissioned,     // No record may follow a Decommission.
+  kFlagged,            // A transfer while flagged stolen or lost.
+  kNotAuthorized,      // The signer may not make this record.
+};
+
+std::string_view RejectReasonCode(RejectReason reason);  // "stale_prev", …
+
+struct Rejection {
+  RejectReason reason;
+  std::string message;
+  std::string ToString() const;
+};
+
+enum class RecordType {
+  kRegister,
+  kTransfer,
+  kAttest,
+  kFlag,
+  kClearFlag,
+  kService,
+  kDecommission,
+  kReassign,
+};
+std::string_view RecordTypeName(RecordType type);  // "register", …
+
+// An envelope decoded and structurally checked once: the payload parsed, the item id parsed,
+// the id computed. Validation and application work on this. Value type.
+struct Record {
+  Hash256 id;        // SHA-256 of the payload bytes.
+  Hash256 signer;    // Ed25519 public key.
+  Hash256 item_key;  // SHA-256 of the canonical item id.
+  ItemId item;
+  RecordType type = RecordType::kRegister;
+  pb::RecordPayload payload;
+  const pb::Envelope* envelope = nullptr;  // Not owned; valid while the caller keeps it.
+};
+
+// Decodes an envelope: sizes, payload parsing (unknown fields refused), chain id, canonical
+// item id, body present and within limits. Does not check the signature.
+// On failure returns the rejection; `out` is then unspecified.
+std::optional<Rejection> DecodeRecord(const pb::Envelope& envelope, std::string_view chain_id,
+                                      Record* out);
+
+// Checks the envelope's signature under the Ed25519 acceptance policy.
+std::optional<Rejection> CheckRecordSignature(const pb::Envelope& envelope);
+
+// What the rules know of the block a record is in.
+struct BlockContext {
+  uint64_t height = 0;
+  uint64_t time_ms = 0;
+};
+
+// The custody rules: may `record` be applied to an item whose current state is `current`
+// (nullptr: never registered)? Pure.
+std::optional<Rejection> ValidateRecord(const Network& network, const Record& record,
+                                        const pb::ItemState* current, const BlockContext& ctx);
+
+// The item's state after `record`. REQUIRES: ValidateRecord passed with the same arguments.
+pb::ItemState ApplyRecord(const Network& network, const Record& record,
+                          const pb::ItemState* current, const BlockContext& ctx);
+
+// Item states as of some point, plus the changes of records applied on top of it.
+// Implementations: the ledger's block overlay, in-memory maps in tests.
+class StateView {
+ public:
+  virtual ~StateView() = default;
+  // The item's state, or nullptr if it was never registered. The pointer stays valid until the
+  // next Put. A non-ok Status is a local failure (disk, corruption), not the record's fault.
+  virtual Result<const pb::ItemState*> Find(const Hash256& item_key) = 0;
+  virtual void Put(const Hash256& item_key, pb::ItemState state) = 0;
+};
+
+// Validates `record` against `view` and, if allowed, applies it there. Returns the rejection,
+// nullopt when applied, or a Status on local failure.
+Result<std::optional<Rejection>> ValidateAndApply(const Network& network, const Record& record,
+                                                  const BlockContext& ctx, StateView* view);
+
+// Helpers for people and tools.
+bool HolderEquals(const pb::Holder& a, const pb::Holder& b);
+std::string DescribeHolder(const pb::Holder& holder);  // "org acme" or "key 3b6a27bc…"
+// Does `signer` act as `holder`? (one of the organisation's keys, or the holder key itself).
+bool SignerIsHolder(const Network& network, const Hash256& signer, const pb::Holder& holder);
+std::string_view FlagKindName(pb::FlagKind kind);  // "stolen", "lost", …
+
+}  // namespace hallmark::core

@@ -1,0 +1,147 @@
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/bytes.h"
+#include "core/genesis.h"
+#include "core/records.h"
+#include "core/smt.h"
+#include "core/status.h"
+#include "proto/chain.pb.h"
+#include "proto/records.pb.h"
+
+namespace leveldb {
+class DB;
+}
+
+namespace hallmark::storage {
+
+// Decides whether an envelope's signature is acceptable. The default verifies it under the
+// acceptance policy; a node passes one that consults its cache of verdicts from admission.
+using SignatureCheck =
+    std::function<std::optional<core::Rejection>(const pb::Envelope&, const core::Hash256& id)>;
+SignatureCheck VerifyEverySignature();
+
+struct LedgerOptions {
+  // Synced writes: a block acknowledged as committed survives a power cut. Tests of logic may
+  // turn it off for speed; nothing that acknowledges commits to a user may.
+  bool sync = true;
+  size_t block_cache_bytes = 64 << 20;
+  size_t state_tree_cache_nodes = 1 << 18;
+};
+
+// A record the proposer left out, and why.
+struct DroppedRecord {
+  size_t index = 0;         // Position among the candidates.
+  core::Hash256 record_id;  // Zero when the envelope could not be decoded.
+  core::Rejection rejection;
+};
+
+// A block whose records have been executed against the head, ready to commit. Holds the
+// resulting states and tree writes so that committing repeats no work.
+struct PreparedBlock {
+  pb::Block block;
+  pb::BlockHeader header;
+  core::Hash256 hash;
+  std::vector<DroppedRecord> dropped;  // Only from BuildBlock.
+
+  // Private to the ledger: what Commit writes.
+  struct ItemWrite {
+    core::Hash256 key;
+    std::string state_bytes;
+  };
+  struct HistoryWrite {
+    core::Hash256 item_key;
+    uint32_t seq = 0;
+    core::Hash256 record_id;
+  };
+  uint64_t base_height = 0;
+  std::vector<core::Hash256> record_ids;
+  std::vector<ItemWrite> items;
+  std::vector<HistoryWrite> history;
+  core::SmtUpdate tree_update;
+};
+
+// The item's state as stored: the exact bytes hashed into the state tree, and their parse.
+struct StoredItem {
+  std::string bytes;
+  pb::ItemState state;
+};
+
+// The LevelDB-backed ledger: blocks, the record index, item histories, item states, the state
+// tree and the chain head. Keys are documented in docs/architecture.md.
+//
+// One writer: BuildBlock, ValidateBlock and Commit must be called from one thread at a time.
+// Reads (Get*, Prove*) may run concurrently with each other and with the writer; a read sees a
+// whole committed block or none of it only when it goes through a snapshot (ReadView, later);
+// single-key reads are always consistent.
+class Ledger {
+ public:
+  // Opens or creates the store in `dir` for `network`. Refuses a folder of another network, and
+  // reports corruption (a head that does not match its block or state tree) instead of serving it.
+  static core::Result<std::unique_ptr<Ledger>> Open(const std::filesystem::path& dir,
+                                                    const core::Network& network,
+                                                    LedgerOptions options = {});
+  ~Ledger();
+  Ledger(const Ledger&) = delete;
+  Ledger& operator=(const Ledger&) = delete;
+
+  const pb::ChainHead& head() const { return head_; }
+  const core::Network& network() const { return network_; }
+
+  // The proposer's path: executes candidates in order against the head, drops each record that
+  // fails (with its reason), stops at the block limits, and returns a block with its header.
+  core::Result<PreparedBlock> BuildBlock(std::span<const pb::Envelope> candidates, uint64_t time_ms,
+                                         const core::Hash256& proposer,
+                                         const SignatureCheck& check = VerifyEverySignature());
+
+  // The follower's path: checks the header and every record; one bad record or root rejects the
+  // whole block (InvalidInput naming the record and the rule).
+  core::Result<PreparedBlock> ValidateBlock(const pb::Block& block,
+                                            const SignatureCheck& check = VerifyEverySignature());
+
+  // Writes a prepared block as one synced batch and advances the head.
+  // REQUIRES: prepared.base_height == head().height() (else returns InvalidInput).
+  core::Status Commit(const PreparedBlock& prepared);
+
+  // ValidateBlock then Commit.
+  core::Status CommitBlock(const pb::Block& block,
+                           const SignatureCheck& check = VerifyEverySignature());
+
+  // Reads. NotFound is a value (nullopt), not an error; errors are local failures.
+  core::Result<std::optional<pb::Block>> GetBlock(uint64_t height) const;
+  core::Result<std::optional<uint64_t>> GetBlockHeight(const core::Hash256& hash) const;
+  core::Result<std::optional<pb::StoredRecord>> GetRecord(const core::Hash256& record_id) const;
+  core::Result<std::optional<StoredItem>> GetItem(const core::Hash256& item_key) const;
+  // The item's records from registration to the latest, in order.
+  core::Result<std::vector<pb::StoredRecord>> GetHistory(const core::Hash256& item_key) const;
+  core::Result<core::SmtProof> ProveItem(const core::Hash256& item_key) const;
+  core::Hash256 StateRoot() const;
+
+  // Visits every stored item state (key, exact bytes) in key order; for audits and tests.
+  core::Status ForEachItem(
+      const std::function<void(const core::Hash256&, std::string_view)>& visit) const;
+
+ private:
+  Ledger(const core::Network& network, LedgerOptions options);
+  core::Status Load();
+  core::Result<PreparedBlock> Execute(const pb::BlockHeader* expected, pb::Block block,
+                                      std::span<const pb::Envelope> candidates, uint64_t time_ms,
+                                      const core::Hash256& proposer, const SignatureCheck& check);
+
+  const core::Network& network_;
+  LedgerOptions options_;
+  std::unique_ptr<leveldb::DB> db_;
+  std::unique_ptr<core::SmtNodeReader> tree_reader_;
+  std::unique_ptr<core::SparseMerkleTree> tree_;
+  pb::ChainHead head_;
+};
+
+}  // namespace hallmark::storage

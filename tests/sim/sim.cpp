@@ -1,0 +1,775 @@
+#include "sim.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <optional>
+#include <queue>
+#include <set>
+#include <string>
+#include <tuple>
+#include <unordered_map>
+#include <vector>
+
+#include "consensus/engine.h"
+#include "core/certificate.h"
+#include "core/crypto/ed25519.h"
+#include "core/crypto/sha256.h"
+#include "rng.h"
+
+namespace hallmark::sim {
+
+namespace {
+
+using namespace hallmark::consensus;
+
+constexpr const char* kChainId = "hallmark-sim";
+constexpr size_t kMaxBlockRecords = 20;      // The simulated genesis' block limit.
+constexpr uint64_t kRecordIntervalMs = 25;   // One record becomes ready every 25 ms.
+constexpr uint64_t kMaxEvents = 4'000'000;   // A run that needs more is stuck in a loop.
+constexpr size_t kMaxFetchBlocks = 64;       // Blocks served per fetch request.
+constexpr uint64_t kLivenessHeights = 3;     // Heights every honest node must add after healing.
+constexpr uint64_t kTwinsHeights = 2;        // Twins: heights with per-round partitions,
+constexpr uint32_t kTwinsRounds = 3;         // and rounds per height.
+
+// Validator keys: fixed seeds, made once per process.
+class KeySigner : public VoteSigner {
+ public:
+  explicit KeySigner(core::SigningKey key) : key_(std::move(key)) {}
+  const PublicKey& public_key() const override { return key_.public_key(); }
+  Signature Sign(core::ByteSpan bytes) const override { return key_.Sign(bytes); }
+
+ private:
+  core::SigningKey key_;
+};
+
+const KeySigner& SignerFor(size_t index) {
+  static std::vector<std::unique_ptr<KeySigner>> signers = [] {
+    std::vector<std::unique_ptr<KeySigner>> out;
+    for (int i = 0; i < 7; ++i) {
+      core::Hash256 seed = core::Sha256Of("hallmark-sim/validator-" + std::to_string(i));
+      out.push_back(std::make_unique<KeySigner>(
+          std::move(core::SigningKey::FromSeed(seed.span()).value())));
+    }
+    return out;
+  }();
+  return *signers.at(index);
+}
+
+// Every signature check goes through core's acceptance policy; the verdict is cached by
+// SHA-256(key || signature || message), since a broadcast vote is checked by every node.
+// The cache changes only speed, never a verdict, so it does not affect the trace.
+bool CachedPolicyCheck(const PublicKey& key, core::ByteSpan message, const Signature& sig) {
+  static std::unordered_map<core::Hash256, bool> cache;
+  if (cache.size() > 2'000'000) cache.clear();
+  core::Sha256 h;
+  h.Update(key.span()).Update(sig.span()).Update(message);
+  const core::Hash256 k = h.Finish();
+  auto it = cache.find(k);
+  if (it != cache.end()) return it->second;
+  const bool ok = core::PolicySignatureCheck(key, message, sig);
+  cache.emplace(k, ok);
+  return ok;
+}
+
+// The simulated application's block: "h=<height>;prev=<hex>;by=<validator>;recs=<a,b,...>".
+struct BlockInfo {
+  bool ok = false;
+  uint64_t height = 0;
+  Hash256 prev;
+  std::vector<uint64_t> records;
+};
+
+BlockInfo ParseBlock(const Bytes& data) {
+  BlockInfo info;
+  const std::string s(data.begin(), data.end());
+  auto field = [&](const std::string& name) -> std::optional<std::string> {
+    const std::string key = name + "=";
+    size_t at = s.find(key);
+    if (at == std::string::npos) return std::nullopt;
+    size_t end = s.find(';', at);
+    return s.substr(at + key.size(), end == std::string::npos ? std::string::npos
+                                                               : end - at - key.size());
+  };
+  auto h = field("h");
+  auto prev = field("prev");
+  auto recs = field("recs");
+  if (!h || !prev || !recs || h->empty()) return info;
+  for (char c : *h)
+    if (c < '0' || c > '9') return info;
+  info.height = std::stoull(*h);
+  auto p = Hash256::FromHex(*prev);
+  if (!p) return info;
+  info.prev = *p;
+  std::string cur;
+  for (char c : *recs + ",") {
+    if (c == ',') {
+      if (!cur.empty()) info.records.push_back(std::stoull(cur));
+      cur.clear();
+    } else if (c >= '0' && c <= '9' && cur.size() < 12) {
+      cur += c;
+    } else {
+      return info;
+    }
+  }
+  info.ok = true;
+  return info;
+}
+
+Event ToEvent(const Message& m) {
+  if (auto* p = std::get_if<Proposal>(&m)) return ProposalReceived{*p};
+  if (auto* v = std::get_if<Vote>(&m)) return VoteReceived{*v};
+  return CertificateReceived{std::get<CommitCertificate>(m)};
+}
+
+std::pair<uint64_t, uint32_t> HeightRound(const Message& m) {
+  if (auto* p = std::get_if<Proposal>(&m)) return {p->height, p->round};
+  if (auto* v = std::get_if<Vote>(&m)) return {v->height, v->round};
+  const auto& c = std::get<CommitCertificate>(m);
+  return {c.height, c.round};
+}
+
+struct Instance {
+  ValidatorIndex validator = 0;
+  bool twin = false;     // A second copy of a validator's key (or the first copy of one).
+  bool faulty = false;   // Counts against f: twins, lost signer state, a lying application.
+  bool bad_app = false;  // Builds blocks that do not extend the chain.
+  bool up = true;
+  uint64_t incarnation = 0;
+  uint32_t skew_permille = 1000;
+  std::unique_ptr<Engine> engine;
+  // Durable state: survives crashes.
+  std::vector<CommitBlock> chain;
+  std::optional<SignerState> signer_state = SignerState{};
+  std::set<uint64_t> records;
+  uint64_t low_water = 1;  // Every record below it is committed.
+};
+
+struct SimEvent {
+  enum class Kind { kEngine, kCrash, kRestart, kPartition, kPartitionEnd, kHeal };
+  Kind kind = Kind::kEngine;
+  size_t instance = 0;
+  std::optional<uint64_t> incarnation;  // Timers and application replies die with a crash.
+  std::optional<Event> event;
+  uint64_t param = 0;
+  bool lost_state = false;
+};
+
+class Simulation {
+ public:
+  explicit Simulation(const SimOptions& options) : options_(options), rng_(options.seed) {}
+
+  SimResult Run();
+
+ private:
+  struct Queued {
+    uint64_t at;
+    uint64_t seq;
+    SimEvent event;
+    bool operator>(const Queued& o) const { return std::tie(at, seq) > std::tie(o.at, o.seq); }
+  };
+
+  void Setup();
+  void SetupFaults();
+  void SetupTwins();
+  void Push(uint64_t at, SimEvent e) {
+    queue_.push(Queued{at, next_seq_++, std::move(e)});
+  }
+  void PushEngine(uint64_t at, size_t i, Event e, bool with_incarnation) {
+    SimEvent se;
+    se.instance = i;
+    se.event = std::move(e);
+    if (with_incarnation) se.incarnation = instances_[i].incarnation;
+    Push(at, std::move(se));
+  }
+  void Handle(SimEvent& e);
+  void Execute(size_t i, const Actions& actions);
+  void Send(size_t from, size_t to, const Message& message);
+  bool Connected(size_t from, size_t to, const Message* message) const;
+  void CheckSigned(size_t i, const Message& message);
+  void OnCommit(size_t i, const CommitBlock& c);
+  void OnFetch(size_t i, const FetchBlocks& f);
+  Block BuildFor(size_t i, uint64_t height, uint32_t round);
+  bool ValidFor(size_t i, uint64_t height, const Block& block) const;
+  void Crash(size_t i, bool lost_state, uint64_t restart_after_ms);
+  void Restart(size_t i);
+  void Heal();
+  void CheckLiveness();
+  std::unique_ptr<Engine> MakeEngine(size_t i);
+  uint64_t Submitted() const { return 1 + now_ / kRecordIntervalMs; }
+  bool Honest(size_t i) const { return !instances_[i].faulty; }
+  void Fail(const std::string& what) {
+    if (!failed_) {
+      failed_ = true;
+      result_.ok = false;
+      result_.failure = "t=" + std::to_string(now_) + "ms: " + what;
+    }
+  }
+  void Trace(size_t i, const std::string& line) {
+    std::string text = std::to_string(now_) + " " + std::to_string(i) + " " + line + "\n";
+    hasher_.Update(text);
+    if (options_.print_trace) std::fputs(text.c_str(), stdout);
+  }
+
+  SimOptions options_;
+  Rng rng_;
+  SimResult result_;
+  core::Sha256 hasher_;
+  bool failed_ = false;
+  bool done_ = false;
+
+  int n_ = 4;
+  int f_ = 1;
+  EngineConfig config_;
+  std::vector<Instance> instances_;
+  std::vector<std::vector<size_t>> instances_of_;  // Per validator.
+  std::set<ValidatorIndex> twinned_;
+
+  uint64_t now_ = 0;
+  uint64_t next_seq_ = 0;
+  std::priority_queue<Queued, std::vector<Queued>, std::greater<>> queue_;
+
+  // Network and faults.
+  bool faults_active_ = true;
+  uint64_t delay_min_ms_ = 1;
+  uint64_t delay_jitter_ms_ = 10;
+  uint64_t loss_ppm_ = 0;
+  uint64_t dup_ppm_ = 0;
+  uint64_t crash_point_ppm_ = 0;
+  std::vector<std::vector<bool>> blocked_;
+  std::vector<std::vector<int>> twins_groups_;  // Per (height - 1) * rounds + round.
+
+  // Liveness.
+  bool healed_ = false;
+  uint64_t liveness_target_ = 0;
+  uint64_t liveness_deadline_ = 0;
+
+  // Invariants.
+  std::map<uint64_t, Hash256> canonical_;  // Height -> the block every node must commit.
+  std::set<Hash256> proposed_;
+  std::set<Hash256> validated_by_honest_;
+  std::map<std::tuple<ValidatorIndex, uint64_t, uint32_t, int>, Hash256> signed_;
+};
+
+std::unique_ptr<Engine> Simulation::MakeEngine(size_t i) {
+  Instance& in = instances_[i];
+  return std::make_unique<Engine>(config_, &SignerFor(in.validator),
+                                  EngineStart{in.chain.size(), in.signer_state});
+}
+
+void Simulation::Setup() {
+  n_ = options_.validators;
+  if (n_ == 0) n_ = options_.twins >= 2 ? 7 : (options_.twins == 1 ? 4 : (options_.seed % 2 ? 4 : 7));
+  f_ = (n_ - 1) / 3;
+  result_.validators = n_;
+  std::vector<core::ValidatorEntry> entries;
+  for (int v = 0; v < n_; ++v) entries.push_back({SignerFor(v).public_key(), 1});
+  config_.chain_id = kChainId;
+  config_.validators = std::move(core::ValidatorSet::Create(std::move(entries)).value());
+  config_.check = CachedPolicyCheck;
+  instances_of_.assign(n_, {});
+  for (int v = 0; v < n_; ++v) {
+    instances_.emplace_back();
+    instances_.back().validator = v;
+    instances_of_[v].push_back(v);
+  }
+  if (options_.twins > 0) {
+    SetupTwins();
+  } else {
+    SetupFaults();
+  }
+  blocked_.assign(instances_.size(), std::vector<bool>(instances_.size(), false));
+  for (size_t i = 0; i < instances_.size(); ++i) {
+    instances_[i].engine = MakeEngine(i);
+    Trace(i, "start validator=" + std::to_string(instances_[i].validator) +
+                 (instances_[i].twin ? " twin" : "") + (instances_[i].bad_app ? " bad-app" : "") +
+                 " skew=" + std::to_string(instances_[i].skew_permille));
+  }
+}
+
+void Simulation::SetupFaults() {
+  // Network quality for the fault period; each seed draws its own mix.
+  delay_min_ms_ = rng_.Between(1, 30);
+  delay_jitter_ms_ = rng_.Between(0, 150);
+  const uint64_t loss_levels[] = {0, 0, 10'000, 50'000, 150'000};
+  const uint64_t dup_levels[] = {0, 20'000, 100'000};
+  loss_ppm_ = loss_levels[rng_.Below(5)];
+  dup_ppm_ = dup_levels[rng_.Below(3)];
+  crash_point_ppm_ = rng_.Chance(500'000) ? rng_.Between(500, 4000) : 0;
+  const bool skew = rng_.Chance(500'000);
+  for (Instance& in : instances_) in.skew_permille = skew ? rng_.Between(700, 1400) : 1000;
+  const uint64_t fault_ms = rng_.Between(2000, 10000);
+
+  // Up to f validators are byzantine: a wiped signer state, or an application that lies.
+  const uint64_t byzantine = rng_.Below(f_ + 1);
+  std::vector<ValidatorIndex> order(n_);
+  for (int v = 0; v < n_; ++v) order[v] = v;
+  for (size_t k = order.size(); k > 1; --k) std::swap(order[k - 1], order[rng_.Below(k)]);
+  for (uint64_t b = 0; b < byzantine; ++b) {
+    Instance& in = instances_[order[b]];
+    in.faulty = true;
+    if (rng_.Chance(500'000)) {
+      in.bad_app = true;
+    } else {
+      SimEvent e;
+      e.kind = SimEvent::Kind::kCrash;
+      e.instance = order[b];
+      e.lost_state = true;
+      e.param = rng_.Between(50, 2000);
+      Push(rng_.Between(200, fault_ms), e);
+    }
+  }
+  // Crashes of honest nodes (they come back with their signer state).
+  for (uint64_t c = rng_.Below(4); c > 0; --c) {
+    SimEvent e;
+    e.kind = SimEvent::Kind::kCrash;
+    e.instance = rng_.Below(n_);
+    e.param = rng_.Between(100, 3000);
+    Push(rng_.Between(0, fault_ms), e);
+  }
+  // Partitions: isolate the proposer, random splits, asymmetric links.
+  for (uint64_t p = rng_.Below(5); p > 0; --p) {
+    SimEvent e;
+    e.kind = SimEvent::Kind::kPartition;
+    e.param = rng_.Below(3);
+    const uint64_t start = rng_.Between(0, fault_ms);
+    Push(start, e);
+    SimEvent end;
+    end.kind = SimEvent::Kind::kPartitionEnd;
+    Push(std::min(fault_ms, start + rng_.Between(300, 4000)), end);
+  }
+  SimEvent heal;
+  heal.kind = SimEvent::Kind::kHeal;
+  Push(fault_ms, heal);
+}
+
+void Simulation::SetupTwins() {
+  const int pairs = options_.twins;
+  delay_min_ms_ = rng_.Between(1, 10);
+  delay_jitter_ms_ = rng_.Between(0, 40);
+  // Which validators are twinned: the leader of one of the first rounds, or any validator.
+  std::vector<ValidatorIndex> schedule = ProposerSchedule(config_.validators);
+  while (static_cast<int>(twinned_.size()) < pairs) {
+    const uint64_t pick = rng_.Below(kTwinsRounds + 1);
+    ValidatorIndex v = pick < kTwinsRounds ? ProposerFor(schedule, 1, static_cast<uint32_t>(pick))
+                                           : static_cast<ValidatorIndex>(rng_.Below(n_));
+    twinned_.insert(v);
+  }
+  for (ValidatorIndex v : twinned_) {
+    instances_[v].twin = true;
+    instances_[v].faulty = true;
+    Instance copy;
+    copy.validator = v;
+    copy.twin = true;
+    copy.faulty = true;
+    instances_of_[v].push_back(instances_.size());
+    instances_.push_back(std::move(copy));
+  }
+  // A partition of all instances into at most two groups for each (height, round) the
+  // scenario controls; later messages travel freely.
+  const size_t count = instances_.size();
+  for (uint64_t k = 0; k < kTwinsHeights * kTwinsRounds; ++k) {
+    std::vector<int> groups(count, 0);
+    if (!rng_.Chance(250'000)) {
+      for (size_t i = 0; i < count; ++i) groups[i] = static_cast<int>(rng_.Below(2));
+    }
+    twins_groups_.push_back(groups);
+  }
+  // Some scenarios restart one copy with a blank signer state: it forgets its lock and what it
+  // signed, and signs again.
+  if (rng_.Chance(333'333)) {
+    SimEvent e;
+    e.kind = SimEvent::Kind::kCrash;
+    e.instance = instances_of_[*twinned_.begin()].back();
+    e.param = rng_.Between(10, 500);
+    e.lost_state = true;
+    Push(rng_.Between(50, 1500), e);
+  }
+  faults_active_ = false;  // No loss or duplication; the partitions are the faults.
+  healed_ = true;
+  liveness_target_ = kTwinsHeights + kLivenessHeights;
+  liveness_deadline_ = 180'000;
+}
+
+bool Simulation::Connected(size_t from, size_t to, const Message* message) const {
+  if (!twins_groups_.empty()) {
+    if (!message) return true;
+    auto [h, r] = HeightRound(*message);
+    if (h >= 1 && h <= kTwinsHeights && r < kTwinsRounds) {
+      const auto& g = twins_groups_[(h - 1) * kTwinsRounds + r];
+      return g[from] == g[to];
+    }
+    return true;
+  }
+  return !blocked_[from][to];
+}
+
+void Simulation::Send(size_t from, size_t to, const Message& message) {
+  if (!Connected(from, to, &message)) return;
+  if (faults_active_ && rng_.Chance(loss_ppm_)) return;
+  PushEngine(now_ + delay_min_ms_ + rng_.Below(delay_jitter_ms_ + 1), to, ToEvent(message),
+             false);
+  if (faults_active_ && rng_.Chance(dup_ppm_))
+    PushEngine(now_ + delay_min_ms_ + rng_.Below(2 * delay_jitter_ms_ + 1), to, ToEvent(message),
+               false);
+}
+
+// No honest validator ever signs two different messages for one (height, round, step).
+void Simulation::CheckSigned(size_t i, const Message& message) {
+  const Instance& in = instances_[i];
+  if (in.twin) return;
+  int step = 0;
+  Hash256 id;
+  uint64_t h = 0;
+  uint32_t r = 0;
+  if (auto* p = std::get_if<Proposal>(&message)) {
+    step = 1;
+    id = p->block_id;
+    h = p->height;
+    r = p->round;
+    proposed_.insert(p->block_id);
+  } else if (auto* v = std::get_if<Vote>(&message)) {
+    step = v->type == VoteType::kPrevote ? 2 : 3;
+    id = v->block_id;
+    h = v->height;
+    r = v->round;
+  } else {
+    return;
+  }
+  auto [it, inserted] = signed_.try_emplace({in.validator, h, r, step}, id);
+  if (!inserted && it->second != id)
+    Fail("double sign: validator " + std::to_string(in.validator) + " signed two different " +
+         (step == 1 ? "proposals" : step == 2 ? "prevotes" : "precommits") + " at h=" +
+         std::to_string(h) + " r=" + std::to_string(r));
+}
+
+Block Simulation::BuildFor(size_t i, uint64_t height, uint32_t round) {
+  const Instance& in = instances_[i];
+  Hash256 prev = in.chain.empty() ? Hash256() : in.chain.back().block.id;
+  if (in.bad_app) prev = core::Sha256Of("not the chain " + std::to_string(rng_.Next()));
+  std::string s = "h=" + std::to_string(height) + ";prev=" + prev.Hex() +
+                  ";by=" + std::to_string(in.validator) + "/" + std::to_string(round) + ";recs=";
+  size_t taken = 0;
+  const uint64_t ready = Submitted();
+  for (uint64_t r = in.low_water; r <= ready && taken < kMaxBlockRecords; ++r) {
+    if (in.records.count(r)) continue;
+    s += (taken ? "," : "") + std::to_string(r);
+    ++taken;
+  }
+  Block b{core::Sha256Of(s), Bytes(s.begin(), s.end())};
+  return b;
+}
+
+bool Simulation::ValidFor(size_t i, uint64_t height, const Block& block) const {
+  const Instance& in = instances_[i];
+  if (core::Sha256Of(core::ByteSpan(block.data)) != block.id) return false;
+  BlockInfo info = ParseBlock(block.data);
+  if (!info.ok || info.height != height || height != in.chain.size() + 1) return false;
+  const Hash256 tip = in.chain.empty() ? Hash256() : in.chain.back().block.id;
+  if (info.prev != tip || info.records.size() > kMaxBlockRecords) return false;
+  std::set<uint64_t> seen;
+  for (uint64_t r : info.records) {
+    if (r == 0 || r > Submitted() || in.records.count(r) || !seen.insert(r).second) return false;
+  }
+  return true;
+}
+
+void Simulation::OnCommit(size_t i, const CommitBlock& c) {
+  Instance& in = instances_[i];
+  const uint64_t h = c.certificate.height;
+  if (h != in.chain.size() + 1) {
+    Fail("node " + std::to_string(i) + " committed height " + std::to_string(h) + " after " +
+         std::to_string(in.chain.size()));
+    return;
+  }
+  core::Status s = core::VerifyCommitCertificate(config_.validators, kChainId, c.certificate, h,
+                                                 c.block.id, CachedPolicyCheck);
+  if (!s.ok()) {
+    Fail("node " + std::to_string(i) + " committed with a bad certificate: " + s.ToString());
+    return;
+  }
+  BlockInfo info = ParseBlock(c.block.data);
+  const Hash256 tip = in.chain.empty() ? Hash256() : in.chain.back().block.id;
+  if (!info.ok || info.height != h || info.prev != tip) {
+    Fail("node " + std::to_string(i) + " committed a block at height " + std::to_string(h) +
+         " that does not extend its chain");
+    return;
+  }
+  // Agreement: one block per height across all nodes (with at most f faulty, even the twins
+  // cannot commit a second block).
+  auto [it, first] = canonical_.try_emplace(h, c.block.id);
+  if (!first && it->second != c.block.id) {
+    Fail("agreement: node " + std::to_string(i) + " committed " + c.block.id.Hex().substr(0, 12) +
+         " at height " + std::to_string(h) + " where another node committed " +
+         it->second.Hex().substr(0, 12));
+    return;
+  }
+  // Validity: the block was proposed and an honest node's application accepted it.
+  if (!proposed_.count(c.block.id) || !validated_by_honest_.count(c.block.id)) {
+    Fail("validity: node " + std::to_string(i) + " committed block " +
+         c.block.id.Hex().substr(0, 12) + " at height " + std::to_string(h) +
+         " that no honest node proposed and validated");
+    return;
+  }
+  for (uint64_t r : info.records) {
+    if (!in.records.insert(r).second) {
+      Fail("record " + std::to_string(r) + " committed twice");
+      return;
+    }
+  }
+  while (in.records.count(in.low_water)) ++in.low_water;
+  in.chain.push_back(c);
+  result_.heights = std::max(result_.heights, h);
+  result_.max_round = std::max<uint64_t>(result_.max_round, c.certificate.round);
+  CheckLiveness();
+}
+
+void Simulation::OnFetch(size_t i, const FetchBlocks& f) {
+  if (f.peers.empty()) return;
+  const ValidatorIndex v = f.peers[rng_.Below(f.peers.size())];
+  for (size_t j : instances_of_[v]) {
+    if (j == i || !instances_[j].up || !Connected(j, i, nullptr)) continue;
+    if (faults_active_ && rng_.Chance(loss_ppm_)) return;
+    const auto& chain = instances_[j].chain;
+    uint64_t at = now_ + delay_min_ms_ + rng_.Below(delay_jitter_ms_ + 1);
+    for (uint64_t h = f.from_height; h <= f.to_height && h <= chain.size() &&
+                                     h < f.from_height + kMaxFetchBlocks;
+         ++h) {
+      PushEngine(at++, i, BlockFetched{chain[h - 1].block, chain[h - 1].certificate}, false);
+    }
+    return;
+  }
+}
+
+void Simulation::Execute(size_t i, const Actions& actions) {
+  for (const Action& a : actions) {
+    if (failed_) return;
+    Instance& in = instances_[i];
+    Trace(i, "> " + Describe(a));
+    bool crash_point = false;
+    if (auto* b = std::get_if<Broadcast>(&a)) {
+      CheckSigned(i, b->message);
+      for (size_t j = 0; j < instances_.size(); ++j)
+        if (j != i) Send(i, j, b->message);
+      crash_point = true;
+    } else if (auto* s = std::get_if<SendTo>(&a)) {
+      for (size_t j : instances_of_.at(s->to))
+        if (j != i) Send(i, j, s->message);
+    } else if (auto* t = std::get_if<ScheduleTimeout>(&a)) {
+      PushEngine(now_ + t->delay_ms * in.skew_permille / 1000, i, TimeoutFired{t->timeout}, true);
+    } else if (auto* bb = std::get_if<BuildBlock>(&a)) {
+      Block b = BuildFor(i, bb->height, bb->round);
+      if (Honest(i)) validated_by_honest_.insert(b.id);
+      PushEngine(now_ + rng_.Below(4), i, BlockBuilt{bb->height, bb->round, b}, true);
+    } else if (auto* vb = std::get_if<ValidateBlock>(&a)) {
+      const bool valid = ValidFor(i, vb->height, vb->block);
+      if (valid && Honest(i)) validated_by_honest_.insert(vb->block.id);
+      PushEngine(now_ + rng_.Below(4), i, BlockVerdict{vb->height, vb->block.id, valid}, true);
+    } else if (auto* p = std::get_if<PersistSignerState>(&a)) {
+      if (in.signer_state) {
+        const SignerState& o = *in.signer_state;
+        if (std::tie(p->state.height, p->state.round, p->state.step) <
+            std::tie(o.height, o.round, o.step))
+          Fail("signer state of node " + std::to_string(i) + " went backwards");
+      }
+      in.signer_state = p->state;
+      crash_point = true;
+    } else if (auto* c = std::get_if<CommitBlock>(&a)) {
+      OnCommit(i, *c);
+      crash_point = true;
+    } else if (auto* f = std::get_if<FetchBlocks>(&a)) {
+      OnFetch(i, *f);
+    } else if (auto* e = std::get_if<ReportEvidence>(&a)) {
+      if (!in.twin) {
+        core::Status s = core::VerifyEvidence(config_.validators, kChainId, e->evidence,
+                                              CachedPolicyCheck);
+        auto index = config_.validators.IndexOf(e->evidence.first.validator);
+        if (!s.ok()) Fail("node " + std::to_string(i) + " reported bad evidence: " + s.ToString());
+        if (!index || !twinned_.count(static_cast<ValidatorIndex>(*index)))
+          Fail("evidence from node " + std::to_string(i) + " names validator " +
+               (index ? std::to_string(*index) : "?") + ", which is not twinned");
+        ++result_.evidence;
+      }
+    }
+    // Crash points: right after a vote leaves, after the signer state is written, after a
+    // commit (reliability plan, T4).
+    if (crash_point && faults_active_ && crash_point_ppm_ && !in.twin &&
+        rng_.Chance(crash_point_ppm_)) {
+      Trace(i, "crash point");
+      Crash(i, false, rng_.Between(50, 2000));
+      return;
+    }
+  }
+}
+
+void Simulation::Crash(size_t i, bool lost_state, uint64_t restart_after_ms) {
+  Instance& in = instances_[i];
+  if (!in.up) return;
+  in.up = false;
+  in.engine.reset();
+  ++in.incarnation;
+  ++result_.crashes;
+  if (lost_state) {
+    in.faulty = true;
+    if (in.twin) {
+      // A twin copy that forgets its lock and what it signed, and signs again.
+      in.signer_state = SignerState{};
+    } else {
+      // A data folder restored from an old snapshot: older chain, no signer state.
+      in.signer_state.reset();
+      in.chain.resize(rng_.Below(in.chain.size() + 1));
+      in.records.clear();
+      for (const CommitBlock& c : in.chain)
+        for (uint64_t r : ParseBlock(c.block.data).records) in.records.insert(r);
+      in.low_water = 1;
+      while (in.records.count(in.low_water)) ++in.low_water;
+    }
+  }
+  Trace(i, std::string("crash") + (lost_state ? " lost-state" : "") +
+               " chain=" + std::to_string(in.chain.size()));
+  SimEvent e;
+  e.kind = SimEvent::Kind::kRestart;
+  e.instance = i;
+  Push(now_ + restart_after_ms, e);
+}
+
+void Simulation::Restart(size_t i) {
+  Instance& in = instances_[i];
+  if (in.up) return;
+  in.up = true;
+  in.engine = MakeEngine(i);
+  if (in.signer_state && in.engine->signer_state() != *in.signer_state)
+    Fail("node " + std::to_string(i) + " restarted with a different signer state");
+  Trace(i, "restart chain=" + std::to_string(in.chain.size()));
+  Execute(i, in.engine->Start());
+}
+
+void Simulation::Heal() {
+  faults_active_ = false;
+  healed_ = true;
+  for (auto& row : blocked_) std::fill(row.begin(), row.end(), false);
+  uint64_t top = 0;
+  uint32_t max_round = 0;
+  for (size_t i = 0; i < instances_.size(); ++i) {
+    top = std::max<uint64_t>(top, instances_[i].chain.size());
+    if (instances_[i].up) max_round = std::max(max_round, instances_[i].engine->round());
+  }
+  for (size_t i = 0; i < instances_.size(); ++i)
+    if (!instances_[i].up) Restart(i);
+  liveness_target_ = top + kLivenessHeights;
+  // Enough time for every round up to well past the current one, with the slowest clock.
+  const TimeoutConfig& t = config_.timeouts;
+  uint64_t window = 5000;
+  for (uint64_t r = 0; r <= max_round + 2 * static_cast<uint64_t>(n_) + 4; ++r)
+    window += t.propose_ms + t.prevote_ms + t.precommit_ms + 3 * r * t.delta_ms;
+  liveness_deadline_ = now_ + window * 14 / 10 + kLivenessHeights * 2000;
+  Trace(0, "heal target=" + std::to_string(liveness_target_) +
+               " deadline=" + std::to_string(liveness_deadline_));
+  CheckLiveness();
+}
+
+void Simulation::CheckLiveness() {
+  if (!healed_) return;
+  for (size_t i = 0; i < instances_.size(); ++i)
+    if (Honest(i) && instances_[i].chain.size() < liveness_target_) return;
+  done_ = true;
+}
+
+void Simulation::Handle(SimEvent& e) {
+  switch (e.kind) {
+    case SimEvent::Kind::kEngine: {
+      Instance& in = instances_[e.instance];
+      if (!in.up || (e.incarnation && *e.incarnation != in.incarnation)) return;
+      Trace(e.instance, "< " + Describe(*e.event));
+      Execute(e.instance, in.engine->Step(*e.event));
+      return;
+    }
+    case SimEvent::Kind::kCrash:
+      if (faults_active_ || e.lost_state) Crash(e.instance, e.lost_state, e.param);
+      return;
+    case SimEvent::Kind::kRestart:
+      Restart(e.instance);
+      return;
+    case SimEvent::Kind::kPartition: {
+      if (!faults_active_) return;
+      const size_t count = instances_.size();
+      if (e.param == 0) {
+        // Isolate the proposer of the most advanced honest node's current round.
+        size_t lead = 0;
+        for (size_t i = 0; i < count; ++i) {
+          if (!instances_[i].up) continue;
+          const Engine& en = *instances_[i].engine;
+          if (!instances_[lead].up ||
+              std::make_pair(en.height(), en.round()) >
+                  std::make_pair(instances_[lead].engine->height(), instances_[lead].engine->round()))
+            lead = i;
+        }
+        if (!instances_[lead].up) return;
+        const ValidatorIndex p =
+            instances_[lead].engine->ProposerOf(instances_[lead].engine->height(),
+                                                instances_[lead].engine->round());
+        for (size_t j : instances_of_[p])
+          for (size_t k = 0; k < count; ++k) blocked_[j][k] = blocked_[k][j] = (j != k);
+        Trace(0, "partition: isolate proposer " + std::to_string(p));
+      } else if (e.param == 1) {
+        std::vector<int> side(count);
+        for (size_t i = 0; i < count; ++i) side[i] = static_cast<int>(rng_.Below(2));
+        for (size_t a = 0; a < count; ++a)
+          for (size_t b = 0; b < count; ++b) blocked_[a][b] = side[a] != side[b];
+        Trace(0, "partition: random split");
+      } else {
+        for (size_t a = 0; a < count; ++a)
+          for (size_t b = 0; b < count; ++b) blocked_[a][b] = a != b && rng_.Chance(300'000);
+        Trace(0, "partition: asymmetric links");
+      }
+      return;
+    }
+    case SimEvent::Kind::kPartitionEnd:
+      for (auto& row : blocked_) std::fill(row.begin(), row.end(), false);
+      Trace(0, "partition ends");
+      return;
+    case SimEvent::Kind::kHeal:
+      Heal();
+      return;
+  }
+}
+
+SimResult Simulation::Run() {
+  Setup();
+  for (size_t i = 0; i < instances_.size(); ++i) Execute(i, instances_[i].engine->Start());
+  while (!failed_ && !done_ && !queue_.empty()) {
+    Queued q = std::move(const_cast<Queued&>(queue_.top()));
+    queue_.pop();
+    now_ = q.at;
+    if (healed_ && now_ > liveness_deadline_) {
+      std::string behind;
+      for (size_t i = 0; i < instances_.size(); ++i)
+        if (Honest(i) && instances_[i].chain.size() < liveness_target_)
+          behind += " node " + std::to_string(i) + " at height " +
+                    std::to_string(instances_[i].chain.size()) + " round " +
+                    std::to_string(instances_[i].engine ? instances_[i].engine->round() : 0) + ";";
+      Fail("liveness: after the faults stopped, not every honest node reached height " +
+           std::to_string(liveness_target_) + ":" + behind);
+      break;
+    }
+    if (++result_.events > kMaxEvents) {
+      Fail("event budget exhausted");
+      break;
+    }
+    Handle(q.event);
+  }
+  if (!failed_ && !done_) Fail("the simulation ran out of events before reaching liveness");
+  result_.simulated_ms = now_;
+  result_.trace_hash = hasher_.Finish();
+  return result_;
+}
+
+}  // namespace
+
+SimResult RunSimulation(const SimOptions& options) {
+  Simulation sim(options);
+  return sim.Run();
+}
+
+}  // namespace hallmark::sim
