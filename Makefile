@@ -3,8 +3,11 @@ BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
+# ccache hits across clones in other folders (CI builds a fresh clone).
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := true
 
-.PHONY: all deps configure build test bench format demo clean
+.PHONY: all deps configure build test bench soak format demo clean
 
 all: build
 
@@ -22,6 +25,12 @@ test: build
 
 bench: build
 	@$(BUILD_DIR)/bin/hallmark-microbench --benchmark_min_time=0.5
+
+# The consensus simulator's long run: 100,000 fault seeds and 20,000 Twins scenarios.
+soak: build
+	@$(BUILD_DIR)/bin/hallmark-sim --seed 1 --seeds 100000
+	@$(BUILD_DIR)/bin/hallmark-sim --twins 1 --validators 4 --seed 1 --seeds 10000
+	@$(BUILD_DIR)/bin/hallmark-sim --twins 2 --validators 7 --seed 1 --seeds 10000
 
 demo: build
 	@bash scripts/demo.sh $(BUILD_DIR)/bin

@@ -14,13 +14,16 @@
 #include <leveldb/write_batch.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/bytes.h"
@@ -57,6 +60,29 @@ size_t EnvSize(const char* name, size_t fallback) {
   return v != nullptr && *v != '\0' ? static_cast<size_t>(std::strtoull(v, nullptr, 10)) : fallback;
 }
 
+// Counts the tree's reads from LevelDB (cache misses) and the time they take.
+class CountingReader : public hallmark::core::SmtNodeReader {
+ public:
+  explicit CountingReader(const hallmark::core::SmtNodeReader* inner) : inner_(inner) {}
+  hallmark::core::Result<std::optional<std::string>> GetNode(
+      std::string_view node_key) const override {
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = inner_->GetNode(node_key);
+    nanos_ += static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0)
+            .count());
+    ++reads_;
+    return r;
+  }
+  uint64_t reads() const { return reads_; }
+  double seconds() const { return static_cast<double>(nanos_) * 1e-9; }
+
+ private:
+  const hallmark::core::SmtNodeReader* inner_;
+  mutable std::atomic<uint64_t> reads_{0};
+  mutable std::atomic<uint64_t> nanos_{0};
+};
+
 // The LevelDB store and tree shared by the state tree benchmarks; built on first use, removed at
 // exit.
 struct World {
@@ -65,6 +91,7 @@ struct World {
   std::unique_ptr<const leveldb::FilterPolicy> filter;
   std::unique_ptr<leveldb::DB> db;
   std::unique_ptr<hallmark::storage::LevelDbSmtReader> reader;
+  std::unique_ptr<CountingReader> counting;
   std::unique_ptr<hallmark::core::SparseMerkleTree> tree;
   uint64_t items = 0;    // Items 0..items-1 are in the tree.
   uint64_t version = 1;  // Bumped for every value written after the build.
@@ -81,6 +108,7 @@ struct World {
     filter.reset(leveldb::NewBloomFilterPolicy(10));
     options.block_cache = block_cache.get();
     options.filter_policy = filter.get();
+    options.write_buffer_size = EnvSize("HALLMARK_SMT_BENCH_WRITE_BUFFER_MB", 4) << 20;
     leveldb::DB* raw = nullptr;
     leveldb::Status s = leveldb::DB::Open(options, dir.string(), &raw);
     if (!s.ok()) {
@@ -89,7 +117,9 @@ struct World {
     }
     db.reset(raw);
     reader = std::make_unique<hallmark::storage::LevelDbSmtReader>(db.get(), kPrefix);
-    tree = std::make_unique<hallmark::core::SparseMerkleTree>(reader.get(), kCacheNodes);
+    counting = std::make_unique<CountingReader>(reader.get());
+    tree = std::make_unique<hallmark::core::SparseMerkleTree>(
+        counting.get(), EnvSize("HALLMARK_SMT_BENCH_CACHE_NODES", kCacheNodes));
 
     auto start = std::chrono::steady_clock::now();
     std::vector<Pair> batch;
@@ -159,6 +189,8 @@ void BM_SmtBlockCommit(benchmark::State& state) {
   std::vector<Pair> batch;
   size_t bytes = 0;
   auto before = w.tree->cache_stats();
+  const uint64_t reads_before = w.counting->reads();
+  const double read_s_before = w.counting->seconds();
   w.prepare_s = w.write_s = w.commit_s = 0;
   for (auto _ : state) {
     state.PauseTiming();
@@ -183,6 +215,8 @@ void BM_SmtBlockCommit(benchmark::State& state) {
   state.counters["prepare_ms"] = w.prepare_s * 1e3 / n;
   state.counters["write_ms"] = w.write_s * 1e3 / n;
   state.counters["commit_ms"] = w.commit_s * 1e3 / n;
+  state.counters["disk_reads"] = static_cast<double>(w.counting->reads() - reads_before) / n;
+  state.counters["read_ms"] = (w.counting->seconds() - read_s_before) * 1e3 / n;
   double lookups = static_cast<double>(after.hits + after.misses - before.hits - before.misses);
   state.counters["cache_hit"] =
       lookups > 0 ? static_cast<double>(after.hits - before.hits) / lookups : 0;
@@ -218,6 +252,7 @@ void BM_SmtProve(benchmark::State& state) {
   size_t at = 0;
   size_t siblings = 0;
   auto before = w.tree->cache_stats();
+  const uint64_t reads_before = w.counting->reads();
   for (auto _ : state) {
     auto p = w.tree->Prove(keys[at++ & (keys.size() - 1)]);
     if (!p.ok()) state.SkipWithError(p.status().ToString().c_str());
@@ -227,6 +262,8 @@ void BM_SmtProve(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
   state.counters["siblings"] =
       static_cast<double>(siblings) / static_cast<double>(state.iterations());
+  state.counters["disk_reads"] = static_cast<double>(w.counting->reads() - reads_before) /
+                                 static_cast<double>(state.iterations());
   double lookups = static_cast<double>(after.hits + after.misses - before.hits - before.misses);
   state.counters["cache_hit"] =
       lookups > 0 ? static_cast<double>(after.hits - before.hits) / lookups : 0;

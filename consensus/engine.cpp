@@ -13,7 +13,9 @@ namespace {
 // Rounds beyond this add no more timeout: delays stay far from overflow.
 constexpr uint64_t kMaxTimeoutRounds = 10'000;
 
-std::string Short(const Hash256& id) { return core::IsNil(id) ? "nil" : id.Hex().substr(0, 12); }
+std::string Short(const Hash256& id) {
+  return core::IsNil(id) ? "nil" : id.Hex().substr(0, 12);
+}
 
 }  // namespace
 
@@ -28,6 +30,8 @@ Engine::Engine(EngineConfig config, const VoteSigner* signer, EngineStart start)
   const size_t n = config_.validators.size();
   max_round_.assign(n, 0);
   helped_at_.assign(n, 0);
+  peer_height_.assign(n, 0);
+  rounds_helped_.assign(n, {});
   future_.assign(n, {});
   height_ = start.committed_height + 1;
   known_committed_ = start.committed_height;
@@ -36,6 +40,22 @@ Engine::Engine(EngineConfig config, const VoteSigner* signer, EngineStart start)
     if (signer_state_.lock_height == height_ && !core::IsNil(signer_state_.lock_block_id)) {
       locked_round_ = signer_state_.lock_round;
       locked_block_ = signer_state_.lock_block_id;
+      const std::optional<LockRecord>& lock = start.lock;
+      if (lock && lock->height == height_ && lock->round == *locked_round_ &&
+          lock->block.id == locked_block_) {
+        // The locked block is also the valid value, with its proof of lock.
+        valid_round_ = lock->round;
+        valid_block_ = lock->block;
+        blocks_.try_emplace(lock->block.id, lock->block.data);
+        verdicts_[lock->block.id] = Verdict::kValid;
+        RoundState& rs = Round(lock->round);
+        for (const Vote& v : lock->polka) {
+          auto index = config_.validators.IndexOf(v.validator);
+          if (index && v.height == height_ && v.round == lock->round &&
+              v.type == VoteType::kPrevote && v.block_id == lock->block.id)
+            rs.prevotes.Add(static_cast<ValidatorIndex>(*index), v, nullptr);
+        }
+      }
     }
   } else {
     abstaining_ = true;
@@ -58,6 +78,20 @@ Actions Engine::Start() {
   // signing in earlier rounds anyway.
   const uint32_t first_round = signer_state_.height == height_ ? signer_state_.round : 0;
   StartRound(first_round, &out);
+  // Votes signed in this round before a crash may never have left: count them and send them
+  // again, and continue from the step they imply.
+  if (signer_state_.height == height_ && signer_state_.round == first_round && my_index_) {
+    RoundState& rs = Round(first_round);
+    for (const std::optional<Vote>* v : {&signer_state_.prevote, &signer_state_.precommit}) {
+      if (!*v || (*v)->height != height_ || (*v)->round != first_round) continue;
+      const Vote& vote = **v;
+      (vote.type == VoteType::kPrevote ? rs.own_prevote : rs.own_precommit) = vote;
+      step_ = vote.type == VoteType::kPrevote ? RoundStep::kPrevote : RoundStep::kPrecommit;
+      RecordVote(*my_index_, vote, &out);
+      if (!abstaining_) out.push_back(Broadcast{vote});
+    }
+    if (signer_state_.precommit) step_ = RoundStep::kPrecommit;
+  }
   ProcessRules(&out);
   return out;
 }
@@ -144,6 +178,7 @@ void Engine::StartRound(uint32_t round, Actions* out) {
   if (my_index_ && !abstaining_ && ProposerOf(height_, round) == *my_index_) {
     if (valid_block_) {
       Propose(*valid_block_, valid_round_, out);
+      RelayPolka(*valid_round_, valid_block_->id, out);
     } else if (!rs.build_requested) {
       rs.build_requested = true;
       out->push_back(BuildBlock{height_, round});
@@ -178,6 +213,13 @@ void Engine::Propose(const Block& block, std::optional<uint32_t> pol_round, Acti
   SignAndBroadcast(std::move(p), out);
 }
 
+void Engine::RelayPolka(uint32_t round, const Hash256& block_id, Actions* out) {
+  auto it = rounds_.find(round);
+  if (it == rounds_.end()) return;
+  for (const auto& entry : it->second.prevotes.votes())
+    if (entry.second.block_id == block_id) out->push_back(Broadcast{entry.second});
+}
+
 void Engine::Prevote(const Hash256& block_id, Actions* out) {
   step_ = RoundStep::kPrevote;
   SignAndBroadcast(Vote{height_, round_, VoteType::kPrevote, block_id, {}, {}}, out);
@@ -209,9 +251,8 @@ bool Engine::SignAndBroadcast(Message message, Actions* out) {
   if (!MaySign(signer_state_, height, round, step, block_id)) {
     LogLine("signer guard: not signing " + std::string(RoundStepName(step)) + " for " +
                 Short(block_id) + " at round " + std::to_string(round) +
-                "; already signed up to h=" + std::to_string(signer_state_.height) +
-                " r=" + std::to_string(signer_state_.round) +
-                " step=" + std::to_string(signer_state_.step),
+                "; already signed up to h=" + std::to_string(signer_state_.height) + " r=" +
+                std::to_string(signer_state_.round) + " step=" + std::to_string(signer_state_.step),
             out);
     return false;
   }
@@ -226,6 +267,7 @@ bool Engine::SignAndBroadcast(Message message, Actions* out) {
     v.validator = signer_->public_key();
     v.signature = signer_->Sign(core::VoteSignBytes(config_.chain_id, v));
     (v.type == VoteType::kPrevote ? rs.own_prevote : rs.own_precommit) = v;
+    (v.type == VoteType::kPrevote ? signer_state_.prevote : signer_state_.precommit) = v;
   }
   // The signer state must be on disk before the message can leave: after a crash between the
   // two, the restarted validator knows what it may have sent.
@@ -272,10 +314,13 @@ void Engine::OnVote(const Vote& vote, Actions* out) {
   if (vote.height < height_) return HelpLaggard(peer, vote.height, out);
   if (vote.height > height_) {
     if (vote.height == height_ + 1) BufferFuture(peer, VoteReceived{vote});
+    NoteAhead(peer, vote.height, vote.validator, core::VoteSignBytes(config_.chain_id, vote),
+              vote.signature, out);
     return;
   }
   if (vote.round + kMaxRoundsKept < round_) return;
   if (!Check(vote.validator, core::VoteSignBytes(config_.chain_id, vote), vote.signature)) return;
+  if (vote.round < round_) HelpLaggingRound(peer, vote.round, out);
   if (vote.round > round_ + kMaxRoundsAhead) {
     // Too far ahead to store, but it still tells us the validator has moved on (line 55).
     NoteRound(peer, vote.round);
@@ -292,10 +337,11 @@ void Engine::OnProposal(const Proposal& proposal, Actions* out) {
   if (proposal.height > height_) {
     if (proposal.height == height_ + 1)
       BufferFuture(static_cast<ValidatorIndex>(*index), ProposalReceived{proposal});
+    NoteAhead(static_cast<ValidatorIndex>(*index), proposal.height, proposal.proposer,
+              core::ProposalSignBytes(config_.chain_id, proposal), proposal.signature, out);
     return;
   }
-  if (proposal.round > round_ + kMaxRoundsAhead || proposal.round + kMaxRoundsKept < round_)
-    return;
+  if (proposal.round > round_ + kMaxRoundsAhead || proposal.round + kMaxRoundsKept < round_) return;
   if (proposal.block.size() > core::limits::kMaxBlockBytes) return;
   const ValidatorIndex expected = ProposerOf(height_, proposal.round);
   if (!core::VerifyProposalSignature(config_.chain_id, proposal,
@@ -305,6 +351,7 @@ void Engine::OnProposal(const Proposal& proposal, Actions* out) {
   NoteRound(expected, proposal.round);
   RoundState& rs = Round(proposal.round);
   if (rs.proposal) {
+    if (proposal.round < round_) HelpLaggingRound(expected, proposal.round, out);
     if (rs.proposal->block_id != proposal.block_id || rs.proposal->pol_round != proposal.pol_round)
       LogLine("validator " + std::to_string(expected) + " sent two proposals for round " +
                   std::to_string(proposal.round) + "; keeping the first",
@@ -354,17 +401,28 @@ void Engine::OnTimeout(const Timeout& timeout, Actions* out) {
       // The round is stuck: repeat what we signed in it (never anything new), allow helping
       // lagging peers again, and ask again for blocks we know are certified.
       RoundState& rs = Round(round_);
-      if (rs.own_proposal) out->push_back(Broadcast{*rs.own_proposal});
+      if (rs.own_proposal) {
+        out->push_back(Broadcast{*rs.own_proposal});
+        if (rs.own_proposal->pol_round)
+          RelayPolka(*rs.own_proposal->pol_round, rs.own_proposal->block_id, out);
+      }
       if (rs.own_prevote) out->push_back(Broadcast{*rs.own_prevote});
       if (rs.own_precommit) out->push_back(Broadcast{*rs.own_precommit});
       std::fill(helped_at_.begin(), helped_at_.end(), 0);
-      if (known_committed_ >= height_) {
-        std::vector<ValidatorIndex> peers;
-        for (ValidatorIndex i = 0; i < config_.validators.size(); ++i)
-          if (!my_index_ || i != *my_index_) peers.push_back(i);
-        fetch_requested_to_ = known_committed_;
-        out->push_back(FetchBlocks{height_, known_committed_, std::move(peers)});
+      for (auto& helped : rounds_helped_) helped.clear();
+      // Deviation: a round whose quorum never forms still ends. The paper starts the prevote
+      // and precommit timeouts only on 2f + 1 votes, which never arrive if a vote was lost for
+      // good (its signer crashed, or it was sent while a partition held and the signer has
+      // moved to a later round). Ending a round early never affects safety.
+      if (step_ == RoundStep::kPrevote && !rs.prevote_timeout_scheduled) {
+        rs.prevote_timeout_scheduled = true;
+        Schedule(TimeoutKind::kPrevote, round_, out);
       }
+      if (step_ == RoundStep::kPrecommit && !rs.precommit_timeout_scheduled) {
+        rs.precommit_timeout_scheduled = true;
+        Schedule(TimeoutKind::kPrecommit, round_, out);
+      }
+      FetchFromPeersAhead(out);
       Schedule(TimeoutKind::kRebroadcast, round_, out);
       break;
     }
@@ -406,6 +464,58 @@ void Engine::OnFetched(const BlockFetched& fetched, Actions* out) {
            .ok())
     return;
   Commit(fetched.block, c, /*live=*/false, out);
+}
+
+void Engine::NoteAhead(ValidatorIndex peer, uint64_t their_height, const PublicKey& key,
+                       const Bytes& sign_bytes, const Signature& signature, Actions* out) {
+  if (their_height <= peer_height_[peer]) return;
+  // Messages one height ahead are routine (the peer committed a moment before us); further
+  // ahead, we are behind: fetch at once rather than wait for a stuck round. The signature is
+  // checked first so that a forged message cannot send us fetching.
+  if (their_height > height_ + 1 && their_height - 1 > fetch_requested_to_) {
+    if (!Check(key, sign_bytes, signature)) return;
+    peer_height_[peer] = their_height;
+    fetch_requested_to_ = their_height - 1;
+    LogLine("behind: validator " + std::to_string(peer) + " is at height " +
+                std::to_string(their_height) + "; fetching blocks",
+            out);
+    out->push_back(FetchBlocks{height_, their_height - 1, {peer}});
+    return;
+  }
+  peer_height_[peer] = their_height;
+}
+
+// When the round is stuck, ask again for every height we know is committed: certified heights
+// we have heard of, and heights below those at which peers are already voting.
+void Engine::FetchFromPeersAhead(Actions* out) {
+  uint64_t target = known_committed_;
+  std::vector<ValidatorIndex> peers;
+  for (ValidatorIndex i = 0; i < peer_height_.size(); ++i) {
+    if (peer_height_[i] > height_) {
+      target = std::max(target, peer_height_[i] - 1);
+      peers.push_back(i);
+    }
+  }
+  if (target < height_) return;
+  if (peers.empty()) {
+    for (ValidatorIndex i = 0; i < config_.validators.size(); ++i)
+      if (!my_index_ || i != *my_index_) peers.push_back(i);
+  }
+  fetch_requested_to_ = target;
+  out->push_back(FetchBlocks{height_, target, std::move(peers)});
+}
+
+void Engine::HelpLaggingRound(ValidatorIndex peer, uint32_t their_round, Actions* out) {
+  if (my_index_ && peer == *my_index_) return;
+  if (rounds_helped_[peer].size() >= kMaxRoundsKept ||
+      !rounds_helped_[peer].insert(their_round).second)
+    return;
+  auto it = rounds_.find(their_round);
+  if (it == rounds_.end()) return;
+  const RoundState& rs = it->second;
+  if (rs.own_proposal) out->push_back(SendTo{peer, *rs.own_proposal});
+  if (rs.own_prevote) out->push_back(SendTo{peer, *rs.own_prevote});
+  if (rs.own_precommit) out->push_back(SendTo{peer, *rs.own_precommit});
 }
 
 void Engine::HelpLaggard(ValidatorIndex peer, uint64_t their_height, Actions* out) {
@@ -459,6 +569,12 @@ void Engine::ProcessRules(Actions* out) {
       if (step_ == RoundStep::kPrevote) {
         locked_round_ = round_;
         locked_block_ = block.id;
+        if (my_index_ && !abstaining_) {
+          LockRecord record{height_, round_, block, {}};
+          for (const auto& [index, vote] : cur.prevotes.votes())
+            if (vote.block_id == block.id) record.polka.push_back(vote);
+          out->push_back(PersistLock{std::move(record)});
+        }
         Precommit(block.id, out);
       }
       valid_round_ = round_;
@@ -555,8 +671,7 @@ void Engine::Commit(const Block& block, const CommitCertificate& certificate, bo
               out);
     } else if (abstain_until_ && height_ >= *abstain_until_) {
       abstaining_ = false;
-      LogLine("double-sign check passed: signing again from height " +
-                  std::to_string(height_ + 1),
+      LogLine("double-sign check passed: signing again from height " + std::to_string(height_ + 1),
               out);
     }
   }

@@ -15,10 +15,10 @@
 namespace hallmark::consensus {
 
 // Bounds on what the engine keeps (docs/consensus.md, "Limits").
-inline constexpr uint32_t kMaxRoundsAhead = 32;        // Votes further ahead are not stored.
+inline constexpr uint32_t kMaxRoundsAhead = 32;              // Votes further ahead are not stored.
 inline constexpr size_t kMaxFutureMessagesPerValidator = 8;  // Buffered for height + 1.
-inline constexpr size_t kRecentCertificates = 16;      // Kept to help lagging peers.
-inline constexpr uint32_t kMaxRoundsKept = 64;         // Older rounds of a height are dropped.
+inline constexpr size_t kRecentCertificates = 16;            // Kept to help lagging peers.
+inline constexpr uint32_t kMaxRoundsKept = 64;  // Older rounds of a height are dropped.
 
 struct EngineConfig {
   std::string chain_id;
@@ -35,6 +35,8 @@ struct EngineConfig {
 struct EngineStart {
   uint64_t committed_height = 0;
   std::optional<SignerState> signer_state = SignerState{};
+  // The last PersistLock record, if any. Used only when it matches the signer state's lock.
+  std::optional<LockRecord> lock;
 };
 
 // Tendermint's BFT consensus (Buchman, Kwon, Milosevic, arXiv 1807.04938) as a pure state
@@ -79,7 +81,7 @@ class Engine {
     std::optional<Proposal> proposal;
     VoteSet prevotes;
     VoteSet precommits;
-    bool prevote_timeout_scheduled = false;   // Line 34 "for the first time".
+    bool prevote_timeout_scheduled = false;    // Line 34 "for the first time".
     bool precommit_timeout_scheduled = false;  // Line 47 "for the first time".
     bool polka_handled = false;                // Line 36 "for the first time".
     bool build_requested = false;
@@ -107,11 +109,20 @@ class Engine {
   void Prevote(const Hash256& block_id, Actions* out);
   void Precommit(const Hash256& block_id, Actions* out);
   void Propose(const Block& block, std::optional<uint32_t> pol_round, Actions* out);
+  // Relays the prevote quorum for `block_id` at `round` (signed by others; no new signature).
+  void RelayPolka(uint32_t round, const Hash256& block_id, Actions* out);
   // THE signing function: guard, persist, sign, broadcast, in that order. Returns false (and
   // sends nothing) when the guard or the double-sign check refuses.
   bool SignAndBroadcast(Message message, Actions* out);
   void Commit(const Block& block, const CommitCertificate& certificate, bool live, Actions* out);
   void HelpLaggard(ValidatorIndex peer, uint64_t their_height, Actions* out);
+  // A signed message from `peer` at a later height: that peer has committed our height.
+  void NoteAhead(ValidatorIndex peer, uint64_t their_height, const PublicKey& key,
+                 const Bytes& sign_bytes, const Signature& signature, Actions* out);
+  void FetchFromPeersAhead(Actions* out);
+  // A peer still in an earlier round of our height: send it what we signed in that round, which
+  // it may have lost (the paper's gossip does this).
+  void HelpLaggingRound(ValidatorIndex peer, uint32_t their_round, Actions* out);
   void RecordVote(ValidatorIndex index, const Vote& vote, Actions* out);
   void NoteRound(ValidatorIndex index, uint32_t round);
   void Schedule(TimeoutKind kind, uint32_t round, Actions* out);
@@ -144,9 +155,11 @@ class Engine {
   std::set<std::tuple<ValidatorIndex, uint32_t, VoteType>> evidence_reported_;
 
   // Catching up.
-  uint64_t known_committed_ = 0;      // Highest certified height heard of.
-  uint64_t fetch_requested_to_ = 0;   // Highest height asked for since the last rebroadcast.
-  std::vector<uint64_t> helped_at_;   // Per validator: our height when we last helped it.
+  uint64_t known_committed_ = 0;       // Highest certified height heard of.
+  uint64_t fetch_requested_to_ = 0;    // Highest height asked for since the last rebroadcast.
+  std::vector<uint64_t> helped_at_;    // Per validator: our height when we last helped it.
+  std::vector<uint64_t> peer_height_;  // Per validator: the highest height heard from it.
+  std::vector<std::set<uint32_t>> rounds_helped_;  // Per validator, since the last rebroadcast.
   std::deque<CommitCertificate> recent_certificates_;
   std::vector<std::vector<Event>> future_;  // Per validator, messages for height + 1.
 

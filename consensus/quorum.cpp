@@ -13,6 +13,8 @@ bool HasQuorum(uint64_t power, uint64_t total) {
 #endif
 }
 
-bool HasOneThirdPlus(uint64_t power, uint64_t total) { return core::IsOneThirdPlus(power, total); }
+bool HasOneThirdPlus(uint64_t power, uint64_t total) {
+  return core::IsOneThirdPlus(power, total);
+}
 
 }  // namespace hallmark::consensus

@@ -25,12 +25,13 @@ std::vector<ValidatorIndex> ProposerSchedule(const ValidatorSet& validators) {
   HM_ASSERT(n > 0);
   const uint64_t total = validators.total_power();
   // Scale so that the cycle has at most kMaxScheduleLength slots.
-  const uint64_t divisor = total <= kMaxScheduleLength ? 1 : (total + kMaxScheduleLength - 1) /
-                                                                 kMaxScheduleLength;
+  const uint64_t divisor =
+      total <= kMaxScheduleLength ? 1 : (total + kMaxScheduleLength - 1) / kMaxScheduleLength;
   std::vector<int64_t> weight(n);
   int64_t sum = 0;
   for (size_t i = 0; i < n; ++i) {
-    weight[i] = static_cast<int64_t>(std::max<uint64_t>(1, validators.at(i).voting_power / divisor));
+    weight[i] =
+        static_cast<int64_t>(std::max<uint64_t>(1, validators.at(i).voting_power / divisor));
     sum += weight[i];
   }
   // Smooth weighted round-robin: every slot, each validator gains its weight; the one with the
@@ -69,6 +70,10 @@ bool MaySign(const SignerState& last, uint64_t height, uint32_t round, RoundStep
 SignerState AfterSigning(const SignerState& last, uint64_t height, uint32_t round, RoundStep step,
                          const Hash256& block_id) {
   SignerState next = last;
+  if (height != last.height || round != last.round) {
+    next.prevote.reset();  // The kept votes are those of the new (height, round).
+    next.precommit.reset();
+  }
   next.height = height;
   next.round = round;
   next.step = static_cast<uint8_t>(step);

@@ -6,8 +6,12 @@ namespace hallmark::consensus {
 
 namespace {
 
-std::string Short(const Hash256& id) { return core::IsNil(id) ? "nil" : id.Hex().substr(0, 12); }
-std::string Short(const PublicKey& key) { return key.Hex().substr(0, 8); }
+std::string Short(const Hash256& id) {
+  return core::IsNil(id) ? "nil" : id.Hex().substr(0, 12);
+}
+std::string Short(const PublicKey& key) {
+  return key.Hex().substr(0, 8);
+}
 std::string HR(uint64_t height, uint32_t round) {
   return "h=" + std::to_string(height) + " r=" + std::to_string(round);
 }
@@ -79,8 +83,8 @@ std::string Describe(const Event& event) {
                  (e.valid ? " valid" : " invalid");
         } else {
           static_assert(std::is_same_v<E, BlockFetched>);
-          return "fetched h=" + std::to_string(e.certificate.height) + " block=" +
-                 Short(e.block.id);
+          return "fetched h=" + std::to_string(e.certificate.height) +
+                 " block=" + Short(e.block.id);
         }
       },
       event);
@@ -96,8 +100,7 @@ std::string Describe(const Action& action) {
           return "send to=" + std::to_string(a.to) + " " + Describe(a.message);
         } else if constexpr (std::is_same_v<A, ScheduleTimeout>) {
           return "schedule " + std::string(TimeoutKindName(a.timeout.kind)) + " " +
-                 HR(a.timeout.height, a.timeout.round) + " in " + std::to_string(a.delay_ms) +
-                 "ms";
+                 HR(a.timeout.height, a.timeout.round) + " in " + std::to_string(a.delay_ms) + "ms";
         } else if constexpr (std::is_same_v<A, BuildBlock>) {
           return "build " + HR(a.height, a.round);
         } else if constexpr (std::is_same_v<A, ValidateBlock>) {
@@ -105,6 +108,10 @@ std::string Describe(const Action& action) {
         } else if constexpr (std::is_same_v<A, PersistSignerState>) {
           return "persist " + HR(a.state.height, a.state.round) +
                  " step=" + std::to_string(a.state.step) + " block=" + Short(a.state.block_id);
+        } else if constexpr (std::is_same_v<A, PersistLock>) {
+          return "persist-lock " + HR(a.lock.height, a.lock.round) +
+                 " block=" + Short(a.lock.block.id) +
+                 " polka=" + std::to_string(a.lock.polka.size());
         } else if constexpr (std::is_same_v<A, CommitBlock>) {
           return "commit h=" + std::to_string(a.certificate.height) +
                  " r=" + std::to_string(a.certificate.round) + " block=" + Short(a.block.id);

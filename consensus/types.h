@@ -87,8 +87,25 @@ struct SignerState {
   uint64_t lock_height = 0;
   uint32_t lock_round = 0;
   Hash256 lock_block_id;
+  // The prevote and precommit signed at (height, round), so that a restarted validator can send
+  // them again: a vote lost in a crash could otherwise leave the others short of a quorum.
+  std::optional<Vote> prevote;
+  std::optional<Vote> precommit;
 
   bool operator==(const SignerState&) const = default;
+};
+
+// The block a validator is locked on, with the prevote quorum (proof of lock) that locked it.
+// Persisted when the lock is taken so that a restarted validator can still re-propose the block
+// and show others why: a lock without its block would leave a restarted validator refusing
+// every other block while unable to offer its own, and with a few such validators the chain
+// would stall. Value type; thread-compatible.
+struct LockRecord {
+  uint64_t height = 0;
+  uint32_t round = 0;
+  Block block;
+  std::vector<Vote> polka;  // Prevotes for block.id at (height, round).
+  bool operator==(const LockRecord&) const = default;
 };
 
 // Signs consensus sign-bytes with this validator's key. The node implements it with
@@ -166,6 +183,10 @@ struct ValidateBlock {
 struct PersistSignerState {
   SignerState state;
 };
+// Persist (synced) with the signer state; only the latest record matters.
+struct PersistLock {
+  LockRecord lock;
+};
 struct CommitBlock {
   Block block;
   CommitCertificate certificate;
@@ -183,8 +204,9 @@ struct ReportEvidence {
 struct Log {
   std::string message;
 };
-using Action = std::variant<Broadcast, SendTo, ScheduleTimeout, BuildBlock, ValidateBlock,
-                            PersistSignerState, CommitBlock, FetchBlocks, ReportEvidence, Log>;
+using Action =
+    std::variant<Broadcast, SendTo, ScheduleTimeout, BuildBlock, ValidateBlock, PersistSignerState,
+                 PersistLock, CommitBlock, FetchBlocks, ReportEvidence, Log>;
 using Actions = std::vector<Action>;
 
 // A one-line description of a message, event or action, for logs and simulator traces.

@@ -11,25 +11,34 @@ VoteSet::VoteSet(uint64_t height, uint32_t round, VoteType type, const Validator
       round_(round),
       type_(type),
       validators_(validators),
-      by_validator_(validators->size()) {}
+      by_validator_(validators->size()),
+      votes_of_(validators->size(), 0) {}
 
 VoteSet::AddResult VoteSet::Add(ValidatorIndex index, const Vote& vote, Vote* first) {
   HM_ASSERT(vote.height == height_ && vote.round == round_ && vote.type == type_);
   HM_ASSERT(index < by_validator_.size());
   const uint64_t power = validators_->at(index).voting_power;
-  if (by_validator_[index]) {
-    const Vote& earlier = counted_[*by_validator_[index]].second;
+  if (!voted_for_.insert({vote.block_id, index}).second) {
 #ifdef HALLMARK_MUTANT_COUNT_SIGNER_TWICE
-    // Mutant: a second vote from the same validator is counted again.
+    // Mutant: the same validator's vote is counted again.
     counted_.emplace_back(index, vote);
     power_by_block_[vote.block_id] += power;
     any_power_ += power;
 #endif
-    if (earlier.block_id == vote.block_id) return AddResult::kDuplicate;
-    if (first) *first = earlier;
+    return AddResult::kDuplicate;
+  }
+  if (by_validator_[index]) {
+    // Equivocation: keep a bounded number of the validator's votes, each counting for its block.
+    if (first) *first = counted_[*by_validator_[index]].second;
+    if (votes_of_[index] < kMaxVotesPerValidator) {
+      ++votes_of_[index];
+      counted_.emplace_back(index, vote);
+      power_by_block_[vote.block_id] += power;
+    }
     return AddResult::kConflict;
   }
   by_validator_[index] = counted_.size();
+  votes_of_[index] = 1;
   counted_.emplace_back(index, vote);
   power_by_block_[vote.block_id] += power;
   any_power_ += power;
@@ -41,7 +50,9 @@ uint64_t VoteSet::PowerFor(const Hash256& block_id) const {
   return it == power_by_block_.end() ? 0 : it->second;
 }
 
-bool VoteSet::HasQuorumAny() const { return HasQuorum(any_power_, validators_->total_power()); }
+bool VoteSet::HasQuorumAny() const {
+  return HasQuorum(any_power_, validators_->total_power());
+}
 
 bool VoteSet::HasQuorumFor(const Hash256& block_id) const {
   return HasQuorum(PowerFor(block_id), validators_->total_power());

@@ -2,15 +2,22 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <vector>
 
 #include "consensus/types.h"
 
 namespace hallmark::consensus {
 
-// The votes of one type at one (height, round): at most one counted vote per validator, the
-// power behind each block id, and the first conflicting vote seen from each validator (for
-// evidence). Bounded by the validator count. Thread-compatible.
+// The votes of one type at one (height, round) and the power behind each block id.
+//
+// As in the paper, "2f + 1 prevotes for v" counts distinct validators that voted for v, so an
+// equivocating validator counts once for each block it voted for (at most
+// kMaxVotesPerValidator of them), while "2f + 1 prevotes for anything" counts each validator
+// once. Safety is unaffected: two quorums share more than f validators, so at least one honest
+// one, and honest validators vote once. Counting the equivocator's vote for a block matters for
+// liveness: honest validators locked on a block need the proof of lock that includes it.
+// Bounded by kMaxVotesPerValidator * validator count. Thread-compatible.
 class VoteSet {
  public:
   VoteSet(uint64_t height, uint32_t round, VoteType type, const ValidatorSet* validators);
@@ -37,12 +44,16 @@ class VoteSet {
   // This set's own votes, for re-sending.
   const std::vector<std::pair<ValidatorIndex, Vote>>& votes() const { return counted_; }
 
+  static constexpr size_t kMaxVotesPerValidator = 3;
+
  private:
   uint64_t height_;
   uint32_t round_;
   VoteType type_;
   const ValidatorSet* validators_;
-  std::vector<std::optional<size_t>> by_validator_;  // Index into counted_.
+  std::vector<std::optional<size_t>> by_validator_;  // First vote: index into counted_.
+  std::vector<size_t> votes_of_;                     // Votes kept per validator.
+  std::set<std::pair<Hash256, ValidatorIndex>> voted_for_;
   std::vector<std::pair<ValidatorIndex, Vote>> counted_;
   std::map<Hash256, uint64_t> power_by_block_;
   uint64_t any_power_ = 0;

@@ -13,7 +13,9 @@ namespace {
 constexpr std::string_view kVoteDomain = "hallmark/vote/v1";
 constexpr std::string_view kProposalDomain = "hallmark/proposal/v1";
 
-void PutBytes(Bytes* out, std::string_view s) { out->insert(out->end(), s.begin(), s.end()); }
+void PutBytes(Bytes* out, std::string_view s) {
+  out->insert(out->end(), s.begin(), s.end());
+}
 void PutU64(Bytes* out, uint64_t v) {
   for (int i = 7; i >= 0; --i) out->push_back(static_cast<uint8_t>(v >> (8 * i)));
 }
@@ -27,7 +29,9 @@ void PutChainId(Bytes* out, std::string_view chain_id) {
   PutBytes(out, chain_id);
 }
 
-std::string ShortKey(const PublicKey& key) { return key.Hex().substr(0, 16); }
+std::string ShortKey(const PublicKey& key) {
+  return key.Hex().substr(0, 16);
+}
 
 }  // namespace
 
@@ -36,9 +40,13 @@ uint64_t QuorumThreshold(uint64_t total) {
   return 2 * (total / 3) + (2 * (total % 3)) / 3 + 1;
 }
 
-bool IsQuorum(uint64_t power, uint64_t total) { return power >= QuorumThreshold(total); }
+bool IsQuorum(uint64_t power, uint64_t total) {
+  return power >= QuorumThreshold(total);
+}
 
-bool IsOneThirdPlus(uint64_t power, uint64_t total) { return power > total / 3; }
+bool IsOneThirdPlus(uint64_t power, uint64_t total) {
+  return power > total / 3;
+}
 
 Result<ValidatorSet> ValidatorSet::Create(std::vector<ValidatorEntry> validators) {
   if (validators.empty()) return Status::InvalidInput("the validator set is empty");

@@ -80,7 +80,9 @@ std::string_view VoteTypeName(VoteType type);
 
 // A block id of all zero bytes means nil (a vote for no block). SHA-256 never yields it in
 // practice, and the application never names a block by it.
-inline bool IsNil(const Hash256& block_id) { return block_id.IsZero(); }
+inline bool IsNil(const Hash256& block_id) {
+  return block_id.IsZero();
+}
 
 // A signed prevote or precommit. Value type; thread-compatible.
 struct Vote {

@@ -9,7 +9,9 @@ namespace hallmark::core {
 
 namespace {
 
-std::string Raw(ByteSpan s) { return std::string(AsView(s)); }
+std::string Raw(ByteSpan s) {
+  return std::string(AsView(s));
+}
 
 Status ReadKey(const std::string& in, std::string_view what, PublicKey* out) {
   if (in.size() != kEd25519PublicKeySize)
@@ -31,8 +33,7 @@ Status ReadBlockId(const std::string& in, bool allow_nil, Hash256* out) {
     return Status::Ok();
   }
   auto h = Hash256::FromBytes(in);
-  if (!h || h->IsZero())
-    return Status::InvalidInput("block id must be 32 bytes and not all zero");
+  if (!h || h->IsZero()) return Status::InvalidInput("block id must be 32 bytes and not all zero");
   *out = *h;
   return Status::Ok();
 }

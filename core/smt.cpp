@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <bit>
 #include <chrono>
 #include <condition_variable>
@@ -115,34 +116,87 @@ const Hash256& SmtEmptyHash() {
   return empty;
 }
 
-// A decoded stored node, immutable once built and shared between the cache and updates.
-// `h` packs, in order: the hash of each inner binary position (bit p of inner_bits, p = 1..15,
-// ascending), then for each non-empty slot in slot order either key, value_hash, leaf hash (a
-// leaf) or the child's hash (a reference to a deeper node). A position is inner when its range
-// holds two or more children, or a single reference: a single leaf collapses into the leaf.
-// hash_at[p] indexes the hash of position p in `h` (for a collapsed position, its leaf's hash),
-// kNone when the position is empty.
+// A decoded stored node, immutable once built and shared between the cache, readers and
+// updates through SmtNodeRef. One allocation holds the reference count, the header below and
+// `count` hashes right after it, in order: the hash of each inner binary position (bit p of
+// inner_bits, p = 1..15, ascending), then for each non-empty slot in slot order either key,
+// value_hash, leaf hash (a leaf) or the child's hash (a reference to a deeper node). A position
+// is inner when its range holds two or more children, or a single reference: a single leaf
+// collapses into the leaf. hash_at[p] indexes the hash of position p (for a collapsed position,
+// its leaf's hash), kNone when the position is empty.
 struct SmtNode {
   static constexpr uint8_t kNone = 0xff;
+  mutable std::atomic<uint32_t> refs{1};
   uint16_t leaf_bits = 0;
   uint16_t ref_bits = 0;
   uint16_t inner_bits = 0;
+  uint8_t count = 0;
   std::array<uint8_t, 32> hash_at{};
-  std::vector<Hash256> h;
 
+  // A node with room for `count` hashes (left unset) and one reference, held by the result.
+  static SmtNode* Create(size_t count) {
+    HM_ASSERT(count <= 15 + 3 * 16);
+    void* mem = ::operator new(sizeof(SmtNode) + count * sizeof(Hash256));
+    SmtNode* node = new (mem) SmtNode();
+    node->count = static_cast<uint8_t>(count);
+    return node;
+  }
+  // A copy of `other` with its own reference count.
+  static SmtNode* Copy(const SmtNode& other) {
+    SmtNode* node = Create(other.count);
+    node->leaf_bits = other.leaf_bits;
+    node->ref_bits = other.ref_bits;
+    node->inner_bits = other.inner_bits;
+    node->hash_at = other.hash_at;
+    std::memcpy(static_cast<void*>(node->h()), other.h(), other.count * sizeof(Hash256));
+    return node;
+  }
+  static SmtNodeRef Adopt(SmtNode* node) { return SmtNodeRef(node); }
+  static void Release(SmtNode* node) {
+    if (node->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      node->~SmtNode();
+      ::operator delete(node);
+    }
+  }
+
+  Hash256* h() { return reinterpret_cast<Hash256*>(this + 1); }
+  const Hash256* h() const { return reinterpret_cast<const Hash256*>(this + 1); }
   bool IsLeaf(int s) const { return (leaf_bits & Bit16(s)) != 0; }
   bool IsRef(int s) const { return (ref_bits & Bit16(s)) != 0; }
   // REQUIRES: IsLeaf(s).
   SmtLeaf Leaf(int s) const {
     size_t at = hash_at[static_cast<size_t>(16 + s)];
-    return {h[at - 2], h[at - 1]};
+    return {h()[at - 2], h()[at - 1]};
   }
   const Hash256& HashAt(int pos) const {
     uint8_t at = hash_at[static_cast<size_t>(pos)];
-    return at == kNone ? SmtEmptyHash() : h[at];
+    return at == kNone ? SmtEmptyHash() : h()[at];
   }
   const Hash256& hash() const { return HashAt(1); }
 };
+static_assert(alignof(Hash256) == 1);
+
+SmtNodeRef::SmtNodeRef(const SmtNodeRef& other) : p_(other.p_) {
+  if (p_ != nullptr) p_->refs.fetch_add(1, std::memory_order_relaxed);
+}
+
+SmtNodeRef::~SmtNodeRef() {
+  if (p_ != nullptr) SmtNode::Release(p_);
+}
+
+namespace {
+void EncodeNode(const SmtNode& node, std::string* out);
+}  // namespace
+
+void SmtUpdate::ForEachWrite(
+    const std::function<void(std::string_view node_key, std::string_view bytes)>& put) const {
+  HM_ASSERT(node_keys.size() == nodes.size());
+  std::string buffer;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    EncodeNode(*nodes[i], &buffer);
+    put(node_keys[i], buffer);
+  }
+}
 
 namespace {
 
@@ -172,7 +226,7 @@ class NodeBuilder {
   bool IsEmpty(int s) const { return ((leaf_bits_ | ref_bits_) & Bit16(s)) == 0; }
   bool IsLeaf(int s) const { return (leaf_bits_ & Bit16(s)) != 0; }
 
-  // Sets slot s from stored leaf bytes whose leaf hash is still to compute (decoding).
+  // Puts a leaf in slot s, computing its leaf hash.
   void SetLeaf(int s, const Hash256& key, const Hash256& value_hash) {
     leaf_bits_ |= Bit16(s);
     ref_bits_ &= static_cast<uint16_t>(~Bit16(s));
@@ -188,7 +242,7 @@ class NodeBuilder {
     dirty_ |= Bit16(s);
   }
 
-  std::shared_ptr<SmtNode> Finish() {
+  SmtNodeRef Finish() {
     uint16_t inner_bits = 0;
     for (int p = 15; p >= 1; --p) {
       if (!IsInner(p)) continue;
@@ -197,37 +251,39 @@ class NodeBuilder {
         inner_[p] = SmtInnerHash(HashAt(2 * p), HashAt(2 * p + 1));
       }
     }
-    auto node = std::make_shared<SmtNode>();
+    SmtNode* node = SmtNode::Create(
+        static_cast<size_t>(Pop16(inner_bits) + 3 * Pop16(leaf_bits_) + Pop16(ref_bits_)));
     node->leaf_bits = leaf_bits_;
     node->ref_bits = ref_bits_;
     node->inner_bits = inner_bits;
     node->hash_at.fill(SmtNode::kNone);
-    node->h.reserve(
-        static_cast<size_t>(Pop16(inner_bits) + 3 * Pop16(leaf_bits_) + Pop16(ref_bits_)));
+    Hash256* out = node->h();
+    uint8_t at = 0;
     for (int p = 1; p < 16; ++p) {
       if ((inner_bits >> p) & 1) {
-        node->hash_at[static_cast<size_t>(p)] = static_cast<uint8_t>(node->h.size());
-        node->h.push_back(inner_[p]);
+        node->hash_at[static_cast<size_t>(p)] = at;
+        new (&out[at++]) Hash256(inner_[p]);
       }
     }
     for (int s = 0; s < 16; ++s) {
       if (IsLeaf(s)) {
-        node->h.push_back(key_[s]);
-        node->h.push_back(value_[s]);
-        node->hash_at[static_cast<size_t>(16 + s)] = static_cast<uint8_t>(node->h.size());
-        node->h.push_back(slot_hash_[s]);
+        new (&out[at++]) Hash256(key_[s]);
+        new (&out[at++]) Hash256(value_[s]);
+        node->hash_at[static_cast<size_t>(16 + s)] = at;
+        new (&out[at++]) Hash256(slot_hash_[s]);
       } else if (!IsEmpty(s)) {
-        node->hash_at[static_cast<size_t>(16 + s)] = static_cast<uint8_t>(node->h.size());
-        node->h.push_back(slot_hash_[s]);
+        node->hash_at[static_cast<size_t>(16 + s)] = at;
+        new (&out[at++]) Hash256(slot_hash_[s]);
       }
     }
+    HM_ASSERT(at == node->count);
     // Positions that are neither inner nor empty hold exactly one leaf: they take its hash.
     for (int p = 1; p < 16; ++p) {
       if ((inner_bits >> p) & 1) continue;
       uint16_t filled = (leaf_bits_ | ref_bits_) & kRangeMask[static_cast<size_t>(p)];
       if (filled != 0) node->hash_at[static_cast<size_t>(p)] = node->hash_at[16 + Ctz(filled)];
     }
-    return node;
+    return SmtNode::Adopt(node);
   }
 
  private:
@@ -252,8 +308,10 @@ class NodeBuilder {
   Hash256 inner_[16];      // Valid where inner; [0] unused.
 };
 
-std::string EncodeNode(const SmtNode& node) {
-  std::string out;
+// Replaces *out with the node's stored form.
+void EncodeNode(const SmtNode& node, std::string* out_buffer) {
+  std::string& out = *out_buffer;
+  out.clear();
   out.reserve(kNodeHeaderBytes + 64 * static_cast<size_t>(Pop16(node.leaf_bits)) +
               32 * static_cast<size_t>(Pop16(node.ref_bits)));
   out.push_back(static_cast<char>(kNodeFormat));
@@ -270,7 +328,6 @@ std::string EncodeNode(const SmtNode& node) {
       out.append(node.HashAt(16 + s).view());
     }
   }
-  return out;
 }
 
 std::string Describe(std::string_view node_key) {
@@ -279,8 +336,8 @@ std::string Describe(std::string_view node_key) {
 
 // Decodes a stored node found at the path of `nibbles` nibbles of `path_key`, checking
 // everything that can be checked without its parent. Any failure is Corruption.
-Result<std::shared_ptr<const SmtNode>> DecodeNode(std::string_view bytes, const Hash256& path_key,
-                                                  int nibbles, bool is_root) {
+Result<SmtNodeRef> DecodeNode(std::string_view bytes, const Hash256& path_key, int nibbles,
+                              bool is_root) {
   auto corrupt = [&](std::string why) {
     return Status::Corruption(Describe(NodeKey(path_key, nibbles)) + ": " + why);
   };
@@ -315,7 +372,7 @@ Result<std::shared_ptr<const SmtNode>> DecodeNode(std::string_view bytes, const 
       at += 32;
     }
   }
-  return std::shared_ptr<const SmtNode>(b.Finish());
+  return b.Finish();
 }
 
 struct KeyValue {
@@ -336,28 +393,29 @@ struct SlotChange {
 // child a new hash). Copies the packed node, patches it and rehashes only the binary positions
 // above the changed slots, without unpacking.
 // REQUIRES: each change's slot already holds a leaf with the same key, or a reference.
-std::shared_ptr<SmtNode> WithNewValues(const SmtNode& base, std::span<const SlotChange> changes) {
-  auto node = std::make_shared<SmtNode>(base);
+SmtNodeRef WithNewValues(const SmtNode& base, std::span<const SlotChange> changes) {
+  SmtNode* node = SmtNode::Copy(base);
+  Hash256* h = node->h();
   uint16_t dirty = 0;
   for (const SlotChange& c : changes) {
     const size_t at = node->hash_at[static_cast<size_t>(16 + c.slot)];
     if (c.leaf) {
-      HM_ASSERT(node->IsLeaf(c.slot) && node->h[at - 2] == c.a);
-      node->h[at - 1] = c.b;
-      node->h[at] = SmtLeafHash(c.a, c.b);
+      HM_ASSERT(node->IsLeaf(c.slot) && h[at - 2] == c.a);
+      h[at - 1] = c.b;
+      h[at] = SmtLeafHash(c.a, c.b);
     } else {
       HM_ASSERT(node->IsRef(c.slot));
-      node->h[at] = c.a;
+      h[at] = c.a;
     }
     dirty |= Bit16(c.slot);
   }
   for (int p = 15; p >= 1; --p) {
     if (((node->inner_bits >> p) & 1) && (dirty & kRangeMask[static_cast<size_t>(p)]) != 0) {
-      node->h[node->hash_at[static_cast<size_t>(p)]] =
+      h[node->hash_at[static_cast<size_t>(p)]] =
           SmtInnerHash(node->HashAt(2 * p), node->HashAt(2 * p + 1));
     }
   }
-  return node;
+  return SmtNode::Adopt(node);
 }
 
 // A node's path in fixed-size form: the node key (see NodeKey) padded with zeroes.
@@ -403,7 +461,7 @@ class NodeCache {
         slots_(std::bit_ceil(std::max<size_t>(2 * capacity, 16))),
         mask_(slots_.size() - 1) {}
 
-  const std::shared_ptr<const SmtNode>* Find(const NodeId& id) {
+  const SmtNodeRef* Find(const NodeId& id) {
     const uint64_t hash = id.Hash();
     for (size_t i = hash & mask_;; i = (i + 1) & mask_) {
       Slot& s = slots_[i];
@@ -415,8 +473,8 @@ class NodeCache {
     }
   }
 
-  void Put(const NodeId& id, std::shared_ptr<const SmtNode> node) {
-    HM_ASSERT(node != nullptr);
+  void Put(const NodeId& id, SmtNodeRef node) {
+    HM_ASSERT(node);
     const uint64_t hash = id.Hash();
     size_t i = hash & mask_;
     for (;; i = (i + 1) & mask_) {
@@ -456,7 +514,7 @@ class NodeCache {
     uint64_t hash = 0;  // id.Hash(), compared first.
     NodeId id;
     bool referenced = false;
-    std::shared_ptr<const SmtNode> node;  // Null: a free slot.
+    SmtNodeRef node;  // Null: a free slot.
   };
 
   // CLOCK: sweep from the hand, giving each recently used entry a second chance.
@@ -474,7 +532,7 @@ class NodeCache {
 
   // Deletion without tombstones: shift later entries of the probe run back into the hole.
   void EraseAt(size_t hole) {
-    slots_[hole].node.reset();
+    slots_[hole].node = SmtNodeRef();
     --count_;
     for (size_t j = (hole + 1) & mask_; slots_[j].node; j = (j + 1) & mask_) {
       size_t home = slots_[j].hash & mask_;
@@ -482,7 +540,7 @@ class NodeCache {
       bool stays = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
       if (stays) continue;
       slots_[hole] = std::move(slots_[j]);
-      slots_[j].node.reset();
+      slots_[j].node = SmtNodeRef();
       hole = j;
     }
   }
@@ -602,7 +660,7 @@ class SparseMerkleTree::Impl {
   // What one read works from: the committed root node when it started, and the epoch that
   // tells whether a Commit happened since.
   struct Snapshot {
-    std::shared_ptr<const SmtNode> root;
+    SmtNodeRef root;
     uint64_t epoch = 0;
     bool inconsistent = false;  // Met a node that does not match its parent's hash.
   };
@@ -646,8 +704,8 @@ class SparseMerkleTree::Impl {
 
   // The child node at the path of `nibbles` nibbles of `key`, which its parent says hashes to
   // `expected`.
-  Result<std::shared_ptr<const SmtNode>> LoadChild(const Hash256& key, int nibbles,
-                                                   const Hash256& expected, Snapshot& snap) const {
+  Result<SmtNodeRef> LoadChild(const Hash256& key, int nibbles, const Hash256& expected,
+                               Snapshot& snap) const {
     HM_ASSERT(nibbles >= 1 && nibbles <= 63);
     const NodeId id = NodeId::Of(key, nibbles);
     {
@@ -664,7 +722,7 @@ class SparseMerkleTree::Impl {
       ++misses_;
     }
     const std::string node_key = NodeKey(key, nibbles);
-    std::shared_ptr<const SmtNode> node;
+    SmtNodeRef node;
     auto bytes = reader_->GetNode(node_key);
     if (!bytes.ok()) return bytes.status().WithContext("reading " + Describe(node_key));
     if (!bytes->has_value()) {
@@ -688,7 +746,7 @@ class SparseMerkleTree::Impl {
   Status Prove(const Hash256& key, Snapshot& snap, SmtProof* proof) const {
     proof->leaf.reset();
     proof->siblings.clear();
-    std::shared_ptr<const SmtNode> node = snap.root;
+    SmtNodeRef node = snap.root;
     if (!node) return Status::Ok();  // An empty tree: EMPTY is the root.
     int nibbles = 0;
     int pos = 1;
@@ -724,7 +782,7 @@ class SparseMerkleTree::Impl {
   }
 
   Result<std::optional<Hash256>> GetValueHash(const Hash256& key, Snapshot& snap) const {
-    std::shared_ptr<const SmtNode> node = snap.root;
+    SmtNodeRef node = snap.root;
     int nibbles = 0;
     while (node) {
       const int s = KeyNibble(key, nibbles);
@@ -744,9 +802,8 @@ class SparseMerkleTree::Impl {
 
   // Applies `items` (sorted by key, distinct, all under this node's path) to `base` (null for a
   // new node) at depth 4 * nibbles. Returns the new node, or null if nothing changed.
-  Result<std::shared_ptr<const SmtNode>> UpdateNode(const SmtNode* base, int nibbles,
-                                                    std::span<const KeyValue> items, Snapshot& snap,
-                                                    SmtUpdate* out) const {
+  Result<SmtNodeRef> UpdateNode(const SmtNode* base, int nibbles, std::span<const KeyValue> items,
+                                Snapshot& snap, SmtUpdate* out) const {
     HM_ASSERT(!items.empty() && nibbles < 64);
     // First what changes in each slot (recursing into children), then the new node.
     std::array<SlotChange, 16> changes;
@@ -796,8 +853,8 @@ class SparseMerkleTree::Impl {
         if (*child) changes[n++] = {s, false, (*child)->hash(), {}};
       }
     }
-    if (n == 0) return std::shared_ptr<const SmtNode>();
-    std::shared_ptr<const SmtNode> node;
+    if (n == 0) return SmtNodeRef();
+    SmtNodeRef node;
     if (reshaped) {
       NodeBuilder b(base);
       for (size_t c = 0; c < n; ++c) {
@@ -812,7 +869,7 @@ class SparseMerkleTree::Impl {
     } else {
       node = WithNewValues(*base, std::span<const SlotChange>(changes.data(), n));
     }
-    out->writes.emplace_back(NodeKey(items[0].key, nibbles), EncodeNode(*node));
+    out->node_keys.push_back(NodeKey(items[0].key, nibbles));
     out->nodes.push_back(node);
     return node;
   }
@@ -821,10 +878,10 @@ class SparseMerkleTree::Impl {
     std::lock_guard lock(mu_);
     HM_ASSERT_MSG(update.base_epoch == epoch_,
                   "state tree update prepared on a tree that has changed since");
-    HM_ASSERT(update.writes.size() == update.nodes.size());
-    if (update.writes.empty()) return;
-    for (size_t i = 0; i < update.writes.size(); ++i) {
-      const std::string& key = update.writes[i].first;
+    HM_ASSERT(update.node_keys.size() == update.nodes.size());
+    if (update.nodes.empty()) return;
+    for (size_t i = 0; i < update.nodes.size(); ++i) {
+      const std::string& key = update.node_keys[i];
       if (key.size() == 1 && key[0] == 0) continue;  // The root is held apart.
       cache_.Put(NodeId::FromKey(key), update.nodes[i]);
     }
@@ -844,9 +901,9 @@ class SparseMerkleTree::Impl {
 
   mutable std::mutex mu_;
   mutable std::condition_variable commit_cv_;
-  std::shared_ptr<const SmtNode> root_node_;  // Guarded by mu_; null for an empty tree.
-  uint64_t epoch_ = 0;                        // Guarded by mu_; counts Commits.
-  mutable NodeCache cache_;                   // Nodes below the root. Guarded by mu_.
+  SmtNodeRef root_node_;     // Guarded by mu_; null for an empty tree.
+  uint64_t epoch_ = 0;       // Guarded by mu_; counts Commits.
+  mutable NodeCache cache_;  // Nodes below the root. Guarded by mu_.
   mutable uint64_t hits_ = 0;
   mutable uint64_t misses_ = 0;
 };

@@ -24,6 +24,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -88,21 +89,51 @@ class SmtNodeReader {
 
 struct SmtNode;  // A decoded stored node; private to smt.cpp.
 
-// The outcome of SparseMerkleTree::PrepareUpdate: the new root and the node writes the caller
-// must put in its own atomic write batch. Plain data apart from the members marked private.
-struct SmtUpdate {
-  Hash256 root;  // The root after the update.
-  // Node key -> encoded node. Only puts: with keys never deleted, no node ever goes away.
-  std::vector<std::pair<std::string, std::string>> writes;
+// A counted reference to an immutable SmtNode (one allocation holds the count, the node and its
+// hashes). Private to SparseMerkleTree; thread-safe like std::shared_ptr.
+class SmtNodeRef {
+ public:
+  SmtNodeRef() = default;
+  SmtNodeRef(const SmtNodeRef& other);
+  SmtNodeRef(SmtNodeRef&& other) noexcept : p_(other.p_) { other.p_ = nullptr; }
+  SmtNodeRef& operator=(SmtNodeRef other) noexcept {
+    std::swap(p_, other.p_);
+    return *this;
+  }
+  ~SmtNodeRef();
 
-  // Private to SparseMerkleTree: what Commit adopts into its cache.
-  uint64_t base_epoch = 0;
-  std::vector<std::shared_ptr<const SmtNode>> nodes;  // Parallel to `writes`.
-  std::shared_ptr<const SmtNode> root_node;
+  const SmtNode* get() const { return p_; }
+  const SmtNode* operator->() const { return p_; }
+  const SmtNode& operator*() const { return *p_; }
+  explicit operator bool() const { return p_ != nullptr; }
+
+ private:
+  friend struct SmtNode;
+  explicit SmtNodeRef(SmtNode* adopt) : p_(adopt) {}
+  SmtNode* p_ = nullptr;
 };
 
-// The sparse Merkle tree over a node store, with a bounded LRU cache of decoded nodes (each
-// holding its inner binary hashes, so proofs and updates rehash only what changed).
+// The outcome of SparseMerkleTree::PrepareUpdate: the new root and the nodes the caller must
+// put in its own atomic write batch. Only puts: with keys never deleted, no node ever goes away.
+struct SmtUpdate {
+  Hash256 root;  // The root after the update.
+
+  size_t write_count() const { return node_keys.size(); }
+  // Calls put(node key, encoded node) for each node to store. The bytes are encoded during the
+  // call into one reused buffer (an update holds decoded nodes only), so copy them if needed.
+  void ForEachWrite(
+      const std::function<void(std::string_view node_key, std::string_view bytes)>& put) const;
+
+  // Private to SparseMerkleTree: the changed nodes, which Commit adopts into its cache.
+  uint64_t base_epoch = 0;
+  std::vector<std::string> node_keys;
+  std::vector<SmtNodeRef> nodes;  // Parallel to node_keys.
+  SmtNodeRef root_node;
+};
+
+// The sparse Merkle tree over a node store, with a bounded cache of decoded nodes (CLOCK
+// eviction; each node keeps its inner binary hashes, so proofs and updates rehash only what
+// changed).
 //
 // Updates are two-phase so that a failed disk write never leaves the cache ahead of the disk:
 // PrepareUpdate computes the new root and node writes without changing anything; the caller
@@ -123,7 +154,7 @@ class SparseMerkleTree {
   static constexpr std::chrono::milliseconds kDefaultCommitWait{2000};
 
   // Reads the root node at once; status() reports the outcome. A cached node takes about
-  // 0.5-1.2 KiB (its inner hashes are kept), so the default cache is under 80 MiB.
+  // 0.4-1.5 KiB with its inner hashes, so the default cache stays under 100 MiB.
   // REQUIRES: `reader` outlives the tree; cache_nodes > 0.
   explicit SparseMerkleTree(SmtNodeReader* reader, size_t cache_nodes = kDefaultCacheNodes,
                             std::chrono::milliseconds commit_wait = kDefaultCommitWait);
@@ -143,7 +174,7 @@ class SparseMerkleTree {
   // writes. Errors are local failures (IoError, Corruption) while reading nodes.
   Result<SmtUpdate> PrepareUpdate(std::span<const std::pair<Hash256, Hash256>> updates) const;
 
-  // Phase 2: adopts `update` after the caller has durably written update.writes.
+  // Phase 2: adopts `update` after the caller has durably written its nodes.
   // REQUIRES: `update` came from PrepareUpdate on this tree, and no other update was committed
   // since (asserted).
   void Commit(const SmtUpdate& update);

@@ -22,6 +22,21 @@ inline std::string Block(uint64_t height) {
   core::PutBigEndian64(&k, height);
   return k;
 }
+inline std::string Certificate(uint64_t height) {
+  std::string k = "C";
+  core::PutBigEndian64(&k, height);
+  return k;
+}
+inline std::string Evidence(const core::Hash256& id) {
+  return "E" + std::string(id.view());
+}
+inline std::string EvidencePrefix() {
+  return "E";
+}
+// Node-local state that is not part of the chain (the signer's last vote, its lock).
+inline std::string Local(std::string_view name) {
+  return "L/" + std::string(name);
+}
 inline std::string BlockHash(const core::Hash256& hash) {
   return "H" + std::string(hash.view());
 }

@@ -324,7 +324,7 @@ Result<PreparedBlock> Ledger::Execute(const pb::BlockHeader* expected, pb::Block
   return out;
 }
 
-Status Ledger::Commit(const PreparedBlock& p) {
+Status Ledger::Commit(const PreparedBlock& p, std::string_view certificate) {
   if (p.base_height != head_.height()) {
     return Status::InvalidInput("block " + std::to_string(p.header.height()) +
                                 " was prepared on height " + std::to_string(p.base_height) +
@@ -339,6 +339,8 @@ Status Ledger::Commit(const PreparedBlock& p) {
   std::string height_bytes;
   core::PutBigEndian64(&height_bytes, height);
   batch.Put(keys::BlockHash(p.hash), height_bytes);
+  if (!certificate.empty())
+    batch.Put(keys::Certificate(height), leveldb::Slice(certificate.data(), certificate.size()));
 
   pb::StoredRecord sr;
   for (size_t i = 0; i < p.record_ids.size(); ++i) {
@@ -365,14 +367,51 @@ Status Ledger::Commit(const PreparedBlock& p) {
   HM_RETURN_IF_ERROR(
       FromLevelDb(db_->Write(wo, &batch), "committing block " + std::to_string(height)));
   tree_->Commit(p.tree_update);
+  std::lock_guard lock(head_mu_);
   head_ = std::move(head);
   return Status::Ok();
 }
 
-Status Ledger::CommitBlock(const pb::Block& block, const SignatureCheck& check) {
+Status Ledger::CommitBlock(const pb::Block& block, const SignatureCheck& check,
+                           std::string_view certificate) {
   auto prepared = ValidateBlock(block, check);
   if (!prepared.ok()) return prepared.status();
-  return Commit(*prepared);
+  return Commit(*prepared, certificate);
+}
+
+Result<std::optional<std::string>> Ledger::GetCertificate(uint64_t height) const {
+  return Get(db_.get(), keys::Certificate(height), "certificate");
+}
+
+Status Ledger::PutLocal(std::string_view name, std::string_view value) {
+  leveldb::WriteOptions wo;
+  wo.sync = true;  // Always: the signer state must be on disk before a vote leaves.
+  return FromLevelDb(db_->Put(wo, keys::Local(name), leveldb::Slice(value.data(), value.size())),
+                     "writing " + std::string(name));
+}
+
+Result<std::optional<std::string>> Ledger::GetLocal(std::string_view name) const {
+  return Get(db_.get(), keys::Local(name), name);
+}
+
+Status Ledger::PutEvidence(const Hash256& id, std::string_view encoded) {
+  leveldb::WriteOptions wo;
+  wo.sync = options_.sync;
+  return FromLevelDb(
+      db_->Put(wo, keys::Evidence(id), leveldb::Slice(encoded.data(), encoded.size())),
+      "writing evidence");
+}
+
+Result<std::vector<std::string>> Ledger::ListEvidence(size_t max) const {
+  std::vector<std::string> out;
+  std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(leveldb::ReadOptions()));
+  const std::string prefix = keys::EvidencePrefix();
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix) && out.size() < max;
+       it->Next()) {
+    out.emplace_back(it->value().data(), it->value().size());
+  }
+  HM_RETURN_IF_ERROR(FromLevelDb(it->status(), "reading evidence"));
+  return out;
 }
 
 Result<std::optional<pb::Block>> Ledger::GetBlock(uint64_t height) const {
@@ -395,6 +434,17 @@ Result<std::optional<pb::Block>> Ledger::GetBlock(uint64_t height) const {
     *block.add_records() = (*rec)->envelope();
   }
   return std::optional<pb::Block>(std::move(block));
+}
+
+Result<std::optional<pb::BlockHeader>> Ledger::GetHeader(uint64_t height) const {
+  auto stored = Get(db_.get(), keys::Block(height), "block");
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) return std::optional<pb::BlockHeader>();
+  pb::StoredBlock sb;
+  HM_RETURN_IF_ERROR(ParseStored(**stored, &sb, "block " + std::to_string(height)));
+  pb::BlockHeader header;
+  HM_RETURN_IF_ERROR(ParseStored(sb.header(), &header, "block header " + std::to_string(height)));
+  return std::optional<pb::BlockHeader>(std::move(header));
 }
 
 Result<std::optional<uint64_t>> Ledger::GetBlockHeight(const Hash256& hash) const {

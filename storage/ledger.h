@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -78,10 +79,9 @@ struct StoredItem {
 // The LevelDB-backed ledger: blocks, the record index, item histories, item states, the state
 // tree and the chain head. Keys are documented in docs/architecture.md.
 //
-// One writer: BuildBlock, ValidateBlock and Commit must be called from one thread at a time.
-// Reads (Get*, Prove*) may run concurrently with each other and with the writer; a read sees a
-// whole committed block or none of it only when it goes through a snapshot (ReadView, later);
-// single-key reads are always consistent.
+// One writer: BuildBlock, ValidateBlock, Commit and PutLocal must be called from one thread at a
+// time. Reads (head, Get*, Prove*) may run on any thread concurrently with each other and with
+// the writer. Each single read is consistent; a read of several keys may straddle a commit.
 class Ledger {
  public:
   // Opens or creates the store in `dir` for `network`. Refuses a folder of another network, and
@@ -93,7 +93,15 @@ class Ledger {
   Ledger(const Ledger&) = delete;
   Ledger& operator=(const Ledger&) = delete;
 
-  const pb::ChainHead& head() const { return head_; }
+  // A copy of the head; safe to call from any thread.
+  pb::ChainHead head() const {
+    std::lock_guard lock(head_mu_);
+    return head_;
+  }
+  uint64_t height() const {
+    std::lock_guard lock(head_mu_);
+    return head_.height();
+  }
   const core::Network& network() const { return network_; }
 
   // The proposer's path: executes candidates in order against the head, drops each record that
@@ -107,16 +115,32 @@ class Ledger {
   core::Result<PreparedBlock> ValidateBlock(const pb::Block& block,
                                             const SignatureCheck& check = VerifyEverySignature());
 
-  // Writes a prepared block as one synced batch and advances the head.
+  // Writes a prepared block, with the encoded commit certificate that made it final (empty in
+  // tests without consensus), as one synced batch, and advances the head.
   // REQUIRES: prepared.base_height == head().height() (else returns InvalidInput).
-  core::Status Commit(const PreparedBlock& prepared);
+  core::Status Commit(const PreparedBlock& prepared, std::string_view certificate = {});
 
   // ValidateBlock then Commit.
   core::Status CommitBlock(const pb::Block& block,
-                           const SignatureCheck& check = VerifyEverySignature());
+                           const SignatureCheck& check = VerifyEverySignature(),
+                           std::string_view certificate = {});
+
+  // The encoded certificate stored with the block at `height`; nullopt if none.
+  core::Result<std::optional<std::string>> GetCertificate(uint64_t height) const;
+
+  // Node-local values outside the chain (signer state, lock), written with a synced write
+  // before the caller goes on. Names are short identifiers.
+  core::Status PutLocal(std::string_view name, std::string_view value);
+  core::Result<std::optional<std::string>> GetLocal(std::string_view name) const;
+
+  // Evidence of misbehaviour, keyed by its hash; idempotent.
+  core::Status PutEvidence(const core::Hash256& id, std::string_view encoded);
+  core::Result<std::vector<std::string>> ListEvidence(size_t max) const;
 
   // Reads. NotFound is a value (nullopt), not an error; errors are local failures.
   core::Result<std::optional<pb::Block>> GetBlock(uint64_t height) const;
+  // The header alone (cheaper than GetBlock), and its hash.
+  core::Result<std::optional<pb::BlockHeader>> GetHeader(uint64_t height) const;
   core::Result<std::optional<uint64_t>> GetBlockHeight(const core::Hash256& hash) const;
   core::Result<std::optional<pb::StoredRecord>> GetRecord(const core::Hash256& record_id) const;
   core::Result<std::optional<StoredItem>> GetItem(const core::Hash256& item_key) const;
@@ -141,7 +165,8 @@ class Ledger {
   std::unique_ptr<leveldb::DB> db_;
   std::unique_ptr<core::SmtNodeReader> tree_reader_;
   std::unique_ptr<core::SparseMerkleTree> tree_;
-  pb::ChainHead head_;
+  mutable std::mutex head_mu_;
+  pb::ChainHead head_;  // Guarded by head_mu_ for readers; written only by the writer thread.
 };
 
 }  // namespace hallmark::storage

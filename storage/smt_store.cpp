@@ -24,10 +24,10 @@ core::Result<std::optional<std::string>> LevelDbSmtReader::GetNode(
 void PutSmtUpdate(const core::SmtUpdate& update, std::string_view prefix,
                   leveldb::WriteBatch* batch) {
   std::string key;
-  for (const auto& [node_key, bytes] : update.writes) {
+  update.ForEachWrite([&](std::string_view node_key, std::string_view bytes) {
     key.assign(prefix).append(node_key);
-    batch->Put(key, bytes);
-  }
+    batch->Put(key, leveldb::Slice(bytes.data(), bytes.size()));
+  });
 }
 
 }  // namespace hallmark::storage

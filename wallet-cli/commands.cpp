@@ -2,27 +2,38 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
+#include <cmath>
 #include <filesystem>
 #include <iostream>
 #include <optional>
+#include <vector>
 
 #include "core/item_id.h"
 #include "proto/cli.pb.h"
 #include "wallet-cli/keystore.h"
+#include "wallet-cli/node_commands.h"
 
 namespace hallmark::wallet {
 namespace {
 
 constexpr std::string_view kExitCodesHelp =
     "Exit codes:\n"
-    "  0  success\n"
-    "  1  internal error (a bug; please report it)\n"
-    "  2  invalid input (e.g. a malformed item id, passphrases that differ)\n"
-    "  3  file or usage error (e.g. a missing or existing file, a wrong option)\n"
+    "  0  success (a record command: the record is committed, or accepted with --no-wait)\n"
+    "  1  internal error (a bug; please report it); for check: some item is not clean\n"
+    "     (unregistered, decommissioned or flagged)\n"
+    "  2  invalid input (e.g. a malformed item id, passphrases that differ), or a record the\n"
+    "     node rejected: its code and message are printed as the node gave them\n"
+    "  3  file or usage error (e.g. a missing or existing file, a wrong option), or the node\n"
+    "     cannot be reached or is busy\n"
+    "  4  timed out waiting for commit: the record was accepted and may still commit\n"
     "\n"
     "Environment:\n"
-    "  HALLMARK_PASSPHRASE  passphrase for keystores, instead of a terminal prompt";
+    "  HALLMARK_PASSPHRASE  passphrase for keystores, instead of a terminal prompt\n"
+    "  HALLMARK_NODE        the node's URL when --node is not given (default "
+    "http://127.0.0.1:7800)";
 
 }  // namespace
 
@@ -121,11 +132,24 @@ int RunKeygen(const KeygenOptions& options, const PassphraseSource& passphrase, 
   return ToInt(ExitCode::kOk);
 }
 
-int Main(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
-  CLI::App app{"hallmark: item ids, keys and (later) proofs for the Hallmark provenance ledger",
-               "hallmark"};
+int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out,
+         std::ostream& err) {
+  CLI::App app{
+      "hallmark: item ids, keys, custody records and listing-time checks for the Hallmark "
+      "provenance ledger",
+      "hallmark"};
   app.footer(std::string(kExitCodesHelp));
   app.require_subcommand(1);
+  // The global options may also follow the command: `hallmark show ID --json`.
+  app.fallthrough();
+
+  std::string node_url;
+  bool json = false;
+  app.add_option("--node", node_url,
+                 "The node's API URL, http:// only (default: $HALLMARK_NODE, else "
+                 "http://127.0.0.1:7800)");
+  app.add_flag("--json", json,
+               "Print one line of JSON (the API's messages) instead of tables and text");
 
   std::string id_input;
   bool id_json = false;
@@ -148,6 +172,94 @@ int Main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
   keygen->add_option("--label", keygen_options.label, "Free text stored with the key");
   keygen->add_flag("--force", keygen_options.force, "Replace FILE if it exists");
 
+  // The record commands share one options struct: exactly one of them is parsed.
+  WriteOptions write;
+  std::string key_path;
+  std::string genesis_path;
+  double timeout_s = kDefaultWaitTimeoutMs / 1000.0;
+  bool no_wait = false;
+  struct WriteCommand {
+    core::RecordType type;
+    CLI::App* app;
+  };
+  std::vector<WriteCommand> write_commands;
+  auto add_write = [&](core::RecordType type, const std::string& description) {
+    CLI::App* c = app.add_subcommand(std::string(CommandName(type)),
+                                     description +
+                                         ". Signs with --key, fills prev from the node, "
+                                         "submits, and waits for commit");
+    c->add_option("--key", key_path, "Keystore of the signing key (from hallmark keygen)")
+        ->required();
+    c->add_option("--item", write.item, "The item id, in any supported form")->required();
+    c->add_flag("--no-wait", no_wait,
+                "Return as soon as the node has accepted the record, without waiting for commit");
+    c->add_option("--timeout", timeout_s, "Seconds to wait for the node and for commit (30)")
+        ->check(CLI::Range(0.001, 86400.0));
+    c->add_option("--genesis", genesis_path,
+                  "genesis.json: check organisations and the custody rules locally first");
+    write_commands.push_back({type, c});
+    return c;
+  };
+
+  CLI::App* reg = add_write(core::RecordType::kRegister, "Register a new item (brands)");
+  reg->add_option("--attr", write.attributes, "Attribute key=value (repeatable)")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  reg->add_option("--doc", write.documents,
+                  "Document name=FILE: records the SHA-256 of FILE (repeatable)")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  reg->add_option("--custodian", write.custodian,
+                  "First custodian: organisation id or holder public key (default: the brand)");
+
+  CLI::App* transfer =
+      add_write(core::RecordType::kTransfer, "Hand the item to a new custodian (custodian)");
+  transfer
+      ->add_option("--to", write.to,
+                   "Organisation id from genesis, or a holder public key (64 hex digits, as "
+                   "hallmark keygen prints it)")
+      ->required();
+
+  CLI::App* attest =
+      add_write(core::RecordType::kAttest, "Attest the item (marketplaces, authenticators)");
+  attest->add_option("--verdict", write.verdict, "genuine | suspect")->required();
+  attest->add_option("--note", write.note, "Free text");
+
+  for (core::RecordType t : {core::RecordType::kFlag, core::RecordType::kClearFlag}) {
+    CLI::App* c = add_write(t, t == core::RecordType::kFlag
+                                   ? "Flag the item stolen, lost, counterfeit-suspected or recalled"
+                                   : "Clear a flag");
+    c->add_option("--reason,--kind", write.kind, "stolen | lost | counterfeit-suspected | recalled")
+        ->required();
+    c->add_option("--note", write.note, "Free text");
+  }
+
+  CLI::App* service = add_write(core::RecordType::kService, "Record a service (service centres)");
+  service->add_option("--kind", write.kind, "repair | refurbishment | authentication")->required();
+  service->add_option("--note", write.note, "Free text");
+
+  CLI::App* decommission = add_write(core::RecordType::kDecommission,
+                                     "Take the item out of circulation for good (brands)");
+  decommission->add_option("--reason", write.reason, "Why, in free text")->required();
+  decommission->add_option("--kind", write.kind, "destroyed | recycled (default destroyed)");
+
+  CLI::App* reassign = add_write(core::RecordType::kReassign,
+                                 "Restore custody to a holder's new key after a lost key (brands)");
+  reassign->add_option("--to", write.to, "The holder's new public key (64 hex digits)")->required();
+  reassign->add_option("--reason", write.reason, "Why, in free text")->required();
+
+  ShowOptions show_options;
+  CLI::App* show =
+      app.add_subcommand("show", "Print an item's state and chain of custody as the node knows it");
+  show->add_option("ID", show_options.item, "The item id, in any supported form")->required();
+
+  CheckOptions check_options;
+  CLI::App* check = app.add_subcommand(
+      "check",
+      "Listing-time check: is each item registered, active and unflagged? Ids as arguments or "
+      "one per line on standard input");
+  check->add_option("IDS", check_options.ids, "Item ids, in any supported form");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -156,10 +268,34 @@ int Main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
   }
 
   try {
-    if (id->parsed()) return RunId(id_input, id_json, out, err);
+    if (id->parsed()) return RunId(id_input, id_json || json, out, err);
     if (keygen->parsed()) {
       keygen_options.out_path = keygen_out;
       return RunKeygen(keygen_options, ReadNewPassphrase, out, err);
+    }
+    for (const WriteCommand& w : write_commands) {
+      if (!w.app->parsed()) continue;
+      write.type = w.type;
+      write.node_url = node_url;
+      write.json = json;
+      write.key_path = key_path;
+      write.genesis_path = genesis_path;
+      write.wait = !no_wait;
+      write.timeout_ms = static_cast<uint32_t>(std::llround(timeout_s * 1000));
+      return RunWrite(write, out, err);
+    }
+    if (show->parsed()) {
+      show_options.node_url = node_url;
+      show_options.json = json;
+      return RunShow(show_options, out, err);
+    }
+    if (check->parsed()) {
+      check_options.node_url = node_url;
+      check_options.json = json;
+      if (check_options.ids.empty() && &in == &std::cin && ::isatty(STDIN_FILENO)) {
+        err << "reading ids from standard input, one per line (end with Ctrl-D)\n";
+      }
+      return RunCheck(check_options, in, out, err);
     }
   } catch (const std::exception& e) {
     err << "hallmark: internal error: " << e.what() << "\n";
@@ -167,6 +303,10 @@ int Main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
   }
   err << "hallmark: no command given; see hallmark --help\n";
   return ToInt(ExitCode::kFileOrUsage);
+}
+
+int Main(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
+  return Main(argc, argv, std::cin, out, err);
 }
 
 }  // namespace hallmark::wallet

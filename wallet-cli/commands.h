@@ -17,9 +17,16 @@ namespace hallmark::wallet {
 // Exit codes of every command (also printed by `hallmark --help`).
 enum class ExitCode : int {
   kOk = 0,
-  kInternal = 1,      // Our bug or an unexpected local failure.
-  kInvalidInput = 2,  // The input is wrong: a bad item id, mismatched passphrases.
-  kFileOrUsage = 3,   // A file cannot be read or written, or the command line is wrong.
+  kInternal = 1,  // Our bug or an unexpected local failure.
+  // `hallmark check` only: some item is unregistered, decommissioned or flagged. It shares 1
+  // with kInternal, as grep's "no match" does with its errors, so a script can test for 0.
+  kNotClean = 1,
+  kInvalidInput = 2,  // The input is wrong: a bad item id, mismatched passphrases, a record the
+                      // node refused.
+  kFileOrUsage = 3,   // A file cannot be read or written, the command line is wrong, or the
+                      // node cannot be reached.
+  kPending = 4,       // Waiting for commit timed out: the record was accepted and may still
+                      // commit.
 };
 
 inline int ToInt(ExitCode c) {
@@ -50,6 +57,9 @@ int RunKeygen(const KeygenOptions& options, const PassphraseSource& passphrase, 
               std::ostream& err);
 
 // The whole CLI: parses the command line (CLI11) and runs the command. main() only calls this.
+// `check` reads ids from `in` when none are given as arguments.
+int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out, std::ostream& err);
+// The same with standard input as `in`.
 int Main(int argc, const char* const* argv, std::ostream& out, std::ostream& err);
 
 }  // namespace hallmark::wallet

@@ -1,17 +1,25 @@
 // hallmark-sim: runs the consensus simulator over a range of seeds.
 //
 //   hallmark-sim [--seed S] [--seeds N] [--validators 4|7] [--twins K] [--trace-hash] [--trace]
-//                [--stop-on-failure]
+//                [--stop-on-failure] [--check-determinism] [--ci-budget] [--expect-failure]
 //
 // Runs seeds S .. S+N-1 (S defaults to 1, N to 1). --twins K runs Twins scenarios with K twin
 // pairs instead of the fault simulation. Prints one line per failing seed with the command that
 // replays it, then a summary line; exits 1 if any seed failed, 2 on bad usage.
+//
+// --check-determinism runs every seed twice and fails it when the two traces differ.
+// --ci-budget runs the CI budget in one go: Twins scenarios 1..1000 at n = 4 with one pair and
+// 1..1000 at n = 7 with two pairs, then fault seeds 1..500 (n = 4 and 7 mixed).
+// --expect-failure (for the deliberately broken builds) stops at the first failure and inverts
+// the exit status: 0 when some seed failed, 1 when every seed passed.
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "sim.h"
 
@@ -40,6 +48,9 @@ int main(int argc, char** argv) {
   bool trace_hash = false;
   bool trace = false;
   bool stop_on_failure = false;
+  bool check_determinism = false;
+  bool ci_budget = false;
+  bool expect_failure = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     const char* next = i + 1 < argc ? argv[i + 1] : nullptr;
@@ -58,6 +69,12 @@ int main(int argc, char** argv) {
       trace = true;
     } else if (arg == "--stop-on-failure") {
       stop_on_failure = true;
+    } else if (arg == "--check-determinism") {
+      check_determinism = true;
+    } else if (arg == "--ci-budget") {
+      ci_budget = true;
+    } else if (arg == "--expect-failure") {
+      expect_failure = stop_on_failure = true;
     } else {
       ok = false;
     }
@@ -73,32 +90,53 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  struct Run {
+    uint64_t seed, seeds, validators, twins;
+  };
+  std::vector<Run> runs;
+  if (ci_budget) {
+    runs = {{1, 1000, 4, 1}, {1, 1000, 7, 2}, {1, 500, 0, 0}};
+  } else {
+    runs = {{seed, seeds, validators, twins}};
+  }
+
   const auto started = std::chrono::steady_clock::now();
   uint64_t failed = 0, ran = 0, heights = 0, evidence = 0, crashes = 0, max_round = 0;
-  for (uint64_t s = seed; s < seed + seeds; ++s) {
-    hallmark::sim::SimOptions options;
-    options.seed = s;
-    options.validators = static_cast<int>(validators);
-    options.twins = static_cast<int>(twins);
-    options.print_trace = trace;
-    hallmark::sim::SimResult r = hallmark::sim::RunSimulation(options);
-    ++ran;
-    heights += r.heights;
-    evidence += r.evidence;
-    crashes += r.crashes;
-    max_round = std::max(max_round, r.max_round);
-    if (trace_hash)
-      std::printf("seed %llu trace-hash %s\n", static_cast<unsigned long long>(s),
-                  r.trace_hash.Hex().c_str());
-    if (!r.ok) {
-      ++failed;
-      std::printf("FAIL seed %llu (n=%d%s): %s\n  replay: %s --seed %llu --validators %d%s\n",
-                  static_cast<unsigned long long>(s), r.validators,
-                  twins ? (", twins=" + std::to_string(twins)).c_str() : "", r.failure.c_str(),
-                  argv[0], static_cast<unsigned long long>(s), r.validators,
-                  twins ? (" --twins " + std::to_string(twins)).c_str() : "");
-      std::fflush(stdout);
-      if (stop_on_failure) break;
+  for (const Run& run : runs) {
+    for (uint64_t s = run.seed; s < run.seed + run.seeds; ++s) {
+      if (stop_on_failure && failed) break;
+      hallmark::sim::SimOptions options;
+      options.seed = s;
+      options.validators = static_cast<int>(run.validators);
+      options.twins = static_cast<int>(run.twins);
+      options.print_trace = trace;
+      hallmark::sim::SimResult r = hallmark::sim::RunSimulation(options);
+      if (r.ok && check_determinism) {
+        options.print_trace = false;
+        hallmark::sim::SimResult again = hallmark::sim::RunSimulation(options);
+        if (again.trace_hash != r.trace_hash) {
+          r.ok = false;
+          r.failure = "determinism: two runs of the seed gave different traces";
+        }
+      }
+      ++ran;
+      heights += r.heights;
+      evidence += r.evidence;
+      crashes += r.crashes;
+      max_round = std::max(max_round, r.max_round);
+      if (trace_hash)
+        std::printf("seed %llu trace-hash %s\n", static_cast<unsigned long long>(s),
+                    r.trace_hash.Hex().c_str());
+      if (!r.ok) {
+        ++failed;
+        const std::string twins_note = run.twins ? ", twins=" + std::to_string(run.twins) : "";
+        const std::string twins_arg = run.twins ? " --twins " + std::to_string(run.twins) : "";
+        std::printf("FAIL seed %llu (n=%d%s): %s\n  replay: %s --seed %llu --validators %d%s\n",
+                    static_cast<unsigned long long>(s), r.validators, twins_note.c_str(),
+                    r.failure.c_str(), argv[0], static_cast<unsigned long long>(s), r.validators,
+                    twins_arg.c_str());
+        std::fflush(stdout);
+      }
     }
   }
   const double secs =
@@ -106,9 +144,15 @@ int main(int argc, char** argv) {
   std::printf(
       "hallmark-sim: %llu %s from seed %llu, %llu failed; %llu heights committed, max round %llu, "
       "%llu crashes, %llu evidence; %.1f s\n",
-      static_cast<unsigned long long>(ran), twins ? "twins scenarios" : "seeds",
+      static_cast<unsigned long long>(ran),
+      ci_budget ? "runs (CI budget)" : (twins ? "twins scenarios" : "seeds"),
       static_cast<unsigned long long>(seed), static_cast<unsigned long long>(failed),
       static_cast<unsigned long long>(heights), static_cast<unsigned long long>(max_round),
       static_cast<unsigned long long>(crashes), static_cast<unsigned long long>(evidence), secs);
+  if (expect_failure) {
+    std::printf("hallmark-sim: %s\n",
+                failed ? "the broken build was caught" : "the broken build was NOT caught");
+    return failed ? 0 : 1;
+  }
   return failed ? 1 : 0;
 }

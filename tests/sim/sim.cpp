@@ -25,13 +25,13 @@ namespace {
 using namespace hallmark::consensus;
 
 constexpr const char* kChainId = "hallmark-sim";
-constexpr size_t kMaxBlockRecords = 20;      // The simulated genesis' block limit.
-constexpr uint64_t kRecordIntervalMs = 25;   // One record becomes ready every 25 ms.
-constexpr uint64_t kMaxEvents = 4'000'000;   // A run that needs more is stuck in a loop.
-constexpr size_t kMaxFetchBlocks = 64;       // Blocks served per fetch request.
-constexpr uint64_t kLivenessHeights = 3;     // Heights every honest node must add after healing.
-constexpr uint64_t kTwinsHeights = 2;        // Twins: heights with per-round partitions,
-constexpr uint32_t kTwinsRounds = 3;         // and rounds per height.
+constexpr size_t kMaxBlockRecords = 20;     // The simulated genesis' block limit.
+constexpr uint64_t kRecordIntervalMs = 25;  // One record becomes ready every 25 ms.
+constexpr uint64_t kMaxEvents = 4'000'000;  // A run that needs more is stuck in a loop.
+constexpr size_t kMaxFetchBlocks = 64;      // Blocks served per fetch request.
+constexpr uint64_t kLivenessHeights = 3;    // Heights every honest node must add after healing.
+constexpr uint64_t kTwinsHeights = 2;       // Twins: heights with per-round partitions,
+constexpr uint32_t kTwinsRounds = 3;        // and rounds per height.
 
 // Validator keys: fixed seeds, made once per process.
 class KeySigner : public VoteSigner {
@@ -49,8 +49,8 @@ const KeySigner& SignerFor(size_t index) {
     std::vector<std::unique_ptr<KeySigner>> out;
     for (int i = 0; i < 7; ++i) {
       core::Hash256 seed = core::Sha256Of("hallmark-sim/validator-" + std::to_string(i));
-      out.push_back(std::make_unique<KeySigner>(
-          std::move(core::SigningKey::FromSeed(seed.span()).value())));
+      out.push_back(
+          std::make_unique<KeySigner>(std::move(core::SigningKey::FromSeed(seed.span()).value())));
     }
     return out;
   }();
@@ -89,8 +89,8 @@ BlockInfo ParseBlock(const Bytes& data) {
     size_t at = s.find(key);
     if (at == std::string::npos) return std::nullopt;
     size_t end = s.find(';', at);
-    return s.substr(at + key.size(), end == std::string::npos ? std::string::npos
-                                                               : end - at - key.size());
+    return s.substr(at + key.size(),
+                    end == std::string::npos ? std::string::npos : end - at - key.size());
   };
   auto h = field("h");
   auto prev = field("prev");
@@ -123,11 +123,13 @@ Event ToEvent(const Message& m) {
   return CertificateReceived{std::get<CommitCertificate>(m)};
 }
 
-std::pair<uint64_t, uint32_t> HeightRound(const Message& m) {
-  if (auto* p = std::get_if<Proposal>(&m)) return {p->height, p->round};
-  if (auto* v = std::get_if<Vote>(&m)) return {v->height, v->round};
+// (height, round, step) of a message; step 0 = proposal, 1 = prevote, 2 = precommit.
+std::tuple<uint64_t, uint32_t, int> HeightRoundStep(const Message& m) {
+  if (auto* p = std::get_if<Proposal>(&m)) return {p->height, p->round, 0};
+  if (auto* v = std::get_if<Vote>(&m))
+    return {v->height, v->round, v->type == VoteType::kPrevote ? 1 : 2};
   const auto& c = std::get<CommitCertificate>(m);
-  return {c.height, c.round};
+  return {c.height, c.round, 2};
 }
 
 struct Instance {
@@ -142,6 +144,7 @@ struct Instance {
   // Durable state: survives crashes.
   std::vector<CommitBlock> chain;
   std::optional<SignerState> signer_state = SignerState{};
+  std::optional<LockRecord> lock;
   std::set<uint64_t> records;
   uint64_t low_water = 1;  // Every record below it is committed.
 };
@@ -173,9 +176,7 @@ class Simulation {
   void Setup();
   void SetupFaults();
   void SetupTwins();
-  void Push(uint64_t at, SimEvent e) {
-    queue_.push(Queued{at, next_seq_++, std::move(e)});
-  }
+  void Push(uint64_t at, SimEvent e) { queue_.push(Queued{at, next_seq_++, std::move(e)}); }
   void PushEngine(uint64_t at, size_t i, Event e, bool with_incarnation) {
     SimEvent se;
     se.instance = i;
@@ -238,7 +239,8 @@ class Simulation {
   uint64_t dup_ppm_ = 0;
   uint64_t crash_point_ppm_ = 0;
   std::vector<std::vector<bool>> blocked_;
-  std::vector<std::vector<int>> twins_groups_;  // Per (height - 1) * rounds + round.
+  std::vector<std::vector<int>> twins_groups_;  // Per (height, round, step).
+  uint64_t twins_until_ms_ = 0;
 
   // Liveness.
   bool healed_ = false;
@@ -255,12 +257,13 @@ class Simulation {
 std::unique_ptr<Engine> Simulation::MakeEngine(size_t i) {
   Instance& in = instances_[i];
   return std::make_unique<Engine>(config_, &SignerFor(in.validator),
-                                  EngineStart{in.chain.size(), in.signer_state});
+                                  EngineStart{in.chain.size(), in.signer_state, in.lock});
 }
 
 void Simulation::Setup() {
   n_ = options_.validators;
-  if (n_ == 0) n_ = options_.twins >= 2 ? 7 : (options_.twins == 1 ? 4 : (options_.seed % 2 ? 4 : 7));
+  if (n_ == 0)
+    n_ = options_.twins >= 2 ? 7 : (options_.twins == 1 ? 4 : (options_.seed % 2 ? 4 : 7));
   f_ = (n_ - 1) / 3;
   result_.validators = n_;
   std::vector<core::ValidatorEntry> entries;
@@ -298,7 +301,7 @@ void Simulation::SetupFaults() {
   dup_ppm_ = dup_levels[rng_.Below(3)];
   crash_point_ppm_ = rng_.Chance(500'000) ? rng_.Between(500, 4000) : 0;
   const bool skew = rng_.Chance(500'000);
-  for (Instance& in : instances_) in.skew_permille = skew ? rng_.Between(700, 1400) : 1000;
+  for (Instance& in : instances_) in.skew_permille = skew ? rng_.Between(900, 1100) : 1000;
   const uint64_t fault_ms = rng_.Between(2000, 10000);
 
   // Up to f validators are byzantine: a wiped signer state, or an application that lies.
@@ -366,16 +369,28 @@ void Simulation::SetupTwins() {
     instances_of_[v].push_back(instances_.size());
     instances_.push_back(std::move(copy));
   }
-  // A partition of all instances into at most two groups for each (height, round) the
-  // scenario controls; later messages travel freely.
+  // A partition of all instances into at most two groups for each (height, round, step) the
+  // scenario controls; later messages travel freely. Tendermint has three message steps per
+  // round (the Twins paper's DiemBFT has one), and locks only matter when a round's prevotes
+  // and precommits reach different nodes, so each step gets its own partition.
   const size_t count = instances_.size();
-  for (uint64_t k = 0; k < kTwinsHeights * kTwinsRounds; ++k) {
+  for (uint64_t k = 0; k < kTwinsHeights * kTwinsRounds * 3; ++k) {
     std::vector<int> groups(count, 0);
-    if (!rng_.Chance(250'000)) {
+    const uint64_t shape = rng_.Below(4);
+    if (shape == 1) {
+      // Any split of the instances.
       for (size_t i = 0; i < count; ++i) groups[i] = static_cast<int>(rng_.Below(2));
+    } else if (shape >= 2) {
+      // The Twins shape: each copy of a twinned validator on its own side, honest nodes split.
+      for (size_t i = 0; i < count; ++i) groups[i] = static_cast<int>(rng_.Below(2));
+      for (ValidatorIndex v : twinned_) {
+        groups[instances_of_[v][0]] = 0;
+        groups[instances_of_[v][1]] = 1;
+      }
     }
     twins_groups_.push_back(groups);
   }
+  twins_until_ms_ = rng_.Between(3000, 8000);
   // Some scenarios restart one copy with a blank signer state: it forgets its lock and what it
   // signed, and signs again.
   if (rng_.Chance(333'333)) {
@@ -395,9 +410,11 @@ void Simulation::SetupTwins() {
 bool Simulation::Connected(size_t from, size_t to, const Message* message) const {
   if (!twins_groups_.empty()) {
     if (!message) return true;
-    auto [h, r] = HeightRound(*message);
-    if (h >= 1 && h <= kTwinsHeights && r < kTwinsRounds) {
-      const auto& g = twins_groups_[(h - 1) * kTwinsRounds + r];
+    auto [h, r, step] = HeightRoundStep(*message);
+    // Partitions hold until the scenario's synchronous phase begins; after it, messages of
+    // every round (rebroadcasts included) arrive, as partial synchrony requires.
+    if (now_ < twins_until_ms_ && h >= 1 && h <= kTwinsHeights && r < kTwinsRounds) {
+      const auto& g = twins_groups_[((h - 1) * kTwinsRounds + r) * 3 + step];
       return g[from] == g[to];
     }
     return true;
@@ -408,8 +425,7 @@ bool Simulation::Connected(size_t from, size_t to, const Message* message) const
 void Simulation::Send(size_t from, size_t to, const Message& message) {
   if (!Connected(from, to, &message)) return;
   if (faults_active_ && rng_.Chance(loss_ppm_)) return;
-  PushEngine(now_ + delay_min_ms_ + rng_.Below(delay_jitter_ms_ + 1), to, ToEvent(message),
-             false);
+  PushEngine(now_ + delay_min_ms_ + rng_.Below(delay_jitter_ms_ + 1), to, ToEvent(message), false);
   if (faults_active_ && rng_.Chance(dup_ppm_))
     PushEngine(now_ + delay_min_ms_ + rng_.Below(2 * delay_jitter_ms_ + 1), to, ToEvent(message),
                false);
@@ -418,18 +434,21 @@ void Simulation::Send(size_t from, size_t to, const Message& message) {
 // No honest validator ever signs two different messages for one (height, round, step).
 void Simulation::CheckSigned(size_t i, const Message& message) {
   const Instance& in = instances_[i];
+  if (auto* p = std::get_if<Proposal>(&message)) proposed_.insert(p->block_id);
   if (in.twin) return;
   int step = 0;
   Hash256 id;
   uint64_t h = 0;
   uint32_t r = 0;
+  const PublicKey& own = config_.validators.at(in.validator).key;
   if (auto* p = std::get_if<Proposal>(&message)) {
+    if (p->proposer != own) return;
     step = 1;
     id = p->block_id;
     h = p->height;
     r = p->round;
-    proposed_.insert(p->block_id);
   } else if (auto* v = std::get_if<Vote>(&message)) {
+    if (v->validator != own) return;  // Relayed, not signed here.
     step = v->type == VoteType::kPrevote ? 2 : 3;
     id = v->block_id;
     h = v->height;
@@ -440,8 +459,10 @@ void Simulation::CheckSigned(size_t i, const Message& message) {
   auto [it, inserted] = signed_.try_emplace({in.validator, h, r, step}, id);
   if (!inserted && it->second != id)
     Fail("double sign: validator " + std::to_string(in.validator) + " signed two different " +
-         (step == 1 ? "proposals" : step == 2 ? "prevotes" : "precommits") + " at h=" +
-         std::to_string(h) + " r=" + std::to_string(r));
+         (step == 1   ? "proposals"
+          : step == 2 ? "prevotes"
+                      : "precommits") +
+         " at h=" + std::to_string(h) + " r=" + std::to_string(r));
 }
 
 Block Simulation::BuildFor(size_t i, uint64_t height, uint32_t round) {
@@ -533,9 +554,8 @@ void Simulation::OnFetch(size_t i, const FetchBlocks& f) {
     if (faults_active_ && rng_.Chance(loss_ppm_)) return;
     const auto& chain = instances_[j].chain;
     uint64_t at = now_ + delay_min_ms_ + rng_.Below(delay_jitter_ms_ + 1);
-    for (uint64_t h = f.from_height; h <= f.to_height && h <= chain.size() &&
-                                     h < f.from_height + kMaxFetchBlocks;
-         ++h) {
+    for (uint64_t h = f.from_height;
+         h <= f.to_height && h <= chain.size() && h < f.from_height + kMaxFetchBlocks; ++h) {
       PushEngine(at++, i, BlockFetched{chain[h - 1].block, chain[h - 1].certificate}, false);
     }
     return;
@@ -575,6 +595,8 @@ void Simulation::Execute(size_t i, const Actions& actions) {
       }
       in.signer_state = p->state;
       crash_point = true;
+    } else if (auto* l = std::get_if<PersistLock>(&a)) {
+      in.lock = l->lock;
     } else if (auto* c = std::get_if<CommitBlock>(&a)) {
       OnCommit(i, *c);
       crash_point = true;
@@ -582,8 +604,8 @@ void Simulation::Execute(size_t i, const Actions& actions) {
       OnFetch(i, *f);
     } else if (auto* e = std::get_if<ReportEvidence>(&a)) {
       if (!in.twin) {
-        core::Status s = core::VerifyEvidence(config_.validators, kChainId, e->evidence,
-                                              CachedPolicyCheck);
+        core::Status s =
+            core::VerifyEvidence(config_.validators, kChainId, e->evidence, CachedPolicyCheck);
         auto index = config_.validators.IndexOf(e->evidence.first.validator);
         if (!s.ok()) Fail("node " + std::to_string(i) + " reported bad evidence: " + s.ToString());
         if (!index || !twinned_.count(static_cast<ValidatorIndex>(*index)))
@@ -615,7 +637,9 @@ void Simulation::Crash(size_t i, bool lost_state, uint64_t restart_after_ms) {
     if (in.twin) {
       // A twin copy that forgets its lock and what it signed, and signs again.
       in.signer_state = SignerState{};
+      in.lock.reset();
     } else {
+      in.lock.reset();
       // A data folder restored from an old snapshot: older chain, no signer state.
       in.signer_state.reset();
       in.chain.resize(rng_.Below(in.chain.size() + 1));
@@ -700,15 +724,14 @@ void Simulation::Handle(SimEvent& e) {
         for (size_t i = 0; i < count; ++i) {
           if (!instances_[i].up) continue;
           const Engine& en = *instances_[i].engine;
-          if (!instances_[lead].up ||
-              std::make_pair(en.height(), en.round()) >
-                  std::make_pair(instances_[lead].engine->height(), instances_[lead].engine->round()))
+          if (!instances_[lead].up || std::make_pair(en.height(), en.round()) >
+                                          std::make_pair(instances_[lead].engine->height(),
+                                                         instances_[lead].engine->round()))
             lead = i;
         }
         if (!instances_[lead].up) return;
-        const ValidatorIndex p =
-            instances_[lead].engine->ProposerOf(instances_[lead].engine->height(),
-                                                instances_[lead].engine->round());
+        const ValidatorIndex p = instances_[lead].engine->ProposerOf(
+            instances_[lead].engine->height(), instances_[lead].engine->round());
         for (size_t j : instances_of_[p])
           for (size_t k = 0; k < count; ++k) blocked_[j][k] = blocked_[k][j] = (j != k);
         Trace(0, "partition: isolate proposer " + std::to_string(p));

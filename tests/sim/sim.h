@@ -28,9 +28,9 @@ struct SimResult {
   std::string failure;  // The first invariant violated, with the simulated time.
   core::Hash256 trace_hash;
   int validators = 0;
-  uint64_t heights = 0;        // Highest height committed by any node.
-  uint64_t max_round = 0;      // Highest round of any commit certificate.
-  uint64_t evidence = 0;       // Pieces of evidence reported by honest nodes.
+  uint64_t heights = 0;    // Highest height committed by any node.
+  uint64_t max_round = 0;  // Highest round of any commit certificate.
+  uint64_t evidence = 0;   // Pieces of evidence reported by honest nodes.
   uint64_t crashes = 0;
   uint64_t events = 0;
   uint64_t simulated_ms = 0;

@@ -72,9 +72,9 @@ TEST_CASE("validator set: rejects empty sets, zero power and duplicate keys") {
   auto dup = core::ValidatorSet::Create({{v.set.at(0).key, 1}, {v.set.at(0).key, 1}});
   REQUIRE_FALSE(dup.ok());
   CHECK(dup.status().message().find("twice") != std::string::npos);
-  CHECK_FALSE(core::ValidatorSet::Create(
-                  {{v.set.at(0).key, uint64_t{1} << 60}, {v.set.at(1).key, 1}})
-                  .ok());
+  CHECK_FALSE(
+      core::ValidatorSet::Create({{v.set.at(0).key, uint64_t{1} << 60}, {v.set.at(1).key, 1}})
+          .ok());
   CHECK(v.set.IndexOf(v.set.at(1).key) == 1u);
   CHECK_FALSE(v.set.IndexOf(core::PublicKey{}).has_value());
 }
@@ -139,7 +139,8 @@ TEST_CASE("certificate: checked against genesis.json's validators") {
 TEST_CASE("certificate: rejected with too little power") {
   TestValidators v(4);
   const Hash256 b = BlockId("b");
-  core::Status s = core::VerifyCommitCertificate(v.set, kChain, v.Certificate(1, 0, b, {0, 2}), 1, b);
+  core::Status s =
+      core::VerifyCommitCertificate(v.set, kChain, v.Certificate(1, 0, b, {0, 2}), 1, b);
   REQUIRE_FALSE(s.ok());
   CHECK(s.code() == core::StatusCode::kInvalidInput);
   CHECK(s.message().find("2 of 4") != std::string::npos);
@@ -184,9 +185,9 @@ TEST_CASE("certificate: rejected when a signature is over other bytes") {
     return core::VerifyCommitCertificate(v.set, kChain, c, 1, b);
   };
   CommitCertificate c = v.Certificate(1, 0, b, {0, 1, 2});
-  CHECK_FALSE(swap_in(c, v.SignedVote(2, 1, 0, VoteType::kPrevote, b)).ok());      // Type.
-  CHECK_FALSE(swap_in(c, v.SignedVote(2, 1, 1, VoteType::kPrecommit, b)).ok());    // Round.
-  CHECK_FALSE(swap_in(c, v.SignedVote(2, 2, 0, VoteType::kPrecommit, b)).ok());    // Height.
+  CHECK_FALSE(swap_in(c, v.SignedVote(2, 1, 0, VoteType::kPrevote, b)).ok());            // Type.
+  CHECK_FALSE(swap_in(c, v.SignedVote(2, 1, 1, VoteType::kPrecommit, b)).ok());          // Round.
+  CHECK_FALSE(swap_in(c, v.SignedVote(2, 2, 0, VoteType::kPrecommit, b)).ok());          // Height.
   CHECK_FALSE(swap_in(c, v.SignedVote(2, 1, 0, VoteType::kPrecommit, Hash256())).ok());  // Nil.
   // Another chain.
   core::Vote foreign{1, 0, VoteType::kPrecommit, b, v.signers[2]->public_key(), {}};

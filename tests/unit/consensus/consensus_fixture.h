@@ -63,6 +63,8 @@ struct TestValidators {
   core::ValidatorSet set;
 };
 
-inline core::Hash256 BlockId(std::string_view name) { return core::Sha256Of(name); }
+inline core::Hash256 BlockId(std::string_view name) {
+  return core::Sha256Of(name);
+}
 
 }  // namespace hallmark::test

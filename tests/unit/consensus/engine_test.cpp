@@ -69,7 +69,8 @@ struct Cluster {
         Block block{core::Sha256Of(data), core::Bytes(data.begin(), data.end())};
         queue.push_back({node, BlockBuilt{bb->height, bb->round, block}});
       } else if (auto* vb = std::get_if<ValidateBlock>(&a)) {
-        queue.push_back({node, BlockVerdict{vb->height, vb->block.id, !invalid.count(vb->block.id)}});
+        queue.push_back(
+            {node, BlockVerdict{vb->height, vb->block.id, !invalid.count(vb->block.id)}});
       } else if (auto* p = std::get_if<PersistSignerState>(&a)) {
         persisted[node] = p->state;
       } else if (auto* c = std::get_if<CommitBlock>(&a)) {
@@ -245,22 +246,40 @@ TEST_CASE("engine: two conflicting votes from one validator become one piece of 
   CHECK(Only<ReportEvidence>(e.Step(VoteReceived{c})).empty());  // Reported once.
 }
 
-TEST_CASE("engine: after a crash the signer guard refuses to sign a conflicting vote") {
+TEST_CASE("engine: after a crash the signer guard refuses to sign a conflicting proposal") {
   test::TestValidators v(4);
-  const ValidatorIndex proposer = ProposerFor(ProposerSchedule(v.set), 1, 0);
-  const size_t me = (proposer + 1) % 4;
-  // Before the crash this validator prevoted for block A at (1, 0).
-  SignerState persisted =
-      AfterSigning(SignerState{}, 1, 0, RoundStep::kPrevote, BlockId("A"));
-  Engine e(Config(v), v.signers[me].get(), EngineStart{0, persisted});
+  const ValidatorIndex me = ProposerFor(ProposerSchedule(v.set), 1, 0);
+  // Before the crash this validator proposed block P at (1, 0).
+  SignerState persisted = AfterSigning(SignerState{}, 1, 0, RoundStep::kPropose, BlockId("P"));
+  Engine e(Config(v), v.signers[me].get(), EngineStart{0, persisted, std::nullopt});
   Actions start = e.Start();
-  // The proposal is gone; the propose timeout would prevote nil, which conflicts.
-  Actions a = e.Step(TimeoutFired{Timeout{1, 0, TimeoutKind::kPropose}});
+  REQUIRE(Only<BuildBlock>(start).size() == 1);
+  // The application builds a different block: proposing it would be equivocation.
+  Block other{BlockId("Q"), {1, 2}};
+  Actions a = e.Step(BlockBuilt{1, 0, other});
   CHECK(Only<Broadcast>(a).empty());
   CHECK(Only<PersistSignerState>(a).empty());
   CHECK(e.signer_state() == persisted);
-  REQUIRE_FALSE(Only<Log>(a).empty());
-  CHECK(Only<Log>(a)[0].message.find("signer guard") != std::string::npos);
+  bool logged = false;
+  for (const auto& l : Only<Log>(a)) logged |= l.message.find("signer guard") != std::string::npos;
+  CHECK(logged);
+}
+
+TEST_CASE("engine: after a crash it re-sends the identical vote instead of a conflicting one") {
+  test::TestValidators v(4);
+  const ValidatorIndex proposer = ProposerFor(ProposerSchedule(v.set), 1, 0);
+  const size_t me = (proposer + 1) % 4;
+  // Before the crash this validator prevoted for block A at (1, 0); the vote may not have left.
+  SignerState persisted = AfterSigning(SignerState{}, 1, 0, RoundStep::kPrevote, BlockId("A"));
+  persisted.prevote = v.SignedVote(me, 1, 0, VoteType::kPrevote, BlockId("A"));
+  Engine e(Config(v), v.signers[me].get(), EngineStart{0, persisted, std::nullopt});
+  Actions start = e.Start();
+  CHECK(HasBroadcastVote(start, VoteType::kPrevote, BlockId("A")));
+  CHECK(Only<PersistSignerState>(start).empty());  // Sent again, not signed again.
+  CHECK(e.step() == RoundStep::kPrevote);
+  // The propose timeout no longer prevotes nil.
+  Actions a = e.Step(TimeoutFired{Timeout{1, 0, TimeoutKind::kPropose}});
+  CHECK(Only<Broadcast>(a).empty());
   // It may still precommit nil later in the round: that step comes after.
   a = e.Step(TimeoutFired{Timeout{1, 0, TimeoutKind::kPrevote}});
   CHECK(HasBroadcastVote(a, VoteType::kPrecommit, Hash256()));
@@ -270,7 +289,7 @@ TEST_CASE("engine: restarts at the round it last signed in, and keeps its lock")
   test::TestValidators v(4);
   const Hash256 locked = BlockId("locked");
   SignerState persisted = AfterSigning(SignerState{}, 3, 2, RoundStep::kPrecommit, locked);
-  Engine e(Config(v), v.signers[0].get(), EngineStart{2, persisted});
+  Engine e(Config(v), v.signers[0].get(), EngineStart{2, persisted, std::nullopt});
   (void)e.Start();
   CHECK(e.height() == 3);
   CHECK(e.round() == 2);
@@ -278,11 +297,39 @@ TEST_CASE("engine: restarts at the round it last signed in, and keeps its lock")
   CHECK(e.lock().locked_block == locked);
 }
 
+TEST_CASE("engine: a restarted proposer re-proposes its locked block with the proof of lock") {
+  test::TestValidators v(4);
+  const std::vector<ValidatorIndex> schedule = ProposerSchedule(v.set);
+  const ValidatorIndex me = ProposerFor(schedule, 1, 3);
+  const Block block{BlockId("locked"), {7, 7}};
+  LockRecord lock{1, 2, block, {}};
+  for (size_t i = 0; i < 3; ++i)
+    lock.polka.push_back(v.SignedVote(i, 1, 2, VoteType::kPrevote, block.id));
+  SignerState persisted = AfterSigning(SignerState{}, 1, 2, RoundStep::kPrecommit, block.id);
+  persisted = AfterSigning(persisted, 1, 3, RoundStep::kPropose, Hash256());  // Round 3 began.
+  persisted.step = 0;
+  Engine e(Config(v), v.signers[me].get(), EngineStart{0, persisted, lock});
+  Actions a = e.Start();
+  REQUIRE(e.round() == 3);
+  size_t proposals = 0, relayed = 0;
+  for (const auto& b : Only<Broadcast>(a)) {
+    if (auto* p = std::get_if<Proposal>(&b.message)) {
+      ++proposals;
+      CHECK(p->block_id == block.id);
+      CHECK(p->pol_round == 2u);
+    }
+    if (auto* vote = std::get_if<Vote>(&b.message))
+      relayed += vote->round == 2 && vote->block_id == block.id;
+  }
+  CHECK(proposals == 1);
+  CHECK(relayed == 3);
+}
+
 TEST_CASE("engine: without signer state it abstains, says so, and signs again after the check") {
   Cluster c(4);
   // Validator 3 lost its signer state.
   c.engines[3] = std::make_unique<Engine>(Config(c.validators), c.validators.signers[3].get(),
-                                          EngineStart{0, std::nullopt});
+                                          EngineStart{0, std::nullopt, std::nullopt});
   Actions start = c.engines[3]->Start();
   bool logged = false;
   for (const auto& l : Only<Log>(start))
@@ -324,12 +371,12 @@ TEST_CASE("engine: a certificate for a later height asks for blocks, and fetched
   forged.height = 9;
   CHECK(Only<FetchBlocks>(late.Step(CertificateReceived{forged})).empty());
   // The wrong block for a certificate is ignored; the right ones commit in order.
-  CHECK(Only<CommitBlock>(late.Step(BlockFetched{c.committed[0][1].block,
-                                                 c.committed[0][0].certificate}))
+  CHECK(Only<CommitBlock>(
+            late.Step(BlockFetched{c.committed[0][1].block, c.committed[0][0].certificate}))
             .empty());
   for (size_t h = 0; h < 3; ++h) {
-    auto commits =
-        Only<CommitBlock>(late.Step(BlockFetched{c.committed[0][h].block, c.committed[0][h].certificate}));
+    auto commits = Only<CommitBlock>(
+        late.Step(BlockFetched{c.committed[0][h].block, c.committed[0][h].certificate}));
     REQUIRE(commits.size() == 1);
     CHECK(commits[0].block.id == c.committed[0][h].block.id);
   }
@@ -363,13 +410,13 @@ TEST_CASE("engine: a stale vote from a lagging peer is answered with a certifica
   const uint64_t latest = c.engines[0]->height() - 1;
   CHECK(std::get<CommitCertificate>(sends[0].message).height == latest);
   // Once per height.
-  CHECK(Only<SendTo>(c.engines[0]->Step(VoteReceived{c.validators.SignedVote(
-                         2, 1, 0, VoteType::kPrecommit, Hash256())}))
+  CHECK(Only<SendTo>(c.engines[0]->Step(VoteReceived{
+                         c.validators.SignedVote(2, 1, 0, VoteType::kPrecommit, Hash256())}))
             .empty());
   c.FireTimeouts(0, TimeoutKind::kRebroadcast);
   // A peer within reach gets the certificate for its own height.
-  auto near = Only<SendTo>(c.engines[0]->Step(VoteReceived{
-      c.validators.SignedVote(3, latest - 1, 0, VoteType::kPrevote, Hash256())}));
+  auto near = Only<SendTo>(c.engines[0]->Step(
+      VoteReceived{c.validators.SignedVote(3, latest - 1, 0, VoteType::kPrevote, Hash256())}));
   REQUIRE(near.size() == 1);
   CHECK(std::get<CommitCertificate>(near[0].message).height == latest - 1);
 }

@@ -84,10 +84,10 @@ TEST_CASE("signer guard: only later steps, or the same vote again, may be signed
   SignerState fresh;
   CHECK(consensus::MaySign(fresh, 1, 0, RoundStep::kPropose, a));
   SignerState s = consensus::AfterSigning(fresh, 5, 2, RoundStep::kPrevote, a);
-  CHECK(consensus::MaySign(s, 5, 2, RoundStep::kPrevote, a));         // The same vote again.
-  CHECK_FALSE(consensus::MaySign(s, 5, 2, RoundStep::kPrevote, b));   // A conflicting vote.
+  CHECK(consensus::MaySign(s, 5, 2, RoundStep::kPrevote, a));        // The same vote again.
+  CHECK_FALSE(consensus::MaySign(s, 5, 2, RoundStep::kPrevote, b));  // A conflicting vote.
   CHECK_FALSE(consensus::MaySign(s, 5, 2, RoundStep::kPrevote, Hash256()));
-  CHECK_FALSE(consensus::MaySign(s, 5, 2, RoundStep::kPropose, a));   // An earlier step.
+  CHECK_FALSE(consensus::MaySign(s, 5, 2, RoundStep::kPropose, a));    // An earlier step.
   CHECK_FALSE(consensus::MaySign(s, 5, 1, RoundStep::kPrecommit, a));  // An earlier round.
   CHECK_FALSE(consensus::MaySign(s, 4, 9, RoundStep::kPrecommit, a));  // An earlier height.
   CHECK(consensus::MaySign(s, 5, 2, RoundStep::kPrecommit, b));
@@ -108,7 +108,7 @@ TEST_CASE("signer guard: a non-nil precommit records the lock, a nil one keeps i
   CHECK(s.block_id.IsZero());
 }
 
-TEST_CASE("vote set: one vote per validator; a second, different one is a conflict") {
+TEST_CASE("vote set: a validator counts once per block; a second, different vote is a conflict") {
   test::TestValidators v(4);
   consensus::VoteSet set(1, 0, core::VoteType::kPrevote, &v.set);
   const Hash256 a = BlockId("a");
@@ -120,8 +120,11 @@ TEST_CASE("vote set: one vote per validator; a second, different one is a confli
   core::Vote first;
   CHECK(set.Add(0, vote(0, BlockId("b")), &first) == consensus::VoteSet::AddResult::kConflict);
   CHECK(first.block_id == a);
+  // The equivocator counts once for each block, and once for "anything".
   CHECK(set.PowerFor(a) == 1);
+  CHECK(set.PowerFor(BlockId("b")) == 1);
   CHECK(set.total_power_voted() == 1);
+  CHECK(set.Add(0, vote(0, BlockId("b")), nullptr) == consensus::VoteSet::AddResult::kDuplicate);
   CHECK(set.Add(1, vote(1, a), nullptr) == consensus::VoteSet::AddResult::kAdded);
   CHECK_FALSE(set.HasQuorumFor(a));
   CHECK(set.Add(2, vote(2, Hash256()), nullptr) == consensus::VoteSet::AddResult::kAdded);

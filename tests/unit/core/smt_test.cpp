@@ -33,7 +33,7 @@ class MemStore : public SmtNodeReader {
   }
   void Write(const SmtUpdate& u) {
     std::lock_guard lock(mu_);
-    for (const auto& [k, v] : u.writes) nodes_[k] = v;
+    u.ForEachWrite([&](std::string_view k, std::string_view v) { nodes_[std::string(k)] = v; });
   }
   // Direct access for corruption tests.
   std::map<std::string, std::string, std::less<>>& nodes() { return nodes_; }
@@ -165,7 +165,7 @@ TEST_CASE("smt: an empty tree has root EMPTY and proves every key absent with no
   // An empty batch changes nothing.
   auto u = tree.PrepareUpdate({});
   REQUIRE(u.ok());
-  CHECK(u->writes.empty());
+  CHECK(u->write_count() == 0);
   CHECK(u->root == SmtEmptyHash());
 }
 
@@ -334,7 +334,7 @@ TEST_CASE("smt: a key given twice in a batch keeps its last value; a no-op write
   // Writing values that are already there changes no node.
   auto u = tree.PrepareUpdate(pairs);
   REQUIRE(u.ok());
-  CHECK(u->writes.empty());
+  CHECK(u->write_count() == 0);
   CHECK(u->root == tree.root());
   tree.Commit(*u);
 }
@@ -354,8 +354,8 @@ TEST_CASE("smt: updating one key rewrites only its path; its old proof fails, th
   auto u = tree.PrepareUpdate(std::vector<Pair>{{k, v_new}});
   REQUIRE(u.ok());
   // One node per nibble level the key's path passes through (its leaf is 4 bits per node).
-  CHECK(u->writes.size() == (old_proof.siblings.size() + 3) / 4);
-  for (const auto& [node_key, bytes] : u->writes) {
+  CHECK(u->write_count() == (old_proof.siblings.size() + 3) / 4);
+  for (const std::string& node_key : u->node_keys) {
     CHECK(static_cast<size_t>(node_key[0]) * 4 < old_proof.siblings.size());
   }
   store.Write(*u);

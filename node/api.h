@@ -1,0 +1,36 @@
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/genesis.h"
+#include "node/http/router.h"
+#include "node/mempool.h"
+#include "node/metrics.h"
+#include "proto/api.pb.h"
+#include "storage/ledger.h"
+
+namespace hallmark::node {
+
+// What the API's handlers read and call. Every pointer must outlive the router.
+struct ApiContext {
+  const core::Network* network = nullptr;
+  const storage::Ledger* ledger = nullptr;
+  Mempool* mempool = nullptr;
+  MetricsRegistry* metrics = nullptr;
+  // A record was admitted: gossip it and wake a waiting proposer.
+  std::function<void(const pb::Envelope&)> on_accepted;
+  std::function<std::vector<pb::PeerView>()> peers;
+  std::string node_key_hex;
+  bool observer = false;
+};
+
+// Registers every /v1 route, /metrics and /v1/health (docs/api.md). Handlers are thread-safe.
+void RegisterApiRoutes(Router& router, ApiContext context);
+
+// Caps of the API itself.
+inline constexpr size_t kMaxCheckIds = 1000;
+inline constexpr size_t kMaxHistoryRecords = 10'000;
+
+}  // namespace hallmark::node

@@ -1,0 +1,117 @@
+#include "node/config.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "core/codec.h"
+#include "core/genesis.h"
+
+namespace hallmark::node {
+
+using core::Status;
+
+core::Result<HostPort> ParseHostPort(std::string_view text, std::string_view field) {
+  auto bad = [&](std::string why) {
+    return Status::InvalidInput(std::string(field) + " \"" + std::string(text.substr(0, 100)) +
+                                "\" " + why);
+  };
+  HostPort hp;
+  size_t colon;
+  if (!text.empty() && text.front() == '[') {
+    size_t close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return bad("must be [ipv6]:port");
+    }
+    hp.host = std::string(text.substr(1, close - 1));
+    colon = close + 1;
+  } else {
+    colon = text.rfind(':');
+    if (colon == std::string_view::npos || colon == 0) return bad("must be host:port");
+    hp.host = std::string(text.substr(0, colon));
+  }
+  std::string_view port = text.substr(colon + 1);
+  if (port.empty() || port.size() > 5) return bad("has no valid port");
+  uint32_t value = 0;
+  for (char c : port) {
+    if (c < '0' || c > '9') return bad("has a port that is not a number");
+    value = value * 10 + static_cast<uint32_t>(c - '0');
+  }
+  if (value > 65535) return bad("has a port above 65535");
+  hp.port = static_cast<uint16_t>(value);
+  return hp;
+}
+
+std::filesystem::path ResolvePath(const std::filesystem::path& home, const std::string& path) {
+  std::filesystem::path p(path);
+  return p.is_absolute() ? p : home / p;
+}
+
+Status ValidateConfig(pb::NodeConfig* c) {
+  if (c->genesis_file().empty()) c->set_genesis_file("genesis.json");
+  if (c->node_key_file().empty()) c->set_node_key_file("node.key");
+  if (c->data_dir().empty()) c->set_data_dir("data");
+  if (c->log_level().empty()) c->set_log_level("info");
+  if (c->p2p_listen().empty()) c->set_p2p_listen("127.0.0.1:7700");
+  if (c->http_listen().empty()) c->set_http_listen("127.0.0.1:7800");
+  static const char* kLevels[] = {"trace", "debug", "info", "warn", "error"};
+  bool level_ok = false;
+  for (const char* l : kLevels) level_ok |= c->log_level() == l;
+  if (!level_ok) {
+    return Status::InvalidInput("log_level \"" + c->log_level().substr(0, 40) +
+                                "\" must be one of trace, debug, info, warn, error");
+  }
+  if (auto hp = ParseHostPort(c->p2p_listen(), "p2p_listen"); !hp.ok()) return hp.status();
+  if (auto hp = ParseHostPort(c->http_listen(), "http_listen"); !hp.ok()) return hp.status();
+  for (int i = 0; i < c->peers_size(); ++i) {
+    const auto& peer = c->peers(i);
+    std::string where = "peers[" + std::to_string(i) + "]";
+    if (auto hp = ParseHostPort(peer.address(), where + ".address"); !hp.ok()) return hp.status();
+    if (auto key = core::ParsePublicKeyHex(peer.key()); !key.ok()) {
+      return key.status().WithContext(where + ".key");
+    }
+  }
+  for (int i = 0; i < c->observer_keys_size(); ++i) {
+    if (auto key = core::ParsePublicKeyHex(c->observer_keys(i)); !key.ok()) {
+      return key.status().WithContext("observer_keys[" + std::to_string(i) + "]");
+    }
+  }
+  auto* m = c->mutable_mempool();
+  if (m->max_records() == 0) m->set_max_records(100'000);
+  if (m->max_bytes() == 0) m->set_max_bytes(128ull << 20);
+  if (m->max_records() > 10'000'000)
+    return Status::InvalidInput("mempool.max_records is above 10,000,000");
+  auto* h = c->mutable_http();
+  if (h->threads() == 0) h->set_threads(2);
+  if (h->threads() > 64) return Status::InvalidInput("http.threads is above 64");
+  return Status::Ok();
+}
+
+core::Result<pb::NodeConfig> LoadConfig(const std::filesystem::path& home) {
+  std::filesystem::path path = home / "config.json";
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::IoError("cannot open " + path.string());
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (ss.str().size() > (1u << 20)) return Status::InvalidInput(path.string() + " is over 1 MiB");
+  pb::NodeConfig config;
+  HM_RETURN_IF_ERROR(core::FromJson(ss.str(), &config, path.string()));
+  HM_RETURN_IF_ERROR(ValidateConfig(&config).WithContext(path.string()));
+  return config;
+}
+
+Status WriteConfig(const std::filesystem::path& home, const pb::NodeConfig& config) {
+  auto json = core::ToJson(config);
+  if (!json.ok()) return json.status();
+  std::filesystem::path tmp = home / "config.json.tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << *json << "\n";
+    if (!out) return Status::IoError("cannot write " + tmp.string());
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, home / "config.json", ec);
+  if (ec) return Status::IoError("cannot write config.json: " + ec.message());
+  return Status::Ok();
+}
+
+}  // namespace hallmark::node

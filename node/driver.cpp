@@ -1,0 +1,547 @@
+#include "node/driver.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+#include <chrono>
+#include <deque>
+
+#include "core/codec.h"
+#include "core/consensus_codec.h"
+#include "core/crypto/sha256.h"
+#include "proto/node.pb.h"
+
+namespace hallmark::node {
+
+namespace asio = boost::asio;
+using core::Hash256;
+using core::Status;
+
+namespace {
+
+constexpr uint32_t kMaxBlocksPerResponse = 64;
+constexpr uint64_t kMaxResponseBytes = 16ull << 20;
+constexpr uint64_t kFetchRetryMs = 2000;
+// A block's time may run at most this far ahead of a validator's clock.
+constexpr uint64_t kMaxBlockTimeAheadMs = 30'000;
+
+core::Result<consensus::SignerState> DecodeSignerState(const std::string& bytes) {
+  pb::SignerStateRecord r;
+  HM_RETURN_IF_ERROR(core::ParseStrict(bytes, &r, "signer state"));
+  auto block = Hash256::FromBytes(r.block_id());
+  auto lock = Hash256::FromBytes(r.lock_block_id());
+  if (!block || !lock || r.step() > 3) return Status::Corruption("signer state is malformed");
+  consensus::SignerState s;
+  s.height = r.height();
+  s.round = r.round();
+  s.step = static_cast<uint8_t>(r.step());
+  s.block_id = *block;
+  s.lock_height = r.lock_height();
+  s.lock_round = r.lock_round();
+  s.lock_block_id = *lock;
+  return s;
+}
+
+std::string EncodeLock(const consensus::LockRecord& l) {
+  pb::LockRecordProto r;
+  r.set_height(l.height);
+  r.set_round(l.round);
+  r.set_block_id(std::string(l.block.id.view()));
+  r.set_block(core::ToString(l.block.data));
+  for (const auto& v : l.polka) *r.add_polka() = core::ToProto(v);
+  return core::SerializeDeterministic(r);
+}
+
+core::Result<consensus::LockRecord> DecodeLock(const std::string& bytes) {
+  pb::LockRecordProto r;
+  HM_RETURN_IF_ERROR(core::ParseStrict(bytes, &r, "lock record"));
+  auto id = Hash256::FromBytes(r.block_id());
+  if (!id) return Status::Corruption("lock record is malformed");
+  consensus::LockRecord l;
+  l.height = r.height();
+  l.round = r.round();
+  l.block.id = *id;
+  l.block.data.assign(r.block().begin(), r.block().end());
+  for (const auto& v : r.polka()) {
+    auto vote = core::FromProto(v);
+    if (!vote.ok()) return Status::Corruption("lock record vote: " + vote.status().message());
+    l.polka.push_back(*vote);
+  }
+  return l;
+}
+
+}  // namespace
+
+std::string EncodeSignerState(const consensus::SignerState& s) {
+  pb::SignerStateRecord r;
+  r.set_height(s.height);
+  r.set_round(s.round);
+  r.set_step(s.step);
+  r.set_block_id(std::string(s.block_id.view()));
+  r.set_lock_height(s.lock_height);
+  r.set_lock_round(s.lock_round);
+  r.set_lock_block_id(std::string(s.lock_block_id.view()));
+  return core::SerializeDeterministic(r);
+}
+
+ConsensusDriver::ConsensusDriver(asio::io_context& io, const core::Network& network,
+                                 storage::Ledger* ledger, Mempool* mempool, PeerSender* peers,
+                                 const consensus::VoteSigner* signer, MetricsRegistry* metrics)
+    : io_(io),
+      strand_(asio::make_strand(io)),
+      network_(network),
+      ledger_(ledger),
+      mempool_(mempool),
+      peers_(peers),
+      signer_(signer),
+      metrics_(metrics) {
+  height_gauge_ = &metrics_->GetGauge("hallmark_height", "Height of the latest committed block.");
+  commit_latency_ = &metrics_->GetHistogram("hallmark_commit_latency_seconds",
+                                            "Time from entering a height to committing it.",
+                                            kLatencyBucketsSeconds);
+  rounds_ = &metrics_->GetCounter("hallmark_consensus_round_changes_total",
+                                  "Rounds entered after the first of a height.");
+}
+
+ConsensusDriver::~ConsensusDriver() {
+  Stop();
+}
+
+uint64_t ConsensusDriver::NowMs() const {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+Status ConsensusDriver::Start() {
+  auto set = core::ValidatorSet::FromNetwork(network_);
+  if (!set.ok()) return set.status();
+  validators_ = std::move(set).value();
+
+  consensus::EngineConfig config;
+  config.chain_id = network_.chain_id();
+  config.validators = validators_;
+  const auto& p = network_.genesis().consensus();
+  config.timeouts = consensus::TimeoutConfig{p.timeout_propose_ms(), p.timeout_prevote_ms(),
+                                             p.timeout_precommit_ms(), p.timeout_delta_ms()};
+  consensus::EngineStart start;
+  start.committed_height = ledger_->height();
+  auto signer_bytes = ledger_->GetLocal("signer");
+  if (!signer_bytes.ok()) return signer_bytes.status();
+  if (signer_bytes->has_value()) {
+    auto state = DecodeSignerState(**signer_bytes);
+    if (!state.ok()) return state.status();
+    start.signer_state = *state;
+  } else {
+    start.signer_state = std::nullopt;
+    if (signer_) {
+      spdlog::warn(
+          "no signer state in the data folder (wiped or restored?): this validator will not "
+          "vote until it has caught up and seen the network commit past any height it may "
+          "have signed (double-sign check)");
+    }
+  }
+  auto lock_bytes = ledger_->GetLocal("lock");
+  if (!lock_bytes.ok()) return lock_bytes.status();
+  if (lock_bytes->has_value()) {
+    auto lock = DecodeLock(**lock_bytes);
+    if (!lock.ok()) return lock.status();
+    start.lock = std::move(lock).value();
+  }
+  engine_ = std::make_unique<consensus::Engine>(std::move(config), signer_, std::move(start));
+  height_gauge_->Set(static_cast<double>(ledger_->height()));
+  build_timer_ = std::make_unique<asio::steady_timer>(strand_);
+  Post([this] {
+    height_started_ = std::chrono::steady_clock::now();
+    Execute(engine_->Start());
+  });
+  return Status::Ok();
+}
+
+void ConsensusDriver::Stop() {
+  if (stopped_.exchange(true)) return;
+  // Timers are cancelled on the strand so that no handler runs concurrently with the cancel.
+  std::promise<void> done;
+  auto fut = done.get_future();
+  asio::post(strand_, [this, &done] {
+    for (auto& [key, timer] : timers_) timer->cancel();
+    if (build_timer_) build_timer_->cancel();
+    done.set_value();
+  });
+  if (!io_.stopped()) fut.wait_for(std::chrono::seconds(2));
+}
+
+void ConsensusDriver::Post(std::function<void()> fn) {
+  asio::post(strand_, [this, fn = std::move(fn)] {
+    if (!stopped_.load()) fn();
+  });
+}
+
+void ConsensusDriver::AddCommitListener(CommitListener listener) {
+  Post([this, listener = std::move(listener)]() mutable {
+    listeners_.push_back(std::move(listener));
+  });
+}
+
+void ConsensusDriver::Handle(const consensus::Event& event) {
+  Execute(engine_->Step(event));
+}
+
+void ConsensusDriver::Execute(consensus::Actions actions) {
+  // Actions run in the order given; events they produce (verdicts, built blocks) are fed back
+  // only after the whole list has run, as the engine expects.
+  std::vector<consensus::Event> events;
+  for (const consensus::Action& action : actions) {
+    if (stopped_.load()) return;
+    Do(action, &events);
+  }
+  abstaining_.store(engine_->abstaining());
+  engine_height_.store(engine_->height());
+  for (const consensus::Event& event : events) Handle(event);
+}
+
+void ConsensusDriver::Do(const consensus::Action& action, std::vector<consensus::Event>* out) {
+  std::visit(
+      [&](const auto& a) {
+        using T = std::decay_t<decltype(a)>;
+        if constexpr (std::is_same_v<T, consensus::Broadcast>) {
+          SendMessage(a.message, nullptr);
+        } else if constexpr (std::is_same_v<T, consensus::SendTo>) {
+          if (a.to < validators_.size()) SendMessage(a.message, &validators_.at(a.to).key);
+        } else if constexpr (std::is_same_v<T, consensus::ScheduleTimeout>) {
+          Schedule(a.timeout, a.delay_ms);
+        } else if constexpr (std::is_same_v<T, consensus::BuildBlock>) {
+          DoBuild(a, out);
+        } else if constexpr (std::is_same_v<T, consensus::ValidateBlock>) {
+          DoValidate(a, out);
+        } else if constexpr (std::is_same_v<T, consensus::PersistSignerState>) {
+          Status st = ledger_->PutLocal("signer", EncodeSignerState(a.state));
+          if (!st.ok()) Fatal("cannot persist the signer state: " + st.ToString());
+        } else if constexpr (std::is_same_v<T, consensus::PersistLock>) {
+          Status st = ledger_->PutLocal("lock", EncodeLock(a.lock));
+          if (!st.ok()) Fatal("cannot persist the lock: " + st.ToString());
+        } else if constexpr (std::is_same_v<T, consensus::CommitBlock>) {
+          DoCommit(a);
+        } else if constexpr (std::is_same_v<T, consensus::FetchBlocks>) {
+          DoFetch(a);
+        } else if constexpr (std::is_same_v<T, consensus::ReportEvidence>) {
+          pb::DuplicateVoteEvidence ev = core::ToProto(a.evidence);
+          std::string bytes = core::SerializeDeterministic(ev);
+          Status st = ledger_->PutEvidence(core::Sha256Of(std::string_view(bytes)), bytes);
+          spdlog::warn("evidence of equivocation by validator {}: {}",
+                       a.evidence.first.validator.Hex().substr(0, 16),
+                       st.ok() ? "stored" : st.ToString());
+        } else if constexpr (std::is_same_v<T, consensus::Log>) {
+          spdlog::info("consensus: {}", a.message);
+        }
+      },
+      action);
+}
+
+void ConsensusDriver::SendMessage(const consensus::Message& message, const core::PublicKey* to) {
+  pb::PeerMessage msg;
+  pb::ConsensusMessage* cm = msg.mutable_consensus();
+  std::visit(
+      [&](const auto& m) {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, core::Proposal>) {
+          *cm->mutable_proposal() = core::ToProto(m);
+        } else if constexpr (std::is_same_v<T, core::Vote>) {
+          *cm->mutable_vote() = core::ToProto(m);
+        } else {
+          *cm->mutable_certificate() = core::ToProto(m);
+        }
+      },
+      message);
+  if (to) {
+    peers_->Send(*to, msg);
+  } else {
+    peers_->Broadcast(msg);
+  }
+}
+
+void ConsensusDriver::Schedule(const consensus::Timeout& timeout, uint64_t delay_ms) {
+  auto key = std::make_tuple(timeout.height, timeout.round, static_cast<int>(timeout.kind));
+  auto timer = std::make_unique<asio::steady_timer>(strand_);
+  timer->expires_after(std::chrono::milliseconds(delay_ms));
+  timer->async_wait([this, timeout, key](const boost::system::error_code& ec) {
+    if (ec || stopped_.load()) return;
+    timers_.erase(key);
+    Handle(consensus::TimeoutFired{timeout});
+  });
+  timers_[key] = std::move(timer);
+  // Timers of heights already passed are dropped (their handlers see operation_aborted).
+  while (!timers_.empty() && std::get<0>(timers_.begin()->first) + 1 < engine_->height()) {
+    timers_.begin()->second->cancel();
+    timers_.erase(timers_.begin());
+  }
+}
+
+void ConsensusDriver::DoBuild(const consensus::BuildBlock& a,
+                              std::vector<consensus::Event>* events) {
+  // With nothing to propose, wait a little for records rather than fill the chain with empty
+  // blocks; well inside the others' propose timeout, so the round is not lost.
+  if (mempool_->stats().records == 0 && !waiting_build_) {
+    waiting_build_ = a;
+    const auto& p = network_.genesis().consensus();
+    uint64_t wait_ms = std::min<uint64_t>(500, p.timeout_propose_ms() / 2);
+    build_timer_->expires_after(std::chrono::milliseconds(wait_ms));
+    build_timer_->async_wait([this](const boost::system::error_code& ec) {
+      if (ec || stopped_.load() || !waiting_build_) return;
+      consensus::BuildBlock pending = *waiting_build_;
+      std::vector<consensus::Event> evs;
+      BuildNow(pending, &evs);
+      for (const auto& e : evs) Handle(e);
+    });
+    return;
+  }
+  BuildNow(a, events);
+}
+
+void ConsensusDriver::OnRecordsAvailable() {
+  Post([this] {
+    if (!waiting_build_) return;
+    build_timer_->cancel();
+    consensus::BuildBlock pending = *waiting_build_;
+    std::vector<consensus::Event> evs;
+    BuildNow(pending, &evs);
+    for (const auto& e : evs) Handle(e);
+  });
+}
+
+void ConsensusDriver::BuildNow(const consensus::BuildBlock& a,
+                               std::vector<consensus::Event>* events) {
+  waiting_build_.reset();
+  if (a.height != ledger_->height() + 1 || !signer_) return;  // A stale request.
+  pb::ChainHead head = ledger_->head();
+  uint64_t time_ms = std::max(NowMs(), head.time_ms() + 1);
+  auto candidates = mempool_->Take(network_.max_block_records(), network_.max_block_bytes() - 4096);
+  Hash256 proposer = Hash256::FromSpan(signer_->public_key().span());
+  auto built = ledger_->BuildBlock(candidates, time_ms, proposer, mempool_->CachedSignatureCheck());
+  if (!built.ok()) {
+    Fatal("building block " + std::to_string(a.height) + ": " + built.status().ToString());
+    return;
+  }
+  for (const auto& d : built->dropped) {
+    spdlog::debug("proposer dropped record {}: {}", d.record_id.Hex().substr(0, 16),
+                  d.rejection.ToString());
+  }
+  consensus::Block block;
+  block.id = built->hash;
+  std::string bytes = core::SerializeDeterministic(built->block);
+  block.data.assign(bytes.begin(), bytes.end());
+  prepared_.insert_or_assign(built->hash, std::move(built).value());
+  events->push_back(consensus::BlockBuilt{a.height, a.round, std::move(block)});
+}
+
+void ConsensusDriver::DoValidate(const consensus::ValidateBlock& a,
+                                 std::vector<consensus::Event>* events) {
+  consensus::BlockVerdict verdict{a.height, a.block.id, false};
+  if (prepared_.contains(a.block.id)) {
+    verdict.valid = true;
+    events->push_back(verdict);
+    return;
+  }
+  pb::Block block;
+  if (a.height != ledger_->height() + 1 || a.block.data.size() > network_.max_block_bytes() ||
+      !block.ParseFromArray(a.block.data.data(), static_cast<int>(a.block.data.size())) ||
+      core::Sha256Of(std::string_view(block.header())) != a.block.id) {
+    spdlog::info("proposal for height {}: block does not parse or does not match its id", a.height);
+    events->push_back(verdict);
+    return;
+  }
+  auto prepared = ledger_->ValidateBlock(block, mempool_->CachedSignatureCheck());
+  if (!prepared.ok()) {
+    if (prepared.status().code() != core::StatusCode::kInvalidInput) {
+      Fatal("validating block " + std::to_string(a.height) + ": " + prepared.status().ToString());
+      return;
+    }
+    spdlog::info("proposal for height {} rejected: {}", a.height, prepared.status().message());
+    events->push_back(verdict);
+    return;
+  }
+  if (prepared->header.time_ms() > NowMs() + kMaxBlockTimeAheadMs) {
+    spdlog::info("proposal for height {} rejected: its time is more than 30 s ahead of ours",
+                 a.height);
+    events->push_back(verdict);
+    return;
+  }
+  prepared_.insert_or_assign(a.block.id, std::move(prepared).value());
+  verdict.valid = true;
+  events->push_back(verdict);
+}
+
+void ConsensusDriver::DoCommit(const consensus::CommitBlock& a) {
+  if (a.certificate.height != ledger_->height() + 1) {
+    spdlog::debug("ignoring commit of height {} at head {}", a.certificate.height,
+                  ledger_->height());
+    return;
+  }
+  auto it = prepared_.find(a.block.id);
+  std::optional<storage::PreparedBlock> fresh;
+  const storage::PreparedBlock* prepared = nullptr;
+  if (it != prepared_.end()) {
+    prepared = &it->second;
+  } else {
+    pb::Block block;
+    if (!block.ParseFromArray(a.block.data.data(), static_cast<int>(a.block.data.size())) ||
+        core::Sha256Of(std::string_view(block.header())) != a.block.id) {
+      Fatal("a certified block does not parse: the network committed garbage?");
+      return;
+    }
+    auto p = ledger_->ValidateBlock(block, mempool_->CachedSignatureCheck());
+    if (!p.ok()) {
+      Fatal("certified block " + std::to_string(a.certificate.height) +
+            " fails validation here: " + p.status().ToString());
+      return;
+    }
+    fresh = std::move(p).value();
+    prepared = &*fresh;
+  }
+  Status st = ledger_->Commit(*prepared, core::EncodeCertificate(a.certificate));
+  if (!st.ok()) {
+    Fatal("committing block " + std::to_string(a.certificate.height) + ": " + st.ToString());
+    return;
+  }
+  const pb::Block committed = prepared->block;
+  const uint64_t height = a.certificate.height;
+  prepared_.clear();
+  waiting_build_.reset();
+  mempool_->OnCommitted(committed, NowMs());
+  auto now = std::chrono::steady_clock::now();
+  commit_latency_->Observe(std::chrono::duration<double>(now - height_started_).count());
+  height_started_ = now;
+  height_gauge_->Set(static_cast<double>(height));
+  for (auto& listener : listeners_) listener(committed, height);
+  spdlog::debug("committed height {} ({} records, round {})", height, committed.records_size(),
+                a.certificate.round);
+}
+
+void ConsensusDriver::DoFetch(const consensus::FetchBlocks& a) {
+  std::vector<core::PublicKey> candidates;
+  for (auto idx : a.peers) {
+    if (idx < validators_.size()) candidates.push_back(validators_.at(idx).key);
+  }
+  for (const auto& [key, height] : peer_heights_) {
+    if (height >= a.to_height) candidates.push_back(key);
+  }
+  if (candidates.empty()) return;
+  const core::PublicKey& peer = candidates[fetch_cursor_++ % candidates.size()];
+  pb::PeerMessage msg;
+  msg.mutable_block_request()->set_from_height(a.from_height);
+  msg.mutable_block_request()->set_max_blocks(static_cast<uint32_t>(
+      std::min<uint64_t>(kMaxBlocksPerResponse, a.to_height - a.from_height + 1)));
+  peers_->Send(peer, msg);
+  // If nothing arrives, ask another peer.
+  auto retry = std::make_shared<asio::steady_timer>(strand_);
+  retry->expires_after(std::chrono::milliseconds(kFetchRetryMs));
+  retry->async_wait([this, retry, a](const boost::system::error_code& ec) {
+    if (ec || stopped_.load()) return;
+    if (ledger_->height() < a.from_height) DoFetch(a);
+  });
+}
+
+void ConsensusDriver::ServeBlocks(const core::PublicKey& to, const pb::BlockRequest& request) {
+  pb::PeerMessage msg;
+  pb::BlockResponse* resp = msg.mutable_block_response();
+  uint64_t head = ledger_->height();
+  resp->set_peer_height(head);
+  uint64_t bytes = 0;
+  uint32_t max = std::min(request.max_blocks(), kMaxBlocksPerResponse);
+  for (uint64_t h = request.from_height(); h <= head && h < request.from_height() + max; ++h) {
+    if (h == 0) continue;
+    auto block = ledger_->GetBlock(h);
+    auto cert = ledger_->GetCertificate(h);
+    if (!block.ok() || !block->has_value() || !cert.ok() || !cert->has_value()) break;
+    auto decoded = core::DecodeCertificate(**cert);
+    if (!decoded.ok()) break;
+    pb::CommittedBlock* cb = resp->add_blocks();
+    *cb->mutable_block() = std::move(**block);
+    *cb->mutable_certificate() = core::ToProto(*decoded);
+    bytes += cb->ByteSizeLong();
+    if (bytes > kMaxResponseBytes) break;
+  }
+  peers_->Send(to, msg);
+}
+
+void ConsensusDriver::OnBlocks(const core::PublicKey& from, const pb::BlockResponse& response) {
+  peer_heights_[from] = std::max(peer_heights_[from], response.peer_height());
+  for (const pb::CommittedBlock& cb : response.blocks()) {
+    auto cert = core::FromProto(cb.certificate());
+    if (!cert.ok()) {
+      spdlog::info("peer {} sent a malformed certificate: {}", from.Hex().substr(0, 16),
+                   cert.status().message());
+      return;
+    }
+    if (cert->height <= ledger_->height()) continue;
+    consensus::BlockFetched fetched;
+    std::string bytes = core::SerializeDeterministic(cb.block());
+    fetched.block.id = core::Sha256Of(std::string_view(cb.block().header()));
+    fetched.block.data.assign(bytes.begin(), bytes.end());
+    fetched.certificate = std::move(cert).value();
+    Handle(fetched);
+  }
+}
+
+void ConsensusDriver::OnPeerMessage(const core::PublicKey& from, pb::PeerMessage message) {
+  Post([this, from, message = std::move(message)] {
+    switch (message.body_case()) {
+      case pb::PeerMessage::kConsensus: {
+        const auto& cm = message.consensus();
+        switch (cm.body_case()) {
+          case pb::ConsensusMessage::kProposal: {
+            auto p = core::FromProto(cm.proposal());
+            if (p.ok()) Handle(consensus::ProposalReceived{std::move(p).value()});
+            break;
+          }
+          case pb::ConsensusMessage::kVote: {
+            auto v = core::FromProto(cm.vote());
+            if (v.ok()) Handle(consensus::VoteReceived{std::move(v).value()});
+            break;
+          }
+          case pb::ConsensusMessage::kCertificate: {
+            auto c = core::FromProto(cm.certificate());
+            if (c.ok()) Handle(consensus::CertificateReceived{std::move(c).value()});
+            break;
+          }
+          case pb::ConsensusMessage::BODY_NOT_SET:
+            break;
+        }
+        break;
+      }
+      case pb::PeerMessage::kBlockRequest:
+        ServeBlocks(from, message.block_request());
+        break;
+      case pb::PeerMessage::kBlockResponse:
+        OnBlocks(from, message.block_response());
+        break;
+      case pb::PeerMessage::kStatus:
+        peer_heights_[from] = message.status().height();
+        break;
+      case pb::PeerMessage::kHello:
+      case pb::PeerMessage::kRecords:
+      case pb::PeerMessage::BODY_NOT_SET:
+        break;
+    }
+  });
+}
+
+void ConsensusDriver::OnPeerStatus(const core::PublicKey& peer, bool connected, uint64_t height) {
+  Post([this, peer, connected, height] {
+    if (connected) {
+      peer_heights_[peer] = height;
+    } else {
+      peer_heights_.erase(peer);
+    }
+  });
+}
+
+void ConsensusDriver::Fatal(const std::string& what) {
+  spdlog::critical("stopping: {}", what);
+  spdlog::shutdown();
+  // Nothing acknowledged is lost: every commit is one synced batch, and the signer state is
+  // written before any vote it guards. Exit without running destructors that may block.
+  std::_Exit(70);
+}
+
+}  // namespace hallmark::node

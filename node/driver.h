@@ -1,0 +1,128 @@
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <atomic>
+#include <functional>
+#include <future>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "consensus/engine.h"
+#include "core/certificate.h"
+#include "core/crypto/ed25519.h"
+#include "node/mempool.h"
+#include "node/metrics.h"
+#include "proto/p2p.pb.h"
+#include "storage/ledger.h"
+
+namespace hallmark::node {
+
+// Where the driver's messages go: the P2P transport, or a test double.
+class PeerSender {
+ public:
+  virtual ~PeerSender() = default;
+  virtual void Broadcast(const pb::PeerMessage& message) = 0;
+  virtual void Send(const core::PublicKey& to, const pb::PeerMessage& message) = 0;
+};
+
+// Signs with the node's consensus key (core::SigningKey), for the engine.
+class KeySigner final : public consensus::VoteSigner {
+ public:
+  explicit KeySigner(core::SigningKey key) : key_(std::move(key)) {}
+  const core::PublicKey& public_key() const override { return key_.public_key(); }
+  core::Signature Sign(core::ByteSpan sign_bytes) const override { return key_.Sign(sign_bytes); }
+
+ private:
+  core::SigningKey key_;
+};
+
+// The signer state's stored form. A new validator's data folder is initialised with the empty
+// state; a folder without one (wiped, restored) makes the validator abstain until it is safe.
+std::string EncodeSignerState(const consensus::SignerState& state);
+
+// Called after each commit, on the driver's strand.
+using CommitListener = std::function<void(const pb::Block& block, uint64_t height)>;
+
+// Drives the consensus engine for one node: turns peer messages and timers into engine events on
+// one strand, and carries out the engine's actions in order — persisting the signer state
+// (synced) before any vote it guards is sent, building and validating blocks through the
+// ledger with the mempool's records, committing blocks with their certificates, and fetching
+// blocks from peers when behind.
+//
+// Thread-safety: every public method may be called from any thread; work runs on the strand.
+class ConsensusDriver {
+ public:
+  // `signer` is null for an observer. All pointers must outlive the driver.
+  ConsensusDriver(boost::asio::io_context& io, const core::Network& network,
+                  storage::Ledger* ledger, Mempool* mempool, PeerSender* peers,
+                  const consensus::VoteSigner* signer, MetricsRegistry* metrics);
+  ~ConsensusDriver();
+
+  // Reads the signer state and lock back from the ledger and starts the engine.
+  core::Status Start();
+  void Stop();
+
+  // A message from an authenticated peer (consensus, blocks, status).
+  void OnPeerMessage(const core::PublicKey& from, pb::PeerMessage message);
+  // A peer connected (with the height it announced) or went away.
+  void OnPeerStatus(const core::PublicKey& peer, bool connected, uint64_t height);
+  // Records were admitted; the driver wakes a proposer that is waiting for work.
+  void OnRecordsAvailable();
+
+  void AddCommitListener(CommitListener listener);
+  bool abstaining() const { return abstaining_.load(); }
+  uint64_t engine_height() const { return engine_height_.load(); }
+
+ private:
+  void Post(std::function<void()> fn);
+  void Handle(const consensus::Event& event);
+  void Execute(consensus::Actions actions);
+  void Do(const consensus::Action& action, std::vector<consensus::Event>* events);
+  void DoBuild(const consensus::BuildBlock& a, std::vector<consensus::Event>* events);
+  void BuildNow(const consensus::BuildBlock& a, std::vector<consensus::Event>* events);
+  void DoValidate(const consensus::ValidateBlock& a, std::vector<consensus::Event>* events);
+  void DoCommit(const consensus::CommitBlock& a);
+  void DoFetch(const consensus::FetchBlocks& a);
+  void SendMessage(const consensus::Message& message, const core::PublicKey* to);
+  void ServeBlocks(const core::PublicKey& to, const pb::BlockRequest& request);
+  void OnBlocks(const core::PublicKey& from, const pb::BlockResponse& response);
+  void Schedule(const consensus::Timeout& timeout, uint64_t delay_ms);
+  void Fatal(const std::string& what);
+  uint64_t NowMs() const;
+
+  boost::asio::io_context& io_;
+  boost::asio::strand<boost::asio::io_context::executor_type> strand_;
+  const core::Network& network_;
+  core::ValidatorSet validators_;
+  storage::Ledger* ledger_;
+  Mempool* mempool_;
+  PeerSender* peers_;
+  const consensus::VoteSigner* signer_;
+  MetricsRegistry* metrics_;
+  Gauge* height_gauge_ = nullptr;
+  Histogram* commit_latency_ = nullptr;
+  Counter* rounds_ = nullptr;
+
+  std::unique_ptr<consensus::Engine> engine_;
+  std::atomic<bool> stopped_{false};
+  std::atomic<bool> abstaining_{false};
+  std::atomic<uint64_t> engine_height_{0};
+  // Blocks this node built or validated, ready to commit without re-executing.
+  std::unordered_map<core::Hash256, storage::PreparedBlock> prepared_;
+  std::map<std::tuple<uint64_t, uint32_t, int>, std::unique_ptr<boost::asio::steady_timer>> timers_;
+  std::vector<CommitListener> listeners_;
+  std::map<core::PublicKey, uint64_t> peer_heights_;
+  size_t fetch_cursor_ = 0;
+  // A proposer asked to build while the pool was empty: the build waits briefly for records.
+  std::optional<consensus::BuildBlock> waiting_build_;
+  std::unique_ptr<boost::asio::steady_timer> build_timer_;
+  std::chrono::steady_clock::time_point height_started_;
+};
+
+}  // namespace hallmark::node

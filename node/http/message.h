@@ -1,0 +1,84 @@
+#pragma once
+
+#include <boost/asio/ip/address.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "node/http/limits.h"
+
+namespace hallmark::node {
+
+class Router;
+
+// One HTTP request as a handler sees it: method, path parameters, query, headers, body and the
+// client's address. It owns the parsed message (moved in from the parser, never copied). The
+// server builds one per request and lends it to the handler for the duration of the call; the
+// string_views it returns live as long as the Request. Not thread-safe: one request, one thread.
+class Request {
+ public:
+  using Message = boost::beast::http::request<boost::beast::http::string_body>;
+
+  Request() = default;
+  // For the server, and for tests that call Router::Dispatch without a socket.
+  explicit Request(Message message, boost::asio::ip::address client = {})
+      : message_(std::move(message)), client_(std::move(client)) {}
+
+  boost::beast::http::verb verb() const { return message_.method(); }
+  std::string_view method() const { return message_.method_string(); }
+  // The request target as sent: path and query, percent-encoded.
+  std::string_view target() const { return message_.target(); }
+  // The target up to '?', still percent-encoded.
+  std::string_view path() const;
+  // The target after '?', or empty.
+  std::string_view query_string() const;
+
+  // The percent-decoded value of path parameter `name` ("{id}" or "{id...}" in the route), or
+  // empty when the route has no such parameter.
+  std::string_view param(std::string_view name) const;
+  // The first query parameter called `name`, decoded as a form ('+' is a space). An escape that
+  // is not %XX is kept as written. nullopt when absent.
+  std::optional<std::string> query(std::string_view name) const;
+  // A header field (case-insensitive name), or empty.
+  std::string_view header(std::string_view name) const;
+  const std::string& body() const { return message_.body(); }
+  const boost::asio::ip::address& client_address() const { return client_; }
+  // The matched route, e.g. "GET /v1/items/{id...}"; empty before routing.
+  std::string_view route() const { return route_; }
+  const Message& message() const { return message_; }
+
+ private:
+  friend class Router;
+
+  Message message_;
+  boost::asio::ip::address client_;
+  std::string_view route_;
+  size_t route_index_ = SIZE_MAX;  // SIZE_MAX until a route matched.
+  size_t param_count_ = 0;
+  std::array<std::string_view, http_limits::kPathParamsMax> param_names_{};
+  std::array<std::string, http_limits::kPathParamsMax> param_values_{};
+};
+
+// What a handler answers. The server adds Content-Length, Connection and the status line; a
+// body with status 1xx, 204 or 304 is dropped, as HTTP requires. Plain data.
+struct Response {
+  unsigned status = 200;
+  std::string content_type;  // Sent when the body is not empty.
+  std::string body;
+  // Further header fields, e.g. Retry-After or Location. CR and LF in names or values are
+  // replaced by spaces when sent, so a value derived from input cannot split the header.
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// Decodes %XX escapes (and '+' as a space when `plus_is_space`, for query strings). Returns
+// false on a '%' not followed by two hex digits; `out` is then unspecified.
+bool PercentDecode(std::string_view in, std::string* out, bool plus_is_space = false);
+
+}  // namespace hallmark::node

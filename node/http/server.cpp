@@ -1,0 +1,626 @@
+#include "node/http/server.h"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/status.hpp>
+
+#include <array>
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "node/http/content.h"
+#include "node/http/rate_limiter.h"
+
+namespace hallmark::node {
+namespace http_internal {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using Ms = std::chrono::milliseconds;
+
+// How much one read asks for while waiting for a request, and while draining before a close.
+constexpr size_t kReadChunkBytes = 4096;
+// After a failed accept (out of file descriptors, say), wait this long before trying again, so
+// the loop does not spin.
+constexpr Ms kAcceptRetryDelay{50};
+constexpr std::string_view kUnroutedLabel = "unrouted";
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+
+// Why a request was refused before reaching a handler; the label of
+// hallmark_http_rejected_total.
+enum class Rejection {
+  kHeaderTooLarge,
+  kBodyTooLarge,
+  kMalformed,
+  kHeaderTimeout,
+  kBodyTimeout,
+  kRateLimited
+};
+constexpr size_t kRejectionCount = 6;
+
+std::string_view RejectionName(Rejection r) {
+  switch (r) {
+    case Rejection::kHeaderTooLarge:
+      return "header_too_large";
+    case Rejection::kBodyTooLarge:
+      return "body_too_large";
+    case Rejection::kMalformed:
+      return "malformed";
+    case Rejection::kHeaderTimeout:
+      return "header_timeout";
+    case Rejection::kBodyTimeout:
+      return "body_timeout";
+    case Rejection::kRateLimited:
+      return "rate_limited";
+  }
+  return "unknown";
+}
+
+// Metric objects of one route, looked up once so that a request only touches atomics.
+struct RouteMetrics {
+  Histogram* latency = nullptr;
+  std::array<Counter*, 5> by_class{};  // 1xx … 5xx.
+};
+
+void AppendNumber(std::string* out, uint64_t v) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+  out->append(buf, end);
+}
+
+// Header names and values from handlers must not be able to end the header early.
+void AppendSanitized(std::string* out, std::string_view s) {
+  for (char c : s) out->push_back(c == '\r' || c == '\n' ? ' ' : c);
+}
+
+// Writes the status line and header fields of `res` into `out`. Returns whether the body is
+// sent (HTTP forbids one for 1xx, 204 and 304).
+bool AppendHead(std::string* out, const Response& res, bool close, bool http10) {
+  const bool with_body = !(res.status < 200 || res.status == 204 || res.status == 304);
+  out->append("HTTP/1.1 ");
+  AppendNumber(out, res.status);
+  out->push_back(' ');
+  std::string_view reason = http::obsolete_reason(static_cast<http::status>(res.status));
+  out->append(reason.starts_with('<') ? std::string_view("Status") : reason);
+  out->append("\r\n");
+  if (with_body) {
+    if (!res.body.empty() && !res.content_type.empty()) {
+      out->append("Content-Type: ");
+      AppendSanitized(out, res.content_type);
+      out->append("\r\n");
+    }
+    out->append("Content-Length: ");
+    AppendNumber(out, res.body.size());
+    out->append("\r\n");
+  }
+  for (const auto& [name, value] : res.headers) {
+    AppendSanitized(out, name);
+    out->append(": ");
+    AppendSanitized(out, value);
+    out->append("\r\n");
+  }
+  if (close) {
+    out->append("Connection: close\r\n");
+  } else if (http10) {
+    out->append("Connection: keep-alive\r\n");
+  }
+  out->append("\r\n");
+  return with_body;
+}
+
+class Session;
+
+// What the listener and all connections share. Immutable after construction except for the
+// atomics and the session table (behind its mutex).
+struct ServerCore {
+  ServerCore(Router r, HttpServerOptions o)
+      : router(std::move(r)),
+        options(std::move(o)),
+        limits(options.limits),
+        rate(limits.rate_per_second, limits.rate_burst, limits.rate_clients_max) {
+    if (!options.log) {
+      options.log = [](std::string_view line) {
+        std::fprintf(stderr, "http: %.*s\n", static_cast<int>(line.size()), line.data());
+      };
+    }
+    on_exception = [this](std::string_view route, std::string_view what) {
+      options.log(std::string(route) + ": the handler threw: " + std::string(what));
+    };
+    MetricsRegistry* registry = options.metrics;
+    if (registry != nullptr && !router.Has("GET /metrics")) {
+      router.Add("GET /metrics", [registry](const Request&) {
+        Response res;
+        res.content_type = MetricsRegistry::kContentType;
+        res.body = registry->Render();
+        return res;
+      });
+    }
+    route_metrics.resize(router.size() + 1);
+    if (registry != nullptr) {
+      for (size_t i = 0; i <= router.size(); ++i) {
+        std::string route = i < router.size() ? router.name(i) : std::string(kUnroutedLabel);
+        RouteMetrics& m = route_metrics[i];
+        m.latency = &registry->GetHistogram(
+            "hallmark_api_request_duration_seconds",
+            "Time from a complete HTTP request to its response written, by route.",
+            kLatencyBucketsSeconds, {{"route", route}});
+        for (size_t c = 0; c < m.by_class.size(); ++c) {
+          m.by_class[c] = &registry->GetCounter(
+              "hallmark_api_requests_total", "HTTP responses by route and status class.",
+              {{"route", route}, {"status", std::to_string(c + 1) + "xx"}});
+        }
+      }
+      for (size_t i = 0; i < kRejectionCount; ++i) {
+        rejected_metric[i] = &registry->GetCounter(
+            "hallmark_http_rejected_total",
+            "HTTP requests refused before a handler saw them, by reason.",
+            {{"reason", std::string(RejectionName(static_cast<Rejection>(i)))}});
+      }
+      active_metric =
+          &registry->GetGauge("hallmark_http_connections_active", "Open HTTP connections.");
+      accepted_metric = &registry->GetCounter("hallmark_http_connections_accepted_total",
+                                              "HTTP connections accepted.");
+      refused_metric = &registry->GetCounter(
+          "hallmark_http_connections_refused_total",
+          "HTTP connections closed at once because connections_max were open.");
+    }
+    // The answer to a connection beyond the limit, rendered once.
+    Response busy =
+        ErrorReply(Request(), 503, "unavailable", "too many open connections; try again later");
+    AppendHead(&refusal, busy, /*close=*/true, /*http10=*/false);
+    refusal += busy.body;
+  }
+
+  void Count(Rejection r) {
+    if (r == Rejection::kRateLimited) {
+      rate_limited.fetch_add(1);
+    } else if (r == Rejection::kHeaderTimeout || r == Rejection::kBodyTimeout) {
+      timeouts.fetch_add(1);
+    } else {
+      rejected.fetch_add(1);
+    }
+    Counter* c = rejected_metric[static_cast<size_t>(r)];
+    if (c != nullptr) c->Inc();
+  }
+
+  Router router;
+  HttpServerOptions options;
+  const HttpLimits limits;
+  RateLimiter rate;
+  std::function<void(std::string_view, std::string_view)> on_exception;
+  std::vector<RouteMetrics> route_metrics;  // router.size() + 1; the last is "unrouted".
+  std::array<Counter*, kRejectionCount> rejected_metric{};
+  Gauge* active_metric = nullptr;
+  Counter* accepted_metric = nullptr;
+  Counter* refused_metric = nullptr;
+  std::string refusal;
+
+  std::atomic<bool> stopping{false};
+  std::atomic<uint64_t> accepted{0};
+  std::atomic<uint64_t> refused{0};
+  std::atomic<uint64_t> active{0};
+  std::atomic<uint64_t> requests{0};
+  std::atomic<uint64_t> rate_limited{0};
+  std::atomic<uint64_t> rejected{0};
+  std::atomic<uint64_t> timeouts{0};
+
+  std::mutex sessions_mu;
+  std::unordered_map<uint64_t, std::weak_ptr<Session>> sessions;  // Guarded by sessions_mu.
+  uint64_t next_session_id = 0;                                   // Guarded by sessions_mu.
+};
+
+// One client connection: wait for a request (idle timeout), read its header (header timeout,
+// size limit), apply the rate limit, read its body (body timeout, size limit), dispatch, write
+// the response (write timeout), and again. Every step runs on the connection's strand, one at a
+// time; the session keeps itself alive through the handlers it has pending.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, std::shared_ptr<ServerCore> core)
+      : stream_(std::move(socket)), core_(std::move(core)) {
+    core_->active.fetch_add(1);
+    if (core_->active_metric != nullptr) core_->active_metric->Inc();
+    beast::error_code ec;
+    tcp::endpoint remote = stream_.socket().remote_endpoint(ec);
+    if (!ec) remote_ = remote.address();
+    // Responses go out in one write; waiting to coalesce them only adds latency.
+    stream_.socket().set_option(tcp::no_delay(true), ec);
+  }
+
+  ~Session() {
+    core_->active.fetch_sub(1);
+    if (core_->active_metric != nullptr) core_->active_metric->Dec();
+    if (registered_) {
+      std::lock_guard lock(core_->sessions_mu);
+      core_->sessions.erase(id_);
+    }
+  }
+
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  void Start() {
+    {
+      std::lock_guard lock(core_->sessions_mu);
+      id_ = core_->next_session_id++;
+      core_->sessions.emplace(id_, weak_from_this());
+      registered_ = true;
+    }
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->ReadNext(); });
+  }
+
+  // REQUIRES: on the session's strand.
+  void Close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.close();
+  }
+
+  tcp::socket::executor_type executor() { return stream_.get_executor(); }
+
+ private:
+  void ReadNext() {
+    if (core_->stopping.load()) return Close();
+    if (buffer_.size() > 0) return ReadHeader();  // A pipelined request is already here.
+    stream_.expires_after(Ms(core_->limits.idle_timeout_ms));
+    stream_.async_read_some(buffer_.prepare(kReadChunkBytes),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              // Idle timeout, the client left, or Stop(): nothing to answer.
+                              if (ec) return;
+                              self->buffer_.commit(n);
+                              self->ReadHeader();
+                            });
+  }
+
+  void ReadHeader() {
+    parser_.emplace();
+    parser_->header_limit(core_->limits.header_bytes_max);
+    parser_->body_limit(core_->limits.body_bytes_max);
+    header_bytes_ = 0;
+    stream_.expires_after(Ms(core_->limits.header_timeout_ms));
+    ParseHeader();
+  }
+
+  // Feeds the parser by hand rather than with http::async_read_header: Beast 1.74 applies its
+  // header limit to each read separately, so a header arriving in pieces could grow without
+  // bound. Here the limit counts every byte of the header, consumed or still buffered.
+  void ParseHeader() {
+    while (buffer_.size() > 0) {
+      beast::error_code ec;
+      size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      header_bytes_ += used;
+      if (ec == http::error::need_more) break;
+      if (ec) return OnReadError(ec, /*in_body=*/false);
+      if (parser_->is_header_done()) return OnHeader();
+      if (used == 0) break;
+    }
+    // Whatever is buffered now belongs to the unfinished header.
+    if (header_bytes_ + buffer_.size() > core_->limits.header_bytes_max) {
+      return OnReadError(http::error::header_limit, /*in_body=*/false);
+    }
+    stream_.async_read_some(buffer_.prepare(kReadChunkBytes),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              if (ec) return self->OnReadError(ec, /*in_body=*/false);
+                              self->buffer_.commit(n);
+                              self->ParseHeader();
+                            });
+  }
+
+  void OnHeader() {
+    unsigned version = parser_->get().version();
+    if (version != 10 && version != 11) {
+      return Reject(Rejection::kMalformed, 505, "http_version_not_supported",
+                    "only HTTP/1.1 and HTTP/1.0 are spoken here");
+    }
+    uint32_t retry_after_s = core_->rate.Acquire(remote_, Clock::now());
+    if (retry_after_s > 0) {
+      started_ = Clock::now();
+      core_->Count(Rejection::kRateLimited);
+      // A body still on the wire would have to be read to keep the connection in step; closing
+      // is cheaper for us.
+      bool has_body = !parser_->is_done();
+      Request req(parser_->release(), remote_);
+      parser_.reset();
+      Response res = ErrorReply(req, 429, "rate_limited",
+                                "too many requests from this address; retry after " +
+                                    std::to_string(retry_after_s) + " s");
+      res.headers.emplace_back("Retry-After", std::to_string(retry_after_s));
+      bool close = has_body || !req.message().keep_alive();
+      return Send(std::move(res), close, req.message().version(), core_->router.size());
+    }
+    if (!parser_->is_done() &&
+        beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
+      stream_.expires_after(Ms(core_->limits.write_timeout_ms));
+      asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
+                        [self = shared_from_this()](beast::error_code ec, size_t) {
+                          if (!ec) self->ReadBody();
+                        });
+      return;
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
+    if (parser_->is_done()) return Handle();
+    stream_.expires_after(Ms(core_->limits.body_timeout_ms));
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                       if (ec) return self->OnReadError(ec, /*in_body=*/true);
+                       self->Handle();
+                     });
+  }
+
+  void OnReadError(beast::error_code ec, bool in_body) {
+    const HttpLimits& limits = core_->limits;
+    if (ec == http::error::header_limit) {
+      return Reject(Rejection::kHeaderTooLarge, 431, "headers_too_large",
+                    "the request header is larger than " + std::to_string(limits.header_bytes_max) +
+                        " bytes");
+    }
+    if (ec == http::error::body_limit) {
+      return Reject(
+          Rejection::kBodyTooLarge, 413, "payload_too_large",
+          "the request body is larger than " + std::to_string(limits.body_bytes_max) + " bytes");
+    }
+    if (ec == beast::error::timeout) {
+      // tcp_stream has closed the socket already: a slow client gets no answer.
+      core_->Count(in_body ? Rejection::kBodyTimeout : Rejection::kHeaderTimeout);
+      return;
+    }
+    // The client went away (cleanly or not), or Stop(): nobody to answer.
+    if (ec == http::error::end_of_stream || ec == http::error::partial_message ||
+        ec.category() != http::make_error_code(http::error::bad_method).category()) {
+      return;
+    }
+    Reject(Rejection::kMalformed, 400, "bad_request", "malformed HTTP request: " + ec.message());
+  }
+
+  // Answers an error the connection cannot recover from, then closes it.
+  void Reject(Rejection why, unsigned status, std::string_view code, std::string message) {
+    started_ = Clock::now();
+    core_->Count(why);
+    parser_.reset();
+    // The header may be incomplete, so there is nothing to negotiate with: JSON.
+    Send(ErrorReply(Request(), status, code, message), /*close=*/true, 11, core_->router.size());
+  }
+
+  void Handle() {
+    started_ = Clock::now();
+    Request req(parser_->release(), remote_);
+    parser_.reset();
+    Response res = core_->router.Dispatch(req, core_->on_exception);
+    Send(std::move(res), !req.message().keep_alive(), req.message().version(),
+         core_->router.RouteIndex(req));
+  }
+
+  void Send(Response res, bool close, unsigned version, size_t route_index) {
+    ++served_;
+    uint32_t max = core_->limits.requests_per_connection_max;
+    if ((max != 0 && served_ >= max) || core_->stopping.load()) close = true;
+    if (res.status < 100 || res.status > 599) {
+      std::string route = route_index < core_->router.size() ? core_->router.name(route_index)
+                                                             : std::string(kUnroutedLabel);
+      core_->options.log(route + ": the handler answered status " + std::to_string(res.status));
+      res = ErrorReply(Request(), 500, "internal", "internal error");
+    }
+    response_ = std::move(res);
+    route_index_ = route_index;
+    head_.clear();
+    bool with_body = AppendHead(&head_, response_, close, version == 10);
+    std::array<asio::const_buffer, 2> buffers = {
+        asio::buffer(head_), with_body ? asio::buffer(response_.body) : asio::const_buffer()};
+    stream_.expires_after(Ms(core_->limits.write_timeout_ms));
+    asio::async_write(stream_, buffers,
+                      [self = shared_from_this(), close](beast::error_code ec, size_t) {
+                        self->OnWrite(ec, close);
+                      });
+  }
+
+  void OnWrite(beast::error_code ec, bool close) {
+    core_->requests.fetch_add(1);
+    const RouteMetrics& m = core_->route_metrics[route_index_];
+    if (m.latency != nullptr) {
+      m.latency->Observe(std::chrono::duration<double>(Clock::now() - started_).count());
+      unsigned cls = response_.status / 100;
+      if (cls >= 1 && cls <= 5) m.by_class[cls - 1]->Inc();
+    }
+    response_.body.clear();
+    if (ec) return;
+    if (close) return Linger();
+    ReadNext();
+  }
+
+  // Closes our side and reads what the client still sends for a short while: closing a socket
+  // with unread data makes the kernel send a reset, which can destroy the response before the
+  // client reads it.
+  void Linger() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) return;
+    stream_.expires_after(Ms(http_limits::kLingerMs));
+    Drain();
+  }
+
+  void Drain() {
+    buffer_.consume(buffer_.size());
+    stream_.async_read_some(buffer_.prepare(kReadChunkBytes),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              // End of stream: the client has our answer and closed too.
+                              if (ec) return;
+                              self->buffer_.commit(n);
+                              self->drained_ += n;
+                              if (self->drained_ < http_limits::kLingerBytesMax) self->Drain();
+                            });
+  }
+
+  beast::tcp_stream stream_;
+  std::shared_ptr<ServerCore> core_;
+  asio::ip::address remote_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::string head_;   // The response head being written, reused across requests.
+  Response response_;  // The response being written.
+  size_t route_index_ = 0;
+  Clock::time_point started_;
+  uint32_t served_ = 0;
+  uint64_t drained_ = 0;
+  uint64_t header_bytes_ = 0;  // Of the request being read.
+  uint64_t id_ = 0;
+  bool registered_ = false;
+};
+
+// Accepts connections and hands them to sessions, refusing those beyond connections_max.
+// Everything runs on the acceptor's strand.
+class Listener : public std::enable_shared_from_this<Listener> {
+ public:
+  Listener(asio::io_context& io, std::shared_ptr<ServerCore> core)
+      : io_(io),
+        acceptor_(asio::make_strand(io)),
+        retry_(acceptor_.get_executor()),
+        core_(std::move(core)) {}
+
+  core::Status Open(const std::string& address, uint16_t port, uint16_t* bound) {
+    beast::error_code ec;
+    asio::ip::address addr = asio::ip::make_address(address, ec);
+    if (ec) return core::Status::InvalidInput("not an IP address: \"" + address + "\"");
+    tcp::endpoint endpoint(addr, port);
+    std::string where = address + ":" + std::to_string(port);
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(endpoint, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return core::Status::IoError("cannot listen on " + where + ": " + ec.message());
+    *bound = acceptor_.local_endpoint(ec).port();
+    return core::Status::Ok();
+  }
+
+  void Accept() {
+    acceptor_.async_accept(asio::make_strand(io_),
+                           [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+                             self->OnAccept(ec, std::move(socket));
+                           });
+  }
+
+  void Close() {
+    asio::post(acceptor_.get_executor(), [self = shared_from_this()] {
+      beast::error_code ec;
+      self->acceptor_.close(ec);
+      self->retry_.cancel();
+    });
+  }
+
+ private:
+  void OnAccept(beast::error_code ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+    if (ec) {
+      // Typically out of file descriptors. Log at most once a second, and back off.
+      auto now = Clock::now();
+      if (now - last_error_log_ >= std::chrono::seconds(1)) {
+        last_error_log_ = now;
+        core_->options.log("accept failed: " + ec.message());
+      }
+      retry_.expires_after(kAcceptRetryDelay);
+      retry_.async_wait([self = shared_from_this()](beast::error_code wait_ec) {
+        if (!wait_ec) self->Accept();
+      });
+      return;
+    }
+    if (core_->stopping.load()) return;
+    if (core_->active.load() >= core_->limits.connections_max) {
+      Refuse(std::move(socket));
+    } else {
+      // The session counts itself as active first, so that accepted never runs ahead of it.
+      auto session = std::make_shared<Session>(std::move(socket), core_);
+      core_->accepted.fetch_add(1);
+      if (core_->accepted_metric != nullptr) core_->accepted_metric->Inc();
+      session->Start();
+    }
+    Accept();
+  }
+
+  // A best-effort 503 without blocking, then close.
+  void Refuse(tcp::socket socket) {
+    core_->refused.fetch_add(1);
+    if (core_->refused_metric != nullptr) core_->refused_metric->Inc();
+    beast::error_code ec;
+    socket.non_blocking(true, ec);
+    if (!ec) socket.write_some(asio::buffer(core_->refusal), ec);
+    socket.shutdown(tcp::socket::shutdown_both, ec);
+    socket.close(ec);
+  }
+
+  asio::io_context& io_;
+  tcp::acceptor acceptor_;
+  asio::steady_timer retry_;
+  std::shared_ptr<ServerCore> core_;
+  Clock::time_point last_error_log_;
+};
+
+}  // namespace http_internal
+
+HttpServer::HttpServer(boost::asio::io_context& io, Router router, HttpServerOptions options)
+    : io_(io),
+      core_(std::make_shared<http_internal::ServerCore>(std::move(router), std::move(options))) {}
+
+HttpServer::~HttpServer() {
+  Stop();
+}
+
+core::Status HttpServer::Start() {
+  HM_ASSERT_MSG(listener_ == nullptr, "HttpServer::Start called twice");
+  auto listener = std::make_shared<http_internal::Listener>(io_, core_);
+  HM_RETURN_IF_ERROR(listener->Open(core_->options.address, core_->options.port, &port_));
+  listener_ = std::move(listener);
+  listener_->Accept();
+  return core::Status::Ok();
+}
+
+void HttpServer::Stop() {
+  if (core_->stopping.exchange(true)) return;
+  if (listener_ != nullptr) listener_->Close();
+  std::vector<std::shared_ptr<http_internal::Session>> live;
+  {
+    std::lock_guard lock(core_->sessions_mu);
+    for (auto& [id, weak] : core_->sessions) {
+      if (auto session = weak.lock()) live.push_back(std::move(session));
+    }
+  }
+  for (auto& session : live) {
+    auto executor = session->executor();
+    boost::asio::post(executor, [s = std::move(session)] { s->Close(); });
+  }
+}
+
+HttpServerStats HttpServer::stats() const {
+  HttpServerStats s;
+  s.connections_accepted = core_->accepted.load();
+  s.connections_refused = core_->refused.load();
+  s.connections_active = core_->active.load();
+  s.requests = core_->requests.load();
+  s.rate_limited = core_->rate_limited.load();
+  s.rejected = core_->rejected.load();
+  s.timeouts = core_->timeouts.load();
+  return s;
+}
+
+}  // namespace hallmark::node

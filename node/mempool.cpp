@@ -1,0 +1,289 @@
+#include "node/mempool.h"
+
+#include <algorithm>
+
+#include "core/crypto/sha256.h"
+#include "core/limits.h"
+
+namespace hallmark::node {
+
+using core::Hash256;
+using core::Rejection;
+using core::RejectReason;
+
+Mempool::Mempool(const core::Network& network, const storage::Ledger* ledger, MempoolLimits limits)
+    : network_(network), ledger_(ledger), limits_(limits) {}
+
+Lane Mempool::LaneOf(const core::Record& record) {
+  switch (record.type) {
+    case core::RecordType::kFlag:
+    case core::RecordType::kClearFlag:
+      return Lane::kPriority;
+    case core::RecordType::kRegister:
+    case core::RecordType::kTransfer:
+    case core::RecordType::kAttest:
+    case core::RecordType::kService:
+    case core::RecordType::kDecommission:
+    case core::RecordType::kReassign:
+      return Lane::kBulk;
+  }
+  return Lane::kBulk;
+}
+
+core::Result<const pb::ItemState*> Mempool::CurrentState(
+    const Hash256& item_key, std::optional<pb::ItemState>* scratch) const {
+  auto it = pending_.find(item_key);
+  if (it != pending_.end()) return &it->second.state;
+  auto stored = ledger_->GetItem(item_key);
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) return nullptr;
+  *scratch = std::move((*stored)->state);
+  return &**scratch;
+}
+
+AdmitResult Mempool::Admit(const pb::Envelope& envelope, uint64_t now_ms) {
+  AdmitResult result;
+  if (envelope.ByteSizeLong() > core::limits::kMaxEnvelopeBytes) {
+    result.rejection =
+        Rejection{RejectReason::kLimitExceeded,
+                  "envelope is " + std::to_string(envelope.ByteSizeLong()) +
+                      " bytes; the limit is " + std::to_string(core::limits::kMaxEnvelopeBytes)};
+    return result;
+  }
+  auto entry = std::make_unique<Entry>();
+  entry->envelope = envelope;
+  if (auto rej = core::DecodeRecord(entry->envelope, network_.chain_id(), &entry->record)) {
+    result.rejection = std::move(rej);
+    return result;
+  }
+  const Hash256 id = entry->record.id;
+  result.id = id;
+  entry->lane = LaneOf(entry->record);
+  result.lane = entry->lane;
+  entry->bytes = entry->envelope.ByteSizeLong();
+
+  auto committed = ledger_->GetRecord(id);
+  if (committed.ok() && committed->has_value()) {
+    result.kind = AdmitResult::Kind::kCommitted;
+    result.height = (*committed)->height();
+    return result;
+  }
+  bool verified;
+  {
+    std::lock_guard lock(mu_);
+    if (entries_.contains(id)) {
+      result.kind = AdmitResult::Kind::kDuplicate;
+      return result;
+    }
+    verified = verified_.contains(id);
+  }
+  // The expensive check runs outside the lock, so admissions on several threads overlap.
+  if (!verified) {
+    if (auto rej = core::CheckRecordSignature(entry->envelope)) {
+      std::lock_guard lock(mu_);
+      RememberRejection(id, *rej);
+      result.rejection = std::move(rej);
+      return result;
+    }
+  }
+
+  std::lock_guard lock(mu_);
+  RememberVerified(id);
+  if (entries_.contains(id)) {
+    result.kind = AdmitResult::Kind::kDuplicate;
+    return result;
+  }
+  const bool priority = entry->lane == Lane::kPriority;
+  const size_t record_cap =
+      priority ? limits_.max_records
+               : static_cast<size_t>(static_cast<double>(limits_.max_records) * limits_.bulk_share);
+  const uint64_t byte_cap =
+      priority ? limits_.max_bytes
+               : static_cast<uint64_t>(static_cast<double>(limits_.max_bytes) * limits_.bulk_share);
+  if (entries_.size() + 1 > record_cap || bytes_ + entry->bytes > byte_cap) {
+    result.kind = AdmitResult::Kind::kFull;
+    return result;
+  }
+
+  std::optional<pb::ItemState> scratch;
+  auto cur = CurrentState(entry->record.item_key, &scratch);
+  if (!cur.ok()) {
+    result.rejection =
+        Rejection{RejectReason::kMalformed,
+                  "the node could not read the item's state: " + cur.status().ToString()};
+    result.kind = AdmitResult::Kind::kFull;  // A local failure: the client may retry.
+    return result;
+  }
+  const core::BlockContext ctx{ledger_->height() + 1, now_ms};
+  if (auto rej = core::ValidateRecord(network_, entry->record, *cur, ctx)) {
+    RememberRejection(id, *rej);
+    result.rejection = std::move(rej);
+    return result;
+  }
+  pb::ItemState next = core::ApplyRecord(network_, entry->record, *cur, ctx);
+  PendingItem& item = pending_[entry->record.item_key];
+  item.chain.push_back(id);
+  item.state = std::move(next);
+
+  entry->seq = next_seq_++;
+  (priority ? priority_ : bulk_).emplace(entry->seq, id);
+  if (priority) ++priority_count_;
+  bytes_ += entry->bytes;
+  entries_.emplace(id, std::move(entry));
+  rejected_.erase(id);
+  result.kind = AdmitResult::Kind::kAccepted;
+  return result;
+}
+
+std::vector<pb::Envelope> Mempool::Take(size_t max_records, uint64_t max_bytes) const {
+  std::lock_guard lock(mu_);
+  std::vector<pb::Envelope> out;
+  std::unordered_set<Hash256> taken;
+  uint64_t bytes = 0;
+  auto take_with_chain = [&](const Hash256& id) {
+    if (taken.contains(id)) return;
+    const Entry& e = *entries_.at(id);
+    const PendingItem& item = pending_.at(e.record.item_key);
+    // The pending records of the item up to this one, oldest first, all or none.
+    auto end = std::find(item.chain.begin(), item.chain.end(), id);
+    HM_ASSERT(end != item.chain.end());
+    std::vector<const Entry*> need;
+    uint64_t need_bytes = 0;
+    for (auto it = item.chain.begin(); it != end + 1; ++it) {
+      if (taken.contains(*it)) continue;
+      const Entry* pe = entries_.at(*it).get();
+      need.push_back(pe);
+      need_bytes += pe->bytes + 8;
+    }
+    if (out.size() + need.size() > max_records || bytes + need_bytes > max_bytes) return;
+    for (const Entry* pe : need) {
+      out.push_back(pe->envelope);
+      taken.insert(pe->record.id);
+    }
+    bytes += need_bytes;
+  };
+  for (const auto& [seq, id] : priority_) {
+    if (out.size() >= max_records) break;
+    take_with_chain(id);
+  }
+  for (const auto& [seq, id] : bulk_) {
+    if (out.size() >= max_records) break;
+    take_with_chain(id);
+  }
+  return out;
+}
+
+void Mempool::Remove(const Hash256& id) {
+  auto it = entries_.find(id);
+  if (it == entries_.end()) return;
+  Entry& e = *it->second;
+  if (e.lane == Lane::kPriority) {
+    priority_.erase(e.seq);
+    --priority_count_;
+  } else {
+    bulk_.erase(e.seq);
+  }
+  bytes_ -= e.bytes;
+  entries_.erase(it);
+}
+
+void Mempool::Recheck(const Hash256& item_key, uint64_t now_ms) {
+  auto pit = pending_.find(item_key);
+  if (pit == pending_.end()) return;
+  std::vector<Hash256> chain = std::move(pit->second.chain);
+  pending_.erase(pit);
+  std::optional<pb::ItemState> state;
+  bool have_state = false;
+  const core::BlockContext ctx{ledger_->height() + 1, now_ms};
+  for (const Hash256& id : chain) {
+    auto eit = entries_.find(id);
+    if (eit == entries_.end()) continue;  // Committed in the block.
+    const Entry& e = *eit->second;
+    if (!have_state) {
+      auto stored = ledger_->GetItem(item_key);
+      if (stored.ok() && stored->has_value()) state = std::move((*stored)->state);
+      have_state = true;
+    }
+    const pb::ItemState* cur = state ? &*state : nullptr;
+    if (auto rej = core::ValidateRecord(network_, e.record, cur, ctx)) {
+      RememberRejection(
+          id, Rejection{rej->reason, "evicted after block " + std::to_string(ledger_->height()) +
+                                         ": " + rej->message});
+      Remove(id);
+      continue;
+    }
+    state = core::ApplyRecord(network_, e.record, cur, ctx);
+    PendingItem& item = pending_[item_key];
+    item.chain.push_back(id);
+    item.state = *state;
+  }
+}
+
+void Mempool::OnCommitted(const pb::Block& block, uint64_t now_ms) {
+  std::lock_guard lock(mu_);
+  std::vector<Hash256> touched;
+  core::Record rec;
+  for (const pb::Envelope& env : block.records()) {
+    Hash256 id = core::Sha256Of(std::string_view(env.payload()));
+    auto it = entries_.find(id);
+    if (it != entries_.end()) {
+      touched.push_back(it->second->record.item_key);
+      Remove(id);
+    } else if (!core::DecodeRecord(env, network_.chain_id(), &rec)) {
+      touched.push_back(rec.item_key);
+    }
+  }
+  std::sort(touched.begin(), touched.end());
+  touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
+  for (const Hash256& key : touched) Recheck(key, now_ms);
+}
+
+storage::SignatureCheck Mempool::CachedSignatureCheck() {
+  return [this](const pb::Envelope& env, const Hash256& id) -> std::optional<Rejection> {
+    {
+      std::lock_guard lock(mu_);
+      if (verified_.contains(id)) return std::nullopt;
+    }
+    auto rej = core::CheckRecordSignature(env);
+    if (!rej) {
+      std::lock_guard lock(mu_);
+      RememberVerified(id);
+    }
+    return rej;
+  };
+}
+
+Mempool::Known Mempool::Lookup(const Hash256& id, Rejection* rejection) const {
+  std::lock_guard lock(mu_);
+  if (entries_.contains(id)) return Known::kPending;
+  auto it = rejected_.find(id);
+  if (it != rejected_.end()) {
+    if (rejection) *rejection = it->second;
+    return Known::kRejected;
+  }
+  return Known::kUnknown;
+}
+
+MempoolStats Mempool::stats() const {
+  std::lock_guard lock(mu_);
+  return MempoolStats{entries_.size(), bytes_, priority_count_, entries_.size() - priority_count_};
+}
+
+void Mempool::RememberRejection(const Hash256& id, Rejection rejection) {
+  if (rejected_.insert_or_assign(id, std::move(rejection)).second) rejected_order_.push_back(id);
+  while (rejected_order_.size() > limits_.remembered_rejections) {
+    rejected_.erase(rejected_order_.front());
+    rejected_order_.pop_front();
+  }
+}
+
+void Mempool::RememberVerified(const Hash256& id) {
+  if (!verified_.insert(id).second) return;
+  verified_order_.push_back(id);
+  while (verified_order_.size() > limits_.verdict_cache) {
+    verified_.erase(verified_order_.front());
+    verified_order_.pop_front();
+  }
+}
+
+}  // namespace hallmark::node

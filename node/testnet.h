@@ -1,0 +1,27 @@
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include "core/status.h"
+
+namespace hallmark::node {
+
+struct TestnetOptions {
+  int validators = 4;
+  int observers = 0;
+  std::filesystem::path dir;
+  uint16_t base_port = 7700;  // Validator i: P2P on base+i, HTTP on base+100+i.
+  std::string chain_id = "hallmark-testnet";
+  std::string host = "127.0.0.1";
+  bool force = false;  // Replace an existing folder's contents.
+};
+
+// What `hallmarkd testnet` writes: DIR/genesis.json; DIR/node<i>/{config.json,node.key,data/}
+// per validator (observers in DIR/observer<j>); DIR/keys/<org>.key for every organisation's
+// signing key. Keys are development keystores without a passphrase. Organisations alternate
+// BRAND and MARKETPLACE; each brand owns a distinct GS1 company prefix; an AUTHENTICATOR and a
+// SERVICE_CENTER are added for completeness. `summary` receives the lines to print.
+core::Status WriteTestnet(const TestnetOptions& options, std::string* summary);
+
+}  // namespace hallmark::node

@@ -1,0 +1,165 @@
+#include <doctest/doctest.h>
+
+#include "fixtures.h"
+#include "node/mempool.h"
+#include "test_util.h"
+
+using namespace hallmark;
+using namespace hallmark::test;
+using node::AdmitResult;
+
+namespace {
+
+struct Fixture {
+  TempDir dir;
+  core::Network net = TestNetwork();
+  std::unique_ptr<storage::Ledger> ledger =
+      std::move(storage::Ledger::Open(dir.path(), net, {.sync = false}).value());
+
+  pb::Envelope Register(const std::string& serial) {
+    auto p = Payload("01/00614141000012/21/" + serial);
+    p.mutable_register_();
+    return Sign("maison", p);
+  }
+  pb::Envelope Transfer(const std::string& serial, const std::string& prev,
+                        const std::string& signer, pb::Holder to) {
+    auto p = Payload("01/00614141000012/21/" + serial, prev);
+    *p.mutable_transfer()->mutable_to() = std::move(to);
+    return Sign(signer, p);
+  }
+  pb::Envelope FlagStolen(const std::string& serial, const std::string& prev,
+                          const std::string& signer) {
+    auto p = Payload("01/00614141000012/21/" + serial, prev);
+    p.mutable_flag()->set_kind(pb::STOLEN);
+    return Sign(signer, p);
+  }
+  void CommitAll(node::Mempool& pool, uint64_t t) {
+    auto recs = pool.Take(10'000, 1 << 30);
+    auto built = ledger->BuildBlock(recs, kTestTimeMs + t, PubFor("validator-0"),
+                                    pool.CachedSignatureCheck());
+    REQUIRE(built.ok());
+    REQUIRE(built->dropped.empty());
+    REQUIRE(ledger->Commit(*built).ok());
+    pool.OnCommitted(built->block, kTestTimeMs + t);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("mempool: admits a valid record once; a duplicate is answered idempotently") {
+  Fixture f;
+  node::Mempool pool(f.net, f.ledger.get());
+  auto reg = f.Register("M1");
+  auto r = pool.Admit(reg, kTestTimeMs);
+  CHECK(r.kind == AdmitResult::Kind::kAccepted);
+  CHECK(r.id == RecordId(reg));
+  CHECK(pool.Admit(reg, kTestTimeMs).kind == AdmitResult::Kind::kDuplicate);
+  CHECK(pool.stats().records == 1);
+  CHECK(pool.Lookup(r.id, nullptr) == node::Mempool::Known::kPending);
+}
+
+TEST_CASE("mempool: a record that breaks the rules is rejected with its reason and remembered") {
+  Fixture f;
+  node::Mempool pool(f.net, f.ledger.get());
+  auto p = Payload("01/00614141000012/21/M2");
+  p.mutable_register_();
+  auto bad = Sign("resale", p);
+  auto r = pool.Admit(bad, kTestTimeMs);
+  CHECK(r.kind == AdmitResult::Kind::kRejected);
+  REQUIRE(r.rejection);
+  CHECK(r.rejection->reason == core::RejectReason::kNotAuthorized);
+  core::Rejection why;
+  CHECK(pool.Lookup(RecordId(bad), &why) == node::Mempool::Known::kRejected);
+  CHECK(why.reason == core::RejectReason::kNotAuthorized);
+  auto forged = f.Register("M3");
+  forged.set_signature(std::string(64, '\x05'));
+  CHECK(pool.Admit(forged, kTestTimeMs).rejection->reason == core::RejectReason::kBadSignature);
+}
+
+TEST_CASE("mempool: a registration and its transfer may wait together, and leave in order") {
+  Fixture f;
+  node::Mempool pool(f.net, f.ledger.get());
+  auto reg = f.Register("M4");
+  auto tr = f.Transfer("M4", Id(reg), "maison", OrgHolder("resale"));
+  CHECK(pool.Admit(reg, kTestTimeMs).kind == AdmitResult::Kind::kAccepted);
+  CHECK(pool.Admit(tr, kTestTimeMs).kind == AdmitResult::Kind::kAccepted);
+  auto taken = pool.Take(100, 1 << 20);
+  REQUIRE(taken.size() == 2);
+  CHECK(Id(taken[0]) == Id(reg));
+  f.CommitAll(pool, 1);
+  CHECK(pool.stats().records == 0);
+  CHECK(pool.Admit(reg, kTestTimeMs).kind == AdmitResult::Kind::kCommitted);
+}
+
+TEST_CASE("mempool: a flag jumps the bulk queue, taking the records it builds on with it") {
+  Fixture f;
+  node::Mempool pool(f.net, f.ledger.get());
+  for (int i = 0; i < 20; ++i)
+    REQUIRE(pool.Admit(f.Register("B" + std::to_string(i)), kTestTimeMs).kind ==
+            AdmitResult::Kind::kAccepted);
+  auto reg = f.Register("HOT");
+  REQUIRE(pool.Admit(reg, kTestTimeMs).kind == AdmitResult::Kind::kAccepted);
+  auto flag = f.FlagStolen("HOT", Id(reg), "maison");
+  auto r = pool.Admit(flag, kTestTimeMs);
+  REQUIRE(r.kind == AdmitResult::Kind::kAccepted);
+  CHECK(r.lane == node::Lane::kPriority);
+  auto taken = pool.Take(2, 1 << 20);  // Room for two only: the flag and its registration.
+  REQUIRE(taken.size() == 2);
+  CHECK(Id(taken[0]) == Id(reg));
+  CHECK(Id(taken[1]) == Id(flag));
+  CHECK(pool.stats().priority == 1);
+}
+
+TEST_CASE("mempool: when full, bulk records are refused but flags still find room") {
+  Fixture f;
+  node::MempoolLimits limits;
+  limits.max_records = 10;
+  limits.bulk_share = 0.5;
+  node::Mempool pool(f.net, f.ledger.get(), limits);
+  std::vector<pb::Envelope> regs;
+  for (int i = 0; i < 5; ++i) {
+    regs.push_back(f.Register("F" + std::to_string(i)));
+    REQUIRE(pool.Admit(regs.back(), kTestTimeMs).kind == AdmitResult::Kind::kAccepted);
+  }
+  CHECK(pool.Admit(f.Register("F9"), kTestTimeMs).kind == AdmitResult::Kind::kFull);
+  CHECK(pool.Admit(f.FlagStolen("F0", Id(regs[0]), "maison"), kTestTimeMs).kind ==
+        AdmitResult::Kind::kAccepted);
+}
+
+TEST_CASE("mempool: records made invalid by a committed block are evicted with their reason") {
+  Fixture f;
+  node::Mempool pool(f.net, f.ledger.get());
+  auto reg = f.Register("E1");
+  REQUIRE(pool.Admit(reg, kTestTimeMs).kind == AdmitResult::Kind::kAccepted);
+  f.CommitAll(pool, 1);
+  // Two competing transfers; a block elsewhere commits one of them.
+  auto to_resale = f.Transfer("E1", Id(reg), "maison", OrgHolder("resale"));
+  auto to_atelier = f.Transfer("E1", Id(reg), "maison", OrgHolder("atelier"));
+  REQUIRE(pool.Admit(to_resale, kTestTimeMs).kind == AdmitResult::Kind::kAccepted);
+  // The second conflicts with the pending first: stale prev against the pending state.
+  CHECK(pool.Admit(to_atelier, kTestTimeMs).rejection->reason == core::RejectReason::kStalePrev);
+  auto built = f.ledger->BuildBlock(std::vector<pb::Envelope>{to_atelier}, kTestTimeMs + 2,
+                                    PubFor("validator-0"));
+  REQUIRE(built.ok());
+  REQUIRE(built->block.records_size() == 1);
+  REQUIRE(f.ledger->Commit(*built).ok());
+  pool.OnCommitted(built->block, kTestTimeMs + 2);
+  core::Rejection why;
+  CHECK(pool.Lookup(RecordId(to_resale), &why) == node::Mempool::Known::kRejected);
+  CHECK(why.reason == core::RejectReason::kStalePrev);
+  CHECK(why.message.find("evicted") != std::string::npos);
+  CHECK(pool.stats().records == 0);
+}
+
+TEST_CASE(
+    "mempool: the cached signature check does not verify twice, and still refuses forgeries") {
+  Fixture f;
+  node::Mempool pool(f.net, f.ledger.get());
+  auto reg = f.Register("S1");
+  REQUIRE(pool.Admit(reg, kTestTimeMs).kind == AdmitResult::Kind::kAccepted);
+  auto check = pool.CachedSignatureCheck();
+  CHECK_FALSE(check(reg, RecordId(reg)).has_value());
+  auto forged = f.Register("S2");
+  forged.set_signature(std::string(64, '\x01'));
+  CHECK(check(forged, RecordId(forged)).has_value());
+}

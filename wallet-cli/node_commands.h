@@ -1,0 +1,99 @@
+#pragma once
+
+// The commands that talk to a node: the eight record commands (register … reassign), `show` and
+// `check`. Like the other commands they are library functions returning the exit code and
+// writing only to the streams they are given, so tests run them in-process.
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <iosfwd>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/records.h"
+
+namespace hallmark::wallet {
+
+// The node's URL when --node is not given.
+inline constexpr const char* kNodeEnvVar = "HALLMARK_NODE";
+inline constexpr std::string_view kDefaultNodeUrl = "http://127.0.0.1:7800";
+
+// Waiting for commit polls GET /v1/records/{id}, backing off from the first interval to the
+// last by doubling.
+inline constexpr uint32_t kPollFirstMs = 50;
+inline constexpr uint32_t kPollMaxMs = 500;
+inline constexpr uint32_t kDefaultWaitTimeoutMs = 30'000;
+// A 429 or 503 on submission is retried (within --timeout) after Retry-After, or after this
+// interval doubling up to the maximum when the node gives none.
+inline constexpr uint32_t kBusyFirstMs = 200;
+inline constexpr uint32_t kBusyMaxMs = 2'000;
+
+// One `hallmark check` run takes at most this many ids; a line of standard input longer than the
+// line limit is reported as an invalid id without being kept.
+inline constexpr size_t kCheckIdsMax = 100'000;
+inline constexpr size_t kCheckLineBytesMax = 4'096;
+
+// --node if given, else $HALLMARK_NODE if set and non-empty, else kDefaultNodeUrl.
+std::string ResolveNodeUrl(std::string_view flag);
+
+// The command name for a record type, as typed on the command line: "clear-flag", …
+std::string_view CommandName(core::RecordType type);
+
+// Everything a record command takes. Strings are parsed by RunWrite, so the library and the
+// command line report bad values in the same words. Fields another type does not use are ignored.
+struct WriteOptions {
+  core::RecordType type = core::RecordType::kRegister;
+  std::string node_url;  // Empty: ResolveNodeUrl("").
+  bool json = false;
+  std::filesystem::path key_path;  // Keystore; the passphrase comes from LoadSigningKey.
+  std::string item;                // Any form ParseItemId reads.
+  bool wait = true;
+  uint32_t timeout_ms = kDefaultWaitTimeoutMs;  // Bounds the whole exchange with the node.
+  std::filesystem::path genesis_path;           // Optional: check the record locally first.
+
+  std::vector<std::string> attributes;  // register: "key=value", any number.
+  std::vector<std::string> documents;   // register: "name=FILE", SHA-256 of FILE.
+  std::string custodian;                // register: ORG or KEYHEX; empty means the brand.
+  std::string to;                       // transfer: ORG or KEYHEX; reassign: KEYHEX.
+  std::string verdict;                  // attest: genuine | suspect.
+  // flag, clear-flag: stolen | lost | counterfeit-suspected | recalled;
+  // service: repair | refurbishment | authentication; decommission: destroyed | recycled
+  // (empty means destroyed).
+  std::string kind;
+  std::string note;    // attest, flag, clear-flag, service.
+  std::string reason;  // decommission, reassign: free text, required.
+};
+
+// Builds, signs and submits one record, then (unless !wait) polls until it is committed or
+// rejected. Prints the record id, status and height (or, with json, the api.proto message:
+// RecordStatusResponse when waiting, SubmitResponse otherwise). Exit codes: 0 committed (or
+// accepted, without waiting); 2 invalid input or a rejection by the node, printed as the node
+// worded it; 3 usage, file or network error; 4 still pending when the timeout ran out.
+int RunWrite(const WriteOptions& options, std::ostream& out, std::ostream& err);
+
+struct ShowOptions {
+  std::string node_url;
+  bool json = false;
+  std::string item;
+  uint32_t timeout_ms = 0;  // 0: the HTTP client's default.
+};
+
+// Prints an item's state and chain of custody (or the ItemResponse as JSON). An unregistered
+// item is shown as such and exits 0.
+int RunShow(const ShowOptions& options, std::ostream& out, std::ostream& err);
+
+struct CheckOptions {
+  std::string node_url;
+  bool json = false;
+  std::vector<std::string> ids;  // Empty: read ids from `in`, one per line.
+  uint32_t timeout_ms = 0;
+};
+
+// The listing-time check of many ids, in batches of kCheckBatchMax. Exit codes: 0 every item is
+// registered, active and unflagged; 1 some item is not; 2 some input is not a valid id; 3 usage
+// or network error.
+int RunCheck(const CheckOptions& options, std::istream& in, std::ostream& out, std::ostream& err);
+
+}  // namespace hallmark::wallet
