@@ -32,8 +32,13 @@ soak: build
 	@$(BUILD_DIR)/bin/hallmark-sim --twins 1 --validators 4 --seed 1 --seeds 10000
 	@$(BUILD_DIR)/bin/hallmark-sim --twins 2 --validators 7 --seed 1 --seeds 10000
 
-demo: build
+# The demo needs only the two programs, not every test.
+demo: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target hallmarkd hallmark
 	@bash scripts/demo.sh $(BUILD_DIR)/bin
+
+demo-stop:
+	@bash scripts/devnet.sh stop devnet
 
 format:
 	@git ls-files '*.h' '*.cpp' | xargs clang-format -i

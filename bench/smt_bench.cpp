@@ -2,10 +2,18 @@
 //
 // The state tree benchmarks run against a LevelDB-backed tree of HALLMARK_SMT_BENCH_ITEMS items
 // (default 1,000,000), built once in a temporary folder (HALLMARK_SMT_BENCH_DIR, default the
-// system temp dir) before the first of them runs; only the timed batches and proofs count. For
-// the 10^7 run:
-//   HALLMARK_SMT_BENCH_ITEMS=10000000 hallmark-microbench --benchmark_filter=Smt
-// Building the tree takes about a minute per 10^6 items on a small machine.
+// system temp dir) before the first of them runs; only the timed batches and proofs count.
+// Throughput is per wall-clock second for block commits (the LevelDB write and its background
+// compaction count) and per CPU second of the calling thread for the others.
+//
+// The 10^7 run, by hand (building the tree takes a while; KEEP leaves it in place, under a name
+// with the item count, and later runs with the same settings reopen it instead):
+//   export HALLMARK_SMT_BENCH_ITEMS=10000000 HALLMARK_SMT_BENCH_DIR=/var/tmp
+//   export HALLMARK_SMT_BENCH_KEEP=1
+//   hallmark-microbench --benchmark_filter=Smt
+// Other knobs: HALLMARK_SMT_BENCH_CACHE_NODES (tree cache, default 262144 as in the ledger),
+// HALLMARK_SMT_BENCH_BLOCK_CACHE_MB (LevelDB block cache, default 64),
+// HALLMARK_SMT_BENCH_WRITE_BUFFER_MB (LevelDB write buffer, default 4).
 
 #include <benchmark/benchmark.h>
 #include <leveldb/cache.h>
@@ -38,6 +46,7 @@ using hallmark::core::Hash256;
 using Pair = std::pair<Hash256, Hash256>;
 
 constexpr std::string_view kPrefix = "N";
+constexpr const char* kItemsKey = "bench/items";
 constexpr size_t kBlockUpdates = 1000;
 // As the ledger configures it (LedgerOptions::state_tree_cache_nodes).
 constexpr size_t kCacheNodes = size_t{1} << 18;
@@ -96,15 +105,19 @@ struct World {
   uint64_t items = 0;    // Items 0..items-1 are in the tree.
   uint64_t version = 1;  // Bumped for every value written after the build.
 
+  bool keep = false;
+
   World() {
     const size_t target = EnvSize("HALLMARK_SMT_BENCH_ITEMS", 1'000'000);
     const char* base = std::getenv("HALLMARK_SMT_BENCH_DIR");
+    keep = EnvSize("HALLMARK_SMT_BENCH_KEEP", 0) != 0;
     dir = std::filesystem::path(base != nullptr ? base : std::filesystem::temp_directory_path()) /
-          ("hallmark-smt-bench-" + std::to_string(::getpid()));
-    std::filesystem::remove_all(dir);
+          (keep ? "hallmark-smt-bench-" + std::to_string(target)
+                : "hallmark-smt-bench-" + std::to_string(::getpid()));
+    if (!keep) std::filesystem::remove_all(dir);
     leveldb::Options options;
     options.create_if_missing = true;
-    block_cache.reset(leveldb::NewLRUCache(64 << 20));
+    block_cache.reset(leveldb::NewLRUCache(EnvSize("HALLMARK_SMT_BENCH_BLOCK_CACHE_MB", 64) << 20));
     filter.reset(leveldb::NewBloomFilterPolicy(10));
     options.block_cache = block_cache.get();
     options.filter_policy = filter.get();
@@ -116,10 +129,20 @@ struct World {
       std::abort();
     }
     db.reset(raw);
+    std::string stored_items;
+    if (db->Get(leveldb::ReadOptions(), kItemsKey, &stored_items).ok()) {
+      items = std::strtoull(stored_items.c_str(), nullptr, 10);
+      std::fprintf(stderr, "smt bench: reopened %s with %llu items\n", dir.c_str(),
+                   static_cast<unsigned long long>(items));
+    }
     reader = std::make_unique<hallmark::storage::LevelDbSmtReader>(db.get(), kPrefix);
     counting = std::make_unique<CountingReader>(reader.get());
     tree = std::make_unique<hallmark::core::SparseMerkleTree>(
         counting.get(), EnvSize("HALLMARK_SMT_BENCH_CACHE_NODES", kCacheNodes));
+    if (!tree->status().ok()) {
+      std::fprintf(stderr, "smt bench: %s\n", tree->status().ToString().c_str());
+      std::abort();
+    }
 
     auto start = std::chrono::steady_clock::now();
     std::vector<Pair> batch;
@@ -136,13 +159,23 @@ struct World {
                      static_cast<unsigned long long>(items), secs);
       }
     }
+    SaveItems();
   }
   ~World() {
+    if (keep) SaveItems();
     tree.reset();
+    counting.reset();
     reader.reset();
     db.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
+    if (!keep) {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  }
+  void SaveItems() {
+    leveldb::WriteOptions sync;
+    sync.sync = true;
+    (void)db->Put(sync, kItemsKey, std::to_string(items));
   }
 
   // Time spent in each phase of Commit, for the benchmark's counters.
@@ -221,7 +254,12 @@ void BM_SmtBlockCommit(benchmark::State& state) {
   state.counters["cache_hit"] =
       lookups > 0 ? static_cast<double>(after.hits - before.hits) / lookups : 0;
 }
-BENCHMARK(BM_SmtBlockCommit)->Arg(0)->Arg(50)->Arg(100)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_SmtBlockCommit)
+    ->Arg(0)
+    ->Arg(50)
+    ->Arg(100)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 // PrepareUpdate alone (the tree work of a block, no disk write), 1,000 existing items.
 void BM_SmtPrepareOnly(benchmark::State& state) {

@@ -39,6 +39,16 @@ core::Result<consensus::SignerState> DecodeSignerState(const std::string& bytes)
   s.lock_height = r.lock_height();
   s.lock_round = r.lock_round();
   s.lock_block_id = *lock;
+  if (r.has_prevote()) {
+    auto v = core::FromProto(r.prevote());
+    if (!v.ok()) return Status::Corruption("signer state prevote: " + v.status().message());
+    s.prevote = *v;
+  }
+  if (r.has_precommit()) {
+    auto v = core::FromProto(r.precommit());
+    if (!v.ok()) return Status::Corruption("signer state precommit: " + v.status().message());
+    s.precommit = *v;
+  }
   return s;
 }
 
@@ -81,6 +91,8 @@ std::string EncodeSignerState(const consensus::SignerState& s) {
   r.set_lock_height(s.lock_height);
   r.set_lock_round(s.lock_round);
   r.set_lock_block_id(std::string(s.lock_block_id.view()));
+  if (s.prevote) *r.mutable_prevote() = core::ToProto(*s.prevote);
+  if (s.precommit) *r.mutable_precommit() = core::ToProto(*s.precommit);
   return core::SerializeDeterministic(r);
 }
 

@@ -32,14 +32,15 @@ class PeerSender {
 };
 
 // Signs with the node's consensus key (core::SigningKey), for the engine.
+// REQUIRES: `key` outlives the signer.
 class KeySigner final : public consensus::VoteSigner {
  public:
-  explicit KeySigner(core::SigningKey key) : key_(std::move(key)) {}
+  explicit KeySigner(const core::SigningKey& key) : key_(key) {}
   const core::PublicKey& public_key() const override { return key_.public_key(); }
   core::Signature Sign(core::ByteSpan sign_bytes) const override { return key_.Sign(sign_bytes); }
 
  private:
-  core::SigningKey key_;
+  const core::SigningKey& key_;
 };
 
 // The signer state's stored form. A new validator's data folder is initialised with the empty

@@ -40,6 +40,8 @@ using Ms = std::chrono::milliseconds;
 
 // How much one read asks for while waiting for a request, and while draining before a close.
 constexpr size_t kReadChunkBytes = 4096;
+// A connection waiting for its next request keeps at most this much read buffer.
+constexpr size_t kIdleBufferBytesMax = 16 * 1024;
 // After a failed accept (out of file descriptors, say), wait this long before trying again, so
 // the loop does not spin.
 constexpr Ms kAcceptRetryDelay{50};
@@ -281,6 +283,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void ReadNext() {
     if (core_->stopping.load()) return Close();
     if (buffer_.size() > 0) return ReadHeader();  // A pipelined request is already here.
+    // Nor to the read buffer a large body grew; thousands of idle connections add up.
+    if (buffer_.capacity() > kIdleBufferBytesMax) buffer_.shrink_to_fit();
     stream_.expires_after(Ms(core_->limits.idle_timeout_ms));
     stream_.async_read_some(buffer_.prepare(kReadChunkBytes),
                             [self = shared_from_this()](beast::error_code ec, size_t n) {
@@ -309,6 +313,7 @@ class Session : public std::enable_shared_from_this<Session> {
       size_t used = parser_->put(buffer_.data(), ec);
       buffer_.consume(used);
       header_bytes_ += used;
+      if (header_bytes_ > core_->limits.header_bytes_max) break;
       if (ec == http::error::need_more) break;
       if (ec) return OnReadError(ec, /*in_body=*/false);
       if (parser_->is_header_done()) return OnHeader();
@@ -327,11 +332,6 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void OnHeader() {
-    unsigned version = parser_->get().version();
-    if (version != 10 && version != 11) {
-      return Reject(Rejection::kMalformed, 505, "http_version_not_supported",
-                    "only HTTP/1.1 and HTTP/1.0 are spoken here");
-    }
     uint32_t retry_after_s = core_->rate.Acquire(remote_, Clock::now());
     if (retry_after_s > 0) {
       started_ = Clock::now();
@@ -444,7 +444,8 @@ class Session : public std::enable_shared_from_this<Session> {
       unsigned cls = response_.status / 100;
       if (cls >= 1 && cls <= 5) m.by_class[cls - 1]->Inc();
     }
-    response_.body.clear();
+    // An idle keep-alive connection should not hold on to a large answer's memory.
+    response_ = Response();
     if (ec) return;
     if (close) return Linger();
     ReadNext();

@@ -55,7 +55,8 @@ struct HttpServerStats {
 // Start() and Stop() may be called from any thread. Stop() closes the listening socket and every
 // connection; handlers already running finish first. To be sure that no handler runs any more
 // (before destroying what handlers use), call Stop() and then let the io_context threads finish
-// (io.stop() and join, or run() returning). The destructor calls Stop(). stats() is thread-safe.
+// (io.stop() and join, or run() returning). The destructor calls Stop(). The io_context must
+// outlive the server. stats() is thread-safe.
 class HttpServer {
  public:
   HttpServer(boost::asio::io_context& io, Router router, HttpServerOptions options);

@@ -23,6 +23,7 @@
 #include "node/p2p/backoff.h"
 #include "node/p2p/framing.h"
 #include "node/p2p/hello.h"
+#include "node/p2p/tie_break.h"
 #include "node/p2p/tls.h"
 #include "node/version.h"
 
@@ -143,9 +144,14 @@ class TransportImpl : public std::enable_shared_from_this<TransportImpl> {
   void Log(const std::string& line, bool warning = false) const;
   std::string PeerName(const core::PublicKey& key) const;  // REQUIRES: mu_ not held.
 
+  // Our Hello for the TLS session with this exporter value.
+  pb::Hello SignHello(const core::Hash256& exporter);
+
   asio::io_context& io_;
   const HelloPolicy policy_;
   const core::SigningKey key_;
+  // SigningKey is thread-compatible only, and connections on different threads sign Hellos.
+  std::mutex key_mu_;
   const TransportConfig config_;
   const TransportLimits& limits_ = config_.limits;
   const Transport::OnMessage on_message_;
@@ -305,9 +311,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       // Our Hello goes first in the queue; we read theirs at the same time, so the handshake
       // costs one round trip after TLS.
       pb::PeerMessage msg;
-      *msg.mutable_hello() = MakeHello(
-          self->impl_->policy_.chain_id, self->impl_->policy_.genesis_hash, self->exporter_,
-          self->impl_->key_, self->impl_->config_.observer, self->impl_->height_.load(), Version());
+      *msg.mutable_hello() = self->impl_->SignHello(self->exporter_);
       auto frame = EncodeFrame(msg, self->impl_->limits_.max_hello_frame_bytes);
       HM_ASSERT_MSG(frame.ok(), "our own Hello does not fit in a Hello frame");
       bool reserved = self->Reserve((*frame)->size());
@@ -634,6 +638,12 @@ TransportImpl::TransportImpl(asio::io_context& io, const core::Network& network,
   for (const auto& v : network.validators()) validator_names_[ToPublicKey(v.key)] = v.name;
 }
 
+pb::Hello TransportImpl::SignHello(const core::Hash256& exporter) {
+  std::lock_guard lock(key_mu_);
+  return MakeHello(policy_.chain_id, policy_.genesis_hash, exporter, key_, config_.observer,
+                   height_.load(), Version());
+}
+
 void TransportImpl::Log(const std::string& line, bool warning) const {
   if (config_.log) {
     config_.log(line);
@@ -848,13 +858,10 @@ std::optional<HelloRefusal> TransportImpl::Register(const std::shared_ptr<Connec
     std::lock_guard lock(mu_);
     if (stopped_) return HelloRefusal{DisconnectReason::kShutdown, "transport stopping"};
     name = PeerNameLocked(key);
-    auto dialer_of = [&](const Connection& c) { return c.outbound() ? policy_.own_key : key; };
     auto it = peers_.find(key);
     if (it != peers_.end()) {
-      // Both ends apply the same rule to the same two connections, so they keep the same one.
-      const core::PublicKey old_dialer = dialer_of(*it->second.conn);
-      const core::PublicKey new_dialer = dialer_of(*conn);
-      const bool keep_new = old_dialer == new_dialer || new_dialer < old_dialer;
+      const bool keep_new =
+          PreferNewConnection(policy_.own_key, key, it->second.conn->outbound(), conn->outbound());
       if (!keep_new) {
         return HelloRefusal{DisconnectReason::kDuplicate,
                             "already linked to " + name + " by the connection " +

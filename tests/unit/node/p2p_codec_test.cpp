@@ -9,6 +9,7 @@
 #include "node/p2p/framing.h"
 #include "node/p2p/hello.h"
 #include "node/p2p/limits.h"
+#include "node/p2p/tie_break.h"
 
 namespace hallmark::node {
 namespace {
@@ -173,6 +174,28 @@ TEST_CASE("p2p hello: the signed bytes are domain, chain id, genesis hash, expor
                          std::string(32, '\x22') + std::string(1, '\x01');
   CHECK(bytes == expected);
   CHECK(HelloSignBytes("chain", genesis, exporter, false).back() == '\x00');
+}
+
+TEST_CASE("p2p tie-break: both ends keep the connection dialed by the lower key") {
+  core::PublicKey lo = KeyFor("validator-1").public_key();
+  core::PublicKey hi = KeyFor("validator-0").public_key();
+  REQUIRE(lo < hi);
+  // At `lo`: existing = lo dialed (outbound), new = hi dialed (inbound) -> keep existing.
+  CHECK_FALSE(PreferNewConnection(lo, hi, /*existing_outbound=*/true, /*new_outbound=*/false));
+  // At `hi`, the same two connections: existing = lo dialed (inbound), new = hi dialed.
+  CHECK_FALSE(PreferNewConnection(hi, lo, false, true));
+  // Arriving in the other order, both switch to lo's dial.
+  CHECK(PreferNewConnection(lo, hi, false, true));
+  CHECK(PreferNewConnection(hi, lo, true, false));
+}
+
+TEST_CASE("p2p tie-break: a newer connection from the same dialer replaces the old one") {
+  core::PublicKey a = KeyFor("validator-0").public_key();
+  core::PublicKey b = KeyFor("validator-1").public_key();
+  CHECK(PreferNewConnection(a, b, true, true));
+  CHECK(PreferNewConnection(a, b, false, false));
+  CHECK(PreferNewConnection(b, a, true, true));
+  CHECK(PreferNewConnection(b, a, false, false));
 }
 
 TEST_CASE("p2p backoff: delays double from the initial value, stay jittered and capped") {

@@ -1,0 +1,77 @@
+// hallmarkd: the Hallmark node. `hallmarkd testnet` writes a local network, `hallmarkd start`
+// runs a node, `hallmarkd version` prints the version.
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+
+#include "node/node.h"
+#include "node/testnet.h"
+#include "node/version.h"
+
+using namespace hallmark;
+
+int main(int argc, char** argv) {
+  CLI::App app{"hallmarkd: a node of the Hallmark provenance ledger"};
+  app.require_subcommand(1);
+
+  node::TestnetOptions testnet;
+  int base_port = 7700;
+  auto* tn = app.add_subcommand("testnet", "Write a local network: genesis, node homes, keys");
+  tn->add_option("--validators", testnet.validators, "Number of validators")->default_val(4);
+  tn->add_option("--observers", testnet.observers, "Number of observer nodes")->default_val(0);
+  tn->add_option("--dir", testnet.dir, "Folder to write")->required();
+  tn->add_option("--base-port", base_port,
+                 "Node i listens for peers on P+i and serves HTTP on P+100+i")
+      ->default_val(7700);
+  tn->add_option("--chain-id", testnet.chain_id, "Chain id")->default_val("hallmark-testnet");
+  tn->add_flag("--force", testnet.force, "Replace the folder's contents");
+
+  std::string home;
+  bool observer = false;
+  auto* start = app.add_subcommand("start", "Run a node");
+  start->add_option("--home", home, "The node's home folder (with config.json)")->required();
+  start->add_flag("--observer", observer, "Follow the chain and serve reads; never vote");
+
+  app.add_subcommand("version", "Print the version");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 3;
+  }
+
+  if (app.got_subcommand("version")) {
+    std::printf("hallmarkd %s\n", std::string(node::Version()).c_str());
+    return 0;
+  }
+  if (app.got_subcommand(tn)) {
+    testnet.base_port = static_cast<uint16_t>(base_port);
+    if (base_port < 1024 || base_port > 65335) {
+      std::fprintf(stderr, "error: --base-port must be between 1024 and 65335\n");
+      return 2;
+    }
+    std::string summary;
+    auto st = node::WriteTestnet(testnet, &summary);
+    if (!st.ok()) {
+      std::fprintf(stderr, "error: %s\n", st.message().c_str());
+      return st.code() == core::StatusCode::kInvalidInput ? 2 : 3;
+    }
+    std::fputs(summary.c_str(), stdout);
+    return 0;
+  }
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  auto node = node::Node::Create(home, observer);
+  if (!node.ok()) {
+    spdlog::error("cannot start: {}", node.status().ToString());
+    return node.status().code() == core::StatusCode::kInvalidInput ? 2 : 1;
+  }
+  auto st = (*node)->Start();
+  if (!st.ok()) {
+    spdlog::error("cannot start: {}", st.ToString());
+    return 1;
+  }
+  (*node)->Wait();
+  return 0;
+}

@@ -1,0 +1,221 @@
+#include "node/node.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+#include <cstdlib>
+
+#include "core/crypto/keystore.h"
+#include "node/config.h"
+
+namespace hallmark::node {
+
+using core::Status;
+
+namespace {
+
+uint64_t NowMs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+class TransportSender final : public PeerSender {
+ public:
+  explicit TransportSender(Transport* t) : t_(t) {}
+  void Broadcast(const pb::PeerMessage& m) override { t_->Broadcast(m); }
+  void Send(const core::PublicKey& to, const pb::PeerMessage& m) override { t_->Send(to, m); }
+
+ private:
+  Transport* t_;
+};
+
+}  // namespace
+
+core::Result<std::unique_ptr<Node>> Node::Create(const std::filesystem::path& home, bool observer) {
+  std::unique_ptr<Node> node(new Node());
+  node->home_ = home;
+  auto config = LoadConfig(home);
+  if (!config.ok()) return config.status();
+  node->config_ = std::move(config).value();
+  if (observer) node->config_.set_observer(true);
+  spdlog::set_level(spdlog::level::from_str(node->config_.log_level()));
+
+  auto network = core::Network::FromFile(ResolvePath(home, node->config_.genesis_file()));
+  if (!network.ok()) return network.status();
+  node->network_ = std::make_unique<core::Network>(std::move(network).value());
+
+  std::filesystem::path key_path = ResolvePath(home, node->config_.node_key_file());
+  auto info = core::ReadKeystoreInfo(key_path);
+  if (!info.ok()) return info.status().WithContext("node key");
+  std::optional<std::string> passphrase;
+  if (core::KeystoreNeedsPassphrase(*info)) {
+    const char* env = std::getenv("HALLMARK_NODE_PASSPHRASE");
+    if (!env) {
+      return Status::InvalidInput("the node key " + key_path.string() +
+                                  " is encrypted; set HALLMARK_NODE_PASSPHRASE");
+    }
+    passphrase = env;
+  }
+  auto key = core::ReadKeystore(key_path, passphrase);
+  if (!key.ok()) return key.status().WithContext("node key");
+  node->key_ = std::make_unique<core::SigningKey>(std::move(key).value());
+
+  const core::Hash256 my_key = core::Hash256::FromSpan(node->key_->public_key().span());
+  bool is_validator = false;
+  for (const auto& v : node->network_->validators()) is_validator |= v.key == my_key;
+  if (!node->config_.observer() && !is_validator) {
+    return Status::InvalidInput("the node key " + my_key.Hex().substr(0, 16) +
+                                "… is not a validator in genesis; start with --observer to "
+                                "follow the chain without voting");
+  }
+  if (!node->config_.observer()) node->signer_ = std::make_unique<KeySigner>(*node->key_);
+
+  auto ledger = storage::Ledger::Open(ResolvePath(home, node->config_.data_dir()) / "ledger",
+                                      *node->network_);
+  if (!ledger.ok()) return ledger.status();
+  node->ledger_ = std::move(ledger).value();
+
+  MempoolLimits limits;
+  limits.max_records = node->config_.mempool().max_records();
+  limits.max_bytes = node->config_.mempool().max_bytes();
+  node->mempool_ = std::make_unique<Mempool>(*node->network_, node->ledger_.get(), limits);
+  return node;
+}
+
+Node::~Node() {
+  Stop();
+}
+
+Status Node::Start() {
+  auto p2p = ParseHostPort(config_.p2p_listen(), "p2p_listen");
+  if (!p2p.ok()) return p2p.status();
+  TransportConfig tc;
+  tc.listen_host = p2p->host;
+  tc.listen_port = p2p->port;
+  tc.observer = config_.observer();
+  tc.log = [](std::string_view line) { spdlog::info("p2p: {}", line); };
+  for (const auto& peer : config_.peers()) {
+    auto hp = ParseHostPort(peer.address(), "peer address");
+    auto key = core::PublicKey::FromHex(peer.key());
+    if (!hp.ok() || !key.ok()) return Status::InvalidInput("bad peer " + peer.name());
+    tc.peers.push_back(PeerAddress{peer.name(), hp->host, hp->port, *key});
+  }
+  std::vector<core::PublicKey> observers;
+  for (const auto& hex : config_.observer_keys()) {
+    auto key = core::PublicKey::FromHex(hex);
+    if (key.ok()) observers.push_back(*key);
+  }
+  transport_ = std::make_unique<Transport>(
+      io_, *network_, *key_, std::move(tc), std::move(observers),
+      [this](const core::PublicKey& from, pb::PeerMessage m) { OnPeerMessage(from, std::move(m)); },
+      [this](const core::PublicKey& peer, bool connected, const pb::Hello& hello) {
+        if (driver_) driver_->OnPeerStatus(peer, connected, hello.height());
+      });
+  sender_ = std::make_unique<TransportSender>(transport_.get());
+  driver_ = std::make_unique<ConsensusDriver>(io_, *network_, ledger_.get(), mempool_.get(),
+                                              sender_.get(), signer_.get(), &metrics_);
+  driver_->AddCommitListener(
+      [this](const pb::Block&, uint64_t height) { transport_->SetHeight(height); });
+  transport_->SetHeight(ledger_->height());
+
+  Router router;
+  ApiContext ctx;
+  ctx.network = network_.get();
+  ctx.ledger = ledger_.get();
+  ctx.mempool = mempool_.get();
+  ctx.metrics = &metrics_;
+  ctx.on_accepted = [this](const pb::Envelope& env) { Gossip(env); };
+  ctx.peers = [this] { return PeerViews(); };
+  ctx.node_key_hex = key_->public_key().Hex();
+  ctx.observer = config_.observer();
+  RegisterApiRoutes(router, std::move(ctx));
+  auto http = ParseHostPort(config_.http_listen(), "http_listen");
+  if (!http.ok()) return http.status();
+  HttpServerOptions ho;
+  ho.address = http->host;
+  ho.port = http->port;
+  ho.metrics = &metrics_;
+  ho.log = [](std::string_view line) { spdlog::info("http: {}", line); };
+  if (config_.http().max_body_bytes() > 0)
+    ho.limits.body_bytes_max = config_.http().max_body_bytes();
+  if (config_.http().max_connections() > 0)
+    ho.limits.connections_max = config_.http().max_connections();
+  http_ = std::make_unique<HttpServer>(io_, std::move(router), ho);
+
+  HM_RETURN_IF_ERROR(transport_->Start().WithContext("p2p"));
+  HM_RETURN_IF_ERROR(http_->Start().WithContext("http"));
+  HM_RETURN_IF_ERROR(driver_->Start().WithContext("consensus"));
+
+  signals_ = std::make_unique<boost::asio::signal_set>(io_, SIGINT, SIGTERM);
+  signals_->async_wait([this](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {}: stopping", sig);
+    std::thread([this] { Stop(); }).detach();
+  });
+
+  spdlog::info("{} started: chain {} height {} p2p {} http {}{}", config_.moniker(),
+               network_->chain_id(), ledger_->height(), config_.p2p_listen(), config_.http_listen(),
+               config_.observer() ? " (observer)" : "");
+  unsigned threads = std::max(2u, config_.http().threads());
+  for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this] { io_.run(); });
+  return Status::Ok();
+}
+
+void Node::Wait() {
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+}
+
+void Node::Stop() {
+  if (stopping_.exchange(true)) return;
+  if (http_) http_->Stop();
+  if (driver_) driver_->Stop();
+  if (transport_) transport_->Stop();
+  if (signals_) {
+    boost::system::error_code ec;
+    signals_->cancel(ec);
+  }
+  io_.stop();
+  spdlog::info("stopped at height {}", ledger_ ? ledger_->height() : 0);
+}
+
+void Node::OnPeerMessage(const core::PublicKey& from, pb::PeerMessage message) {
+  if (message.body_case() == pb::PeerMessage::kRecords) {
+    bool any = false;
+    for (const pb::Envelope& env : message.records().records()) {
+      // Records from peers are admitted like the API's; they are not passed on again (the
+      // validators form a full mesh, and the origin sent them to everyone).
+      any |= mempool_->Admit(env, NowMs()).kind == AdmitResult::Kind::kAccepted;
+    }
+    if (any) driver_->OnRecordsAvailable();
+    return;
+  }
+  driver_->OnPeerMessage(from, std::move(message));
+}
+
+void Node::Gossip(const pb::Envelope& envelope) {
+  pb::PeerMessage m;
+  *m.mutable_records()->add_records() = envelope;
+  transport_->Broadcast(m);
+  driver_->OnRecordsAvailable();
+}
+
+std::vector<pb::PeerView> Node::PeerViews() const {
+  std::vector<pb::PeerView> out;
+  if (!transport_) return out;
+  for (const PeerInfo& p : transport_->Peers()) {
+    pb::PeerView v;
+    v.set_name(p.name);
+    v.set_key(p.key.Hex());
+    v.set_address(p.remote_address);
+    v.set_connected(true);
+    v.set_height(p.height);
+    v.set_observer(p.observer);
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+}  // namespace hallmark::node

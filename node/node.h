@@ -1,0 +1,67 @@
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include <filesystem>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "core/crypto/ed25519.h"
+#include "core/genesis.h"
+#include "node/api.h"
+#include "node/driver.h"
+#include "node/http/server.h"
+#include "node/mempool.h"
+#include "node/metrics.h"
+#include "node/p2p/transport.h"
+#include "proto/node.pb.h"
+#include "storage/ledger.h"
+
+namespace hallmark::node {
+
+// One hallmarkd process: the ledger, the mempool, the consensus driver, the P2P transport and
+// the HTTP API, on one io_context run by a few threads. Create, Start, then Wait until a signal
+// (SIGINT, SIGTERM) or Stop ends it.
+//
+// Thread-safety: Create/Start/Wait from one thread; Stop from any thread or a signal.
+class Node {
+ public:
+  // Loads <home>/config.json, the genesis, the node key, and opens the ledger. `observer`
+  // forces observer mode (follow and serve reads, never vote).
+  static core::Result<std::unique_ptr<Node>> Create(const std::filesystem::path& home,
+                                                    bool observer);
+  ~Node();
+
+  core::Status Start();
+  void Wait();
+  void Stop();
+
+  uint16_t http_port() const { return http_ ? http_->port() : 0; }
+
+ private:
+  Node() = default;
+  void OnPeerMessage(const core::PublicKey& from, pb::PeerMessage message);
+  void Gossip(const pb::Envelope& envelope);
+  std::vector<pb::PeerView> PeerViews() const;
+
+  std::filesystem::path home_;
+  pb::NodeConfig config_;
+  std::unique_ptr<core::Network> network_;
+  std::unique_ptr<core::SigningKey> key_;
+  std::unique_ptr<KeySigner> signer_;
+  std::unique_ptr<storage::Ledger> ledger_;
+  MetricsRegistry metrics_;
+  std::unique_ptr<Mempool> mempool_;
+  boost::asio::io_context io_;
+  std::unique_ptr<Transport> transport_;
+  std::unique_ptr<PeerSender> sender_;
+  std::unique_ptr<ConsensusDriver> driver_;
+  std::unique_ptr<HttpServer> http_;
+  std::unique_ptr<boost::asio::signal_set> signals_;
+  std::vector<std::thread> threads_;
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace hallmark::node
