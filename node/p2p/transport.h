@@ -50,8 +50,11 @@ struct TransportLimits {
   uint32_t dial_backoff_max_ms = p2p_limits::kDialBackoffMaxMs;
 };
 
+// How a node takes part in the peer network: where it listens, whom it dials, its role.
+// Plain data; thread-compatible.
 struct TransportConfig {
-  // Where to accept peers. An empty host means do not listen (an observer that only dials).
+  // Where to accept peers: an IP address (not a host name). An empty host means do not listen
+  // (an observer that only dials).
   std::string listen_host;
   uint16_t listen_port = 0;  // 0 picks a free port; listen_port() tells which.
   // Peers to dial. Our own key may appear (one list for the whole network) and is skipped.
