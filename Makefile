@@ -7,7 +7,7 @@ CMAKE_FLAGS ?=
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := true
 
-.PHONY: all deps configure build test bench soak format demo clean
+.PHONY: all deps configure build test bench soak format demo demo-stop clean
 
 all: build
 

@@ -261,7 +261,7 @@ TEST_CASE(
 
 TEST_CASE("http limits: a client above its rate gets 429 with Retry-After") {
   HttpLimits limits = test::FastLimits();
-  limits.rate_per_second = 2;
+  limits.rate_per_second = 1;
   limits.rate_burst = 5;
   MetricsRegistry metrics;
   TestServer server(SmallRouter(), limits, &metrics);
@@ -279,9 +279,10 @@ TEST_CASE("http limits: a client above its rate gets 429 with Retry-After") {
       CHECK(res->keep_alive());  // No body to skip: the connection stays usable.
     }
   }
-  // Five from the burst, and one more if the loop was slow enough for a token to come back.
+  // Five from the burst, and one or two more if the machine is so busy that the loop took over
+  // a second and tokens came back.
   CHECK(ok >= 5);
-  CHECK(ok <= 6);
+  CHECK(ok <= 7);
   CHECK(limited == 10 - ok);
   // With a body on the wire the connection is closed after the 429.
   auto res = client.Request(Post("/v1/records", R"({"x": 1})"));
@@ -295,7 +296,7 @@ TEST_CASE("http limits: a client above its rate gets 429 with Retry-After") {
                               std::to_string(want) + "\n") != std::string::npos);
 
   // Tokens come back with time.
-  std::this_thread::sleep_for(600ms);
+  std::this_thread::sleep_for(1'100ms);
   TestClient again(server.port());
   res = again.Request(Get("/v1/status"));
   REQUIRE(res);

@@ -46,7 +46,7 @@ TEST_CASE("p2p frame: length 0 is refused as an empty frame") {
   CHECK(CheckFrameLength(0, kMax) == DisconnectReason::kEmptyFrame);
 }
 
-TEST_CASE("p2p frame: lengths above the limit, up to 2^32-1, are refused before allocating") {
+TEST_CASE("p2p frame: lengths above the limit up to 2^32-1 are refused before allocating") {
   CHECK(CheckFrameLength(kMax + 1, kMax) == DisconnectReason::kFrameTooLarge);
   CHECK(CheckFrameLength(0xFFFFFFFFu, kMax) == DisconnectReason::kFrameTooLarge);
   CHECK(CheckFrameLength(p2p_limits::kMaxHelloFrameBytes + 1, p2p_limits::kMaxHelloFrameBytes) ==
@@ -80,7 +80,7 @@ TEST_CASE("p2p frame: a message without a body or above the limit is not encoded
   CHECK(EncodeFrame(big, 4000).ok());
 }
 
-TEST_CASE("p2p frame: garbage, unknown fields and an empty message are bad messages") {
+TEST_CASE("p2p frame: garbage or unknown fields or an empty message are bad messages") {
   pb::PeerMessage out;
   CHECK(ParseFrameBody(std::string(8, '\xff'), &out) == DisconnectReason::kBadMessage);
   // Field 99, varint 1: well-formed Protobuf, but nothing this version knows.
@@ -137,7 +137,7 @@ TEST_CASE("p2p hello: keys outside genesis and the observer list are refused") {
   CHECK(claims_observer->reason == DisconnectReason::kUnknownPeer);
 }
 
-TEST_CASE("p2p hello: wrong chain id, wrong genesis hash and our own key are refused") {
+TEST_CASE("p2p hello: a wrong chain id or genesis hash or our own key is refused") {
   core::Network net = test::TestNetwork();
   HelloPolicy policy = TestPolicy(net);
   pb::Hello hello = HelloFrom("validator-1", net, FakeExporter(1));
@@ -166,7 +166,9 @@ TEST_CASE("p2p hello: fields of the wrong size are refused without a signature c
   CHECK(CheckHello(hello, policy, FakeExporter(1))->reason == DisconnectReason::kWrongGenesis);
 }
 
-TEST_CASE("p2p hello: the signed bytes are domain, chain id, genesis hash, exporter, role") {
+TEST_CASE(
+    "p2p hello: the signed bytes are domain then chain id then genesis hash then exporter then "
+    "role") {
   core::Hash256 genesis = FakeExporter(0x11);
   core::Hash256 exporter = FakeExporter(0x22);
   std::string bytes = HelloSignBytes("chain", genesis, exporter, /*observer=*/true);
@@ -198,7 +200,7 @@ TEST_CASE("p2p tie-break: a newer connection from the same dialer replaces the o
   CHECK(PreferNewConnection(b, a, false, false));
 }
 
-TEST_CASE("p2p backoff: delays double from the initial value, stay jittered and capped") {
+TEST_CASE("p2p backoff: delays double from the initial value with jitter up to the cap") {
   Backoff b(100, 5000, 42);
   uint32_t nominal = 100;
   for (int i = 0; i < 20; ++i) {

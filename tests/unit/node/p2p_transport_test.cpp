@@ -246,7 +246,7 @@ void ExpectStillServing(TestNode& server, TestNode& good, uint64_t marker) {
   }));
 }
 
-TEST_CASE("p2p transport: bad frames before the Hello disconnect; others are still served") {
+TEST_CASE("p2p transport: bad frames before the Hello disconnect and others are still served") {
   core::Network net = TestNetwork();
   TestNode server(ValidatorName(0), net, FastConfig());
   TestNode good(ValidatorName(1), net, FastConfig());
@@ -267,7 +267,7 @@ TEST_CASE("p2p transport: bad frames before the Hello disconnect; others are sti
   ExpectStillServing(server, good, 77);
 }
 
-TEST_CASE("p2p transport: bad frames after the Hello disconnect; others are still served") {
+TEST_CASE("p2p transport: bad frames after the Hello disconnect and others are still served") {
   core::Network net = TestNetwork();
   TestNode server(ValidatorName(0), net, FastConfig());
   TestNode good(ValidatorName(1), net, FastConfig());
@@ -407,7 +407,7 @@ TEST_CASE(
   }
 }
 
-TEST_CASE("p2p transport: a peer that stops reading makes its queue drop, not grow") {
+TEST_CASE("p2p transport: a peer that stops reading makes its queue drop rather than grow") {
   core::Network net = TestNetwork();
   node::TransportConfig config = FastConfig();
   config.limits.max_outbound_queue_messages = 32;
@@ -496,7 +496,7 @@ TEST_CASE("p2p transport: a slow consumer pauses reading instead of buffering") 
   consumer.poll();
 }
 
-TEST_CASE("p2p transport: a silent peer is dropped; keepalives hold a live link open") {
+TEST_CASE("p2p transport: a silent peer is dropped while keepalives hold a live link open") {
   core::Network net = TestNetwork();
   node::TransportConfig config = FastConfig();
   config.limits.keepalive_interval_ms = 100;
@@ -518,7 +518,7 @@ TEST_CASE("p2p transport: a silent peer is dropped; keepalives hold a live link 
   CHECK(server.Disconnects(DisconnectReason::kPeerClosed) == 0);
 }
 
-TEST_CASE("p2p transport: heights come from the Hello, then from StatusUpdates") {
+TEST_CASE("p2p transport: heights come from the Hello and then from StatusUpdates") {
   core::Network net = TestNetwork();
   TestNode a(ValidatorName(0), net, FastConfig());
   TestNode b(ValidatorName(1), net, FastConfig());
@@ -531,7 +531,7 @@ TEST_CASE("p2p transport: heights come from the Hello, then from StatusUpdates")
   CHECK(WaitUntil([&] { return b.FindPeer(a.key())->height == 9; }));
 }
 
-TEST_CASE("p2p transport: bad configuration and unsendable messages are errors, not crashes") {
+TEST_CASE("p2p transport: bad configuration and unsendable messages are errors and not crashes") {
   core::Network net = TestNetwork();
   TestNode a(ValidatorName(0), net, FastConfig());
   REQUIRE(a.Start().ok());
