@@ -12,18 +12,6 @@ using namespace hallmark;
 
 namespace {
 
-class MapView final : public core::StateView {
- public:
-  core::Result<const pb::ItemState*> Find(const core::Hash256& key) override {
-    auto it = states.find(key);
-    return it == states.end() ? nullptr : &it->second;
-  }
-  void Put(const core::Hash256& key, pb::ItemState state) override {
-    states[key] = std::move(state);
-  }
-  std::unordered_map<core::Hash256, pb::ItemState> states;
-};
-
 std::string Serial(int block, int i) {
   return "B" + std::to_string(block) + "-" + std::to_string(i);
 }
@@ -64,7 +52,7 @@ void BM_ValidateAndApply(benchmark::State& state) {
     transfers.push_back(test::Sign("maison", p));
   }
   for (auto _ : state) {
-    MapView view;
+    test::MapView view;
     core::BlockContext ctx{1, test::kTestTimeMs};
     core::Record rec;
     for (const auto* batch : {&regs, &transfers}) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <map>
+#include <unordered_map>
 #include <string>
 
 #include "core/codec.h"
@@ -10,6 +11,19 @@
 #include "core/records.h"
 
 namespace hallmark::test {
+
+// Item states in a map: the StateView of tests and benchmarks.
+class MapView final : public core::StateView {
+ public:
+  core::Result<const pb::ItemState*> Find(const core::Hash256& key) override {
+    auto it = states.find(key);
+    return it == states.end() ? nullptr : &it->second;
+  }
+  void Put(const core::Hash256& key, pb::ItemState state) override {
+    states[key] = std::move(state);
+  }
+  std::unordered_map<core::Hash256, pb::ItemState> states;
+};
 
 // A deterministic key: the seed is SHA-256 of the name.
 inline core::SigningKey KeyFor(std::string_view name) {

@@ -14,18 +14,6 @@ using core::RejectReason;
 
 namespace {
 
-class MapView final : public core::StateView {
- public:
-  core::Result<const pb::ItemState*> Find(const core::Hash256& key) override {
-    auto it = states.find(key);
-    return it == states.end() ? nullptr : &it->second;
-  }
-  void Put(const core::Hash256& key, pb::ItemState state) override {
-    states[key] = std::move(state);
-  }
-  std::unordered_map<core::Hash256, pb::ItemState> states;
-};
-
 // Submits records one by one to an in-memory state, as a block of one record each.
 struct Chain {
   core::Network net = TestNetwork();
