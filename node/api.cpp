@@ -4,6 +4,8 @@
 #include <memory>
 #include <unordered_map>
 
+#include <spdlog/spdlog.h>
+
 #include "core/codec.h"
 #include "core/consensus_codec.h"
 #include "core/crypto/sha256.h"
@@ -11,6 +13,7 @@
 #include "core/records.h"
 #include "node/http/content.h"
 #include "node/version.h"
+#include "storage/proof_bundle.h"
 
 namespace hallmark::node {
 
@@ -28,8 +31,11 @@ std::string Hex(const std::string& bytes) {
   return core::ToHex(bytes);
 }
 
+// A local failure (disk, corruption) goes to the log in full; the client learns only that the
+// node could not answer, never our store's details.
 Response LocalFailure(const Request& req, const core::Status& st) {
-  return ErrorReply(req, 500, "internal", "the node could not read its store: " + st.message());
+  spdlog::error("{} {}: {}", req.method(), req.target().substr(0, 256), st.ToString());
+  return ErrorReply(req, 500, "internal", "the node could not read its store; see its log");
 }
 
 // Block times by height, memoised for the length of one request.
@@ -177,6 +183,30 @@ class Api {
   Response Item(const Request& req) {
     auto item = ItemFromPath(req);
     if (!item.ok()) return ErrorReply(req, 400, "bad_item_id", item.status().message());
+    return ItemReply(req, *item);
+  }
+
+  // GET /v1/items/{id...}/proof. An item whose serial is "proof" reaches this route too, with
+  // the serial cut off: when the id does not parse, the whole path is read as an item id.
+  Response Proof(const Request& req) {
+    auto item = ItemFromPath(req);
+    if (!item.ok()) {
+      auto whole = core::ParseItemId(std::string(req.param("id")) + "/proof");
+      if (whole.ok()) return ItemReply(req, *whole);
+      return ErrorReply(req, 400, "bad_item_id", item.status().message());
+    }
+    auto bundle = storage::BuildProofBundle(*ctx_.ledger, *item);
+    if (!bundle.ok()) {
+      if (bundle.status().code() == core::StatusCode::kNotFound) {
+        return ErrorReply(req, 503, "no_certified_header", bundle.status().message());
+      }
+      return LocalFailure(req, bundle.status());
+    }
+    return Reply(req, *bundle);
+  }
+
+  Response ItemReply(const Request& req, const core::ItemId& id) {
+    const core::ItemId* item = &id;
     pb::ItemResponse out;
     pb::ChainHead head = ctx_.ledger->head();
     out.set_item_id(item->Canonical());
@@ -363,6 +393,7 @@ void RegisterApiRoutes(Router& router, ApiContext context) {
   router.Add("POST /v1/records", [api](const Request& r) { return api->Submit(r); });
   router.Add("GET /v1/records/{id}", [api](const Request& r) { return api->RecordStatus(r); });
   router.Add("GET /v1/items/{id...}", [api](const Request& r) { return api->Item(r); });
+  router.Add("GET /v1/items/{id...}/proof", [api](const Request& r) { return api->Proof(r); });
   router.Add("POST /v1/items:check", [api](const Request& r) { return api->Check(r); });
   router.Add("GET /v1/status", [api](const Request& r) { return api->Status(r); });
   router.Add("GET /v1/blocks/{height}", [api](const Request& r) { return api->Block(r); });

@@ -6,6 +6,7 @@
 #include <leveldb/write_batch.h>
 
 #include <algorithm>
+#include <thread>
 #include <unordered_set>
 
 #include "core/codec.h"
@@ -175,6 +176,10 @@ Status Ledger::Load() {
     if (header.state_root() != head_.state_root()) {
       return Status::Corruption("head block's state root does not match the state tree");
     }
+    head_header_ = sb.header();
+    auto cert = GetCertificate(head_.height());
+    if (!cert.ok()) return cert.status();
+    if (cert->has_value()) head_certificate_ = std::move(**cert);
   }
   return Status::Ok();
 }
@@ -364,12 +369,33 @@ Status Ledger::Commit(const PreparedBlock& p, std::string_view certificate) {
 
   leveldb::WriteOptions wo;
   wo.sync = options_.sync;
-  HM_RETURN_IF_ERROR(
-      FromLevelDb(db_->Write(wo, &batch), "committing block " + std::to_string(height)));
-  tree_->Commit(p.tree_update);
-  std::lock_guard lock(head_mu_);
-  head_ = std::move(head);
-  return Status::Ok();
+  commit_seq_.fetch_add(1, std::memory_order_acq_rel);  // Odd: readers retry.
+  Status written =
+      FromLevelDb(db_->Write(wo, &batch), "committing block " + std::to_string(height));
+  if (written.ok()) {
+    tree_->Commit(p.tree_update);
+    std::lock_guard lock(head_mu_);
+    head_ = std::move(head);
+    head_header_ = p.block.header();
+    head_certificate_.assign(certificate.data(), certificate.size());
+  }
+  commit_seq_.fetch_add(1, std::memory_order_acq_rel);  // Even again.
+  return written;
+}
+
+Status Ledger::ReadConsistent(const std::function<Status()>& read, int max_attempts) const {
+  for (int attempt = 0; attempt < max_attempts; ++attempt) {
+    uint64_t before = commit_seq_.load(std::memory_order_acquire);
+    if (before % 2 == 1) {
+      std::this_thread::yield();
+      continue;
+    }
+    HM_RETURN_IF_ERROR(read());
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (commit_seq_.load(std::memory_order_acquire) == before) return Status::Ok();
+  }
+  return Status::IoError("the store kept changing under a read of " + std::to_string(max_attempts) +
+                         " attempts; retry");
 }
 
 Status Ledger::CommitBlock(const pb::Block& block, const SignatureCheck& check,

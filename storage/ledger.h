@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -98,6 +99,17 @@ class Ledger {
     std::lock_guard lock(head_mu_);
     return head_;
   }
+  // The head with its exact header bytes and its encoded certificate (empty when it was
+  // committed without one), read together.
+  struct HeadSnapshot {
+    pb::ChainHead head;
+    std::string header;
+    std::string certificate;
+  };
+  HeadSnapshot head_snapshot() const {
+    std::lock_guard lock(head_mu_);
+    return HeadSnapshot{head_, head_header_, head_certificate_};
+  }
   uint64_t height() const {
     std::lock_guard lock(head_mu_);
     return head_.height();
@@ -149,6 +161,13 @@ class Ledger {
   core::Result<core::SmtProof> ProveItem(const core::Hash256& item_key) const;
   core::Hash256 StateRoot() const;
 
+  // Runs `read` (a group of the reads above) until it completes with no commit overlapping it,
+  // so that together they see one committed state: a sequence lock that never blocks the
+  // writer. A `read` that returns an error ends the attempt with that error. Returns
+  // Unavailable-style IoError if commits kept overlapping for `max_attempts` tries.
+  core::Status ReadConsistent(const std::function<core::Status()>& read,
+                              int max_attempts = 32) const;
+
   // Visits every stored item state (key, exact bytes) in key order; for audits and tests.
   core::Status ForEachItem(
       const std::function<void(const core::Hash256&, std::string_view)>& visit) const;
@@ -166,7 +185,11 @@ class Ledger {
   std::unique_ptr<core::SmtNodeReader> tree_reader_;
   std::unique_ptr<core::SparseMerkleTree> tree_;
   mutable std::mutex head_mu_;
-  pb::ChainHead head_;  // Guarded by head_mu_ for readers; written only by the writer thread.
+  pb::ChainHead head_;       // Guarded by head_mu_ for readers; written only by the writer thread.
+  std::string head_header_;  // Guarded by head_mu_, like head_.
+  std::string head_certificate_;  // Guarded by head_mu_, like head_.
+  // Odd while Commit is changing the store, the tree or the head; see ReadConsistent.
+  std::atomic<uint64_t> commit_seq_{0};
 };
 
 }  // namespace hallmark::storage

@@ -1,0 +1,81 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/bytes.h"
+#include "core/genesis.h"
+#include "core/records.h"
+#include "proto/proof.pb.h"
+#include "proto/records.pb.h"
+
+// The consumer's verifier: checks a proof bundle (proto/proof.proto) against genesis alone.
+// The format and every check are specified in docs/proofs.md; this is the reference
+// implementation of that document. Pure: no I/O, no clock.
+namespace hallmark::core {
+
+inline constexpr uint32_t kProofBundleVersion = 1;
+// Refused before parsing: a bundle larger than this cannot be a real item's.
+inline constexpr size_t kMaxProofBundleBytes = 64 * 1024 * 1024;
+// An item's history in one bundle; at most kMaxEnvelopeBytes each.
+inline constexpr size_t kMaxBundleRecords = 100'000;
+
+// The checks, in the order they run. The verifier reports the first that fails.
+enum class ProofCheck {
+  kFormat,       // Size, strict parse, version, item id, header encoding, record count.
+  kNetwork,      // Chain id and genesis hash against the verifier's genesis.
+  kCertificate,  // The header is final: >2/3 of the validator set's power, exact sign-bytes.
+  kStateProof,   // The item's state leaf, or its absence, under the header's state root.
+  kHistory,      // As many records as the proven state counts, each a record of this item.
+  kSignature,    // Each record's signature under the Ed25519 acceptance policy.
+  kChain,        // The prev links from the registration to the state's latest record.
+  kRules,        // Each author's right to each record, replayed to the proven state exactly.
+};
+std::string_view ProofCheckName(ProofCheck check);  // "certificate", …
+
+struct ProofFailure {
+  ProofCheck check;
+  std::string message;
+};
+
+// One custody step as proven. `author` is the organisation id from genesis, or empty for a
+// holder key (then `signer` identifies the holder).
+struct CustodyStep {
+  Hash256 record_id;
+  RecordType type = RecordType::kRegister;
+  Hash256 signer;
+  std::string author;
+  uint64_t timestamp_ms = 0;  // The author's signed clock: when the author made the record.
+  pb::RecordPayload payload;
+};
+
+// What a bundle that checks out proves.
+struct ProvenItem {
+  std::string item_id;  // Canonical.
+  uint64_t height = 0;  // The certified header's.
+  uint64_t header_time_ms = 0;
+  Hash256 block_hash;
+  Hash256 state_root;
+  size_t signers = 0;                  // Validators whose precommits certify the header.
+  std::optional<pb::ItemState> state;  // nullopt: never registered.
+  std::vector<CustodyStep> steps;
+
+  // Why the item is not clean; empty when it is registered, active and unflagged.
+  std::vector<std::string> NotCleanReasons() const;
+};
+
+struct ProofVerdict {
+  std::optional<ProofFailure> failure;  // Set: the bundle does not check out.
+  ProvenItem item;                      // Meaningful only without a failure.
+  bool ok() const { return !failure.has_value(); }
+};
+
+// Checks `bundle_bytes` (a serialized ProofBundle) against `network`. When `expected_item` is
+// given (any form ParseItemId accepts), the bundle must be about that item.
+ProofVerdict VerifyProofBundle(const Network& network, std::string_view bundle_bytes,
+                               std::optional<std::string_view> expected_item = std::nullopt);
+
+}  // namespace hallmark::core

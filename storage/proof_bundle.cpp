@@ -1,0 +1,54 @@
+#include "storage/proof_bundle.h"
+
+#include <string>
+
+#include "core/consensus_codec.h"
+#include "core/proof_bundle.h"
+#include "core/smt.h"
+
+namespace hallmark::storage {
+
+using core::Hash256;
+using core::Status;
+
+core::Result<pb::ProofBundle> BuildProofBundle(const Ledger& ledger, const core::ItemId& item) {
+  const Hash256 key = item.Key();
+  pb::ProofBundle bundle;
+  Status st = ledger.ReadConsistent([&]() -> Status {
+    bundle.Clear();
+    Ledger::HeadSnapshot snap = ledger.head_snapshot();
+    if (snap.head.height() == 0) {
+      return Status::NotFound("no block has been committed yet, so there is no certified header");
+    }
+    if (snap.certificate.empty()) {
+      return Status::Corruption("the head block " + std::to_string(snap.head.height()) +
+                                " has no commit certificate");
+    }
+    auto decoded = core::DecodeCertificate(snap.certificate);
+    if (!decoded.ok())
+      return Status::Corruption("stored certificate: " + decoded.status().message());
+    auto proof = ledger.ProveItem(key);
+    if (!proof.ok()) return proof.status();
+    auto stored = ledger.GetItem(key);
+    if (!stored.ok()) return stored.status();
+
+    bundle.set_version(core::kProofBundleVersion);
+    bundle.set_chain_id(ledger.network().chain_id());
+    bundle.set_genesis_hash(std::string(ledger.network().hash().view()));
+    bundle.set_item_id(item.Canonical());
+    bundle.set_header(std::move(snap.header));
+    *bundle.mutable_certificate() = core::ToProto(*decoded);
+    bundle.set_state_proof(core::EncodeSmtProof(*proof));
+    if (!stored->has_value()) return Status::Ok();
+    bundle.set_state((*stored)->bytes);
+
+    auto history = ledger.GetHistory(key);
+    if (!history.ok()) return history.status();
+    for (pb::StoredRecord& sr : *history) *bundle.add_history() = std::move(*sr.mutable_envelope());
+    return Status::Ok();
+  });
+  if (!st.ok()) return st;
+  return bundle;
+}
+
+}  // namespace hallmark::storage

@@ -1,0 +1,343 @@
+// Proof bundles: built from a real ledger, checked by the consumer's verifier against genesis
+// alone, and refused when tampered with in any way (docs/proofs.md).
+
+#include <doctest/doctest.h>
+
+#include <map>
+#include <random>
+
+#include "core/crypto/sha256.h"
+#include "core/proof_bundle.h"
+#include "proof_fixture.h"
+#include "proto/chain.pb.h"
+
+using namespace hallmark;
+using namespace hallmark::test;
+using core::ProofCheck;
+
+namespace {
+
+constexpr const char* kItem2 = "01/00614141000012/21/BAG-0002";
+constexpr const char* kNeverItem = "01/00614141000012/21/NEVER-1";
+
+pb::ProofBundle Parse(const std::string& bytes) {
+  pb::ProofBundle b;
+  REQUIRE(b.ParseFromString(bytes));
+  return b;
+}
+
+std::string Bytes(const pb::ProofBundle& b) {
+  return core::SerializeDeterministic(b);
+}
+
+core::ProofVerdict Verify(const ProvenChain& chain, const std::string& bytes,
+                          std::optional<std::string_view> item = std::nullopt) {
+  return core::VerifyProofBundle(chain.network(), bytes, item);
+}
+
+// The check that failed, or nullopt when the bundle checked out.
+std::optional<ProofCheck> FailedCheck(const ProvenChain& chain, const std::string& bytes) {
+  auto v = Verify(chain, bytes);
+  if (v.ok()) return std::nullopt;
+  return v.failure->check;
+}
+
+}  // namespace
+
+TEST_CASE("proof bundle: a registered item's bundle checks out and proves its custody") {
+  ProvenChain chain;
+  auto records = LiveItem(chain, kMaisonItem, 5);
+  std::string bytes = chain.BundleBytes(kMaisonItem);
+  auto v = Verify(chain, bytes, kMaisonItem);
+  INFO((v.failure ? v.failure->message : std::string()));
+  REQUIRE(v.ok());
+  const core::ProvenItem& item = v.item;
+  CHECK(item.item_id == kMaisonItem);
+  CHECK(item.height == chain.ledger().height());
+  CHECK(item.header_time_ms == chain.time_ms());
+  CHECK(item.signers == 3);
+  REQUIRE(item.state.has_value());
+  CHECK(item.state->brand() == "maison");
+  CHECK(item.state->custodian().organization() == "resale");  // alice sold it back.
+  CHECK(item.NotCleanReasons().empty());
+  REQUIRE(item.steps.size() == 5);
+  CHECK(item.steps[0].type == core::RecordType::kRegister);
+  CHECK(item.steps[0].author == "maison");
+  CHECK(item.steps[2].type == core::RecordType::kAttest);
+  CHECK(item.steps[2].author == "resale");
+  CHECK(item.steps[3].author == "resale");
+  CHECK(item.steps[4].author.empty());  // Signed by alice's holder key.
+  CHECK(item.steps[4].signer == PubFor("alice"));
+  for (size_t i = 0; i < records.size(); ++i)
+    CHECK(item.steps[i].record_id == RecordId(records[i]));
+  // Other id forms name the same item.
+  CHECK(Verify(chain, bytes, "https://id.gs1.org/01/00614141000012/21/BAG-0001").ok());
+}
+
+TEST_CASE("proof bundle: an item never registered is proven absent and is not clean") {
+  ProvenChain chain;
+  LiveItem(chain, kMaisonItem, 2);
+  auto v = Verify(chain, chain.BundleBytes(kNeverItem), kNeverItem);
+  REQUIRE(v.ok());
+  CHECK(!v.item.state.has_value());
+  CHECK(v.item.steps.empty());
+  CHECK(v.item.NotCleanReasons() == std::vector<std::string>{"never registered"});
+}
+
+TEST_CASE("proof bundle: a flagged or decommissioned item is valid but not clean") {
+  ProvenChain chain;
+  auto recs = LiveItem(chain, kMaisonItem, 4);  // Ends with alice holding it.
+  pb::RecordPayload flag = Payload(kMaisonItem, Id(recs.back()));
+  flag.mutable_flag()->set_kind(pb::STOLEN);
+  chain.CommitOne("alice", flag);
+  auto v = Verify(chain, chain.BundleBytes(kMaisonItem));
+  REQUIRE(v.ok());
+  REQUIRE(v.item.NotCleanReasons().size() == 1);
+  CHECK(v.item.NotCleanReasons()[0].starts_with("flagged stolen by key "));
+
+  auto reg = LiveItem(chain, kItem2, 1);
+  pb::RecordPayload d = Payload(kItem2, Id(reg.back()));
+  d.mutable_decommission()->set_kind(pb::DESTROYED);
+  d.mutable_decommission()->set_reason("water damage");
+  chain.CommitOne("maison", d);
+  auto v2 = Verify(chain, chain.BundleBytes(kItem2));
+  REQUIRE(v2.ok());
+  CHECK(v2.item.NotCleanReasons() == std::vector<std::string>{"decommissioned"});
+}
+
+TEST_CASE("proof bundle: nothing committed yet means no certified header") {
+  ProvenChain chain;
+  auto bundle = storage::BuildProofBundle(chain.ledger(), *core::ParseItemId(kMaisonItem));
+  REQUIRE(!bundle.ok());
+  CHECK(bundle.status().code() == core::StatusCode::kNotFound);
+}
+
+TEST_CASE("proof bundle: a bundle for another item is refused when an item is asked for") {
+  ProvenChain chain;
+  LiveItem(chain, kMaisonItem, 1);
+  auto v = Verify(chain, chain.BundleBytes(kNeverItem), kMaisonItem);
+  REQUIRE(!v.ok());
+  CHECK(v.failure->check == ProofCheck::kFormat);
+  CHECK(v.failure->message.find("not 01/00614141000012/21/BAG-0001") != std::string::npos);
+}
+
+TEST_CASE("proof bundle tamper: every byte flipped is refused") {
+  ProvenChain chain;
+  LiveItem(chain, kMaisonItem, 4);
+  const std::string good = chain.BundleBytes(kMaisonItem);
+  REQUIRE(Verify(chain, good).ok());
+  std::map<ProofCheck, int> by_check;
+  for (size_t i = 0; i < good.size(); ++i) {
+    for (uint8_t mask : {uint8_t{0x01}, uint8_t{0xff}}) {
+      std::string bad = good;
+      bad[i] = static_cast<char>(static_cast<uint8_t>(bad[i]) ^ mask);
+      auto failed = FailedCheck(chain, bad);
+      INFO("byte " << i << " of " << good.size() << " xor " << int(mask));
+      REQUIRE(failed.has_value());
+      ++by_check[*failed];
+    }
+  }
+  // Every kind of check saw some of it (the bundle's parts are all covered).
+  for (ProofCheck c : {ProofCheck::kFormat, ProofCheck::kCertificate, ProofCheck::kStateProof,
+                       ProofCheck::kHistory, ProofCheck::kSignature}) {
+    INFO(core::ProofCheckName(c));
+    CHECK(by_check[c] > 0);
+  }
+}
+
+TEST_CASE("proof bundle tamper: random byte flips in a 20-record bundle are refused") {
+  ProvenChain chain;
+  LiveItem(chain, kMaisonItem, 20);
+  const std::string good = chain.BundleBytes(kMaisonItem);
+  REQUIRE(Verify(chain, good).ok());
+  std::mt19937_64 rng(20261128);
+  for (int n = 0; n < 2000; ++n) {
+    std::string bad = good;
+    size_t i = rng() % bad.size();
+    uint8_t mask = static_cast<uint8_t>(1 + rng() % 255);
+    bad[i] = static_cast<char>(static_cast<uint8_t>(bad[i]) ^ mask);
+    INFO("byte " << i << " xor " << int(mask));
+    REQUIRE(FailedCheck(chain, bad).has_value());
+  }
+  // Truncations too.
+  for (size_t len = 0; len < good.size(); len += 1 + good.size() / 300) {
+    INFO("truncated to " << len);
+    REQUIRE(FailedCheck(chain, good.substr(0, len)).has_value());
+  }
+}
+
+TEST_CASE("proof bundle tamper: dropped, duplicated, reordered and foreign records") {
+  ProvenChain chain;
+  LiveItem(chain, kMaisonItem, 6);
+  LiveItem(chain, kItem2, 3);
+  const pb::ProofBundle good = Parse(chain.BundleBytes(kMaisonItem));
+  const pb::ProofBundle other = Parse(chain.BundleBytes(kItem2));
+
+  SUBCASE("drop each record") {
+    for (int i = 0; i < good.history_size(); ++i) {
+      pb::ProofBundle b = good;
+      b.mutable_history()->DeleteSubrange(i, 1);
+      CHECK(FailedCheck(chain, Bytes(b)) == ProofCheck::kHistory);
+    }
+  }
+  SUBCASE("duplicate a record in place of another") {
+    for (int i = 1; i < good.history_size(); ++i) {
+      pb::ProofBundle b = good;
+      *b.mutable_history(i) = good.history(i - 1);
+      CHECK(FailedCheck(chain, Bytes(b)) == ProofCheck::kChain);
+    }
+  }
+  SUBCASE("append a duplicate") {
+    pb::ProofBundle b = good;
+    *b.add_history() = good.history(0);
+    CHECK(FailedCheck(chain, Bytes(b)) == ProofCheck::kHistory);
+  }
+  SUBCASE("swap two records") {
+    pb::ProofBundle b = good;
+    b.mutable_history()->SwapElements(2, 3);
+    CHECK(FailedCheck(chain, Bytes(b)) == ProofCheck::kChain);
+  }
+  SUBCASE("another item's record") {
+    pb::ProofBundle b = good;
+    *b.mutable_history(1) = other.history(1);
+    CHECK(FailedCheck(chain, Bytes(b)) == ProofCheck::kHistory);
+  }
+  SUBCASE("another item's state proof and state") {
+    pb::ProofBundle b = good;
+    b.set_state_proof(other.state_proof());
+    CHECK(FailedCheck(chain, Bytes(b)) == ProofCheck::kStateProof);
+    b.set_state(other.state());
+    CHECK(FailedCheck(chain, Bytes(b)) == ProofCheck::kStateProof);
+  }
+  SUBCASE("a state with its record count lowered to hide the latest records") {
+    pb::ProofBundle b = good;
+    b.clear_state();
+    CHECK(FailedCheck(chain, Bytes(b)) == ProofCheck::kStateProof);
+  }
+  SUBCASE("a forged record signed by someone without the right") {
+    // A record the marketplace signs correctly, naming the right prev, appended; the state
+    // then no longer matches, and a state built to match does not prove.
+    pb::ProofBundle b = good;
+    pb::RecordPayload p = Payload(kMaisonItem, Id(good.history(good.history_size() - 1)));
+    *p.mutable_transfer()->mutable_to() = OrgHolder("resale");
+    *b.add_history() = Sign("resale", p);
+    CHECK(FailedCheck(chain, Bytes(b)) == ProofCheck::kHistory);
+  }
+}
+
+TEST_CASE("proof bundle tamper: an older header, a forged header, a stale certificate") {
+  ProvenChain chain;
+  LiveItem(chain, kMaisonItem, 3);
+  const pb::ProofBundle old_bundle = Parse(chain.BundleBytes(kMaisonItem));
+  LiveItem(chain, kItem2, 2);
+  const pb::ProofBundle good = Parse(chain.BundleBytes(kMaisonItem));
+  REQUIRE(good.header() != old_bundle.header());
+
+  SUBCASE("an older header with the new certificate") {
+    pb::ProofBundle b = good;
+    b.set_header(old_bundle.header());
+    CHECK(FailedCheck(chain, Bytes(b)) == ProofCheck::kCertificate);
+  }
+  SUBCASE("the new header with an older certificate") {
+    pb::ProofBundle b = good;
+    *b.mutable_certificate() = old_bundle.certificate();
+    CHECK(FailedCheck(chain, Bytes(b)) == ProofCheck::kCertificate);
+  }
+  SUBCASE("an older header with its own certificate is valid, and shows its height") {
+    auto v = Verify(chain, Bytes(old_bundle));
+    REQUIRE(v.ok());
+    CHECK(v.item.height < chain.ledger().height());
+  }
+  SUBCASE("a forged header with another state root") {
+    pb::BlockHeader h;
+    REQUIRE(h.ParseFromString(good.header()));
+    h.set_state_root(std::string(32, '\x42'));
+    pb::ProofBundle b = good;
+    b.set_header(core::SerializeDeterministic(h));
+    CHECK(FailedCheck(chain, Bytes(b)) == ProofCheck::kCertificate);
+    // ... even with a certificate re-signed for it by too few validators.
+    core::Hash256 id = core::Sha256Of(std::string_view(b.header()));
+    *b.mutable_certificate() = core::ToProto(CertifyBlock("hallmark-test", h.height(), id, {0}));
+    CHECK(FailedCheck(chain, Bytes(b)) == ProofCheck::kCertificate);
+  }
+}
+
+TEST_CASE("proof bundle tamper: certificates that are not a quorum of the right validators") {
+  ProvenChain chain;
+  LiveItem(chain, kMaisonItem, 2);
+  const pb::ProofBundle good = Parse(chain.BundleBytes(kMaisonItem));
+  pb::BlockHeader h;
+  REQUIRE(h.ParseFromString(good.header()));
+  const core::Hash256 id = core::Sha256Of(std::string_view(good.header()));
+  auto with_cert = [&](const core::CommitCertificate& c) {
+    pb::ProofBundle b = good;
+    *b.mutable_certificate() = core::ToProto(c);
+    return FailedCheck(chain, Bytes(b));
+  };
+  // f+1 = 2 of 4 signatures: not enough.
+  CHECK(with_cert(CertifyBlock("hallmark-test", h.height(), id, {0, 1})) ==
+        ProofCheck::kCertificate);
+  // Duplicated signers do not add power.
+  CHECK(with_cert(CertifyBlock("hallmark-test", h.height(), id, {0, 1, 1})) ==
+        ProofCheck::kCertificate);
+  // A non-validator's signature.
+  {
+    core::CommitCertificate c = CertifyBlock("hallmark-test", h.height(), id, {0, 1});
+    core::Bytes msg =
+        core::VoteSignBytes("hallmark-test", h.height(), 0, core::VoteType::kPrecommit, id);
+    core::SigningKey outsider = KeyFor("outsider");
+    c.signatures.push_back({outsider.public_key(), outsider.Sign(msg)});
+    CHECK(with_cert(c) == ProofCheck::kCertificate);
+  }
+  // Signatures over another height, another round's bytes, another chain, or a prevote.
+  {
+    core::CommitCertificate c = CertifyBlock("hallmark-test", h.height() + 1, id);
+    c.height = h.height();
+    CHECK(with_cert(c) == ProofCheck::kCertificate);
+    core::CommitCertificate r = CertifyBlock("hallmark-test", h.height(), id, {0, 1, 2}, 1);
+    r.round = 0;
+    CHECK(with_cert(r) == ProofCheck::kCertificate);
+    CHECK(with_cert(CertifyBlock("other-chain", h.height(), id)) == ProofCheck::kCertificate);
+  }
+  // All four is fine; so is any three.
+  CHECK(with_cert(CertifyBlock("hallmark-test", h.height(), id, {0, 1, 2, 3})) == std::nullopt);
+  CHECK(with_cert(CertifyBlock("hallmark-test", h.height(), id, {1, 2, 3})) == std::nullopt);
+}
+
+TEST_CASE("proof bundle: checked against another network's genesis, it is refused") {
+  ProvenChain chain;
+  LiveItem(chain, kMaisonItem, 2);
+  const std::string bytes = chain.BundleBytes(kMaisonItem);
+  pb::Genesis other = TestGenesis();
+  other.set_genesis_time_ms(other.genesis_time_ms() + 1);  // Same chain id, another genesis.
+  auto other_net = core::Network::FromProto(other);
+  REQUIRE(other_net.ok());
+  auto v = core::VerifyProofBundle(*other_net, bytes);
+  REQUIRE(!v.ok());
+  CHECK(v.failure->check == ProofCheck::kNetwork);
+  // Even with the genesis hash doctored to match, the certificate is not from its validators.
+  pb::Genesis renamed = TestGenesis();
+  for (auto& val : *renamed.mutable_validators()) {
+    val.set_consensus_key(PubFor("impostor-" + val.name()).Hex());
+  }
+  auto renamed_net = core::Network::FromProto(renamed);
+  REQUIRE(renamed_net.ok());
+  pb::ProofBundle b = Parse(bytes);
+  b.set_genesis_hash(std::string(renamed_net->hash().view()));
+  auto v2 = core::VerifyProofBundle(*renamed_net, Bytes(b));
+  REQUIRE(!v2.ok());
+  CHECK(v2.failure->check == ProofCheck::kCertificate);
+}
+
+TEST_CASE("proof bundle: hostile sizes are refused before any signature is checked") {
+  ProvenChain chain;
+  LiveItem(chain, kMaisonItem, 2);
+  pb::ProofBundle b = Parse(chain.BundleBytes(kMaisonItem));
+  for (int i = 0; i < 5000; ++i) *b.add_history() = b.history(0);
+  auto v = Verify(chain, Bytes(b));
+  REQUIRE(!v.ok());
+  CHECK(v.failure->check == ProofCheck::kHistory);
+  CHECK(Verify(chain, std::string(core::kMaxProofBundleBytes + 1, '\0')).failure->check ==
+        ProofCheck::kFormat);
+  CHECK(Verify(chain, "").failure->check == ProofCheck::kFormat);
+}
