@@ -75,7 +75,7 @@ AdmitResult Mempool::Admit(const pb::Envelope& envelope, uint64_t now_ms) {
       result.kind = AdmitResult::Kind::kDuplicate;
       return result;
     }
-    verified = verified_.contains(id);
+    verified = verified_.contains(VerdictKey(entry->envelope, id));
   }
   // The expensive check runs outside the lock, so admissions on several threads overlap.
   if (!verified) {
@@ -88,7 +88,7 @@ AdmitResult Mempool::Admit(const pb::Envelope& envelope, uint64_t now_ms) {
   }
 
   std::lock_guard lock(mu_);
-  RememberVerified(id);
+  RememberVerified(VerdictKey(entry->envelope, id));
   if (entries_.contains(id)) {
     result.kind = AdmitResult::Kind::kDuplicate;
     return result;
@@ -240,14 +240,15 @@ void Mempool::OnCommitted(const pb::Block& block, uint64_t now_ms) {
 
 storage::SignatureCheck Mempool::CachedSignatureCheck() {
   return [this](const pb::Envelope& env, const Hash256& id) -> std::optional<Rejection> {
+    const Hash256 key = VerdictKey(env, id);
     {
       std::lock_guard lock(mu_);
-      if (verified_.contains(id)) return std::nullopt;
+      if (verified_.contains(key)) return std::nullopt;
     }
     auto rej = core::CheckRecordSignature(env);
     if (!rej) {
       std::lock_guard lock(mu_);
-      RememberVerified(id);
+      RememberVerified(key);
     }
     return rej;
   };
@@ -275,6 +276,18 @@ void Mempool::RememberRejection(const Hash256& id, Rejection rejection) {
     rejected_.erase(rejected_order_.front());
     rejected_order_.pop_front();
   }
+}
+
+Hash256 Mempool::VerdictKey(const pb::Envelope& env, const Hash256& id) {
+  // The record id covers the payload only; the verdict is about (payload, signer, signature).
+  std::string bytes;
+  bytes.reserve(32 + env.signer().size() + env.signature().size() + 8);
+  bytes.append(id.view());
+  core::PutBigEndian32(&bytes, static_cast<uint32_t>(env.signer().size()));
+  bytes.append(env.signer());
+  core::PutBigEndian32(&bytes, static_cast<uint32_t>(env.signature().size()));
+  bytes.append(env.signature());
+  return core::Sha256Of(std::string_view(bytes));
 }
 
 void Mempool::RememberVerified(const Hash256& id) {

@@ -23,7 +23,7 @@ struct MempoolLimits {
   uint64_t max_bytes = 128ull << 20;
   // Bulk records may fill at most this share of the pool, so that a flag always finds room.
   double bulk_share = 0.9;
-  size_t verdict_cache = 500'000;  // Record ids whose signatures were verified.
+  size_t verdict_cache = 500'000;  // Envelopes (id, signer, signature) verified.
   size_t remembered_rejections = 100'000;
 };
 
@@ -102,7 +102,10 @@ class Mempool {
   core::Result<const pb::ItemState*> CurrentState(const core::Hash256& item_key,
                                                   std::optional<pb::ItemState>* scratch) const;
   void RememberRejection(const core::Hash256& id, core::Rejection rejection);
-  void RememberVerified(const core::Hash256& id);
+  // What the verdict cache is keyed by: the record id with the signer and the signature, so a
+  // signature verified for one envelope never vouches for another signer of the same payload.
+  static core::Hash256 VerdictKey(const pb::Envelope& env, const core::Hash256& id);
+  void RememberVerified(const core::Hash256& key);
   void Remove(const core::Hash256& id);
   void Recheck(const core::Hash256& item_key, uint64_t now_ms);
 

@@ -163,3 +163,31 @@ TEST_CASE(
   forged.set_signature(std::string(64, '\x01'));
   CHECK(check(forged, RecordId(forged)).has_value());
 }
+
+// Regression: the verdict cache was keyed by record id (a hash of the payload only), so a
+// payload someone signed with their own key, once checked, passed as signed by anyone.
+TEST_CASE("mempool: a signature verified for one signer never vouches for another") {
+  Fixture f;
+  node::Mempool pool(f.net, f.ledger.get());
+  // The marketplace signs a registration of the brand's GTIN with its own key: refused by the
+  // rules, but its signature is valid and was checked.
+  auto p = Payload("01/00614141000012/21/FORGED");
+  p.mutable_register_();
+  pb::Envelope own = Sign("resale", p);
+  auto first = pool.Admit(own, kTestTimeMs);
+  CHECK(first.kind == AdmitResult::Kind::kRejected);
+  // The same payload and signature, now claiming the brand's key as signer.
+  pb::Envelope forged = own;
+  forged.set_signer(std::string(PubFor("maison").view()));
+  auto second = pool.Admit(forged, kTestTimeMs);
+  REQUIRE(second.kind == AdmitResult::Kind::kRejected);
+  CHECK(second.rejection->message.find("signature") != std::string::npos);
+  CHECK(pool.stats().records == 0);
+  // And at block validation, through the ledger's check.
+  auto check = pool.CachedSignatureCheck();
+  CHECK(check(forged, RecordId(forged)).has_value());
+  auto built = f.ledger->BuildBlock(std::vector<pb::Envelope>{forged}, kTestTimeMs + 1000,
+                                    PubFor("validator-0"), check);
+  REQUIRE(built.ok());
+  CHECK(built->dropped.size() == 1);
+}
