@@ -7,7 +7,7 @@ CMAKE_FLAGS ?=
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := true
 
-.PHONY: all deps configure build test bench soak format demo demo-stop clean
+.PHONY: all deps configure build test bench soak fuzz format demo demo-stop clean
 
 all: build
 
@@ -31,6 +31,17 @@ soak: build
 	@$(BUILD_DIR)/bin/hallmark-sim --seed 1 --seeds 100000
 	@$(BUILD_DIR)/bin/hallmark-sim --twins 1 --validators 4 --seed 1 --seeds 10000
 	@$(BUILD_DIR)/bin/hallmark-sim --twins 2 --validators 7 --seed 1 --seeds 10000
+
+# libFuzzer with ASan and UBSan (clang): each target for FUZZ_SECONDS, from the committed corpus.
+# New inputs the fuzzer finds stay in build-fuzz/corpus; crashes are written to build-fuzz/.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHALLMARK_FUZZ=ON \
+	  -DHALLMARK_SANITIZE=address,undefined >/dev/null
+	@cmake --build build-fuzz -j $(JOBS) --target proof_bundle_fuzz
+	@mkdir -p build-fuzz/corpus/proof_bundle
+	@cd build-fuzz && ./bin/proof_bundle_fuzz -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	  corpus/proof_bundle ../tests/fuzz/corpus/proof_bundle
 
 # The demo needs only the two programs, not every test.
 demo: configure

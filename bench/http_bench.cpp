@@ -2,6 +2,7 @@
 // (routing, metrics) on their own. The item route answers a small ItemResponse as JSON through
 // the same Reply() path the API uses; nothing is read from disk, so this is the framework's
 // ceiling, not the node's.
+#define DOCTEST_CONFIG_DISABLE  // The proof fixture's checks are for tests.
 #include <benchmark/benchmark.h>
 
 #include <boost/asio/connect.hpp>
@@ -20,9 +21,11 @@
 #include <thread>
 #include <vector>
 
+#include "node/api.h"
 #include "node/http/content.h"
 #include "node/http/server.h"
 #include "node/metrics.h"
+#include "proof_fixture.h"
 #include "proto/api.pb.h"
 
 namespace hallmark::node {
@@ -57,9 +60,10 @@ Router BenchRouter() {
 // enough of each response (header end, Content-Length, status) to stay in step.
 class LoadClient {
  public:
-  LoadClient(uint16_t port, int connections) {
-    request_ = "GET " + std::string(kItemTarget) +
-               " HTTP/1.1\r\nHost: bench\r\nAccept: application/json\r\n\r\n";
+  LoadClient(uint16_t port, int connections, std::string_view target = kItemTarget,
+             std::string_view accept = "application/json") {
+    request_ = "GET " + std::string(target) +
+               " HTTP/1.1\r\nHost: bench\r\nAccept: " + std::string(accept) + "\r\n\r\n";
     tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), port);
     for (int i = 0; i < connections; ++i) {
       auto c = std::make_unique<Conn>(io_);
@@ -177,6 +181,56 @@ BENCHMARK(BM_HttpItemReadKeepAlive)
     ->Args({1, 16})
     ->Args({2, 4})
     ->Args({2, 16})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+// Proofs served by the real API over a real ledger: GET /v1/items/{id}/proof for an item with
+// a 20-record history, binary Protobuf, keep-alive. Args: server io threads, connections.
+void BM_HttpProofKeepAlive(benchmark::State& state) {
+  test::ProvenChain chain;
+  test::LiveItem(chain, test::kMaisonItem, 20);
+  Mempool mempool(chain.network(), &chain.ledger());
+  MetricsRegistry metrics;
+  Router router;
+  ApiContext ctx;
+  ctx.network = &chain.network();
+  ctx.ledger = &chain.ledger();
+  ctx.mempool = &mempool;
+  ctx.metrics = &metrics;
+  RegisterApiRoutes(router, ctx);
+  asio::io_context io;
+  HttpServerOptions options;
+  options.metrics = &metrics;
+  options.limits.rate_per_second = 0;
+  HttpServer server(io, std::move(router), options);
+  if (!server.Start().ok()) {
+    state.SkipWithError("cannot listen");
+    return;
+  }
+  std::vector<std::thread> threads;
+  for (int i = 0; i < state.range(0); ++i) threads.emplace_back([&] { io.run(); });
+  {
+    LoadClient client(server.port(), static_cast<int>(state.range(1)),
+                      "/v1/items/01/00614141000012/21/BAG-0001/proof", "application/x-protobuf");
+    constexpr int64_t kBatch = 1'000;
+    int64_t failures = 0;
+    const double process0 = CpuSeconds(CLOCK_PROCESS_CPUTIME_ID);
+    const double client0 = CpuSeconds(CLOCK_THREAD_CPUTIME_ID);
+    for (auto _ : state) failures += client.Run(kBatch);
+    const double client_s = CpuSeconds(CLOCK_THREAD_CPUTIME_ID) - client0;
+    const double server_s = CpuSeconds(CLOCK_PROCESS_CPUTIME_ID) - process0 - client_s;
+    const auto requests = static_cast<double>(state.iterations() * kBatch);
+    state.SetItemsProcessed(state.iterations() * kBatch);
+    state.counters["server_cpu_us_per_req"] = server_s * 1e6 / requests;
+    if (failures > 0) state.SkipWithError("some requests failed");
+  }
+  server.Stop();
+  io.stop();
+  for (auto& t : threads) t.join();
+}
+BENCHMARK(BM_HttpProofKeepAlive)
+    ->ArgNames({"server_threads", "connections"})
+    ->Args({2, 8})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 

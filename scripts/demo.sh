@@ -14,6 +14,8 @@ echo "== Starting a 4-validator network in $dir/ (loopback)"
 bash scripts/devnet.sh start "$dir" 4
 export HALLMARK_NODE=http://127.0.0.1:$((base_port + 100))
 item='01/00614141000012/21/BAG-0001'
+wallet='01/00614141000012/21/WAL-0007'
+genesis=$dir/genesis.json
 keys=$dir/keys
 
 echo
@@ -27,6 +29,9 @@ h attest --key "$keys/lux-resale.key" --item "$item" --verdict genuine --note "s
 "$bin/hallmark" keygen --out "$dir/bob.key" --no-passphrase 2>/dev/null >"$dir/bob.pub"
 h transfer --key "$keys/lux-resale.key" --item "$item" --to "$(cat "$dir/alice.pub")"
 echo
+echo "== She also buys a wallet straight from the brand"
+h register --key "$keys/maison-aurele.key" --item "$wallet" --attr model="Portefeuille Aurèle" --custodian "$(cat "$dir/alice.pub")"
+echo
 echo "== The consumer resells it to another consumer"
 h transfer --key "$dir/alice.key" --item "$item" --to "$(cat "$dir/bob.pub")"
 echo
@@ -38,6 +43,25 @@ h --node "http://127.0.0.1:$((base_port + 102))" check "$item" || echo "(exit $?
 echo
 echo "== Its chain of custody"
 h show "$item"
+echo
+echo "== The consumer checks her wallet herself: a proof checked against genesis.json alone"
+h verify "$wallet" --genesis "$genesis" --max-age 10m --save-proof "$dir/wallet.proof" && echo "(exit 0: genuine and clean)"
+echo
+echo "== ... and the stolen bag: the proof checks out, but the item is flagged"
+set +e
+h verify "$item" --genesis "$genesis"
+code=$?
+echo "(exit $code: valid proof, item not clean)"
+echo
+echo "== A bundle tampered with after it was saved (one bit flipped) is refused"
+size=$(stat -c %s "$dir/wallet.proof")
+offset=$((size - 40))
+byte=$(od -An -tu1 -j "$offset" -N1 "$dir/wallet.proof" | tr -d ' ')
+printf "$(printf '\\%03o' $((byte ^ 1)))" | dd of="$dir/wallet.proof" bs=1 seek="$offset" conv=notrunc status=none
+h verify --proof "$dir/wallet.proof" --genesis "$genesis"
+code=$?
+echo "(exit $code: the proof does not check out)"
+set -e
 echo
 echo "The network is still running (logs in $dir/node*/hallmarkd.log; API at $HALLMARK_NODE)."
 echo "Try: build/bin/hallmark --node $HALLMARK_NODE show '$item'"

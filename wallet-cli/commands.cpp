@@ -13,8 +13,11 @@
 
 #include "core/item_id.h"
 #include "proto/cli.pb.h"
+#include "wallet-cli/export_commands.h"
+#include "wallet-cli/key_commands.h"
 #include "wallet-cli/keystore.h"
 #include "wallet-cli/node_commands.h"
+#include "wallet-cli/verify_commands.h"
 
 namespace hallmark::wallet {
 namespace {
@@ -260,6 +263,29 @@ int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out,
       "one per line on standard input");
   check->add_option("IDS", check_options.ids, "Item ids, in any supported form");
 
+  KeyCommandLine key_commands(app);
+  ExportCommandLine export_command(app);
+
+  VerifyOptions verify_options;
+  std::string verify_max_age;
+  double verify_timeout_s = 0;
+  CLI::App* verify = app.add_subcommand(
+      "verify",
+      "Check an item's proof bundle against genesis.json alone, trusting no node: exit 0 "
+      "genuine and clean, 1 valid but not clean, 2 the proof does not check out, 3 usage, file "
+      "or network error");
+  verify->add_option("ID", verify_options.item, "The item id, in any supported form");
+  verify->add_option("--genesis", verify_options.genesis_path, "The network's genesis.json")
+      ->required();
+  verify->add_option("--proof", verify_options.proof_path,
+                     "Check this saved bundle offline instead of asking --node");
+  verify->add_option("--save-proof", verify_options.save_path,
+                     "Save the bundle the node sent, to check again later with --proof");
+  verify->add_option("--max-age", verify_max_age,
+                     "Warn when the proven header is older than this (90s, 10m, 2h, 7d)");
+  verify->add_option("--timeout", verify_timeout_s, "Seconds to wait for the node")
+      ->check(CLI::Range(0.001, 86400.0));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -272,6 +298,22 @@ int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out,
     if (keygen->parsed()) {
       keygen_options.out_path = keygen_out;
       return RunKeygen(keygen_options, ReadNewPassphrase, out, err);
+    }
+    if (key_commands.parsed()) return key_commands.Run(json, out, err);
+    if (export_command.parsed()) return export_command.Run(node_url, out, err);
+    if (verify->parsed()) {
+      verify_options.node_url = node_url;
+      verify_options.json = json;
+      verify_options.timeout_ms = static_cast<uint32_t>(std::llround(verify_timeout_s * 1000));
+      if (!verify_max_age.empty()) {
+        auto age = ParseDuration(verify_max_age);
+        if (!age.ok()) {
+          err << "hallmark verify: --max-age: " << age.status().message() << "\n";
+          return ToInt(ExitCode::kFileOrUsage);
+        }
+        verify_options.max_age_ms = *age;
+      }
+      return RunVerify(verify_options, out, err);
     }
     for (const WriteCommand& w : write_commands) {
       if (!w.app->parsed()) continue;

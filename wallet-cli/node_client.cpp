@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "core/codec.h"
+#include "proto/proof.pb.h"
 
 namespace hallmark::wallet {
 namespace {
@@ -123,6 +124,22 @@ NodeResult<pb::StatusResponse> NodeClient::GetStatus(uint32_t timeout_ms) {
 
 NodeResult<pb::ItemResponse> NodeClient::GetItem(const core::ItemId& id, uint32_t timeout_ms) {
   return Interpret<pb::ItemResponse>(http_.Get(ItemPath(id), timeout_ms), {200}, "item", url());
+}
+
+NodeResult<pb::ProofBundle> NodeClient::GetProofBundle(const core::ItemId& id,
+                                                       uint32_t timeout_ms) {
+  return Interpret<pb::ProofBundle>(http_.Get(ItemPath(id) + "/proof", timeout_ms), {200},
+                                    "proof bundle", url());
+}
+
+core::Result<std::string> FetchProofBundle(const std::string& node_url, const core::ItemId& item,
+                                           uint32_t timeout_ms) {
+  core::Result<NodeAddress> address = ParseNodeUrl(node_url);
+  if (!address.ok()) return address.status();
+  NodeClient node{HttpClient(*address)};
+  NodeResult<pb::ProofBundle> r = node.GetProofBundle(item, timeout_ms);
+  if (!r.ok()) return core::Status::IoError("fetching the proof: " + r.error().ToString());
+  return core::SerializeDeterministic(*r);
 }
 
 core::Result<std::pair<std::string, std::string_view>> NodeClient::Encode(

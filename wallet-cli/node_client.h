@@ -16,6 +16,7 @@
 #include "core/item_id.h"
 #include "core/status.h"
 #include "proto/api.pb.h"
+#include "proto/proof.pb.h"
 #include "proto/records.pb.h"
 #include "wallet-cli/http_client.h"
 
@@ -94,6 +95,9 @@ class NodeClient {
   NodeResult<pb::ItemResponse> GetItem(const core::ItemId& id, uint32_t timeout_ms = 0);
   // POST /v1/records. 202 (pending) and 200 (already known) are both successes.
   NodeResult<pb::SubmitResponse> Submit(const pb::Envelope& envelope, uint32_t timeout_ms = 0);
+  // GET /v1/items/{id}/proof: the item's proof bundle, as the node sent it. Unverified: pass
+  // it to core::VerifyProofBundle before believing any of it.
+  NodeResult<pb::ProofBundle> GetProofBundle(const core::ItemId& id, uint32_t timeout_ms = 0);
   // GET /v1/records/{id hex}.
   NodeResult<pb::RecordStatusResponse> GetRecord(const core::Hash256& record_id,
                                                  uint32_t timeout_ms = 0);
@@ -111,6 +115,11 @@ class NodeClient {
   HttpClient http_;
   WireFormat format_;
 };
+
+// One-shot: the serialized proof bundle of `item` from the node at `node_url` (unverified).
+// Errors name the node and keep its words; every failure is a usage or network error.
+core::Result<std::string> FetchProofBundle(const std::string& node_url, const core::ItemId& item,
+                                           uint32_t timeout_ms = 0);
 
 // Parses an API answer body into `out`: JSON by default, binary Protobuf when the content type
 // says application/x-protobuf. Fields this version does not know are ignored, so a newer node

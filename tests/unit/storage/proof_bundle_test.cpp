@@ -3,6 +3,9 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <random>
 
@@ -340,4 +343,38 @@ TEST_CASE("proof bundle: hostile sizes are refused before any signature is check
   CHECK(Verify(chain, std::string(core::kMaxProofBundleBytes + 1, '\0')).failure->check ==
         ProofCheck::kFormat);
   CHECK(Verify(chain, "").failure->check == ProofCheck::kFormat);
+}
+
+// The fuzz target's seed corpus (tests/fuzz/corpus/proof_bundle): valid bundles of every shape.
+// Run with HALLMARK_WRITE_CORPUS=1 to rewrite it after a format change; otherwise this checks
+// that every seed named valid-* still checks out, so the fuzzer starts from real bundles.
+TEST_CASE("proof bundle: the fuzz corpus seeds are valid bundles") {
+  const std::filesystem::path dir =
+      std::filesystem::path(HALLMARK_SOURCE_DIR) / "tests/fuzz/corpus/proof_bundle";
+  if (std::getenv("HALLMARK_WRITE_CORPUS") != nullptr) {
+    ProvenChain chain;
+    LiveItem(chain, kMaisonItem, 6);
+    auto recs = LiveItem(chain, kItem2, 4);
+    pb::RecordPayload flag = Payload(kItem2, Id(recs.back()));
+    flag.mutable_flag()->set_kind(pb::STOLEN);
+    chain.CommitOne("alice", flag);
+    std::filesystem::create_directories(dir);
+    auto write = [&](const std::string& name, const std::string& bytes) {
+      std::ofstream(dir / name, std::ios::binary) << bytes;
+    };
+    write("valid-clean-6", chain.BundleBytes(kMaisonItem));
+    write("valid-stolen-5", chain.BundleBytes(kItem2));
+    write("valid-absent", chain.BundleBytes(kNeverItem));
+    MESSAGE("wrote the seed corpus to " << dir.string());
+  }
+  size_t seeds = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (!entry.path().filename().string().starts_with("valid-")) continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    INFO(entry.path().string());
+    CHECK(core::VerifyProofBundle(core::Network::FromProto(TestGenesis()).value(), bytes).ok());
+    ++seeds;
+  }
+  CHECK(seeds >= 3);
 }

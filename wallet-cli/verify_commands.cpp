@@ -1,0 +1,338 @@
+#include "wallet-cli/verify_commands.h"
+
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "core/codec.h"
+#include "core/genesis.h"
+#include "core/item_id.h"
+#include "core/proof_bundle.h"
+#include "proto/api.pb.h"
+#include "proto/cli.pb.h"
+#include "proto/proof.pb.h"
+#include "wallet-cli/format.h"
+#include "wallet-cli/node_client.h"
+#include "wallet-cli/node_commands.h"
+
+namespace hallmark::wallet {
+namespace {
+
+constexpr std::string_view kCommand = "hallmark verify";
+
+int Usage(std::ostream& err, std::string_view message) {
+  err << kCommand << ": " << ForTerminal(message) << "\n";
+  return static_cast<int>(VerifyExit::kUsage);
+}
+
+uint64_t SystemNowMs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+core::Status WriteBundleFile(const std::filesystem::path& path, const std::string& bytes) {
+  std::filesystem::path tmp = path;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) return core::Status::IoError("cannot write " + tmp.string());
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    out.flush();
+    if (!out) return core::Status::IoError("cannot write " + tmp.string());
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return core::Status::IoError("cannot save " + path.string() + ": " + ec.message());
+  return core::Status::Ok();
+}
+
+std::string AuthorText(const core::Network& network, const core::CustodyStep& step) {
+  if (!step.author.empty()) {
+    const pb::Organization* org = network.FindOrganization(step.author);
+    if (org && !org->display_name().empty() && org->display_name() != step.author) {
+      return step.author + " (" + org->display_name() + ")";
+    }
+    return step.author;
+  }
+  return "key " + step.signer.Hex().substr(0, 16) + "…";
+}
+
+// The step as the API's HistoryEntry, so the details column reads like `hallmark show`.
+pb::HistoryEntry AsHistoryEntry(const core::CustodyStep& step) {
+  pb::HistoryEntry e;
+  e.set_record_id(step.record_id.Hex());
+  e.set_type(std::string(core::RecordTypeName(step.type)));
+  e.set_signer(step.signer.Hex());
+  e.set_signer_organization(step.author);
+  *e.mutable_payload() = step.payload;
+  return e;
+}
+
+}  // namespace
+
+// A saved bundle: binary Protobuf, or JSON (Protobuf's mapping) when its first non-blank byte is
+// '{'. A JSON text that does not parse is kInvalidInput: a bundle that fails the format check.
+core::Result<std::string> ReadProofBundleFile(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return core::Status::IoError("--proof " + path.string() + " is a folder; give the bundle file");
+  }
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec)
+    return core::Status::IoError("cannot read --proof " + path.string() + ": " + ec.message());
+  if (size > core::kMaxProofBundleBytes) {
+    return core::Status::InvalidInput("--proof " + path.string() + " is " + std::to_string(size) +
+                                      " bytes, larger than any proof bundle (" +
+                                      std::to_string(core::kMaxProofBundleBytes) + ")");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return core::Status::IoError("cannot open --proof " + path.string());
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) return core::Status::IoError("cannot read --proof " + path.string());
+  const size_t first = bytes.find_first_not_of(" \t\r\n");
+  if (first != std::string::npos && bytes[first] == '{') {
+    pb::ProofBundle bundle;
+    core::Status st = core::FromJson(bytes, &bundle, "JSON proof bundle " + path.string());
+    if (!st.ok()) return core::Status::InvalidInput(st.message());
+    return core::SerializeDeterministic(bundle);
+  }
+  return bytes;
+}
+
+core::Result<uint64_t> ParseDuration(std::string_view text) {
+  if (text.empty()) return core::Status::InvalidInput("empty duration");
+  uint64_t total = 0;
+  size_t i = 0;
+  while (i < text.size()) {
+    uint64_t n = 0;
+    size_t digits = 0;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+      if (n > 1'000'000'000) return core::Status::InvalidInput("duration is too long");
+      n = n * 10 + static_cast<uint64_t>(text[i] - '0');
+      ++i;
+      ++digits;
+    }
+    size_t unit_start = i;
+    while (i < text.size() && (text[i] < '0' || text[i] > '9')) ++i;
+    std::string_view unit = text.substr(unit_start, i - unit_start);
+    uint64_t scale = 0;
+    if (unit == "ms")
+      scale = 1;
+    else if (unit == "s")
+      scale = 1000;
+    else if (unit == "m" || unit == "min")
+      scale = 60'000;
+    else if (unit == "h")
+      scale = 3'600'000;
+    else if (unit == "d")
+      scale = 86'400'000;
+    if (digits == 0 || scale == 0) {
+      return core::Status::InvalidInput("duration '" + std::string(text) +
+                                        "' is not like 90s, 10m, 2h, 7d or 1h30m");
+    }
+    total += n * scale;
+  }
+  return total;
+}
+
+std::string FormatAge(uint64_t ms) {
+  struct Unit {
+    uint64_t ms;
+    const char* name;
+  };
+  static constexpr Unit kUnits[] = {
+      {86'400'000, "d"}, {3'600'000, "h"}, {60'000, "min"}, {1000, "s"}};
+  if (ms < 1000) return std::to_string(ms) + " ms";
+  std::string out;
+  int shown = 0;
+  for (const Unit& u : kUnits) {
+    if (ms >= u.ms || shown > 0) {
+      uint64_t n = ms / u.ms;
+      ms %= u.ms;
+      if (n > 0 || shown > 0) {
+        if (n > 0) out += (out.empty() ? "" : " ") + std::to_string(n) + " " + u.name;
+        if (++shown == 2) break;
+      }
+    }
+  }
+  return out;
+}
+
+int RunVerify(const VerifyOptions& o, std::ostream& out, std::ostream& err) {
+  if (o.genesis_path.empty()) return Usage(err, "--genesis FILE is required: it is what you trust");
+  if (o.proof_path.empty() && o.item.empty()) {
+    return Usage(err, "give an item id (checked through --node) or --proof FILE");
+  }
+  if (!o.proof_path.empty() && !o.save_path.empty()) {
+    return Usage(err,
+                 "--save-proof saves what a node sends; with --proof there is nothing to save");
+  }
+  std::optional<core::ItemId> item;
+  if (!o.item.empty()) {
+    auto parsed = core::ParseItemId(o.item);
+    if (!parsed.ok()) return Usage(err, "invalid item id: " + parsed.status().message());
+    item = *parsed;
+  }
+  auto network = core::Network::FromFile(o.genesis_path);
+  if (!network.ok()) return Usage(err, network.status().message());
+
+  std::string bytes;
+  if (!o.proof_path.empty()) {
+    auto read = ReadProofBundleFile(o.proof_path);
+    if (!read.ok()) {
+      if (read.status().code() != core::StatusCode::kInvalidInput) {
+        return Usage(err, read.status().message());
+      }
+      bytes.clear();  // Not a bundle at all: it fails the format check below.
+      pb::VerifyOutput v;
+      if (o.json) {
+        v.set_verdict("invalid");
+        v.set_failed_check("format");
+        v.set_message(read.status().message());
+        out << JsonLine(v) << "\n";
+      }
+      err << kCommand
+          << ": PROOF DOES NOT CHECK OUT (format): " << ForTerminal(read.status().message())
+          << "\n";
+      return static_cast<int>(VerifyExit::kInvalid);
+    }
+    bytes = std::move(*read);
+  } else {
+    auto fetched = FetchProofBundle(ResolveNodeUrl(o.node_url), *item, o.timeout_ms);
+    if (!fetched.ok()) return Usage(err, fetched.status().message());
+    bytes = std::move(*fetched);
+    if (!o.save_path.empty()) {
+      core::Status st = WriteBundleFile(o.save_path, bytes);
+      if (!st.ok()) return Usage(err, st.message());
+      err << "saved the proof bundle to " << o.save_path.string() << " (" << bytes.size()
+          << " bytes); check it later with: hallmark verify --proof " << o.save_path.string()
+          << " --genesis " << o.genesis_path.string() << "\n";
+    }
+  }
+
+  std::optional<std::string_view> expected;
+  if (item) expected = o.item;
+  core::ProofVerdict verdict = core::VerifyProofBundle(*network, bytes, expected);
+
+  pb::VerifyOutput v;
+  v.set_chain_id(network->chain_id());
+  v.set_validators(static_cast<uint32_t>(network->validators().size()));
+  if (!verdict.ok()) {
+    const core::ProofFailure& f = *verdict.failure;
+    v.set_verdict("invalid");
+    v.set_failed_check(std::string(core::ProofCheckName(f.check)));
+    v.set_message(f.message);
+    if (o.json) {
+      out << JsonLine(v) << "\n";
+    } else {
+      out << "PROOF DOES NOT CHECK OUT\n"
+          << "  failed check  " << core::ProofCheckName(f.check) << "\n"
+          << "  why           " << ForTerminal(f.message) << "\n"
+          << "Nothing in this bundle can be trusted.\n";
+    }
+    return static_cast<int>(VerifyExit::kInvalid);
+  }
+
+  const core::ProvenItem& p = verdict.item;
+  const uint64_t now = o.now_ms != 0 ? o.now_ms : SystemNowMs();
+  const uint64_t age = now > p.header_time_ms ? now - p.header_time_ms : 0;
+  const bool stale = o.max_age_ms && age > *o.max_age_ms;
+  const std::vector<std::string> reasons = p.NotCleanReasons();
+  auto id = core::ParseItemId(p.item_id);  // Checked by the verifier.
+
+  v.set_verdict(reasons.empty() ? "clean" : "not_clean");
+  for (const auto& r : reasons) v.add_not_clean(r);
+  v.set_item_id(p.item_id);
+  if (id.ok()) v.set_digital_link(id->DigitalLinkUrl());
+  v.set_registered(p.state.has_value());
+  if (p.state) *v.mutable_state() = *p.state;
+  v.set_height(p.height);
+  v.set_header_time_ms(p.header_time_ms);
+  v.set_block_hash(p.block_hash.Hex());
+  v.set_state_root(p.state_root.Hex());
+  v.set_signers(static_cast<uint32_t>(p.signers));
+  v.set_age_ms(age);
+  v.set_stale(stale);
+  for (size_t i = 0; i < p.steps.size(); ++i) {
+    const core::CustodyStep& s = p.steps[i];
+    pb::VerifiedStep* vs = v.add_steps();
+    vs->set_index(static_cast<uint32_t>(i + 1));
+    vs->set_record_id(s.record_id.Hex());
+    vs->set_type(std::string(core::RecordTypeName(s.type)));
+    vs->set_author(s.author);
+    vs->set_signer(s.signer.Hex());
+    vs->set_timestamp_ms(s.timestamp_ms);
+    vs->set_details(HistoryDetails(AsHistoryEntry(s)));
+    *vs->mutable_payload() = s.payload;
+  }
+
+  if (stale) {
+    err << "warning: the proof's header is " << FormatAge(age) << " old, older than --max-age "
+        << FormatAge(*o.max_age_ms)
+        << "; the node may be behind or withholding newer blocks, so a recent flag may be "
+           "missing\n";
+  }
+  if (o.json) {
+    out << JsonLine(v) << "\n";
+    return static_cast<int>(reasons.empty() ? VerifyExit::kClean : VerifyExit::kNotClean);
+  }
+
+  std::ostringstream s;
+  if (reasons.empty()) {
+    s << "GENUINE: the proof checks out and the item is registered, active and unflagged\n";
+  } else {
+    s << "NOT CLEAN: the proof checks out, but the item is ";
+    for (size_t i = 0; i < reasons.size(); ++i) s << (i ? "; " : "") << ForTerminal(reasons[i]);
+    s << "\n";
+  }
+  TextTable head;
+  head.AddRow({"item", p.item_id});
+  if (id.ok()) head.AddRow({"", id->DigitalLinkUrl()});
+  if (p.state) {
+    const pb::Organization* brand = network->FindOrganization(p.state->brand());
+    std::string brand_text = p.state->brand();
+    if (brand && !brand->display_name().empty() && brand->display_name() != brand_text) {
+      brand_text += " (" + brand->display_name() + ")";
+    }
+    head.AddRow({"brand", ForTerminal(brand_text)});
+    head.AddRow({"custodian", ForTerminal(HolderText(p.state->custodian(), true))});
+    std::string status = p.state->status() == pb::DECOMMISSIONED ? "decommissioned" : "active";
+    if (p.state->flags_size() == 0) status += ", no flags";
+    head.AddRow({"status", status});
+    for (const pb::ActiveFlag& f : p.state->flags()) {
+      std::string flag =
+          std::string(core::FlagKindName(f.kind())) + ", set by " + HolderText(f.set_by(), false);
+      if (!f.note().empty()) flag += ": " + f.note();
+      head.AddRow({"flag", ForTerminal(flag)});
+    }
+    for (const pb::Attribute& a : p.state->attributes()) {
+      head.AddRow({"attribute", ForTerminal(a.key() + " = " + a.value())});
+    }
+  }
+  head.AddRow({"proven at", "block " + std::to_string(p.height) + ", " +
+                                FormatUtc(p.header_time_ms) + " UTC (" + FormatAge(age) + " old" +
+                                (stale ? ", STALE" : "") + ")"});
+  head.AddRow({"certified by", std::to_string(p.signers) + " of " +
+                                   std::to_string(network->validators().size()) +
+                                   " validators of " + network->chain_id()});
+  s << head.Render("  ");
+  if (!p.steps.empty()) {
+    s << "chain of custody (signed by each author; dates are the author's clock, UTC):\n";
+    TextTable steps;
+    steps.AddRow({"#", "date", "record", "by", "details"});
+    for (size_t i = 0; i < p.steps.size(); ++i) {
+      const core::CustodyStep& st = p.steps[i];
+      steps.AddRow({std::to_string(i + 1), FormatUtc(st.timestamp_ms),
+                    std::string(core::RecordTypeName(st.type)),
+                    ForTerminal(AuthorText(*network, st)),
+                    ForTerminal(HistoryDetails(AsHistoryEntry(st)))});
+    }
+    s << steps.Render("  ");
+  }
+  out << s.str();
+  return static_cast<int>(reasons.empty() ? VerifyExit::kClean : VerifyExit::kNotClean);
+}
+
+}  // namespace hallmark::wallet

@@ -1,0 +1,51 @@
+#pragma once
+
+// `hallmark verify`: checks an item's proof bundle against genesis.json alone, so the answer
+// does not depend on trusting the node that served it (docs/proofs.md). Like the other
+// commands, a library function returning the exit code, so tests run it in-process.
+
+#include <cstdint>
+#include <filesystem>
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+
+namespace hallmark::wallet {
+
+// Exit codes of `hallmark verify`.
+enum class VerifyExit : int {
+  kClean = 0,     // The proof checks out; the item is registered, active and unflagged.
+  kNotClean = 1,  // The proof checks out; the item was never registered, is flagged or is
+                  // decommissioned (the output says which).
+  kInvalid = 2,   // The proof does not check out (the output names the check that failed).
+  kUsage = 3,     // Usage, file or network error: nothing was verified.
+};
+
+struct VerifyOptions {
+  std::string item;                    // Any id form; optional with proof_path.
+  std::filesystem::path genesis_path;  // Required: the only thing trusted.
+  std::string node_url;                // Empty: ResolveNodeUrl("").
+  std::filesystem::path proof_path;    // Offline: verify this saved bundle instead.
+  std::filesystem::path save_path;     // Save the fetched bundle here (binary Protobuf).
+  std::optional<uint64_t> max_age_ms;  // Warn when the header is older.
+  bool json = false;
+  uint32_t timeout_ms = 0;  // 0: the HTTP client's default.
+  uint64_t now_ms = 0;      // 0: this machine's clock (tests fix it).
+};
+
+int RunVerify(const VerifyOptions& options, std::ostream& out, std::ostream& err);
+
+// A saved bundle file: binary Protobuf, or JSON (Protobuf's mapping) when its first non-blank
+// byte is '{', returned as binary. IoError when it cannot be read; InvalidInput when it is too
+// large or is JSON that does not parse (a bundle that fails the format check).
+core::Result<std::string> ReadProofBundleFile(const std::filesystem::path& path);
+
+// "90s", "10m", "2h", "7d", "1500ms", "1h30m" → milliseconds. InvalidInput otherwise.
+core::Result<uint64_t> ParseDuration(std::string_view text);
+// "2 h 5 min", "40 s", "3 d 4 h": the two largest units.
+std::string FormatAge(uint64_t ms);
+
+}  // namespace hallmark::wallet
