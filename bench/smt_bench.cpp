@@ -4,7 +4,10 @@
 // (default 1,000,000), built once in a temporary folder (HALLMARK_SMT_BENCH_DIR, default the
 // system temp dir) before the first of them runs; only the timed batches and proofs count.
 // Throughput is per wall-clock second for block commits (the LevelDB write and its background
-// compaction count) and per CPU second of the calling thread for the others.
+// compaction count) and PrepareUpdate alone (the tree's own threads do part of it), and per CPU
+// second of the calling thread for the others. The block commits also report the CPU of each
+// phase on the calling thread, of all other threads (compaction, the tree's helpers), and their
+// total: on a machine with few cores, the total bounds the throughput.
 //
 // The 10^7 run, by hand (building the tree takes a while; KEEP leaves it in place, under a name
 // with the item count, and later runs with the same settings reopen it instead):
@@ -13,7 +16,9 @@
 //   hallmark-microbench --benchmark_filter=Smt
 // Other knobs: HALLMARK_SMT_BENCH_CACHE_NODES (tree cache, default 262144 as in the ledger),
 // HALLMARK_SMT_BENCH_BLOCK_CACHE_MB (LevelDB block cache, default 64),
-// HALLMARK_SMT_BENCH_WRITE_BUFFER_MB (LevelDB write buffer, default 4).
+// HALLMARK_SMT_BENCH_WRITE_BUFFER_MB (LevelDB write buffer, default 4),
+// HALLMARK_SMT_BENCH_PREPARE_THREADS (the tree's prepare_threads, default 0: one per hardware
+// thread), HALLMARK_SMT_BENCH_SNAPPY (0: LevelDB compression off; default 1, LevelDB's default).
 
 #include <benchmark/benchmark.h>
 #include <leveldb/cache.h>
@@ -125,6 +130,8 @@ struct World {
     options.block_cache = block_cache.get();
     options.filter_policy = filter.get();
     options.write_buffer_size = EnvSize("HALLMARK_SMT_BENCH_WRITE_BUFFER_MB", 4) << 20;
+    // Nodes are hashes, which Snappy cannot shrink: this shows what trying costs.
+    if (EnvSize("HALLMARK_SMT_BENCH_SNAPPY", 1) == 0) options.compression = leveldb::kNoCompression;
     leveldb::DB* raw = nullptr;
     leveldb::Status s = leveldb::DB::Open(options, dir.string(), &raw);
     if (!s.ok()) {
@@ -141,7 +148,9 @@ struct World {
     reader = std::make_unique<hallmark::storage::LevelDbSmtReader>(db.get(), kPrefix);
     counting = std::make_unique<CountingReader>(reader.get());
     tree = std::make_unique<hallmark::core::SparseMerkleTree>(
-        counting.get(), EnvSize("HALLMARK_SMT_BENCH_CACHE_NODES", kCacheNodes));
+        counting.get(), EnvSize("HALLMARK_SMT_BENCH_CACHE_NODES", kCacheNodes),
+        hallmark::core::SparseMerkleTree::kDefaultCommitWait,
+        EnvSize("HALLMARK_SMT_BENCH_PREPARE_THREADS", 0));
     if (!tree->status().ok()) {
       std::fprintf(stderr, "smt bench: %s\n", tree->status().ToString().c_str());
       std::abort();
@@ -194,10 +203,16 @@ struct World {
   // Time spent in each phase of Commit, for the benchmark's counters.
   double prepare_s = 0, write_s = 0, commit_s = 0;
 
-  // CPU seconds of the calling thread.
+  // CPU seconds of the calling thread, and of the whole process (every thread: the tree's
+  // helpers and LevelDB's compaction too).
   static double ThreadCpu() {
     timespec ts{};
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+  }
+  static double ProcessCpu() {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
   }
   double prepare_cpu_s = 0, write_cpu_s = 0, commit_cpu_s = 0;
@@ -246,7 +261,9 @@ World& GetWorld() {
 void BM_SmtBlockCommit(benchmark::State& state) {
   World& w = GetWorld();
   const size_t new_percent = static_cast<size_t>(state.range(0));
-  std::mt19937_64 rng(42);
+  // One sequence for all runs: a repetition updates other items, whose nodes are not all cached
+  // already.
+  static std::mt19937_64 rng(42);
   std::vector<Pair> batch;
   size_t bytes = 0;
   auto before = w.tree->cache_stats();
@@ -254,6 +271,8 @@ void BM_SmtBlockCommit(benchmark::State& state) {
   const double read_s_before = w.counting->seconds();
   w.prepare_s = w.write_s = w.commit_s = 0;
   w.prepare_cpu_s = w.write_cpu_s = w.commit_cpu_s = 0;
+  const double process_cpu_before = World::ProcessCpu();
+  const double thread_cpu_before = World::ThreadCpu();
   for (auto _ : state) {
     state.PauseTiming();
     batch.clear();
@@ -269,6 +288,9 @@ void BM_SmtBlockCommit(benchmark::State& state) {
     state.ResumeTiming();
     bytes += w.Commit(batch);
   }
+  // CPU of every thread but the calling one: LevelDB's compaction (and the tree's helpers).
+  const double other_cpu_s =
+      (World::ProcessCpu() - process_cpu_before) - (World::ThreadCpu() - thread_cpu_before);
   auto after = w.tree->cache_stats();
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kBlockUpdates));
   state.counters["tree_items"] = static_cast<double>(w.items);
@@ -281,6 +303,10 @@ void BM_SmtBlockCommit(benchmark::State& state) {
   state.counters["prepare_cpu_ms"] = w.prepare_cpu_s * 1e3 / n;
   state.counters["write_cpu_ms"] = w.write_cpu_s * 1e3 / n;
   state.counters["commit_cpu_ms"] = w.commit_cpu_s * 1e3 / n;
+  state.counters["other_threads_cpu_ms"] = other_cpu_s * 1e3 / n;
+  // All the CPU a block costs: this thread's three phases and every other thread.
+  state.counters["total_cpu_ms"] =
+      (w.prepare_cpu_s + w.write_cpu_s + w.commit_cpu_s + other_cpu_s) * 1e3 / n;
   state.counters["disk_reads"] = static_cast<double>(w.counting->reads() - reads_before) / n;
   state.counters["read_ms"] = (w.counting->seconds() - read_s_before) * 1e3 / n;
   double lookups = static_cast<double>(after.hits + after.misses - before.hits - before.misses);
@@ -295,22 +321,35 @@ BENCHMARK(BM_SmtBlockCommit)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 
-// PrepareUpdate alone (the tree work of a block, no disk write), 1,000 existing items.
+// PrepareUpdate alone (the tree work of a block, no disk write), 1,000 existing items, on
+// Arg(0) threads (0: the tree's default, one per hardware thread). Per wall-clock second, as
+// the tree's own threads do part of the work.
 void BM_SmtPrepareOnly(benchmark::State& state) {
   World& w = GetWorld();
+  const size_t threads = static_cast<size_t>(state.range(0));
+  // A second tree over the same store when the thread count differs from the shared tree's;
+  // dropped before any other benchmark commits.
+  std::unique_ptr<hallmark::core::SparseMerkleTree> own;
+  if (threads != 0) {
+    own = std::make_unique<hallmark::core::SparseMerkleTree>(
+        w.counting.get(), EnvSize("HALLMARK_SMT_BENCH_CACHE_NODES", kCacheNodes),
+        hallmark::core::SparseMerkleTree::kDefaultCommitWait, threads);
+  }
+  const hallmark::core::SparseMerkleTree& tree = own ? *own : *w.tree;
   std::mt19937_64 rng(43);
   std::vector<Pair> batch;
   for (size_t j = 0; j < kBlockUpdates; ++j) {
     uint64_t i = rng() % w.items;
     batch.emplace_back(ItemKey(i), ValueHash(i, w.version++));
   }
+  if (!tree.PrepareUpdate(batch).ok()) std::abort();  // Brings the batch's nodes into the cache.
   for (auto _ : state) {
-    auto u = w.tree->PrepareUpdate(batch);
+    auto u = tree.PrepareUpdate(batch);
     benchmark::DoNotOptimize(u);
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kBlockUpdates));
 }
-BENCHMARK(BM_SmtPrepareOnly)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_SmtPrepareOnly)->Arg(1)->Arg(0)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 // Proofs of random items (Arg(1): of random absent keys).
 void BM_SmtProve(benchmark::State& state) {

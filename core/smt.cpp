@@ -7,7 +7,10 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <iterator>
 #include <mutex>
+#include <system_error>
+#include <thread>
 
 #include "core/crypto/sha256.h"
 
@@ -87,6 +90,15 @@ constexpr uint8_t kProofHasLeaf = 0x01;
 // A read that meets a mix of old and new nodes starts again at most this often.
 constexpr int kMaxReadAttempts = 4;
 
+// PrepareUpdate shares out the root's subtrees among threads only for batches this large:
+// below it, starting a thread costs more than it saves.
+constexpr size_t kMinItemsForThreads = 64;
+
+// One thread per hardware thread, at most one per slot of the root.
+size_t DefaultPrepareThreads() {
+  return std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 16);
+}
+
 uint16_t Bit16(int s) {
   return static_cast<uint16_t>(1u << s);
 }
@@ -100,6 +112,73 @@ int Pop16(unsigned x) {
 int Ctz(unsigned mask) {
   return std::countr_zero(mask);
 }
+
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kAddressSanitizer = true;
+#elif defined(__has_feature)
+constexpr bool kAddressSanitizer = __has_feature(address_sanitizer);
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
+
+// Memory for decoded nodes, recycled by size. A node takes 44 + 32 * count bytes, often over
+// 1 KiB, which glibc serves from its slow large-chunk bins; and a block commit frees about as
+// many nodes (the versions it replaces in the cache) as the next block allocates, mostly of the
+// same sizes. So a stack of free blocks per count keeps both cheap (and, unlike a list threaded
+// through the blocks, takes one without touching its cold memory). Bounded: at most kMaxBytes
+// and kStackSize blocks per count; beyond that memory goes back to the allocator. Thread-safe:
+// nodes are released on whichever thread drops the last reference.
+class NodePool {
+ public:
+  static constexpr size_t kMaxCount = 15 + 3 * 16;
+  static constexpr size_t kMaxBytes = size_t{8} << 20;
+  static constexpr size_t kStackSize = 2048;
+  static constexpr bool kBypass = kAddressSanitizer;  // Let it see every node's lifetime.
+
+  // Never destroyed, so that nodes released during static destruction still find it.
+  static NodePool& Get() {
+    static NodePool* const pool = new NodePool();
+    return *pool;
+  }
+
+  void* Allocate(size_t bytes, size_t count) {
+    if constexpr (kBypass) return ::operator new(bytes);
+    {
+      std::lock_guard lock(mu_);
+      Stack& stack = free_[count];
+      if (stack.size != 0) {
+        held_bytes_ -= bytes;
+        return stack.blocks[--stack.size];
+      }
+    }
+    return ::operator new(bytes);
+  }
+
+  void Free(void* p, size_t bytes, size_t count) {
+    if constexpr (kBypass) return ::operator delete(p);
+    {
+      std::lock_guard lock(mu_);
+      Stack& stack = free_[count];
+      if (held_bytes_ + bytes <= kMaxBytes && stack.size < kStackSize) {
+        stack.blocks[stack.size++] = p;
+        held_bytes_ += bytes;
+        return;
+      }
+    }
+    ::operator delete(p);
+  }
+
+ private:
+  struct Stack {
+    size_t size = 0;
+    std::array<void*, kStackSize> blocks;
+  };
+  NodePool() = default;
+
+  std::mutex mu_;
+  std::array<Stack, kMaxCount + 1> free_;  // Guarded by mu_; by count. About 1 MiB.
+  size_t held_bytes_ = 0;                  // Guarded by mu_.
+};
 
 }  // namespace
 
@@ -134,9 +213,10 @@ struct SmtNode {
   std::array<uint8_t, 32> hash_at{};
 
   // A node with room for `count` hashes (left unset) and one reference, held by the result.
+  static size_t Bytes(size_t count) { return sizeof(SmtNode) + count * sizeof(Hash256); }
   static SmtNode* Create(size_t count) {
-    HM_ASSERT(count <= 15 + 3 * 16);
-    void* mem = ::operator new(sizeof(SmtNode) + count * sizeof(Hash256));
+    HM_ASSERT(count <= NodePool::kMaxCount);
+    void* mem = NodePool::Get().Allocate(Bytes(count), count);
     SmtNode* node = new (mem) SmtNode();
     node->count = static_cast<uint8_t>(count);
     return node;
@@ -154,8 +234,9 @@ struct SmtNode {
   static SmtNodeRef Adopt(SmtNode* node) { return SmtNodeRef(node); }
   static void Release(SmtNode* node) {
     if (node->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      const size_t count = node->count;
       node->~SmtNode();
-      ::operator delete(node);
+      NodePool::Get().Free(node, Bytes(count), count);
     }
   }
 
@@ -193,6 +274,8 @@ void SmtUpdate::ForEachWrite(
   HM_ASSERT(node_keys.size() == nodes.size());
   std::string buffer;
   for (size_t i = 0; i < nodes.size(); ++i) {
+    // The nodes are cold by now; fetch the header of one a few ahead while encoding this one.
+    if (i + 4 < nodes.size()) __builtin_prefetch(nodes[i + 4].get());
     EncodeNode(*nodes[i], &buffer);
     put(node_keys[i], buffer);
   }
@@ -311,23 +394,29 @@ class NodeBuilder {
 // Replaces *out with the node's stored form.
 void EncodeNode(const SmtNode& node, std::string* out_buffer) {
   std::string& out = *out_buffer;
-  out.clear();
-  out.reserve(kNodeHeaderBytes + 64 * static_cast<size_t>(Pop16(node.leaf_bits)) +
-              32 * static_cast<size_t>(Pop16(node.ref_bits)));
-  out.push_back(static_cast<char>(kNodeFormat));
-  out.push_back(static_cast<char>(node.leaf_bits >> 8));
-  out.push_back(static_cast<char>(node.leaf_bits & 0xff));
-  out.push_back(static_cast<char>(node.ref_bits >> 8));
-  out.push_back(static_cast<char>(node.ref_bits & 0xff));
-  for (int s = 0; s < 16; ++s) {
+  out.resize(kNodeHeaderBytes + 64 * static_cast<size_t>(Pop16(node.leaf_bits)) +
+             32 * static_cast<size_t>(Pop16(node.ref_bits)));
+  auto* p = reinterpret_cast<uint8_t*>(out.data());
+  p[0] = kNodeFormat;
+  p[1] = static_cast<uint8_t>(node.leaf_bits >> 8);
+  p[2] = static_cast<uint8_t>(node.leaf_bits & 0xff);
+  p[3] = static_cast<uint8_t>(node.ref_bits >> 8);
+  p[4] = static_cast<uint8_t>(node.ref_bits & 0xff);
+  p += kNodeHeaderBytes;
+  // In the node's hashes a leaf is key, value hash, leaf hash, and hash_at points at the last.
+  const Hash256* h = node.h();
+  for (unsigned filled = node.leaf_bits | node.ref_bits; filled != 0; filled &= filled - 1) {
+    const int s = Ctz(filled);
+    const size_t at = node.hash_at[static_cast<size_t>(16 + s)];
     if (node.IsLeaf(s)) {
-      SmtLeaf leaf = node.Leaf(s);
-      out.append(leaf.key.view());
-      out.append(leaf.value_hash.view());
-    } else if (node.IsRef(s)) {
-      out.append(node.HashAt(16 + s).view());
+      std::memcpy(p, h[at - 2].data(), 2 * Hash256::kSize);
+      p += 2 * Hash256::kSize;
+    } else {
+      std::memcpy(p, h[at].data(), Hash256::kSize);
+      p += Hash256::kSize;
     }
   }
+  HM_ASSERT(p == reinterpret_cast<uint8_t*>(out.data()) + out.size());
 }
 
 std::string Describe(std::string_view node_key) {
@@ -461,6 +550,9 @@ class NodeCache {
         slots_(std::bit_ceil(std::max<size_t>(2 * capacity, 16))),
         mask_(slots_.size() - 1) {}
 
+  // Starts fetching the memory a Find or Put of `id` will look at first.
+  void Prefetch(const NodeId& id) const { __builtin_prefetch(&slots_[id.Hash() & mask_]); }
+
   const SmtNodeRef* Find(const NodeId& id) {
     const uint64_t hash = id.Hash();
     for (size_t i = hash & mask_;; i = (i + 1) & mask_) {
@@ -473,7 +565,9 @@ class NodeCache {
     }
   }
 
-  void Put(const NodeId& id, SmtNodeRef node) {
+  // Returns the node this one replaced or evicted, if any, so that the caller can let it go
+  // after unlocking.
+  [[nodiscard]] SmtNodeRef Put(const NodeId& id, SmtNodeRef node) {
     HM_ASSERT(node);
     const uint64_t hash = id.Hash();
     size_t i = hash & mask_;
@@ -481,19 +575,21 @@ class NodeCache {
       Slot& s = slots_[i];
       if (!s.node) break;
       if (s.hash == hash && s.id == id) {
-        s.node = std::move(node);
+        std::swap(s.node, node);
         s.referenced = true;
-        return;
+        return node;
       }
     }
+    SmtNodeRef evicted;
     if (count_ == capacity_) {
-      EvictOne();
+      evicted = EvictOne();
       // Eviction may have shifted entries; find the free slot again.
       for (i = hash & mask_; slots_[i].node; i = (i + 1) & mask_) {
       }
     }
     slots_[i] = Slot{hash, id, true, std::move(node)};
     ++count_;
+    return evicted;
   }
 
   void Erase(const NodeId& id) {
@@ -501,7 +597,7 @@ class NodeCache {
     for (size_t i = hash & mask_;; i = (i + 1) & mask_) {
       if (!slots_[i].node) return;
       if (slots_[i].hash == hash && slots_[i].id == id) {
-        EraseAt(i);
+        (void)EraseAt(i);
         return;
       }
     }
@@ -518,12 +614,11 @@ class NodeCache {
   };
 
   // CLOCK: sweep from the hand, giving each recently used entry a second chance.
-  void EvictOne() {
+  SmtNodeRef EvictOne() {
     for (;;) {
       Slot& s = slots_[hand_];
       if (s.node && !s.referenced) {
-        EraseAt(hand_);  // The hand stays: a shifted entry may now sit under it.
-        return;
+        return EraseAt(hand_);  // The hand stays: a shifted entry may now sit under it.
       }
       s.referenced = false;
       hand_ = (hand_ + 1) & mask_;
@@ -531,8 +626,9 @@ class NodeCache {
   }
 
   // Deletion without tombstones: shift later entries of the probe run back into the hole.
-  void EraseAt(size_t hole) {
-    slots_[hole].node = SmtNodeRef();
+  // Returns the erased node.
+  SmtNodeRef EraseAt(size_t hole) {
+    SmtNodeRef erased = std::move(slots_[hole].node);
     --count_;
     for (size_t j = (hole + 1) & mask_; slots_[j].node; j = (j + 1) & mask_) {
       size_t home = slots_[j].hash & mask_;
@@ -543,6 +639,7 @@ class NodeCache {
       slots_[j].node = SmtNodeRef();
       hole = j;
     }
+    return erased;
   }
 
   const size_t capacity_;
@@ -654,8 +751,12 @@ Result<SmtProof> DecodeSmtProof(std::string_view bytes) {
 
 class SparseMerkleTree::Impl {
  public:
-  Impl(SmtNodeReader* reader, size_t capacity, std::chrono::milliseconds commit_wait)
-      : reader_(reader), commit_wait_(commit_wait), cache_(capacity) {}
+  Impl(SmtNodeReader* reader, size_t capacity, std::chrono::milliseconds commit_wait,
+       size_t prepare_threads)
+      : reader_(reader),
+        commit_wait_(commit_wait),
+        prepare_threads_(prepare_threads),
+        cache_(capacity) {}
 
   // What one read works from: the committed root node when it started, and the epoch that
   // tells whether a Commit happened since.
@@ -736,10 +837,11 @@ class SparseMerkleTree::Impl {
       snap.inconsistent = true;
       return Status::Corruption(Describe(node_key) + " does not match its parent's hash");
     }
+    SmtNodeRef evicted;  // Let go after unlocking.
     std::lock_guard lock(mu_);
     // Only a read that no Commit overtook may fill the cache, or it could put back a node
     // that Commit just replaced.
-    if (epoch_ == snap.epoch) cache_.Put(id, node);
+    if (epoch_ == snap.epoch) evicted = cache_.Put(id, node);
     return node;
   }
 
@@ -801,64 +903,83 @@ class SparseMerkleTree::Impl {
   }
 
   // Applies `items` (sorted by key, distinct, all under this node's path) to `base` (null for a
-  // new node) at depth 4 * nibbles. Returns the new node, or null if nothing changed.
+  // new node) at depth 4 * nibbles. Returns the new node, or null if nothing changed. Appends the
+  // changed nodes to `out` children first (post-order), each once.
   Result<SmtNodeRef> UpdateNode(const SmtNode* base, int nibbles, std::span<const KeyValue> items,
                                 Snapshot& snap, SmtUpdate* out) const {
     HM_ASSERT(!items.empty() && nibbles < 64);
     // First what changes in each slot (recursing into children), then the new node.
     std::array<SlotChange, 16> changes;
     size_t n = 0;
-    bool reshaped = base == nullptr;  // Some slot changes kind: the node must be rebuilt.
     size_t i = 0;
     while (i < items.size()) {
       const int s = KeyNibble(items[i].key, nibbles);
       size_t j = i + 1;
       while (j < items.size() && KeyNibble(items[j].key, nibbles) == s) ++j;
-      std::span<const KeyValue> group = items.subspan(i, j - i);
+      auto change = UpdateSlot(base, nibbles, s, items.subspan(i, j - i), snap, out);
+      if (!change.ok()) return change.status();
+      if (*change) changes[n++] = **change;
       i = j;
-
-      const bool is_leaf = base != nullptr && base->IsLeaf(s);
-      const bool is_ref = base != nullptr && base->IsRef(s);
-      if (!is_leaf && !is_ref && group.size() == 1) {
-        changes[n++] = {s, true, group[0].key, group[0].value_hash};
-        reshaped = true;
-      } else if (!is_leaf && !is_ref) {
-        auto child = UpdateNode(nullptr, nibbles + 1, group, snap, out);
-        if (!child.ok()) return child.status();
-        changes[n++] = {s, false, (*child)->hash(), {}};
-        reshaped = true;
-      } else if (is_leaf) {
-        const SmtLeaf leaf = base->Leaf(s);
-        if (group.size() == 1 && group[0].key == leaf.key) {
-          if (group[0].value_hash != leaf.value_hash) {
-            changes[n++] = {s, true, group[0].key, group[0].value_hash};
-          }
-          continue;
-        }
-        // The slot's leaf and the new keys now share it: push them all one node down.
-        std::vector<KeyValue> merged(group.begin(), group.end());
-        auto at = std::lower_bound(merged.begin(), merged.end(), leaf.key,
-                                   [](const KeyValue& kv, const Hash256& k) { return kv.key < k; });
-        if (at == merged.end() || at->key != leaf.key)
-          merged.insert(at, {leaf.key, leaf.value_hash});
-        auto child = UpdateNode(nullptr, nibbles + 1, merged, snap, out);
-        if (!child.ok()) return child.status();
-        changes[n++] = {s, false, (*child)->hash(), {}};
-        reshaped = true;
-      } else {
-        auto current = LoadChild(group[0].key, nibbles + 1, base->HashAt(16 + s), snap);
-        if (!current.ok()) return current.status();
-        auto child = UpdateNode(current->get(), nibbles + 1, group, snap, out);
-        if (!child.ok()) return child.status();
-        if (*child) changes[n++] = {s, false, (*child)->hash(), {}};
-      }
     }
-    if (n == 0) return SmtNodeRef();
+    return FinishNode(base, nibbles, items[0].key, std::span<const SlotChange>(changes.data(), n),
+                      out);
+  }
+
+  // What slot `s` of `base` (null for a new node) at depth 4 * nibbles becomes once `group`
+  // (sorted, distinct, the items whose nibble `nibbles` is s) is applied; nullopt if it stays.
+  // Appends the changed nodes below the slot to `out`.
+  Result<std::optional<SlotChange>> UpdateSlot(const SmtNode* base, int nibbles, int s,
+                                               std::span<const KeyValue> group, Snapshot& snap,
+                                               SmtUpdate* out) const {
+    using Change = std::optional<SlotChange>;
+    const bool is_leaf = base != nullptr && base->IsLeaf(s);
+    const bool is_ref = base != nullptr && base->IsRef(s);
+    if (!is_leaf && !is_ref && group.size() == 1) {
+      return Change(SlotChange{s, true, group[0].key, group[0].value_hash});
+    }
+    if (!is_leaf && !is_ref) {
+      auto child = UpdateNode(nullptr, nibbles + 1, group, snap, out);
+      if (!child.ok()) return child.status();
+      return Change(SlotChange{s, false, (*child)->hash(), {}});
+    }
+    if (is_leaf) {
+      const SmtLeaf leaf = base->Leaf(s);
+      if (group.size() == 1 && group[0].key == leaf.key) {
+        if (group[0].value_hash == leaf.value_hash) return Change();
+        return Change(SlotChange{s, true, group[0].key, group[0].value_hash});
+      }
+      // The slot's leaf and the new keys now share it: push them all one node down.
+      std::vector<KeyValue> merged(group.begin(), group.end());
+      auto at = std::lower_bound(merged.begin(), merged.end(), leaf.key,
+                                 [](const KeyValue& kv, const Hash256& k) { return kv.key < k; });
+      if (at == merged.end() || at->key != leaf.key) merged.insert(at, {leaf.key, leaf.value_hash});
+      auto child = UpdateNode(nullptr, nibbles + 1, merged, snap, out);
+      if (!child.ok()) return child.status();
+      return Change(SlotChange{s, false, (*child)->hash(), {}});
+    }
+    auto current = LoadChild(group[0].key, nibbles + 1, base->HashAt(16 + s), snap);
+    if (!current.ok()) return current.status();
+    auto child = UpdateNode(current->get(), nibbles + 1, group, snap, out);
+    if (!child.ok()) return child.status();
+    if (!*child) return Change();
+    return Change(SlotChange{s, false, (*child)->hash(), {}});
+  }
+
+  // The node `base` (null for a new one) at the path of `nibbles` nibbles of `any_key_below` with
+  // `changes` (in slot order) applied, appended to `out`; null if there are no changes.
+  static SmtNodeRef FinishNode(const SmtNode* base, int nibbles, const Hash256& any_key_below,
+                               std::span<const SlotChange> changes, SmtUpdate* out) {
+    if (changes.empty()) return SmtNodeRef();
+    // A slot that changes kind (empty -> leaf or reference, leaf -> reference) reshapes the
+    // node, which is then rebuilt; otherwise it is patched in place.
+    bool reshaped = base == nullptr;
+    for (const SlotChange& ch : changes) {
+      if (!reshaped && !(ch.leaf ? base->IsLeaf(ch.slot) : base->IsRef(ch.slot))) reshaped = true;
+    }
     SmtNodeRef node;
     if (reshaped) {
       NodeBuilder b(base);
-      for (size_t c = 0; c < n; ++c) {
-        const SlotChange& ch = changes[c];
+      for (const SlotChange& ch : changes) {
         if (ch.leaf) {
           b.SetLeaf(ch.slot, ch.a, ch.b);
         } else {
@@ -867,28 +988,103 @@ class SparseMerkleTree::Impl {
       }
       node = b.Finish();
     } else {
-      node = WithNewValues(*base, std::span<const SlotChange>(changes.data(), n));
+      node = WithNewValues(*base, changes);
     }
-    out->node_keys.push_back(NodeKey(items[0].key, nibbles));
+    out->node_keys.push_back(NodeKey(any_key_below, nibbles));
     out->nodes.push_back(node);
     return node;
   }
 
+  // UpdateNode for the root, with the root's slots shared out among `threads` threads (the
+  // caller's and threads - 1 helpers). Each slot's subtree is prepared by one thread into its
+  // own list, and the lists are joined in slot order, so the result is exactly UpdateNode's.
+  Result<SmtNodeRef> UpdateRootInParallel(const SmtNode* base, std::span<const KeyValue> items,
+                                          size_t threads, Snapshot& snap, SmtUpdate* out) const {
+    struct Task {
+      int slot = 0;
+      std::span<const KeyValue> group;
+      Snapshot snap;
+      SmtUpdate writes;
+      Result<std::optional<SlotChange>> change = std::optional<SlotChange>();
+    };
+    std::vector<Task> tasks;
+    tasks.reserve(16);
+    for (size_t i = 0; i < items.size();) {
+      const int s = KeyNibble(items[i].key, 0);
+      size_t j = i + 1;
+      while (j < items.size() && KeyNibble(items[j].key, 0) == s) ++j;
+      Task& t = tasks.emplace_back();
+      t.slot = s;
+      t.group = items.subspan(i, j - i);
+      t.snap.root = snap.root;
+      t.snap.epoch = snap.epoch;
+      i = j;
+    }
+    std::atomic<size_t> next{0};
+    auto work = [&] {
+      for (size_t k = next.fetch_add(1); k < tasks.size(); k = next.fetch_add(1)) {
+        Task& t = tasks[k];
+        t.change = UpdateSlot(base, 0, t.slot, t.group, t.snap, &t.writes);
+      }
+    };
+    {
+      std::vector<std::jthread> helpers;
+      helpers.reserve(threads - 1);
+      try {
+        for (size_t h = 1; h < std::min(threads, tasks.size()); ++h) helpers.emplace_back(work);
+      } catch (const std::system_error&) {
+        // No more threads to be had: the ones running and this one share the work.
+      }
+      work();
+    }  // Joins the helpers.
+
+    std::array<SlotChange, 16> changes;
+    size_t n = 0;
+    size_t writes = 0;
+    for (Task& t : tasks) {
+      snap.inconsistent = snap.inconsistent || t.snap.inconsistent;
+      writes += t.writes.nodes.size();
+    }
+    for (Task& t : tasks) {
+      if (!t.change.ok()) return t.change.status();  // The first error in slot order, as serially.
+      if (*t.change) changes[n++] = **t.change;
+    }
+    out->node_keys.reserve(out->node_keys.size() + writes + 1);
+    out->nodes.reserve(out->nodes.size() + writes + 1);
+    for (Task& t : tasks) {
+      std::move(t.writes.node_keys.begin(), t.writes.node_keys.end(),
+                std::back_inserter(out->node_keys));
+      std::move(t.writes.nodes.begin(), t.writes.nodes.end(), std::back_inserter(out->nodes));
+    }
+    return FinishNode(base, 0, items[0].key, std::span<const SlotChange>(changes.data(), n), out);
+  }
+
   void Commit(const SmtUpdate& update) {
+    HM_ASSERT(update.node_keys.size() == update.nodes.size());
+    // The nodes the update replaces, freed after unlocking so that readers wait less.
+    std::vector<SmtNodeRef> retired;
+    retired.reserve(update.nodes.size());
+    std::vector<NodeId> ids;
+    ids.reserve(update.nodes.size());
+    for (const std::string& key : update.node_keys) ids.push_back(NodeId::FromKey(key));
+    constexpr size_t kAhead = 8;  // Cache slots fetched ahead of their Put.
     std::lock_guard lock(mu_);
     HM_ASSERT_MSG(update.base_epoch == epoch_,
                   "state tree update prepared on a tree that has changed since");
-    HM_ASSERT(update.node_keys.size() == update.nodes.size());
     if (update.nodes.empty()) return;
+    for (size_t i = 0; i < std::min(kAhead, ids.size()); ++i) cache_.Prefetch(ids[i]);
     for (size_t i = 0; i < update.nodes.size(); ++i) {
+      if (i + kAhead < ids.size()) cache_.Prefetch(ids[i + kAhead]);
       const std::string& key = update.node_keys[i];
       if (key.size() == 1 && key[0] == 0) continue;  // The root is held apart.
-      cache_.Put(NodeId::FromKey(key), update.nodes[i]);
+      if (SmtNodeRef old = cache_.Put(ids[i], update.nodes[i])) retired.push_back(std::move(old));
     }
-    root_node_ = update.root_node;
+    retired.push_back(std::exchange(root_node_, update.root_node));
     ++epoch_;
     commit_cv_.notify_all();
   }
+
+  size_t prepare_threads() const { return prepare_threads_; }
 
   CacheStats Stats() const {
     std::lock_guard lock(mu_);
@@ -898,6 +1094,7 @@ class SparseMerkleTree::Impl {
  private:
   SmtNodeReader* const reader_;
   const std::chrono::milliseconds commit_wait_;
+  const size_t prepare_threads_;  // At least 1.
 
   mutable std::mutex mu_;
   mutable std::condition_variable commit_cv_;
@@ -909,8 +1106,10 @@ class SparseMerkleTree::Impl {
 };
 
 SparseMerkleTree::SparseMerkleTree(SmtNodeReader* reader, size_t cache_nodes,
-                                   std::chrono::milliseconds commit_wait)
-    : impl_(std::make_unique<Impl>(reader, cache_nodes, commit_wait)) {
+                                   std::chrono::milliseconds commit_wait, size_t prepare_threads)
+    : impl_(std::make_unique<Impl>(
+          reader, cache_nodes, commit_wait,
+          prepare_threads != 0 ? prepare_threads : DefaultPrepareThreads())) {
   HM_ASSERT(reader != nullptr && cache_nodes > 0);
   load_status_ = impl_->LoadRoot();
 }
@@ -944,7 +1143,11 @@ Result<SmtUpdate> SparseMerkleTree::PrepareUpdate(
 
     out.root_node = snap.root;
     if (!items.empty()) {
-      auto node = impl_->UpdateNode(snap.root.get(), 0, items, snap, &out);
+      const bool parallel = impl_->prepare_threads() > 1 && items.size() >= kMinItemsForThreads &&
+                            KeyNibble(items.front().key, 0) != KeyNibble(items.back().key, 0);
+      auto node = parallel ? impl_->UpdateRootInParallel(snap.root.get(), items,
+                                                         impl_->prepare_threads(), snap, &out)
+                           : impl_->UpdateNode(snap.root.get(), 0, items, snap, &out);
       if (!node.ok()) return node.status();
       if (*node) out.root_node = *node;
     }

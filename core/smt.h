@@ -145,7 +145,9 @@ struct SmtUpdate {
 // GetValueHash) may run during the writer's disk write: every step from a node to its child is
 // checked against the hash the parent holds, and a read that meets a mix of old and new nodes
 // waits for Commit and starts again, so a read always answers from one committed root. If the
-// mix persists (the disk really disagrees with the tree) it reports Corruption.
+// mix persists (the disk really disagrees with the tree) it reports Corruption. PrepareUpdate
+// may share a large batch out among threads of its own (std::jthread), which read nodes through
+// the reader at the same time and have all ended when it returns.
 class SparseMerkleTree {
  public:
   static constexpr size_t kDefaultCacheNodes = size_t{1} << 16;
@@ -155,9 +157,13 @@ class SparseMerkleTree {
 
   // Reads the root node at once; status() reports the outcome. A cached node takes about
   // 0.4-1.5 KiB with its inner hashes, so the default cache stays under 100 MiB.
+  // prepare_threads: how many threads PrepareUpdate may use for a batch of 64 keys or more,
+  // each preparing whole subtrees of the root; 0 means one per hardware thread (at most 16), 1
+  // the calling thread only. The result never depends on it.
   // REQUIRES: `reader` outlives the tree; cache_nodes > 0.
   explicit SparseMerkleTree(SmtNodeReader* reader, size_t cache_nodes = kDefaultCacheNodes,
-                            std::chrono::milliseconds commit_wait = kDefaultCommitWait);
+                            std::chrono::milliseconds commit_wait = kDefaultCommitWait,
+                            size_t prepare_threads = 0);
   ~SparseMerkleTree();
   SparseMerkleTree(const SparseMerkleTree&) = delete;
   SparseMerkleTree& operator=(const SparseMerkleTree&) = delete;

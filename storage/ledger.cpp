@@ -108,8 +108,10 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(const std::filesystem::path& dir,
   leveldb::Options lo;
   lo.create_if_missing = true;
   lo.paranoid_checks = true;
-  lo.block_cache = nullptr;  // LevelDB's default 8 MiB cache.
-  lo.filter_policy = nullptr;
+  ledger->block_cache_.reset(leveldb::NewLRUCache(options.block_cache_bytes));
+  ledger->filter_policy_.reset(leveldb::NewBloomFilterPolicy(10));
+  lo.block_cache = ledger->block_cache_.get();
+  lo.filter_policy = ledger->filter_policy_.get();
   leveldb::DB* raw = nullptr;
   leveldb::Status s = leveldb::DB::Open(lo, dir.string(), &raw);
   if (!s.ok()) {

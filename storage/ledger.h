@@ -20,8 +20,10 @@
 #include "proto/records.pb.h"
 
 namespace leveldb {
+class Cache;
 class DB;
-}
+class FilterPolicy;
+}  // namespace leveldb
 
 namespace hallmark::storage {
 
@@ -181,6 +183,8 @@ class Ledger {
 
   const core::Network& network_;
   LedgerOptions options_;
+  std::unique_ptr<leveldb::Cache> block_cache_;  // Outlive db_ (destroyed after it).
+  std::unique_ptr<const leveldb::FilterPolicy> filter_policy_;
   std::unique_ptr<leveldb::DB> db_;
   std::unique_ptr<core::SmtNodeReader> tree_reader_;
   std::unique_ptr<core::SparseMerkleTree> tree_;

@@ -751,3 +751,173 @@ TEST_CASE("smt: reads racing a commit answer from a committed root") {
   CHECK(failures == 0);
   CHECK(proofs > 0);
 }
+
+namespace {
+
+// An update's writes, in order, as (node key, encoded node).
+std::vector<std::pair<std::string, std::string>> Writes(const SmtUpdate& u) {
+  std::vector<std::pair<std::string, std::string>> out;
+  u.ForEachWrite([&](std::string_view k, std::string_view v) { out.emplace_back(k, v); });
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("smt: preparing on several threads gives the same root and writes as on one") {
+  std::mt19937_64 rng(17);
+  for (bool clustered : {false, true}) {
+    CAPTURE(clustered);
+    MemStore store;
+    // One tree per thread count over the same store; a tiny cache on one of them, so that its
+    // threads read from the store at the same time.
+    SparseMerkleTree serial(&store, 1 << 16, SparseMerkleTree::kDefaultCommitWait, 1);
+    SparseMerkleTree two(&store, 1 << 16, SparseMerkleTree::kDefaultCommitWait, 2);
+    SparseMerkleTree five(&store, 8, SparseMerkleTree::kDefaultCommitWait, 5);
+    SparseMerkleTree many(&store, 1 << 16, SparseMerkleTree::kDefaultCommitWait, 16);
+    SparseMerkleTree* parallel[] = {&two, &five, &many};
+    std::vector<Pair> all;
+    for (int round = 0; round < 14; ++round) {
+      CAPTURE(round);
+      // Sizes around the threshold and well above it; the first batch builds the tree from
+      // nothing.
+      const size_t sizes[] = {1000, 1, 63, 64, 65, 200, 3000};
+      const size_t n = sizes[static_cast<size_t>(round) % std::size(sizes)];
+      std::vector<Pair> batch;
+      auto fresh = MakePairs(rng, n, clustered);
+      for (size_t i = 0; i < n; ++i) {
+        switch (all.empty() ? 0 : rng() % 4) {
+          case 0:
+          case 1:
+            batch.push_back(fresh[i]);  // A new key (or, rarely, a clash with an old one).
+            break;
+          case 2:
+            batch.emplace_back(all[rng() % all.size()].first, RandomHash(rng));  // A new value.
+            break;
+          default:
+            batch.push_back(all[rng() % all.size()]);  // The same value: changes nothing.
+            break;
+        }
+      }
+      if (round == 5) {
+        // Every key under one slot of the root: nothing to share out.
+        for (auto& [k, v] : batch) k.bytes[0] = static_cast<uint8_t>((k.bytes[0] & 0x0f) | 0x30);
+      }
+      auto want = serial.PrepareUpdate(batch);
+      REQUIRE_MESSAGE(want.ok(), want.status().ToString());
+      const auto want_writes = Writes(*want);
+      std::set<std::string> distinct;
+      for (const auto& w : want_writes) distinct.insert(w.first);
+      CHECK(distinct.size() == want_writes.size());  // Each changed node once.
+      std::vector<SmtUpdate> updates;
+      for (SparseMerkleTree* t : parallel) {
+        auto got = t->PrepareUpdate(batch);
+        REQUIRE_MESSAGE(got.ok(), got.status().ToString());
+        CHECK(got->root == want->root);
+        CHECK(got->node_keys == want->node_keys);
+        CHECK(Writes(*got) == want_writes);
+        updates.push_back(std::move(got).value());
+      }
+      store.Write(*want);
+      serial.Commit(*want);
+      for (size_t i = 0; i < updates.size(); ++i) parallel[i]->Commit(updates[i]);
+
+      std::map<Hash256, Hash256> merged(all.begin(), all.end());
+      for (const auto& [k, v] : batch) merged[k] = v;
+      all.assign(merged.begin(), merged.end());
+      for (SparseMerkleTree* t : parallel) CHECK(t->root() == serial.root());
+    }
+    REQUIRE(serial.root() == RefHash(all, 0));
+    // Proofs through the trees that prepared in parallel agree with the definition.
+    for (int i = 0; i < 20; ++i) {
+      const Hash256& k = all[rng() % all.size()].first;
+      const SmtProof want = RefProof(all, k);
+      for (SparseMerkleTree* t : parallel) CHECK(MustProve(*t, k) == want);
+    }
+  }
+}
+
+TEST_CASE("smt: preparing on several threads reports the same corruption as on one") {
+  std::mt19937_64 rng(18);
+  MemStore store;
+  auto pairs = MakePairs(rng, 2000, false);
+  {
+    SparseMerkleTree tree(&store, 1 << 16, SparseMerkleTree::kDefaultCommitWait, 1);
+    Apply(tree, store, pairs);
+  }
+  const auto pristine = store.nodes();
+  std::vector<Pair> batch;
+  for (int i = 0; i < 500; ++i)
+    batch.emplace_back(pairs[rng() % pairs.size()].first, RandomHash(rng));
+  int corrupt = 0;
+  for (int trial = 0; trial < 20; ++trial) {
+    // Damage one or two nodes below the root, missing or with a flipped bit.
+    for (int d = 0; d < 1 + trial % 2; ++d) {
+      auto it = store.nodes().begin();
+      std::advance(it, static_cast<long>(1 + rng() % (store.nodes().size() - 1)));
+      if (rng() % 2) {
+        store.nodes().erase(it);
+      } else {
+        it->second[rng() % it->second.size()] ^= 0x10;
+      }
+    }
+    SparseMerkleTree serial(&store, 16, std::chrono::milliseconds(0), 1);
+    SparseMerkleTree parallel(&store, 16, std::chrono::milliseconds(0), 4);
+    auto a = serial.PrepareUpdate(batch);
+    auto b = parallel.PrepareUpdate(batch);
+    CHECK(a.ok() == b.ok());
+    CHECK(a.status().ToString() == b.status().ToString());
+    if (a.ok() && b.ok()) CHECK(Writes(*a) == Writes(*b));
+    corrupt += a.ok() ? 0 : 1;
+    store.nodes() = pristine;
+  }
+  CHECK(corrupt > 10);
+}
+
+TEST_CASE("smt: reads racing commits of batches prepared on several threads stay consistent") {
+  std::mt19937_64 rng(19);
+  MemStore store;
+  SparseMerkleTree tree(&store, 256, SparseMerkleTree::kDefaultCommitWait, 4);
+  auto pairs = MakePairs(rng, 3000, false);
+  std::mutex roots_mu;
+  std::set<Hash256> roots = {Apply(tree, store, pairs)};
+  std::atomic<bool> done{false};
+  std::atomic<int> failures{0}, proofs{0};
+  auto reader = [&](uint64_t seed) {
+    std::mt19937_64 r(seed);
+    while (!done) {
+      const Hash256& k = pairs[r() % pairs.size()].first;
+      auto p = tree.Prove(k);
+      if (!p.ok() || !p->leaf) {
+        ++failures;
+        continue;
+      }
+      std::lock_guard lock(roots_mu);
+      bool any = false;
+      for (const Hash256& root : roots)
+        any = any || VerifySmtProof(root, k, p->leaf->value_hash, *p);
+      if (!any) ++failures;
+      ++proofs;
+    }
+  };
+  std::thread t1(reader, 1), t2(reader, 2);
+  for (int round = 0; round < 20; ++round) {
+    std::vector<Pair> batch;
+    for (int j = 0; j < 300; ++j)
+      batch.emplace_back(pairs[rng() % pairs.size()].first, RandomHash(rng));
+    auto u = tree.PrepareUpdate(batch);  // While the readers fill the cache.
+    REQUIRE(u.ok());
+    {
+      std::lock_guard lock(roots_mu);
+      roots.insert(u->root);
+    }
+    store.Write(*u);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    tree.Commit(*u);
+  }
+  done = true;
+  t1.join();
+  t2.join();
+  MESSAGE(proofs.load() << " proofs during 20 commits");
+  CHECK(failures == 0);
+  CHECK(proofs > 0);
+}
