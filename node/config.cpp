@@ -80,10 +80,37 @@ Status ValidateConfig(pb::NodeConfig* c) {
   if (m->max_bytes() == 0) m->set_max_bytes(128ull << 20);
   if (m->max_records() > 10'000'000)
     return Status::InvalidInput("mempool.max_records is above 10,000,000");
+  if (!c->has_block_interval_ms()) c->set_block_interval_ms(kDefaultBlockIntervalMs);
+  if (c->block_interval_ms() > kBlockIntervalMsMax) {
+    return Status::InvalidInput("block_interval_ms is " + std::to_string(c->block_interval_ms()) +
+                                "; at most " + std::to_string(kBlockIntervalMsMax));
+  }
   auto* h = c->mutable_http();
   if (h->threads() == 0) h->set_threads(2);
   if (h->threads() > 64) return Status::InvalidInput("http.threads is above 64");
+  // Written out explicitly, so that an operator sees the limit in config.json and can change it.
+  if (!h->has_rate_limit_per_second()) {
+    h->set_rate_limit_per_second(static_cast<uint32_t>(http_limits::kRatePerSecond));
+  }
+  if (h->rate_limit_per_second() > kRateLimitPerSecondMax) {
+    return Status::InvalidInput("http.rate_limit_per_second is " +
+                                std::to_string(h->rate_limit_per_second()) + "; at most " +
+                                std::to_string(kRateLimitPerSecondMax) +
+                                " (0 turns the limit off)");
+  }
   return Status::Ok();
+}
+
+HttpLimits HttpLimitsFromConfig(const pb::HttpConfig& http) {
+  HttpLimits limits;
+  if (http.max_body_bytes() > 0) limits.body_bytes_max = http.max_body_bytes();
+  if (http.max_connections() > 0) limits.connections_max = http.max_connections();
+  if (http.idle_timeout_ms() > 0) limits.idle_timeout_ms = http.idle_timeout_ms();
+  if (http.has_rate_limit_per_second()) {
+    limits.rate_per_second = http.rate_limit_per_second();
+    limits.rate_burst = 2.0 * http.rate_limit_per_second();
+  }
+  return limits;
 }
 
 core::Result<pb::NodeConfig> LoadConfig(const std::filesystem::path& home) {

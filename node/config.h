@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/status.h"
+#include "node/http/limits.h"
 #include "proto/node.pb.h"
 
 namespace hallmark::node {
@@ -23,6 +24,18 @@ core::Result<pb::NodeConfig> LoadConfig(const std::filesystem::path& home);
 
 // Fills defaults and validates an in-memory config (used by LoadConfig and testnet).
 core::Status ValidateConfig(pb::NodeConfig* config);
+
+// block_interval_ms when the config leaves it out, and the largest accepted.
+inline constexpr uint32_t kDefaultBlockIntervalMs = 50;
+inline constexpr uint32_t kBlockIntervalMsMax = 10'000;
+
+// Largest http.rate_limit_per_second accepted; 0 (no limit) is the way to ask for more.
+inline constexpr uint32_t kRateLimitPerSecondMax = 1'000'000;
+
+// The HTTP server's limits from a validated config: the defaults of node/http/limits.h, with
+// what `http` sets. A rate limit of 0 turns the limiter off; otherwise the burst is two
+// seconds' worth, as with the default.
+HttpLimits HttpLimitsFromConfig(const pb::HttpConfig& http);
 
 // A path from the config, relative to home unless absolute.
 std::filesystem::path ResolvePath(const std::filesystem::path& home, const std::string& path);

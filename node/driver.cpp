@@ -98,8 +98,10 @@ std::string EncodeSignerState(const consensus::SignerState& s) {
 
 ConsensusDriver::ConsensusDriver(asio::io_context& io, const core::Network& network,
                                  storage::Ledger* ledger, Mempool* mempool, PeerSender* peers,
-                                 const consensus::VoteSigner* signer, MetricsRegistry* metrics)
-    : io_(io),
+                                 const consensus::VoteSigner* signer, MetricsRegistry* metrics,
+                                 DriverOptions options)
+    : options_(options),
+      io_(io),
       strand_(asio::make_strand(io)),
       network_(network),
       ledger_(ledger),
@@ -289,30 +291,69 @@ void ConsensusDriver::Schedule(const consensus::Timeout& timeout, uint64_t delay
   }
 }
 
+uint64_t ConsensusDriver::BuildDelayMs(uint64_t pending_records) const {
+  // Never so long that the others' propose timeout could expire first.
+  const uint64_t cap = network_.genesis().consensus().timeout_propose_ms() / 2;
+  // With nothing to propose, wait a little for records rather than fill the chain with empty
+  // blocks.
+  if (pending_records == 0) return std::min<uint64_t>(500, cap);
+  // With some, wait until the block interval has passed since the last commit, unless a full
+  // block is already waiting: every block costs each validator signatures, synced writes and
+  // messages whatever its size, so small blocks in quick succession waste the CPU that records
+  // need.
+  if (options_.block_interval_ms == 0 || pending_records >= network_.max_block_records()) return 0;
+  const auto since = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::steady_clock::now() - height_started_)
+                         .count();
+  if (since < 0 || static_cast<uint64_t>(since) >= options_.block_interval_ms) return 0;
+  return std::min<uint64_t>(options_.block_interval_ms - static_cast<uint64_t>(since), cap);
+}
+
 void ConsensusDriver::DoBuild(const consensus::BuildBlock& a,
                               std::vector<consensus::Event>* events) {
-  // With nothing to propose, wait a little for records rather than fill the chain with empty
-  // blocks; well inside the others' propose timeout, so the round is not lost.
-  if (mempool_->stats().records == 0 && !waiting_build_) {
-    waiting_build_ = a;
-    const auto& p = network_.genesis().consensus();
-    uint64_t wait_ms = std::min<uint64_t>(500, p.timeout_propose_ms() / 2);
-    build_timer_->expires_after(std::chrono::milliseconds(wait_ms));
-    build_timer_->async_wait([this](const boost::system::error_code& ec) {
-      if (ec || stopped_.load() || !waiting_build_) return;
-      consensus::BuildBlock pending = *waiting_build_;
-      std::vector<consensus::Event> evs;
-      BuildNow(pending, &evs);
-      for (const auto& e : evs) Handle(e);
-    });
-    return;
-  }
-  BuildNow(a, events);
+  // Raised before the pool is looked at: see build_wait_.
+  build_wait_.store(BuildWait::kForRecords);
+  if (waiting_build_) return BuildNow(a, events);
+  const uint64_t records = mempool_->stats().records;
+  const uint64_t delay_ms = BuildDelayMs(records);
+  if (delay_ms == 0) return BuildNow(a, events);
+  if (records > 0) build_wait_.store(BuildWait::kForInterval);
+  WaitToBuild(a, delay_ms);
+}
+
+void ConsensusDriver::WaitToBuild(const consensus::BuildBlock& a, uint64_t delay_ms) {
+  waiting_build_ = a;
+  build_timer_->expires_after(std::chrono::milliseconds(delay_ms));
+  build_timer_->async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopped_.load() || !waiting_build_) return;
+    consensus::BuildBlock pending = *waiting_build_;
+    std::vector<consensus::Event> evs;
+    BuildNow(pending, &evs);
+    for (const auto& e : evs) Handle(e);
+  });
 }
 
 void ConsensusDriver::OnRecordsAvailable() {
+  switch (build_wait_.load()) {
+    case BuildWait::kNone:
+      return;
+    case BuildWait::kForRecords:
+      break;
+    case BuildWait::kForInterval:
+      // Only a full block cuts the interval short.
+      if (mempool_->stats().records < network_.max_block_records()) return;
+      break;
+  }
   Post([this] {
     if (!waiting_build_) return;
+    const uint64_t delay_ms = BuildDelayMs(std::max<uint64_t>(1, mempool_->stats().records));
+    if (delay_ms > 0) {
+      // The pool is no longer empty: from now on the block interval decides when to build.
+      if (build_wait_.exchange(BuildWait::kForInterval) == BuildWait::kForRecords) {
+        WaitToBuild(*waiting_build_, delay_ms);
+      }
+      return;
+    }
     build_timer_->cancel();
     consensus::BuildBlock pending = *waiting_build_;
     std::vector<consensus::Event> evs;
@@ -324,6 +365,7 @@ void ConsensusDriver::OnRecordsAvailable() {
 void ConsensusDriver::BuildNow(const consensus::BuildBlock& a,
                                std::vector<consensus::Event>* events) {
   waiting_build_.reset();
+  build_wait_.store(BuildWait::kNone);
   if (a.height != ledger_->height() + 1 || !signer_) return;  // A stale request.
   pb::ChainHead head = ledger_->head();
   uint64_t time_ms = std::max(NowMs(), head.time_ms() + 1);
@@ -419,6 +461,7 @@ void ConsensusDriver::DoCommit(const consensus::CommitBlock& a) {
   const uint64_t height = a.certificate.height;
   prepared_.clear();
   waiting_build_.reset();
+  build_wait_.store(BuildWait::kNone);
   mempool_->OnCommitted(committed, NowMs());
   auto now = std::chrono::steady_clock::now();
   commit_latency_->Observe(std::chrono::duration<double>(now - height_started_).count());

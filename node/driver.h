@@ -47,6 +47,14 @@ class KeySigner final : public consensus::VoteSigner {
 // state; a folder without one (wiped, restored) makes the validator abstain until it is safe.
 std::string EncodeSignerState(const consensus::SignerState& state);
 
+// Proposer policy; node-local, not part of consensus. Plain data.
+struct DriverOptions {
+  // A proposer with records waiting (fewer than a full block) builds no sooner than this long
+  // after the previous commit, so that under load blocks carry many records instead of each
+  // paying the fixed cost of a height for a few. 0: build as soon as any record waits.
+  uint32_t block_interval_ms = 0;
+};
+
 // Called after each commit, on the driver's strand.
 using CommitListener = std::function<void(const pb::Block& block, uint64_t height)>;
 
@@ -62,7 +70,8 @@ class ConsensusDriver {
   // `signer` is null for an observer. All pointers must outlive the driver.
   ConsensusDriver(boost::asio::io_context& io, const core::Network& network,
                   storage::Ledger* ledger, Mempool* mempool, PeerSender* peers,
-                  const consensus::VoteSigner* signer, MetricsRegistry* metrics);
+                  const consensus::VoteSigner* signer, MetricsRegistry* metrics,
+                  DriverOptions options = {});
   ~ConsensusDriver();
 
   // Reads the signer state and lock back from the ledger and starts the engine.
@@ -73,7 +82,9 @@ class ConsensusDriver {
   void OnPeerMessage(const core::PublicKey& from, pb::PeerMessage message);
   // A peer connected (with the height it announced) or went away.
   void OnPeerStatus(const core::PublicKey& peer, bool connected, uint64_t height);
-  // Records were admitted; the driver wakes a proposer that is waiting for work.
+  // Records were admitted; the driver wakes a proposer that is waiting for work (or, when it
+  // waits for the block interval, for a full block). Cheap when no build waits (an atomic
+  // load), so it may be called for every record.
   void OnRecordsAvailable();
 
   void AddCommitListener(CommitListener listener);
@@ -87,6 +98,9 @@ class ConsensusDriver {
   void Do(const consensus::Action& action, std::vector<consensus::Event>* events);
   void DoBuild(const consensus::BuildBlock& a, std::vector<consensus::Event>* events);
   void BuildNow(const consensus::BuildBlock& a, std::vector<consensus::Event>* events);
+  // How long a proposer with `pending_records` should still wait before building.
+  uint64_t BuildDelayMs(uint64_t pending_records) const;
+  void WaitToBuild(const consensus::BuildBlock& a, uint64_t delay_ms);
   void DoValidate(const consensus::ValidateBlock& a, std::vector<consensus::Event>* events);
   void DoCommit(const consensus::CommitBlock& a);
   void DoFetch(const consensus::FetchBlocks& a);
@@ -97,6 +111,7 @@ class ConsensusDriver {
   void Fatal(const std::string& what);
   uint64_t NowMs() const;
 
+  const DriverOptions options_;
   boost::asio::io_context& io_;
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   const core::Network& network_;
@@ -122,6 +137,11 @@ class ConsensusDriver {
   size_t fetch_cursor_ = 0;
   // A proposer asked to build while the pool was empty: the build waits briefly for records.
   std::optional<consensus::BuildBlock> waiting_build_;
+  // What a waiting build waits for. kForRecords is set before a proposer looks at the pool, so
+  // an admission either lands before the look or sees the flag and wakes the build; while it
+  // waits only for the block interval, an admission wakes it only when a full block waits.
+  enum class BuildWait : uint8_t { kNone, kForRecords, kForInterval };
+  std::atomic<BuildWait> build_wait_{BuildWait::kNone};
   std::unique_ptr<boost::asio::steady_timer> build_timer_;
   std::chrono::steady_clock::time_point height_started_;
 };

@@ -62,11 +62,16 @@ AdmitResult Mempool::Admit(const pb::Envelope& envelope, uint64_t now_ms) {
   result.lane = entry->lane;
   entry->bytes = entry->envelope.ByteSizeLong();
 
-  auto committed = ledger_->GetRecord(id);
-  if (committed.ok() && committed->has_value()) {
-    result.kind = AdmitResult::Kind::kCommitted;
-    result.height = (*committed)->height();
-    return result;
+  // A resubmitted record that is already in a block is answered as committed. A registration
+  // can only be committed if its item is registered, which the state look-up below tells for
+  // free; so registrations (most of the traffic) skip this read, a miss in the common case.
+  const bool registration = entry->record.type == core::RecordType::kRegister;
+  if (!registration) {
+    if (auto h = CommittedHeight(id)) {
+      result.kind = AdmitResult::Kind::kCommitted;
+      result.height = *h;
+      return result;
+    }
   }
   bool verified;
   {
@@ -93,6 +98,23 @@ AdmitResult Mempool::Admit(const pb::Envelope& envelope, uint64_t now_ms) {
     result.kind = AdmitResult::Kind::kDuplicate;
     return result;
   }
+  std::optional<pb::ItemState> scratch;
+  auto cur = CurrentState(entry->record.item_key, &scratch);
+  if (!cur.ok()) {
+    result.rejection =
+        Rejection{RejectReason::kMalformed,
+                  "the node could not read the item's state: " + cur.status().ToString()};
+    result.kind = AdmitResult::Kind::kFull;  // A local failure: the client may retry.
+    return result;
+  }
+  if (registration && *cur != nullptr) {
+    // The item exists: this may be the same registration, already committed.
+    if (auto h = CommittedHeight(id)) {
+      result.kind = AdmitResult::Kind::kCommitted;
+      result.height = *h;
+      return result;
+    }
+  }
   const bool priority = entry->lane == Lane::kPriority;
   const size_t record_cap =
       priority ? limits_.max_records
@@ -105,15 +127,6 @@ AdmitResult Mempool::Admit(const pb::Envelope& envelope, uint64_t now_ms) {
     return result;
   }
 
-  std::optional<pb::ItemState> scratch;
-  auto cur = CurrentState(entry->record.item_key, &scratch);
-  if (!cur.ok()) {
-    result.rejection =
-        Rejection{RejectReason::kMalformed,
-                  "the node could not read the item's state: " + cur.status().ToString()};
-    result.kind = AdmitResult::Kind::kFull;  // A local failure: the client may retry.
-    return result;
-  }
   const core::BlockContext ctx{ledger_->height() + 1, now_ms};
   if (auto rej = core::ValidateRecord(network_, entry->record, *cur, ctx)) {
     RememberRejection(id, *rej);
@@ -268,6 +281,12 @@ Mempool::Known Mempool::Lookup(const Hash256& id, Rejection* rejection) const {
 MempoolStats Mempool::stats() const {
   std::lock_guard lock(mu_);
   return MempoolStats{entries_.size(), bytes_, priority_count_, entries_.size() - priority_count_};
+}
+
+std::optional<uint64_t> Mempool::CommittedHeight(const Hash256& id) const {
+  auto committed = ledger_->GetRecord(id);
+  if (committed.ok() && committed->has_value()) return (*committed)->height();
+  return std::nullopt;
 }
 
 void Mempool::RememberRejection(const Hash256& id, Rejection rejection) {

@@ -101,6 +101,8 @@ class Mempool {
   // The item's state as the next pending record would see it; nullptr if unregistered.
   core::Result<const pb::ItemState*> CurrentState(const core::Hash256& item_key,
                                                   std::optional<pb::ItemState>* scratch) const;
+  // The height of the block holding record `id`, if one does.
+  std::optional<uint64_t> CommittedHeight(const core::Hash256& id) const;
   void RememberRejection(const core::Hash256& id, core::Rejection rejection);
   // What the verdict cache is keyed by: the record id with the signer and the signature, so a
   // signature verified for one envelope never vouches for another signer of the same payload.

@@ -3,10 +3,12 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
+#include <bit>
 #include <cstdlib>
 
 #include "core/crypto/keystore.h"
 #include "node/config.h"
+#include "node/p2p/record_gossip.h"
 
 namespace hallmark::node {
 
@@ -20,15 +22,31 @@ uint64_t NowMs() {
                                    .count());
 }
 
+// The transport as the driver's PeerSender, and record gossip both ways (record_gossip.h):
+// records this node admits leave in batches; records from peers are admitted on a strand of
+// their own, so that a backlog of them never holds up the consensus messages behind it.
 class TransportSender final : public PeerSender {
  public:
-  explicit TransportSender(Transport* t) : t_(t) {}
+  TransportSender(boost::asio::io_context& io, Transport* t, GossipReceiver::Admit admit,
+                  std::function<void()> on_accepted)
+      : t_(t),
+        out_(io, [t](const pb::PeerMessage& m) { t->Broadcast(m); }),
+        in_(io, std::move(admit), std::move(on_accepted)) {}
   void Broadcast(const pb::PeerMessage& m) override { t_->Broadcast(m); }
   void Send(const core::PublicKey& to, const pb::PeerMessage& m) override { t_->Send(to, m); }
 
+  GossipBatcher& gossip_out() { return out_; }
+  GossipReceiver& gossip_in() { return in_; }
+
  private:
   Transport* t_;
+  GossipBatcher out_;
+  GossipReceiver in_;
 };
+
+TransportSender& Net(const std::unique_ptr<PeerSender>& sender) {
+  return static_cast<TransportSender&>(*sender);  // The only PeerSender a Node makes.
+}
 
 }  // namespace
 
@@ -112,9 +130,17 @@ Status Node::Start() {
       [this](const core::PublicKey& peer, bool connected, const pb::Hello& hello) {
         if (driver_) driver_->OnPeerStatus(peer, connected, hello.height());
       });
-  sender_ = std::make_unique<TransportSender>(transport_.get());
+  sender_ = std::make_unique<TransportSender>(
+      io_, transport_.get(),
+      [this](const pb::Envelope& env) {
+        return mempool_->Admit(env, NowMs()).kind == AdmitResult::Kind::kAccepted;
+      },
+      [this] { driver_->OnRecordsAvailable(); });
+  DriverOptions driver_options;
+  driver_options.block_interval_ms = config_.block_interval_ms();
   driver_ = std::make_unique<ConsensusDriver>(io_, *network_, ledger_.get(), mempool_.get(),
-                                              sender_.get(), signer_.get(), &metrics_);
+                                              sender_.get(), signer_.get(), &metrics_,
+                                              driver_options);
   driver_->AddCommitListener(
       [this](const pb::Block&, uint64_t height) { transport_->SetHeight(height); });
   transport_->SetHeight(ledger_->height());
@@ -137,10 +163,7 @@ Status Node::Start() {
   ho.port = http->port;
   ho.metrics = &metrics_;
   ho.log = [](std::string_view line) { spdlog::info("http: {}", line); };
-  if (config_.http().max_body_bytes() > 0)
-    ho.limits.body_bytes_max = config_.http().max_body_bytes();
-  if (config_.http().max_connections() > 0)
-    ho.limits.connections_max = config_.http().max_connections();
+  ho.limits = HttpLimitsFromConfig(config_.http());
   http_ = std::make_unique<HttpServer>(io_, std::move(router), ho);
 
   HM_RETURN_IF_ERROR(transport_->Start().WithContext("p2p"));
@@ -172,6 +195,7 @@ void Node::Stop() {
   if (stopping_.exchange(true)) return;
   if (http_) http_->Stop();
   if (driver_) driver_->Stop();
+  if (sender_) Net(sender_).gossip_out().Stop();
   if (transport_) transport_->Stop();
   if (signals_) {
     boost::system::error_code ec;
@@ -183,22 +207,24 @@ void Node::Stop() {
 
 void Node::OnPeerMessage(const core::PublicKey& from, pb::PeerMessage message) {
   if (message.body_case() == pb::PeerMessage::kRecords) {
-    bool any = false;
-    for (const pb::Envelope& env : message.records().records()) {
-      // Records from peers are admitted like the API's; they are not passed on again (the
-      // validators form a full mesh, and the origin sent them to everyone).
-      any |= mempool_->Admit(env, NowMs()).kind == AdmitResult::Kind::kAccepted;
+    // Records from peers are admitted like the API's; they are not passed on again (the
+    // validators form a full mesh, and the origin sent them to everyone).
+    GossipReceiver& in = Net(sender_).gossip_in();
+    if (!in.Receive(std::move(*message.mutable_records()))) {
+      // Logged at the 1st, 2nd, 4th, 8th, … dropped batch, so a long overload does not flood.
+      const GossipStats st = in.stats();
+      if (std::has_single_bit(st.dropped_batches)) {
+        spdlog::warn("gossip from {}: the admission backlog is full; {} records dropped so far",
+                     from.Hex().substr(0, 16), st.dropped_records);
+      }
     }
-    if (any) driver_->OnRecordsAvailable();
     return;
   }
   driver_->OnPeerMessage(from, std::move(message));
 }
 
 void Node::Gossip(const pb::Envelope& envelope) {
-  pb::PeerMessage m;
-  *m.mutable_records()->add_records() = envelope;
-  transport_->Broadcast(m);
+  Net(sender_).gossip_out().Add(envelope);
   driver_->OnRecordsAvailable();
 }
 

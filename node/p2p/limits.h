@@ -49,6 +49,18 @@ inline constexpr uint32_t kWriteStallTimeoutMs = 30'000;
 inline constexpr uint32_t kDialBackoffInitialMs = 100;
 inline constexpr uint32_t kDialBackoffMaxMs = 5'000;
 
+// Record gossip (record_gossip.h). Records this node admits are sent to peers in batches: a
+// batch goes out when it holds this many records or bytes, or this long after its first record
+// (the delay a record may wait before leaving; small next to a consensus round). A batch stays
+// far below kMaxFrameBytes.
+inline constexpr size_t kGossipBatchRecordsMax = 1'024;
+inline constexpr uint64_t kGossipBatchBytesMax = 4ull * 1024 * 1024;
+inline constexpr uint32_t kGossipFlushMs = 5;
+static_assert(kGossipBatchBytesMax + core::limits::kMaxEnvelopeBytes < kMaxFrameBytes / 2);
+// Gossiped records waiting for admission on the receiving side. Beyond it, incoming batches are
+// dropped: their records are still proposed by the node that accepted them.
+inline constexpr size_t kGossipBacklogRecordsMax = 50'000;
+
 // A failing accept() (e.g. out of file descriptors) is retried after this pause, not in a loop.
 inline constexpr uint32_t kAcceptRetryMs = 100;
 

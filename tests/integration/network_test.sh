@@ -13,6 +13,7 @@ cleanup() {
   rm -rf "$dir"
 }
 trap cleanup EXIT
+trap 'exit 143' TERM INT HUP  # So that a CTest timeout also runs the cleanup.
 fail() {
   echo "FAIL: $*"
   for log in "$dir"/node*/log; do echo "--- $log"; tail -20 "$log"; done

@@ -191,3 +191,26 @@ TEST_CASE("mempool: a signature verified for one signer never vouches for anothe
   REQUIRE(built.ok());
   CHECK(built->dropped.size() == 1);
 }
+
+TEST_CASE("mempool: committed records sent again are answered as committed, with their height") {
+  Fixture f;
+  node::Mempool pool(f.net, f.ledger.get());
+  auto reg = f.Register("M9");
+  auto tr = f.Transfer("M9", Id(reg), "maison", OrgHolder("resale"));
+  REQUIRE(pool.Admit(reg, kTestTimeMs).kind == AdmitResult::Kind::kAccepted);
+  REQUIRE(pool.Admit(tr, kTestTimeMs).kind == AdmitResult::Kind::kAccepted);
+  f.CommitAll(pool, 1);
+  // The registration's item now exists, so the pool looks the record up rather than calling
+  // it a second registration; the transfer is looked up directly.
+  for (const auto& env : {reg, tr}) {
+    auto r = pool.Admit(env, kTestTimeMs + 2);
+    CHECK(r.kind == AdmitResult::Kind::kCommitted);
+    CHECK(r.height == f.ledger->height());
+  }
+  // A different registration of the same item is still refused.
+  auto p = Payload("01/00614141000012/21/M9");
+  p.mutable_register_()->add_attributes()->set_key("again");
+  auto again = pool.Admit(Sign("maison", p), kTestTimeMs + 2);
+  CHECK(again.kind == AdmitResult::Kind::kRejected);
+  CHECK(pool.stats().records == 0);
+}

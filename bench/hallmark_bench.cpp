@@ -1,0 +1,65 @@
+// hallmark-bench: the load generator. `write` pre-signs records and submits them to a network,
+// reporting committed records/s and submit-to-commit latency; `read` measures item reads and
+// items:check throughput on one node. Each prints one JSON line on standard output; progress
+// goes to standard error. docs/bench.md explains how to run it.
+#include <CLI/CLI.hpp>
+
+#include "bench/load/read_load.h"
+#include "bench/load/write_load.h"
+
+using namespace hallmark;
+
+int main(int argc, char** argv) {
+  CLI::App app{"hallmark-bench: load generator for a Hallmark network"};
+  app.require_subcommand(1);
+
+  bench::WriteOptions w;
+  std::string genesis, keys;
+  auto* write = app.add_subcommand("write", "Submit pre-signed records; report commits/s and latency");
+  write->add_option("--genesis", genesis, "The network's genesis.json")->required();
+  write->add_option("--keys", keys, "Folder with <org>.key for the brands (testnet's DIR/keys)")
+      ->required();
+  write->add_option("--node", w.nodes, "Node API URL; repeat to spread records over nodes")
+      ->required();
+  write->add_option("--records", w.records, "Records to submit (registrations + transfers)")
+      ->default_val(10'000);
+  write->add_option("--clients", w.clients, "Concurrent keep-alive connections")->default_val(64);
+  write->add_option("--rate", w.rate,
+                    "Open loop: release this many records/s (0: closed loop, as fast as answered)")
+      ->default_val(0);
+  write->add_option("--transfer-share", w.transfer_share,
+                    "Share of records that are transfers of registered items (0..0.5)")
+      ->default_val(0.25);
+  write->add_option("--to", w.to, "Marketplace that receives the transfers (default: the first)");
+  write->add_option("--run-tag", w.run_tag, "Serial prefix (default: from the clock)");
+  write->add_option("--poll-ms", w.poll_ms, "Pause between looks for the next block")
+      ->default_val(5);
+  write->add_option("--drain-s", w.drain_s, "Seconds to wait for commits after the last answer")
+      ->default_val(60);
+  write->add_option("--sign-threads", w.sign_threads, "Threads for pre-signing (0: one per core)")
+      ->default_val(0);
+
+  bench::ReadOptions r;
+  auto* read = app.add_subcommand("read", "Item reads/s and items:check ids/s from one node");
+  read->add_option("--node", r.node, "Node API URL")->required();
+  read->add_option("--records", r.records, "Item reads (GET /v1/items/{id})")->default_val(100'000);
+  read->add_option("--clients", r.clients, "Concurrent keep-alive connections")->default_val(64);
+  read->add_option("--check-ids", r.check_ids,
+                   "Ids to check through POST /v1/items:check (default: --records)");
+  read->add_option("--batch", r.batch, "Ids per check request (at most 1,000)")->default_val(1000);
+  read->add_option("--items", r.items, "Distinct items to find on the chain")->default_val(20'000);
+  read->add_option("--threads", r.threads, "Generator io threads")->default_val(1);
+  read->add_option("--seed", r.seed, "Seed for the choice of items")->default_val(1);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  if (app.got_subcommand(write)) {
+    w.genesis = genesis;
+    w.keys_dir = keys;
+    return bench::RunWrite(w);
+  }
+  return bench::RunRead(r);
+}

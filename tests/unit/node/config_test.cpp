@@ -1,0 +1,96 @@
+#include <doctest/doctest.h>
+
+#include <fstream>
+
+#include "core/codec.h"
+#include "node/config.h"
+#include "test_util.h"
+
+using namespace hallmark;
+
+namespace {
+
+// A minimal config.json with the given "http" object.
+core::Result<pb::NodeConfig> LoadWithHttp(const test::TempDir& dir, const std::string& http) {
+  std::ofstream(dir.path() / "config.json") << "{\"moniker\": \"n\", \"http\": " << http << "}";
+  return node::LoadConfig(dir.path());
+}
+
+}  // namespace
+
+TEST_CASE("config: an absent http rate limit becomes the default, written out for operators") {
+  test::TempDir dir;
+  auto c = LoadWithHttp(dir, "{}");
+  REQUIRE(c.ok());
+  REQUIRE(c->http().has_rate_limit_per_second());
+  CHECK(c->http().rate_limit_per_second() == 2'000);
+  node::HttpLimits limits = node::HttpLimitsFromConfig(c->http());
+  CHECK(limits.rate_per_second == node::http_limits::kRatePerSecond);
+  CHECK(limits.rate_burst == node::http_limits::kRateBurst);
+  // Written back, the setting is visible in the file, so it can be changed there.
+  auto json = core::ToJson(*c);
+  REQUIRE(json.ok());
+  CHECK(json->find("\"rate_limit_per_second\": 2000") != std::string::npos);
+}
+
+TEST_CASE("config: http rate limit 0 turns the limiter off and survives a round trip") {
+  test::TempDir dir;
+  auto c = LoadWithHttp(dir, "{\"rate_limit_per_second\": 0}");
+  REQUIRE(c.ok());
+  REQUIRE(c->http().has_rate_limit_per_second());
+  CHECK(c->http().rate_limit_per_second() == 0);
+  CHECK(node::HttpLimitsFromConfig(c->http()).rate_per_second == 0);
+
+  REQUIRE(node::WriteConfig(dir.path(), *c).ok());
+  auto again = node::LoadConfig(dir.path());
+  REQUIRE(again.ok());
+  CHECK(again->http().has_rate_limit_per_second());
+  CHECK(again->http().rate_limit_per_second() == 0);
+}
+
+TEST_CASE("config: a chosen http rate limit sets the rate and a burst of twice that") {
+  test::TempDir dir;
+  auto c = LoadWithHttp(dir,
+                        "{\"rate_limit_per_second\": 50000, \"idle_timeout_ms\": 1500, "
+                        "\"max_connections\": 10, \"max_body_bytes\": \"4096\"}");
+  REQUIRE(c.ok());
+  node::HttpLimits limits = node::HttpLimitsFromConfig(c->http());
+  CHECK(limits.rate_per_second == 50'000);
+  CHECK(limits.rate_burst == 100'000);
+  CHECK(limits.idle_timeout_ms == 1500);
+  CHECK(limits.connections_max == 10);
+  CHECK(limits.body_bytes_max == 4096);
+  // What the config does not set keeps the server's defaults.
+  CHECK(limits.header_timeout_ms == node::http_limits::kHeaderTimeoutMs);
+}
+
+TEST_CASE("config: an http rate limit above the maximum is refused, naming the setting") {
+  test::TempDir dir;
+  auto c = LoadWithHttp(dir, "{\"rate_limit_per_second\": 1000001}");
+  REQUIRE_FALSE(c.ok());
+  CHECK(c.status().code() == core::StatusCode::kInvalidInput);
+  CHECK(c.status().message().find("http.rate_limit_per_second") != std::string::npos);
+  CHECK(c.status().message().find("0 turns the limit off") != std::string::npos);
+
+  auto wrong_type = LoadWithHttp(dir, "{\"rate_limit_per_second\": -1}");
+  CHECK_FALSE(wrong_type.ok());
+}
+
+TEST_CASE("config: the block interval defaults to 50 ms, may be 0, and is bounded") {
+  test::TempDir dir;
+  std::ofstream(dir.path() / "config.json") << "{\"moniker\": \"n\"}";
+  auto c = node::LoadConfig(dir.path());
+  REQUIRE(c.ok());
+  CHECK(c->block_interval_ms() == node::kDefaultBlockIntervalMs);
+
+  std::ofstream(dir.path() / "config.json") << "{\"block_interval_ms\": 0}";
+  c = node::LoadConfig(dir.path());
+  REQUIRE(c.ok());
+  CHECK(c->has_block_interval_ms());
+  CHECK(c->block_interval_ms() == 0);
+
+  std::ofstream(dir.path() / "config.json") << "{\"block_interval_ms\": 10001}";
+  c = node::LoadConfig(dir.path());
+  REQUIRE_FALSE(c.ok());
+  CHECK(c.status().message().find("block_interval_ms") != std::string::npos);
+}
