@@ -5,6 +5,9 @@
 #include <leveldb/filter_policy.h>
 #include <leveldb/write_batch.h>
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
+
 #include <algorithm>
 #include <thread>
 #include <unordered_set>
@@ -468,10 +471,31 @@ Result<std::optional<pb::BlockHeader>> Ledger::GetHeader(uint64_t height) const 
   auto stored = Get(db_.get(), keys::Block(height), "block");
   if (!stored.ok()) return stored.status();
   if (!stored->has_value()) return std::optional<pb::BlockHeader>();
-  pb::StoredBlock sb;
-  HM_RETURN_IF_ERROR(ParseStored(**stored, &sb, "block " + std::to_string(height)));
+  // Only the header: the block's record ids (up to 10,000) are skipped, not parsed, so that a
+  // history read that needs one block time per record stays cheap with large blocks.
+  std::string header_bytes;
+  {
+    const std::string& bytes = **stored;
+    google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
+                                              static_cast<int>(bytes.size()));
+    bool found = false;
+    while (uint32_t tag = in.ReadTag()) {
+      using google::protobuf::internal::WireFormatLite;
+      if (WireFormatLite::GetTagFieldNumber(tag) == pb::StoredBlock::kHeaderFieldNumber &&
+          WireFormatLite::GetTagWireType(tag) == WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
+        if (!WireFormatLite::ReadBytes(&in, &header_bytes)) break;
+        found = true;
+      } else if (!WireFormatLite::SkipField(&in, tag)) {
+        found = false;
+        break;
+      }
+    }
+    if (!found || !in.ConsumedEntireMessage()) {
+      return Status::Corruption("block " + std::to_string(height) + " is not a stored block");
+    }
+  }
   pb::BlockHeader header;
-  HM_RETURN_IF_ERROR(ParseStored(sb.header(), &header, "block header " + std::to_string(height)));
+  HM_RETURN_IF_ERROR(ParseStored(header_bytes, &header, "block header " + std::to_string(height)));
   return std::optional<pb::BlockHeader>(std::move(header));
 }
 

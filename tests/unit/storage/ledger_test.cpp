@@ -333,3 +333,22 @@ TEST_CASE("ledger: an unparseable head is reported as corruption") {
   REQUIRE_FALSE(l.ok());
   CHECK(l.status().code() == core::StatusCode::kCorruption);
 }
+
+TEST_CASE("ledger: GetHeader reads just the header of a stored block, and refuses a bad one") {
+  TempDir dir;
+  auto net = TestNetwork();
+  auto ledger = OpenLedger(dir, net);
+  std::vector<pb::Envelope> recs;
+  for (int i = 0; i < 50; ++i) recs.push_back(RegisterEnv("H" + std::to_string(i)));
+  auto built = ledger->BuildBlock(recs, kTestTimeMs + 1000, kProposer);
+  REQUIRE(built.ok());
+  REQUIRE(ledger->Commit(*built).ok());
+  auto header = ledger->GetHeader(1);
+  REQUIRE(header.ok());
+  REQUIRE(header->has_value());
+  CHECK(core::SerializeDeterministic(**header) == core::SerializeDeterministic(built->header));
+  CHECK((*header)->record_count() == 50);
+  auto none = ledger->GetHeader(2);
+  REQUIRE(none.ok());
+  CHECK(!none->has_value());
+}
