@@ -1,21 +1,18 @@
 #include "core/crypto/keystore.h"
 
-#include <fcntl.h>
 #include <google/protobuf/util/json_util.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/params.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <array>
-#include <cerrno>
 #include <cstring>
 #include <memory>
 
 #include "core/crypto/random.h"
+#include "core/crypto/secret_file.h"
 
 namespace hallmark::core {
 namespace {
@@ -217,104 +214,6 @@ Status Validate(const pb::Keystore& ks) {
   return Status::Ok();
 }
 
-Result<std::string> ReadSmallFile(const std::filesystem::path& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    const int err = errno;
-    if (err == ENOENT) return Status::NotFound("keystore file not found: " + path.string());
-    return Status::IoError("cannot open " + path.string() + ": " + std::strerror(err));
-  }
-  std::string data;
-  std::array<char, 4096> buf;
-  while (true) {
-    const ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      return Status::IoError("cannot read " + path.string() + ": " + std::strerror(err));
-    }
-    if (n == 0) break;
-    data.append(buf.data(), static_cast<size_t>(n));
-    if (data.size() > kKeystoreFileBytesMax) {
-      ::close(fd);
-      return Status::InvalidInput(path.string() + " is larger than " +
-                                  std::to_string(kKeystoreFileBytesMax) +
-                                  " bytes; it is not a keystore");
-    }
-  }
-  ::close(fd);
-  return data;
-}
-
-Status WriteAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    const ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::IoError(std::strerror(errno));
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return Status::Ok();
-}
-
-// Writes `data` to `path` so that readers see either no file (or the old one) or the whole new
-// file: temp file in the same folder, fsync, then link (no overwrite) or rename (overwrite), and
-// fsync of the folder.
-Status WriteFileAtomically(const std::filesystem::path& path, std::string_view data,
-                           bool overwrite) {
-  const std::filesystem::path dir =
-      path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
-  std::string tmpl = (dir / ("." + path.filename().string() + ".tmp-XXXXXX")).string();
-  const int fd = ::mkostemp(tmpl.data(), O_CLOEXEC);  // Created with mode 0600.
-  if (fd < 0) {
-    return Status::IoError("cannot create a file in " + dir.string() + ": " + std::strerror(errno));
-  }
-  const std::string tmp = tmpl;
-  auto fail = [&](const std::string& what, int err) {
-    ::unlink(tmp.c_str());
-    return Status::IoError(what + " " + path.string() + ": " + std::strerror(err));
-  };
-  if (::fchmod(fd, S_IRUSR | S_IWUSR) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return fail("cannot set mode 0600 on", err);
-  }
-  Status s = WriteAll(fd, data);
-  if (!s.ok()) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    return Status::IoError("cannot write " + path.string() + ": " + s.message());
-  }
-  if (::fsync(fd) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return fail("cannot sync", err);
-  }
-  if (::close(fd) != 0) return fail("cannot close", errno);
-  if (overwrite) {
-    if (::rename(tmp.c_str(), path.c_str()) != 0) return fail("cannot rename into", errno);
-  } else {
-    // link() fails with EEXIST instead of replacing: no window between a check and the write.
-    if (::link(tmp.c_str(), path.c_str()) != 0) {
-      const int err = errno;
-      if (err == EEXIST) {
-        ::unlink(tmp.c_str());
-        return Status::IoError(path.string() + " already exists; not overwriting it");
-      }
-      return fail("cannot create", err);
-    }
-    ::unlink(tmp.c_str());
-  }
-  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd >= 0) {
-    ::fsync(dir_fd);  // Best effort: the file is complete either way.
-    ::close(dir_fd);
-  }
-  return Status::Ok();
-}
-
 }  // namespace
 
 Result<std::string> EncodeKeystore(const SigningKey& key,
@@ -424,14 +323,14 @@ Status WriteKeystore(const std::filesystem::path& path, const SigningKey& key,
                      const KeystoreWriteOptions& options) {
   Result<std::string> json = EncodeKeystore(key, passphrase, options.label, options.cost);
   if (!json.ok()) return json.status();
-  Status s = WriteFileAtomically(path, *json, options.overwrite);
+  Status s = WriteSecretFileAtomically(path, *json, options.overwrite);
   WipeString(&*json);
   return s;
 }
 
 Result<SigningKey> ReadKeystore(const std::filesystem::path& path,
                                 std::optional<std::string_view> passphrase) {
-  Result<std::string> data = ReadSmallFile(path);
+  Result<std::string> data = ReadSecretFile(path, kKeystoreFileBytesMax, "keystore");
   if (!data.ok()) return data.status();
   Result<SigningKey> key = DecodeKeystore(*data, passphrase);
   WipeString(&*data);
@@ -440,7 +339,7 @@ Result<SigningKey> ReadKeystore(const std::filesystem::path& path,
 }
 
 Result<pb::Keystore> ReadKeystoreInfo(const std::filesystem::path& path) {
-  Result<std::string> data = ReadSmallFile(path);
+  Result<std::string> data = ReadSecretFile(path, kKeystoreFileBytesMax, "keystore");
   if (!data.ok()) return data.status();
   Result<pb::Keystore> ks = ParseKeystore(*data);
   WipeString(&*data);

@@ -5,20 +5,16 @@
 #include <crypto++/filters.h>
 #include <crypto++/ida.h>
 #include <crypto++/misc.h>
-#include <fcntl.h>
 #include <google/protobuf/util/json_util.h>
 #include <openssl/crypto.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
-#include <cerrno>
-#include <cstring>
 #include <memory>
 
 #include "core/bytes.h"
 #include "core/crypto/random.h"
+#include "core/crypto/secret_file.h"
 #include "core/crypto/sha256.h"
 
 namespace hallmark::core {
@@ -95,100 +91,6 @@ Result<SigningKey> Recover(const std::vector<const pb::KeyShare*>& shares, uint3
   Result<SigningKey> key = SigningKey::FromSeed(AsSpan(seed));
   Wipe(&seed);
   return key;
-}
-
-Result<std::string> ReadSmallFile(const std::filesystem::path& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    const int err = errno;
-    if (err == ENOENT) return Status::NotFound("share file not found: " + path.string());
-    return Status::IoError("cannot open " + path.string() + ": " + std::strerror(err));
-  }
-  std::string data;
-  std::array<char, 4096> buf;
-  while (true) {
-    const ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      Wipe(&data);
-      return Status::IoError("cannot read " + path.string() + ": " + std::strerror(err));
-    }
-    if (n == 0) break;
-    data.append(buf.data(), static_cast<size_t>(n));
-    if (data.size() > kKeyShareFileBytesMax) {
-      ::close(fd);
-      Wipe(&data);
-      return Status::InvalidInput(path.string() + " is larger than " +
-                                  std::to_string(kKeyShareFileBytesMax) +
-                                  " bytes; it is not a key share");
-    }
-  }
-  ::close(fd);
-  return data;
-}
-
-Status WriteAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    const ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::IoError(std::strerror(errno));
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return Status::Ok();
-}
-
-// A temporary file in the same folder (mode 0600), written and synced, then link()ed to the
-// final name, which fails if that name exists: no window between a check and the write, and a
-// reader sees no file or the whole file. Same scheme as keystore files.
-Status WriteNewFileAtomically(const std::filesystem::path& path, std::string_view data) {
-  const std::filesystem::path dir =
-      path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
-  std::string tmpl = (dir / ("." + path.filename().string() + ".tmp-XXXXXX")).string();
-  const int fd = ::mkostemp(tmpl.data(), O_CLOEXEC);  // Created with mode 0600.
-  if (fd < 0) {
-    return Status::IoError("cannot create a file in " + dir.string() + ": " + std::strerror(errno));
-  }
-  const std::string tmp = tmpl;
-  auto fail = [&](const std::string& what, int err) {
-    ::unlink(tmp.c_str());
-    return Status::IoError(what + " " + path.string() + ": " + std::strerror(err));
-  };
-  if (::fchmod(fd, S_IRUSR | S_IWUSR) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return fail("cannot set mode 0600 on", err);
-  }
-  const Status s = WriteAll(fd, data);
-  if (!s.ok()) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    return Status::IoError("cannot write " + path.string() + ": " + s.message());
-  }
-  if (::fsync(fd) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return fail("cannot sync", err);
-  }
-  if (::close(fd) != 0) return fail("cannot close", errno);
-  if (::link(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    if (err == EEXIST) {
-      ::unlink(tmp.c_str());
-      return Status::IoError(path.string() + " already exists; not overwriting it");
-    }
-    return fail("cannot create", err);
-  }
-  ::unlink(tmp.c_str());
-  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd >= 0) {
-    ::fsync(dir_fd);  // Best effort: the file is complete either way.
-    ::close(dir_fd);
-  }
-  return Status::Ok();
 }
 
 }  // namespace
@@ -485,13 +387,13 @@ Status WriteKeyShareFile(const std::filesystem::path& path, const pb::KeyShare& 
   HM_RETURN_IF_ERROR(ValidateKeyShare(share));
   Result<std::string> json = EncodeKeyShare(share);
   if (!json.ok()) return json.status();
-  const Status s = WriteNewFileAtomically(path, *json);
+  const Status s = WriteSecretFileAtomically(path, *json, /*overwrite=*/false);
   Wipe(&*json);
   return s;
 }
 
 Result<pb::KeyShare> ReadKeyShareFile(const std::filesystem::path& path) {
-  Result<std::string> data = ReadSmallFile(path);
+  Result<std::string> data = ReadSecretFile(path, kKeyShareFileBytesMax, "key share");
   if (!data.ok()) return data.status();
   Result<pb::KeyShare> share = ParseKeyShare(*data);
   Wipe(&*data);
