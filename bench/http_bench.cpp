@@ -137,8 +137,10 @@ double CpuSeconds(clockid_t clock) {
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
-// Args: server io threads, client connections.
-void BM_HttpItemReadKeepAlive(benchmark::State& state) {
+// Serves `router` with state.range(0) io threads and drives it from state.range(1) keep-alive
+// connections asking for `target`, `batch` requests per iteration.
+void RunKeepAlive(benchmark::State& state, Router router, std::string_view target,
+                  std::string_view accept, int64_t batch) {
   const int server_threads = static_cast<int>(state.range(0));
   const int connections = static_cast<int>(state.range(1));
   MetricsRegistry metrics;  // Outlives the io_context: sessions touch it until they are gone.
@@ -146,7 +148,7 @@ void BM_HttpItemReadKeepAlive(benchmark::State& state) {
   HttpServerOptions options;
   options.metrics = &metrics;
   options.limits.rate_per_second = 0;  // One client address at full speed.
-  HttpServer server(io, BenchRouter(), options);
+  HttpServer server(io, std::move(router), options);
   if (!server.Start().ok()) {
     state.SkipWithError("cannot listen");
     return;
@@ -155,18 +157,17 @@ void BM_HttpItemReadKeepAlive(benchmark::State& state) {
   for (int i = 0; i < server_threads; ++i) threads.emplace_back([&] { io.run(); });
 
   {
-    LoadClient client(server.port(), connections);
-    constexpr int64_t kBatch = 2'000;
+    LoadClient client(server.port(), connections, target, accept);
     int64_t failures = 0;
     // CPU time splits what the server costs per request from what the client costs, which
     // stays meaningful when other processes share the machine and wall-clock rates do not.
     const double process0 = CpuSeconds(CLOCK_PROCESS_CPUTIME_ID);
     const double client0 = CpuSeconds(CLOCK_THREAD_CPUTIME_ID);
-    for (auto _ : state) failures += client.Run(kBatch);
+    for (auto _ : state) failures += client.Run(batch);
     const double client_s = CpuSeconds(CLOCK_THREAD_CPUTIME_ID) - client0;
     const double server_s = CpuSeconds(CLOCK_PROCESS_CPUTIME_ID) - process0 - client_s;
-    const auto requests = static_cast<double>(state.iterations() * kBatch);
-    state.SetItemsProcessed(state.iterations() * kBatch);
+    const auto requests = static_cast<double>(state.iterations() * batch);
+    state.SetItemsProcessed(state.iterations() * batch);
     state.counters["server_cpu_us_per_req"] = server_s * 1e6 / requests;
     state.counters["client_cpu_us_per_req"] = client_s * 1e6 / requests;
     if (failures > 0) state.SkipWithError("some requests failed");
@@ -174,6 +175,11 @@ void BM_HttpItemReadKeepAlive(benchmark::State& state) {
   server.Stop();
   io.stop();
   for (auto& t : threads) t.join();
+}
+
+// Args: server io threads, client connections.
+void BM_HttpItemReadKeepAlive(benchmark::State& state) {
+  RunKeepAlive(state, BenchRouter(), kItemTarget, "application/json", 2'000);
 }
 BENCHMARK(BM_HttpItemReadKeepAlive)
     ->ArgNames({"server_threads", "connections"})
@@ -190,43 +196,16 @@ void BM_HttpProofKeepAlive(benchmark::State& state) {
   test::ProvenChain chain;
   test::LiveItem(chain, test::kMaisonItem, 20);
   Mempool mempool(chain.network(), &chain.ledger());
-  MetricsRegistry metrics;
+  MetricsRegistry api_metrics;
   Router router;
   ApiContext ctx;
   ctx.network = &chain.network();
   ctx.ledger = &chain.ledger();
   ctx.mempool = &mempool;
-  ctx.metrics = &metrics;
+  ctx.metrics = &api_metrics;
   RegisterApiRoutes(router, ctx);
-  asio::io_context io;
-  HttpServerOptions options;
-  options.metrics = &metrics;
-  options.limits.rate_per_second = 0;
-  HttpServer server(io, std::move(router), options);
-  if (!server.Start().ok()) {
-    state.SkipWithError("cannot listen");
-    return;
-  }
-  std::vector<std::thread> threads;
-  for (int i = 0; i < state.range(0); ++i) threads.emplace_back([&] { io.run(); });
-  {
-    LoadClient client(server.port(), static_cast<int>(state.range(1)),
-                      "/v1/items/01/00614141000012/21/BAG-0001/proof", "application/x-protobuf");
-    constexpr int64_t kBatch = 1'000;
-    int64_t failures = 0;
-    const double process0 = CpuSeconds(CLOCK_PROCESS_CPUTIME_ID);
-    const double client0 = CpuSeconds(CLOCK_THREAD_CPUTIME_ID);
-    for (auto _ : state) failures += client.Run(kBatch);
-    const double client_s = CpuSeconds(CLOCK_THREAD_CPUTIME_ID) - client0;
-    const double server_s = CpuSeconds(CLOCK_PROCESS_CPUTIME_ID) - process0 - client_s;
-    const auto requests = static_cast<double>(state.iterations() * kBatch);
-    state.SetItemsProcessed(state.iterations() * kBatch);
-    state.counters["server_cpu_us_per_req"] = server_s * 1e6 / requests;
-    if (failures > 0) state.SkipWithError("some requests failed");
-  }
-  server.Stop();
-  io.stop();
-  for (auto& t : threads) t.join();
+  RunKeepAlive(state, std::move(router), "/v1/items/01/00614141000012/21/BAG-0001/proof",
+               "application/x-protobuf", 1'000);
 }
 BENCHMARK(BM_HttpProofKeepAlive)
     ->ArgNames({"server_threads", "connections"})

@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/clock.h"
 #include "core/codec.h"
 #include "core/consensus_codec.h"
 #include "core/crypto/sha256.h"
@@ -20,12 +21,6 @@ namespace hallmark::node {
 namespace {
 
 using core::Hash256;
-
-uint64_t NowMs() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
 
 std::string Hex(const std::string& bytes) {
   return core::ToHex(bytes);
@@ -107,7 +102,7 @@ class Api {
   Response Submit(const Request& req) {
     auto env = ParseBody<pb::Envelope>(req);
     if (!env.ok()) return ErrorReply(req, 400, "bad_request", env.status().message());
-    AdmitResult r = ctx_.mempool->Admit(*env, NowMs());
+    AdmitResult r = ctx_.mempool->Admit(*env, core::UnixTimeMs());
     pb::RecordPayload payload;
     std::string type = payload.ParseFromString(env->payload()) ? TypeOf(payload) : "unknown";
     pb::SubmitResponse out;

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <deque>
 
+#include "core/clock.h"
 #include "core/codec.h"
 #include "core/consensus_codec.h"
 #include "core/crypto/sha256.h"
@@ -122,9 +123,7 @@ ConsensusDriver::~ConsensusDriver() {
 }
 
 uint64_t ConsensusDriver::NowMs() const {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
+  return core::UnixTimeMs();
 }
 
 Status ConsensusDriver::Start() {

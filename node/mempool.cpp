@@ -73,6 +73,7 @@ AdmitResult Mempool::Admit(const pb::Envelope& envelope, uint64_t now_ms) {
       return result;
     }
   }
+  const Hash256 verdict_key = VerdictKey(entry->envelope, id);
   bool verified;
   {
     std::lock_guard lock(mu_);
@@ -80,7 +81,7 @@ AdmitResult Mempool::Admit(const pb::Envelope& envelope, uint64_t now_ms) {
       result.kind = AdmitResult::Kind::kDuplicate;
       return result;
     }
-    verified = verified_.contains(VerdictKey(entry->envelope, id));
+    verified = verified_.contains(verdict_key);
   }
   // The expensive check runs outside the lock, so admissions on several threads overlap.
   if (!verified) {
@@ -93,7 +94,7 @@ AdmitResult Mempool::Admit(const pb::Envelope& envelope, uint64_t now_ms) {
   }
 
   std::lock_guard lock(mu_);
-  RememberVerified(VerdictKey(entry->envelope, id));
+  RememberVerified(verdict_key);
   if (entries_.contains(id)) {
     result.kind = AdmitResult::Kind::kDuplicate;
     return result;

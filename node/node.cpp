@@ -2,10 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/post.hpp>
 #include <bit>
+#include <boost/asio/post.hpp>
 #include <cstdlib>
 
+#include "core/clock.h"
 #include "core/crypto/keystore.h"
 #include "node/config.h"
 #include "node/p2p/record_gossip.h"
@@ -15,12 +16,6 @@ namespace hallmark::node {
 using core::Status;
 
 namespace {
-
-uint64_t NowMs() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
 
 // The transport as the driver's PeerSender, and record gossip both ways (record_gossip.h):
 // records this node admits leave in batches; records from peers are admitted on a strand of
@@ -133,14 +128,14 @@ Status Node::Start() {
   sender_ = std::make_unique<TransportSender>(
       io_, transport_.get(),
       [this](const pb::Envelope& env) {
-        return mempool_->Admit(env, NowMs()).kind == AdmitResult::Kind::kAccepted;
+        return mempool_->Admit(env, core::UnixTimeMs()).kind == AdmitResult::Kind::kAccepted;
       },
       [this] { driver_->OnRecordsAvailable(); });
   DriverOptions driver_options;
   driver_options.block_interval_ms = config_.block_interval_ms();
-  driver_ = std::make_unique<ConsensusDriver>(io_, *network_, ledger_.get(), mempool_.get(),
-                                              sender_.get(), signer_.get(), &metrics_,
-                                              driver_options);
+  driver_ =
+      std::make_unique<ConsensusDriver>(io_, *network_, ledger_.get(), mempool_.get(),
+                                        sender_.get(), signer_.get(), &metrics_, driver_options);
   driver_->AddCommitListener(
       [this](const pb::Block&, uint64_t height) { transport_->SetHeight(height); });
   transport_->SetHeight(ledger_->height());

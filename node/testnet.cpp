@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include "consensus/types.h"
+#include "core/clock.h"
 #include "core/codec.h"
 #include "core/crypto/ed25519.h"
 #include "core/crypto/keystore.h"
@@ -73,10 +74,7 @@ Status WriteTestnet(const TestnetOptions& o, std::string* summary) {
   ks.overwrite = true;
   pb::Genesis g;
   g.set_chain_id(o.chain_id);
-  g.set_genesis_time_ms(
-      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                std::chrono::system_clock::now().time_since_epoch())
-                                .count()));
+  g.set_genesis_time_ms(core::UnixTimeMs());
   std::string lines;
   auto add_org = [&](const std::string& id, const std::string& display,
                      std::initializer_list<pb::Role> roles,

@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "core/consensus_codec.h"
+#include "core/codec.h"
 #include "core/proof_bundle.h"
 #include "core/smt.h"
 
@@ -24,9 +24,6 @@ core::Result<pb::ProofBundle> BuildProofBundle(const Ledger& ledger, const core:
       return Status::Corruption("the head block " + std::to_string(snap.head.height()) +
                                 " has no commit certificate");
     }
-    auto decoded = core::DecodeCertificate(snap.certificate);
-    if (!decoded.ok())
-      return Status::Corruption("stored certificate: " + decoded.status().message());
     auto proof = ledger.ProveItem(key);
     if (!proof.ok()) return proof.status();
     auto stored = ledger.GetItem(key);
@@ -37,7 +34,11 @@ core::Result<pb::ProofBundle> BuildProofBundle(const Ledger& ledger, const core:
     bundle.set_genesis_hash(std::string(ledger.network().hash().view()));
     bundle.set_item_id(item.Canonical());
     bundle.set_header(std::move(snap.header));
-    *bundle.mutable_certificate() = core::ToProto(*decoded);
+    // Stored as the certificate's deterministic Protobuf encoding (EncodeCertificate).
+    if (!core::ParseStrict(snap.certificate, bundle.mutable_certificate(), "stored certificate")
+             .ok()) {
+      return Status::Corruption("the head's stored certificate does not parse");
+    }
     bundle.set_state_proof(core::EncodeSmtProof(*proof));
     if (!stored->has_value()) return Status::Ok();
     bundle.set_state((*stored)->bytes);

@@ -3,11 +3,9 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cmath>
-#include <fstream>
-#include <iterator>
 #include <ostream>
-#include <system_error>
 
+#include "core/clock.h"
 #include "core/codec.h"
 #include "core/genesis.h"
 #include "core/item_id.h"
@@ -36,41 +34,6 @@ int FailCheck(std::ostream& err, core::ProofCheck check, std::string_view messag
   return Fail(err, ExitCode::kInvalidInput,
               "proof check failed (" + std::string(core::ProofCheckName(check)) +
                   "): " + std::string(message) + "; nothing was exported");
-}
-
-uint64_t SystemNowMs() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
-
-// Writes `text` to `path` through a temporary file in the same folder and a rename, so a reader
-// sees the whole export or none of it, and a failed run leaves nothing behind.
-core::Status WriteExportFile(const std::filesystem::path& path, std::string_view text) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    return core::Status::IoError("--out " + path.string() + " is a folder; give a file name");
-  }
-  std::filesystem::path tmp = path;
-  tmp += ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) return core::Status::IoError("cannot write " + tmp.string());
-    f.write(text.data(), static_cast<std::streamsize>(text.size()));
-    f.flush();
-    if (!f) {
-      f.close();
-      std::filesystem::remove(tmp, ec);
-      return core::Status::IoError("cannot write " + tmp.string());
-    }
-  }
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::error_code ignored;
-    std::filesystem::remove(tmp, ignored);
-    return core::Status::IoError("cannot write " + path.string() + ": " + ec.message());
-  }
-  return core::Status::Ok();
 }
 
 }  // namespace
@@ -125,7 +88,7 @@ int RunExport(const ExportOptions& o, std::ostream& out, std::ostream& err) {
       core::VerifyProofBundle(*network, bytes, std::string_view(o.item));
   if (!verdict.ok()) return FailCheck(err, verdict.failure->check, verdict.failure->message);
 
-  const uint64_t now = o.now_ms != 0 ? o.now_ms : SystemNowMs();
+  const uint64_t now = o.now_ms != 0 ? o.now_ms : core::UnixTimeMs();
   core::Result<std::string> doc = EpcisDocumentJson(*network, verdict.item, now);
   if (!doc.ok()) return Fail(err, ExitCodeFor(doc.status()), doc.status().message());
 
@@ -139,7 +102,7 @@ int RunExport(const ExportOptions& o, std::ostream& out, std::ostream& err) {
     err << "exported " << summary << "\n";
     return ToInt(ExitCode::kOk);
   }
-  core::Status st = WriteExportFile(o.out_path, *doc + "\n");
+  core::Status st = WriteOutputFile(o.out_path, *doc + "\n", "--out");
   if (!st.ok()) return Fail(err, ExitCodeFor(st), st.message());
   err << "wrote " << summary << " to " << o.out_path.string() << "\n";
   return ToInt(ExitCode::kOk);

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <fstream>
 
+#include "core/clock.h"
 #include "core/codec.h"
 #include "core/crypto/sha256.h"
 #include "core/limits.h"
@@ -146,9 +147,7 @@ core::Result<pb::Envelope> SignAndCheck(const core::SigningKey& key,
 }
 
 uint64_t NowMs() {
-  const auto since_epoch = std::chrono::system_clock::now().time_since_epoch();
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch).count());
+  return core::UnixTimeMs();
 }
 
 core::Result<pb::Verdict> ParseVerdict(std::string_view word) {

@@ -5,6 +5,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "core/clock.h"
 #include "core/codec.h"
 #include "core/genesis.h"
 #include "core/item_id.h"
@@ -24,28 +25,6 @@ constexpr std::string_view kCommand = "hallmark verify";
 int Usage(std::ostream& err, std::string_view message) {
   err << kCommand << ": " << ForTerminal(message) << "\n";
   return static_cast<int>(VerifyExit::kUsage);
-}
-
-uint64_t SystemNowMs() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
-
-core::Status WriteBundleFile(const std::filesystem::path& path, const std::string& bytes) {
-  std::filesystem::path tmp = path;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return core::Status::IoError("cannot write " + tmp.string());
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    if (!out) return core::Status::IoError("cannot write " + tmp.string());
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return core::Status::IoError("cannot save " + path.string() + ": " + ec.message());
-  return core::Status::Ok();
 }
 
 std::string AuthorText(const core::Network& network, const core::CustodyStep& step) {
@@ -99,6 +78,37 @@ core::Result<std::string> ReadProofBundleFile(const std::filesystem::path& path)
     return core::SerializeDeterministic(bundle);
   }
   return bytes;
+}
+
+// Writes `text` to `path` through a temporary file in the same folder and a rename, so a reader
+// sees the whole file or the old one, and a failed run leaves nothing behind.
+core::Status WriteOutputFile(const std::filesystem::path& path, std::string_view text,
+                             std::string_view option) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return core::Status::IoError(std::string(option) + " " + path.string() +
+                                 " is a folder; give a file name");
+  }
+  std::filesystem::path tmp = path;
+  tmp += ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) return core::Status::IoError("cannot write " + tmp.string());
+    f.write(text.data(), static_cast<std::streamsize>(text.size()));
+    f.flush();
+    if (!f) {
+      f.close();
+      std::filesystem::remove(tmp, ec);
+      return core::Status::IoError("cannot write " + tmp.string());
+    }
+  }
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::error_code ignored;
+    std::filesystem::remove(tmp, ignored);
+    return core::Status::IoError("cannot write " + path.string() + ": " + ec.message());
+  }
+  return core::Status::Ok();
 }
 
 core::Result<uint64_t> ParseDuration(std::string_view text) {
@@ -204,7 +214,7 @@ int RunVerify(const VerifyOptions& o, std::ostream& out, std::ostream& err) {
     if (!fetched.ok()) return Usage(err, fetched.status().message());
     bytes = std::move(*fetched);
     if (!o.save_path.empty()) {
-      core::Status st = WriteBundleFile(o.save_path, bytes);
+      core::Status st = WriteOutputFile(o.save_path, bytes, "--save-proof");
       if (!st.ok()) return Usage(err, st.message());
       err << "saved the proof bundle to " << o.save_path.string() << " (" << bytes.size()
           << " bytes); check it later with: hallmark verify --proof " << o.save_path.string()
@@ -236,7 +246,7 @@ int RunVerify(const VerifyOptions& o, std::ostream& out, std::ostream& err) {
   }
 
   const core::ProvenItem& p = verdict.item;
-  const uint64_t now = o.now_ms != 0 ? o.now_ms : SystemNowMs();
+  const uint64_t now = o.now_ms != 0 ? o.now_ms : core::UnixTimeMs();
   const uint64_t age = now > p.header_time_ms ? now - p.header_time_ms : 0;
   const bool stale = o.max_age_ms && age > *o.max_age_ms;
   const std::vector<std::string> reasons = p.NotCleanReasons();

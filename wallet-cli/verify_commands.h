@@ -43,6 +43,12 @@ int RunVerify(const VerifyOptions& options, std::ostream& out, std::ostream& err
 // large or is JSON that does not parse (a bundle that fails the format check).
 core::Result<std::string> ReadProofBundleFile(const std::filesystem::path& path);
 
+// Writes `text` to `path` (replacing it) through a temporary file in the same folder and a
+// rename, so a reader sees the whole file or the old one; a failed run leaves nothing behind.
+// `option` names the flag in messages ("--out").
+core::Status WriteOutputFile(const std::filesystem::path& path, std::string_view text,
+                             std::string_view option);
+
 // "90s", "10m", "2h", "7d", "1500ms", "1h30m" → milliseconds. InvalidInput otherwise.
 core::Result<uint64_t> ParseDuration(std::string_view text);
 // "2 h 5 min", "40 s", "3 d 4 h": the two largest units.

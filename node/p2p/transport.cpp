@@ -19,6 +19,7 @@
 #include <mutex>
 #include <set>
 
+#include "core/clock.h"
 #include "core/crypto/random.h"
 #include "node/p2p/backoff.h"
 #include "node/p2p/framing.h"
@@ -42,12 +43,6 @@ namespace {
 constexpr size_t kWriteChunkBytes = 256 * 1024;
 // A body buffer larger than this is released after use rather than kept for the next frame.
 constexpr size_t kKeepBodyBufferBytes = 1024 * 1024;
-
-uint64_t UnixTimeMs() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
 
 std::string ShortKey(const core::PublicKey& key) {
   return key.Hex().substr(0, 16);
@@ -870,7 +865,7 @@ std::optional<HelloRefusal> TransportImpl::Register(const std::shared_ptr<Connec
       replaced = std::move(it->second.conn);
       peers_.erase(it);
     }
-    peers_.emplace(key, PeerEntry{conn, hello, UnixTimeMs()});
+    peers_.emplace(key, PeerEntry{conn, hello, core::UnixTimeMs()});
     if (Dialer* d = conn->dialer()) {
       d->state = Dialer::State::kIdle;
       d->dialing = nullptr;
