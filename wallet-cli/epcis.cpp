@@ -7,6 +7,7 @@
 #include "core/bytes.h"
 #include "core/item_id.h"
 #include "core/records.h"
+#include "wallet-cli/records.h"
 
 namespace hallmark::wallet {
 namespace {
@@ -242,50 +243,6 @@ std::string HolderUri(std::string_view chain_id, const pb::Holder& holder) {
       break;
   }
   return "";
-}
-
-std::string_view VerdictWord(pb::Verdict verdict) {
-  switch (verdict) {
-    case pb::GENUINE:
-      return "genuine";
-    case pb::SUSPECT:
-      return "suspect";
-    case pb::VERDICT_UNSPECIFIED:
-    case pb::Verdict_INT_MIN_SENTINEL_DO_NOT_USE_:
-    case pb::Verdict_INT_MAX_SENTINEL_DO_NOT_USE_:
-      break;
-  }
-  return "unspecified";
-}
-
-std::string_view ServiceWord(pb::ServiceKind kind) {
-  switch (kind) {
-    case pb::REPAIR:
-      return "repair";
-    case pb::REFURBISHMENT:
-      return "refurbishment";
-    case pb::AUTHENTICATION_SERVICE:
-      return "authentication";
-    case pb::SERVICE_UNSPECIFIED:
-    case pb::ServiceKind_INT_MIN_SENTINEL_DO_NOT_USE_:
-    case pb::ServiceKind_INT_MAX_SENTINEL_DO_NOT_USE_:
-      break;
-  }
-  return "unspecified";
-}
-
-std::string_view DecommissionWord(pb::DecommissionKind kind) {
-  switch (kind) {
-    case pb::DESTROYED:
-      return "destroyed";
-    case pb::RECYCLED:
-      return "recycled";
-    case pb::DECOMMISSION_UNSPECIFIED:
-    case pb::DecommissionKind_INT_MIN_SENTINEL_DO_NOT_USE_:
-    case pb::DecommissionKind_INT_MAX_SENTINEL_DO_NOT_USE_:
-      break;
-  }
-  return "unspecified";
 }
 
 std::string Term(std::string_view name) {
@@ -761,11 +718,11 @@ core::Result<std::string> EpcisDocumentJson(const core::Network& network,
         note("note", p.clear_flag().note());
         break;
       case core::RecordType::kService:
-        ev.Set(Term("service"), ServiceWord(p.service().kind()));
+        ev.Set(Term("service"), ServiceKindWord(p.service().kind()));
         note("note", p.service().note());
         break;
       case core::RecordType::kDecommission:
-        ev.Set(Term("decommission"), DecommissionWord(p.decommission().kind()));
+        ev.Set(Term("decommission"), DecommissionKindWord(p.decommission().kind()));
         note("reason", p.decommission().reason());
         break;
       case core::RecordType::kReassign:
