@@ -189,26 +189,18 @@ int RunVerify(const VerifyOptions& o, std::ostream& out, std::ostream& err) {
   if (!network.ok()) return Usage(err, network.status().message());
 
   std::string bytes;
+  std::optional<core::ProofFailure> unreadable;
   if (!o.proof_path.empty()) {
     auto read = ReadProofBundleFile(o.proof_path);
     if (!read.ok()) {
       if (read.status().code() != core::StatusCode::kInvalidInput) {
         return Usage(err, read.status().message());
       }
-      bytes.clear();  // Not a bundle at all: it fails the format check below.
-      pb::VerifyOutput v;
-      if (o.json) {
-        v.set_verdict("invalid");
-        v.set_failed_check("format");
-        v.set_message(read.status().message());
-        out << JsonLine(v) << "\n";
-      }
-      err << kCommand
-          << ": PROOF DOES NOT CHECK OUT (format): " << ForTerminal(read.status().message())
-          << "\n";
-      return static_cast<int>(VerifyExit::kInvalid);
+      // Not a bundle at all (too large, or JSON that does not parse): it fails the format check.
+      unreadable = core::ProofFailure{core::ProofCheck::kFormat, read.status().message()};
+    } else {
+      bytes = std::move(*read);
     }
-    bytes = std::move(*read);
   } else {
     auto fetched = FetchProofBundle(ResolveNodeUrl(o.node_url), *item, o.timeout_ms);
     if (!fetched.ok()) return Usage(err, fetched.status().message());
@@ -224,7 +216,12 @@ int RunVerify(const VerifyOptions& o, std::ostream& out, std::ostream& err) {
 
   std::optional<std::string_view> expected;
   if (item) expected = o.item;
-  core::ProofVerdict verdict = core::VerifyProofBundle(*network, bytes, expected);
+  core::ProofVerdict verdict;
+  if (unreadable) {
+    verdict.failure = std::move(unreadable);
+  } else {
+    verdict = core::VerifyProofBundle(*network, bytes, expected);
+  }
 
   pb::VerifyOutput v;
   v.set_chain_id(network->chain_id());
