@@ -120,8 +120,8 @@ TEST_CASE("p2p transport: a key not in genesis is refused and logged") {
   REQUIRE(stranger.transport().AddPeer(server.Address()).ok());
   REQUIRE(WaitUntil([&] { return server.Disconnects(DisconnectReason::kUnknownPeer) >= 1; }));
   CHECK(server.PeerCount() == 0);
-  CHECK(server.Logged("unknown_peer"));
-  CHECK(server.Logged(NodeKey("stranger").Hex()));
+  CHECK(WaitUntil([&] { return server.Logged("unknown_peer"); }));
+  CHECK(WaitUntil([&] { return server.Logged(NodeKey("stranger").Hex()); }));
 }
 
 TEST_CASE("p2p transport: an observer connects only where its key is allowed") {
@@ -155,7 +155,7 @@ TEST_CASE("p2p transport: a peer on another chain or another genesis is refused"
     REQUIRE(peer.Start().ok());
     REQUIRE(peer.transport().AddPeer(server.Address()).ok());
     REQUIRE(WaitUntil([&] { return server.Disconnects(DisconnectReason::kWrongChain) >= 1; }));
-    CHECK(server.Logged("other-chain"));
+    CHECK(WaitUntil([&] { return server.Logged("other-chain"); }));
   }
   SUBCASE("same chain id, different genesis") {
     core::Network other = NetworkWith("hallmark-test", TestGenesis().genesis_time_ms() + 1);
@@ -184,7 +184,8 @@ TEST_CASE("p2p transport: a Hello relayed from another TLS session is refused") 
   REQUIRE(relay.SendHello(v1, net, other.Exporter()));
   CHECK(relay.WaitClosed());
   REQUIRE(WaitUntil([&] { return server.Disconnects(DisconnectReason::kBadSignature) >= 1; }));
-  CHECK(server.Logged("bad_signature"));
+  // The disconnect is counted before its log line is written: wait for both.
+  CHECK(WaitUntil([&] { return server.Logged("bad_signature"); }));
   CHECK_FALSE(server.HasPeer(v1.public_key()));
 
   // The same key over its own session is accepted: the refusal was about the binding.
@@ -263,7 +264,7 @@ TEST_CASE("p2p transport: bad frames before the Hello disconnect and others are 
                 false);
   ExpectRefused(server, Header(8) + std::string(8, '\xff'), DisconnectReason::kBadMessage, false);
   ExpectRefused(server, FrameOf(StatusMessage(1)), DisconnectReason::kNotHello, false);
-  CHECK(server.Logged("not_hello"));
+  CHECK(WaitUntil([&] { return server.Logged("not_hello"); }));
   ExpectStillServing(server, good, 77);
 }
 
