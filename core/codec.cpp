@@ -4,6 +4,8 @@
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/util/json_util.h>
 
+#include <vector>
+
 namespace hallmark::core {
 
 std::string SerializeDeterministic(const google::protobuf::Message& message) {
@@ -22,10 +24,40 @@ Status ParseStrict(std::string_view bytes, google::protobuf::Message* out, std::
       !out->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     return Status::InvalidInput(std::string(what) + " is not valid Protobuf");
   }
-  if (!out->GetReflection()->GetUnknownFields(*out).empty()) {
+  if (HasUnknownFieldsDeep(*out)) {
     return Status::InvalidInput(std::string(what) + " has fields this version does not know");
   }
   return Status::Ok();
+}
+
+Status ParseCanonical(std::string_view bytes, google::protobuf::Message* out,
+                      std::string_view what) {
+  HM_RETURN_IF_ERROR(ParseStrict(bytes, out, what));
+  if (SerializeDeterministic(*out) != bytes) {
+    return Status::InvalidInput(std::string(what) +
+                                " is not in canonical encoding (fields repeated, out of order, "
+                                "or encoded at more length than needed)");
+  }
+  return Status::Ok();
+}
+
+bool HasUnknownFieldsDeep(const google::protobuf::Message& message) {
+  const google::protobuf::Reflection* r = message.GetReflection();
+  if (!r->GetUnknownFields(message).empty()) return true;
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  r->ListFields(message, &fields);
+  for (const google::protobuf::FieldDescriptor* f : fields) {
+    if (f->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE) continue;
+    if (f->is_repeated()) {
+      const int n = r->FieldSize(message, f);
+      for (int i = 0; i < n; ++i) {
+        if (HasUnknownFieldsDeep(r->GetRepeatedMessage(message, f, i))) return true;
+      }
+    } else if (HasUnknownFieldsDeep(r->GetMessage(message, f))) {
+      return true;
+    }
+  }
+  return false;
 }
 
 Result<std::string> ToJson(const google::protobuf::Message& message, bool pretty) {

@@ -13,9 +13,18 @@ namespace hallmark::core {
 // hashed into state and header roots.
 std::string SerializeDeterministic(const google::protobuf::Message& message);
 
-// Parses `bytes` into `out`; refuses unknown fields at the top level and trailing garbage.
+// Parses `bytes` into `out`; refuses unknown fields at every level of nesting.
 // `what` names the thing for the error message.
 Status ParseStrict(std::string_view bytes, google::protobuf::Message* out, std::string_view what);
+
+// ParseStrict, and the bytes must be exactly the message's deterministic encoding: no field
+// repeated or out of order, no over-long varint, no default value written out. Then no byte can
+// be changed without changing what the message says (proof bundles, docs/proofs.md).
+Status ParseCanonical(std::string_view bytes, google::protobuf::Message* out,
+                      std::string_view what);
+
+// True when `message` or any message nested in it carries fields this build does not know.
+bool HasUnknownFieldsDeep(const google::protobuf::Message& message);
 
 // JSON through Protobuf's JSON mapping, for people and the API.
 Result<std::string> ToJson(const google::protobuf::Message& message, bool pretty = true);

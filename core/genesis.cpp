@@ -86,6 +86,11 @@ Result<Network> Network::FromProto(pb::Genesis genesis) {
   if (params->timeout_prevote_ms() == 0) params->set_timeout_prevote_ms(500);
   if (params->timeout_precommit_ms() == 0) params->set_timeout_precommit_ms(500);
   if (params->timeout_delta_ms() == 0) params->set_timeout_delta_ms(250);
+  if (params->idle_block_interval_ms() == 0) {
+    params->set_idle_block_interval_ms(limits::kDefaultIdleBlockIntervalMs);
+  }
+  if (params->max_clock_skew_ms() == 0)
+    params->set_max_clock_skew_ms(limits::kDefaultMaxClockSkewMs);
   HM_RETURN_IF_ERROR(net.Index());
 
   net.hash_ = Sha256Of(std::string_view(SerializeDeterministic(net.genesis_)));
@@ -108,6 +113,18 @@ Status Network::Index() {
     return Status::InvalidInput("consensus.max_block_bytes is " +
                                 std::to_string(p.max_block_bytes()) + "; at most " +
                                 std::to_string(limits::kMaxBlockBytes) + " is supported");
+  }
+  if (p.idle_block_interval_ms() < limits::kMinIdleBlockIntervalMs ||
+      p.idle_block_interval_ms() > limits::kMaxIdleBlockIntervalMs) {
+    return Status::InvalidInput("consensus.idle_block_interval_ms is " +
+                                std::to_string(p.idle_block_interval_ms()) + "; it must be from " +
+                                std::to_string(limits::kMinIdleBlockIntervalMs) + " to " +
+                                std::to_string(limits::kMaxIdleBlockIntervalMs));
+  }
+  if (p.max_clock_skew_ms() > limits::kMaxClockSkewMsLimit) {
+    return Status::InvalidInput("consensus.max_clock_skew_ms is " +
+                                std::to_string(p.max_clock_skew_ms()) + "; at most " +
+                                std::to_string(limits::kMaxClockSkewMsLimit) + " is supported");
   }
   if (g.organizations_size() == 0) return Status::InvalidInput("genesis has no organizations");
   if (static_cast<size_t>(g.organizations_size()) > limits::kMaxOrganizations) {

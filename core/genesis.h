@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/bytes.h"
+#include "core/limits.h"
 #include "core/status.h"
 #include "proto/genesis.pb.h"
 
@@ -50,6 +51,13 @@ class Network {
   uint64_t total_voting_power() const { return total_power_; }
   uint32_t max_block_records() const { return genesis_.consensus().max_block_records(); }
   uint64_t max_block_bytes() const { return genesis_.consensus().max_block_bytes(); }
+  uint64_t idle_block_interval_ms() const { return genesis_.consensus().idle_block_interval_ms(); }
+  uint64_t max_clock_skew_ms() const { return genesis_.consensus().max_clock_skew_ms(); }
+  // The default age past which a verifier calls a proof stale: the network certifies a new head
+  // at least every idle interval, so an honest node's answer is never much older than that.
+  uint64_t freshness_ms() const {
+    return limits::kFreshnessIdleIntervals * idle_block_interval_ms() + max_clock_skew_ms();
+  }
 
  private:
   Network() = default;

@@ -36,4 +36,14 @@ inline constexpr uint64_t kMaxBlockBytes = 32ull * 1024 * 1024;
 inline constexpr uint32_t kDefaultBlockRecords = 2'000;
 inline constexpr uint64_t kDefaultBlockBytes = 8ull * 1024 * 1024;
 
+// Time. An idle network makes an empty block every idle interval; validators refuse proposals
+// dated further ahead of their clock than the skew allowance (docs/proofs.md, "Freshness").
+inline constexpr uint32_t kDefaultIdleBlockIntervalMs = 10'000;
+inline constexpr uint32_t kMinIdleBlockIntervalMs = 100;
+inline constexpr uint32_t kMaxIdleBlockIntervalMs = 10 * 60 * 1000;
+inline constexpr uint32_t kDefaultMaxClockSkewMs = 30'000;
+inline constexpr uint32_t kMaxClockSkewMsLimit = 10 * 60 * 1000;
+// A proof is fresh for this many idle intervals plus the skew allowance (3.5 min by default).
+inline constexpr uint64_t kFreshnessIdleIntervals = 18;
+
 }  // namespace hallmark::core::limits

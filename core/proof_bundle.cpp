@@ -20,6 +20,8 @@ std::string_view ProofCheckName(ProofCheck check) {
       return "network";
     case ProofCheck::kCertificate:
       return "certificate";
+    case ProofCheck::kFreshness:
+      return "freshness";
     case ProofCheck::kStateProof:
       return "state_proof";
     case ProofCheck::kHistory:
@@ -63,7 +65,8 @@ std::string RecordLabel(size_t index) {
 }  // namespace
 
 ProofVerdict VerifyProofBundle(const Network& network, std::string_view bundle_bytes,
-                               std::optional<std::string_view> expected_item) {
+                               const VerifyOptions& options) {
+  const std::optional<std::string>& expected_item = options.expected_item;
   // 1. Format: everything that costs no more than a parse.
   if (bundle_bytes.size() > kMaxProofBundleBytes) {
     return Fail(ProofCheck::kFormat, "bundle is " + std::to_string(bundle_bytes.size()) +
@@ -71,8 +74,13 @@ ProofVerdict VerifyProofBundle(const Network& network, std::string_view bundle_b
                                          std::to_string(kMaxProofBundleBytes));
   }
   pb::ProofBundle bundle;
-  if (Status st = ParseStrict(bundle_bytes, &bundle, "proof bundle"); !st.ok()) {
+  if (Status st = ParseCanonical(bundle_bytes, &bundle, "proof bundle"); !st.ok()) {
     return Fail(ProofCheck::kFormat, st.message());
+  }
+  if (bundle.version() == 1) {
+    return Fail(ProofCheck::kFormat,
+                "bundle format version 1 is no longer accepted: its record ids did not bind "
+                "the records' authors. Ask a node for a new proof (hallmark verify ID --node URL)");
   }
   if (bundle.version() != kProofBundleVersion) {
     return Fail(ProofCheck::kFormat, "bundle version " + std::to_string(bundle.version()) +
@@ -125,7 +133,20 @@ ProofVerdict VerifyProofBundle(const Network& network, std::string_view bundle_b
                 "header at height " + std::to_string(header.height()) + ": " + st.message());
   }
 
-  // 4. State proof: the item's leaf, or its absence, under the certified state root.
+  // 4. Freshness: honest validators refuse a proposal dated more than the skew allowance ahead
+  // of their clocks, so a certified header further ahead of ours is a forgery or our clock is
+  // wrong. How old a header may be is the caller's policy (ProofAgeMs).
+  if (options.now_ms && header.time_ms() > *options.now_ms + network.max_clock_skew_ms()) {
+    const uint64_t ahead_s = (header.time_ms() - *options.now_ms) / 1000;
+    return Fail(ProofCheck::kFreshness,
+                "the certified header is dated " + std::to_string(ahead_s) +
+                    " s ahead of this computer's clock; the network allows " +
+                    std::to_string(network.max_clock_skew_ms() / 1000) +
+                    " s. Check this computer's date and time; if it is right, the proof is not "
+                    "to be trusted");
+  }
+
+  // 5. State proof: the item's leaf, or its absence, under the certified state root.
   auto root = Hash256::FromBytes(header.state_root());
   if (!root) return Fail(ProofCheck::kStateProof, "header state root is not 32 bytes");
   auto proof = DecodeSmtProof(bundle.state_proof());
@@ -154,7 +175,7 @@ ProofVerdict VerifyProofBundle(const Network& network, std::string_view bundle_b
     state = std::move(parsed);
   }
 
-  // 5. History shape: exactly the number of records the proven state counts.
+  // 6. History shape: exactly the number of records the proven state counts.
   const uint64_t expected_records = state ? state->record_count() : 0;
   if (static_cast<uint64_t>(bundle.history_size()) != expected_records) {
     return Fail(ProofCheck::kHistory, "bundle has " + std::to_string(bundle.history_size()) +
@@ -174,14 +195,14 @@ ProofVerdict VerifyProofBundle(const Network& network, std::string_view bundle_b
     }
   }
 
-  // 6. Signatures, the expensive part, now that the count is pinned by the proof.
+  // 7. Signatures, the expensive part, now that the count is pinned by the proof.
   for (size_t i = 0; i < records.size(); ++i) {
     if (auto rej = CheckRecordSignature(bundle.history(static_cast<int>(i)))) {
       return Fail(ProofCheck::kSignature, RecordLabel(i) + ": " + rej->message);
     }
   }
 
-  // 7. The prev chain: registration first, each record naming the one before, ending in the
+  // 8. The prev chain: registration first, each record naming the one before, ending in the
   // record the proven state names.
   for (size_t i = 0; i < records.size(); ++i) {
     const std::string& prev = records[i].payload.prev();
@@ -201,7 +222,7 @@ ProofVerdict VerifyProofBundle(const Network& network, std::string_view bundle_b
                 "the history does not end at the record the proven state names as latest");
   }
 
-  // 8. The custody rules, replayed from nothing; the result must be the proven state. Heights
+  // 9. The custody rules, replayed from nothing; the result must be the proven state. Heights
   // come from that state (registration, latest); a record's timestamp is checked against the
   // certified header's time, which is no earlier than the block the record is in.
   std::optional<pb::ItemState> replayed;

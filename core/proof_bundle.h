@@ -17,7 +17,9 @@
 // implementation of that document. Pure: no I/O, no clock.
 namespace hallmark::core {
 
-inline constexpr uint32_t kProofBundleVersion = 1;
+// Version 2: a record id is SHA-256(payload ‖ signer ‖ signature), so the prev chain binds each
+// record's author; version 1 bundles (ids over the payload only) are refused.
+inline constexpr uint32_t kProofBundleVersion = 2;
 // Refused before parsing: a bundle larger than this cannot be a real item's.
 inline constexpr size_t kMaxProofBundleBytes = 64 * 1024 * 1024;
 // An item's history in one bundle; at most kMaxEnvelopeBytes each.
@@ -28,6 +30,7 @@ enum class ProofCheck {
   kFormat,       // Size, strict parse, version, item id, header encoding, record count.
   kNetwork,      // Chain id and genesis hash against the verifier's genesis.
   kCertificate,  // The header is final: >2/3 of the validator set's power, exact sign-bytes.
+  kFreshness,    // The header is not dated ahead of the verifier's clock beyond the allowance.
   kStateProof,   // The item's state leaf, or its absence, under the header's state root.
   kHistory,      // As many records as the proven state counts, each a record of this item.
   kSignature,    // Each record's signature under the Ed25519 acceptance policy.
@@ -73,9 +76,30 @@ struct ProofVerdict {
   bool ok() const { return !failure.has_value(); }
 };
 
-// Checks `bundle_bytes` (a serialized ProofBundle) against `network`. When `expected_item` is
-// given (any form ParseItemId accepts), the bundle must be about that item.
+struct VerifyOptions {
+  // When set (any form ParseItemId accepts), the bundle must be about this item.
+  std::optional<std::string> expected_item;
+  // The verifier's clock (Unix ms). When set, a header dated more than the genesis' clock-skew
+  // allowance ahead of it fails the freshness check. How old a header may be is the caller's
+  // policy (see ProofAge); the verifier itself stays pure.
+  std::optional<uint64_t> now_ms;
+};
+
+// Checks `bundle_bytes` (a serialized ProofBundle, canonical encoding) against `network`.
 ProofVerdict VerifyProofBundle(const Network& network, std::string_view bundle_bytes,
-                               std::optional<std::string_view> expected_item = std::nullopt);
+                               const VerifyOptions& options);
+inline ProofVerdict VerifyProofBundle(
+    const Network& network, std::string_view bundle_bytes,
+    std::optional<std::string_view> expected_item = std::nullopt) {
+  VerifyOptions options;
+  if (expected_item) options.expected_item = std::string(*expected_item);
+  return VerifyProofBundle(network, bundle_bytes, options);
+}
+
+// How old a proven header is at `now_ms`: 0 when it is dated ahead (within the allowance the
+// verifier already enforced).
+inline uint64_t ProofAgeMs(const ProvenItem& item, uint64_t now_ms) {
+  return now_ms > item.header_time_ms ? now_ms - item.header_time_ms : 0;
+}
 
 }  // namespace hallmark::core

@@ -318,6 +318,14 @@ bool SignerIsHolder(const Network& network, const Hash256& signer, const pb::Hol
   return false;
 }
 
+Hash256 RecordIdOf(const pb::Envelope& envelope) {
+  return Sha256()
+      .Update(std::string_view(envelope.payload()))
+      .Update(std::string_view(envelope.signer()))
+      .Update(std::string_view(envelope.signature()))
+      .Finish();
+}
+
 std::optional<Rejection> DecodeRecord(const pb::Envelope& env, std::string_view chain_id,
                                       Record* out) {
   if (env.payload().size() > limits::kMaxPayloadBytes) {
@@ -357,7 +365,7 @@ std::optional<Rejection> DecodeRecord(const pb::Envelope& env, std::string_view 
                                                 std::to_string(p.prev().size()) + " bytes");
   }
   if (auto rej = CheckBodyStructure(p, &out->type)) return rej;
-  out->id = Sha256Of(std::string_view(env.payload()));
+  out->id = RecordIdOf(env);
   out->signer = Hash256::FromSpan(AsSpan(env.signer()));
   out->item_key = item->Key();
   out->item = std::move(item).value();

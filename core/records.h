@@ -53,7 +53,7 @@ std::string_view RecordTypeName(RecordType type);  // "register", …
 // An envelope decoded and structurally checked once: the payload parsed, the item id parsed,
 // the id computed. Validation and application work on this. Value type.
 struct Record {
-  Hash256 id;        // SHA-256 of the payload bytes.
+  Hash256 id;        // RecordIdOf(envelope): binds the payload, the signer and the signature.
   Hash256 signer;    // Ed25519 public key.
   Hash256 item_key;  // SHA-256 of the canonical item id.
   ItemId item;
@@ -61,6 +61,12 @@ struct Record {
   pb::RecordPayload payload;
   const pb::Envelope* envelope = nullptr;  // Not owned; valid while the caller keeps it.
 };
+
+// A record's id: SHA-256(payload ‖ signer ‖ signature), the signer 32 bytes and the signature
+// 64 (DecodeRecord refuses other sizes). The id names the whole envelope, so the `prev` chain,
+// the state's latest record and a block's records root commit to who signed each record, and
+// nobody can re-sign a payload under another key without breaking them (docs/proofs.md).
+Hash256 RecordIdOf(const pb::Envelope& envelope);
 
 // Decodes an envelope: sizes, payload parsing (unknown fields refused), chain id, canonical
 // item id, body present and within limits. Does not check the signature.

@@ -222,7 +222,7 @@ class Api {
     HeaderTimes times(ctx_.ledger);
     for (pb::StoredRecord& sr : *history) {
       pb::HistoryEntry* e = out.add_history();
-      Hash256 id = core::Sha256Of(std::string_view(sr.envelope().payload()));
+      Hash256 id = core::RecordIdOf(sr.envelope());
       e->set_record_id(id.Hex());
       e->set_height(sr.height());
       e->set_position(sr.position());
@@ -333,7 +333,7 @@ class Api {
     out.set_hash(core::Sha256Of(std::string_view((*block)->header())).Hex());
     out.mutable_header()->ParseFromString((*block)->header());
     for (const auto& env : (*block)->records()) {
-      out.add_record_ids(core::Sha256Of(std::string_view(env.payload())).Hex());
+      out.add_record_ids(core::RecordIdOf(env).Hex());
     }
     auto cert = ctx_.ledger->GetCertificate(height);
     if (cert.ok() && cert->has_value()) {

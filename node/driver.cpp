@@ -23,8 +23,6 @@ namespace {
 constexpr uint32_t kMaxBlocksPerResponse = 64;
 constexpr uint64_t kMaxResponseBytes = 16ull << 20;
 constexpr uint64_t kFetchRetryMs = 2000;
-// A block's time may run at most this far ahead of a validator's clock.
-constexpr uint64_t kMaxBlockTimeAheadMs = 30'000;
 
 core::Result<consensus::SignerState> DecodeSignerState(const std::string& bytes) {
   pb::SignerStateRecord r;
@@ -274,6 +272,19 @@ void ConsensusDriver::SendMessage(const consensus::Message& message, const core:
 }
 
 void ConsensusDriver::Schedule(const consensus::Timeout& timeout, uint64_t delay_ms) {
+  // With nothing to propose, the proposer makes an empty block only once the idle interval has
+  // passed (BuildDelayMs), so round 0's propose timeout waits that long as well. The first
+  // record admitted re-arms it at its normal length (OnRecordsAvailable), so a silent proposer
+  // still costs only the usual timeout once there is work.
+  if (timeout.kind == consensus::TimeoutKind::kPropose && timeout.round == 0 &&
+      mempool_->stats().records == 0) {
+    delay_ms += IdleRemainingMs();
+    idle_propose_ = timeout;
+    idle_propose_armed_.store(true);
+  } else if (timeout.kind == consensus::TimeoutKind::kPropose) {
+    idle_propose_.reset();
+    idle_propose_armed_.store(false);
+  }
   auto key = std::make_tuple(timeout.height, timeout.round, static_cast<int>(timeout.kind));
   auto timer = std::make_unique<asio::steady_timer>(strand_);
   timer->expires_after(std::chrono::milliseconds(delay_ms));
@@ -290,12 +301,23 @@ void ConsensusDriver::Schedule(const consensus::Timeout& timeout, uint64_t delay
   }
 }
 
+uint64_t ConsensusDriver::IdleRemainingMs() const {
+  const auto since = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::steady_clock::now() - height_started_)
+                         .count();
+  const uint64_t idle = network_.idle_block_interval_ms();
+  if (since < 0) return idle;
+  return static_cast<uint64_t>(since) >= idle ? 0 : idle - static_cast<uint64_t>(since);
+}
+
 uint64_t ConsensusDriver::BuildDelayMs(uint64_t pending_records) const {
   // Never so long that the others' propose timeout could expire first.
   const uint64_t cap = network_.genesis().consensus().timeout_propose_ms() / 2;
-  // With nothing to propose, wait a little for records rather than fill the chain with empty
-  // blocks.
-  if (pending_records == 0) return std::min<uint64_t>(500, cap);
+  // With nothing to propose, make an empty block only when the idle interval has passed since
+  // the last commit: often enough that a recent certified head exists for verifiers' freshness
+  // limit, rarely enough that an idle chain does not fill the disk. The others' round-0 propose
+  // timeout is stretched by the same interval (Schedule).
+  if (pending_records == 0) return IdleRemainingMs();
   // With some, wait until the block interval has passed since the last commit, unless a full
   // block is already waiting: every block costs each validator signatures, synced writes and
   // messages whatever its size, so small blocks in quick succession waste the CPU that records
@@ -333,6 +355,19 @@ void ConsensusDriver::WaitToBuild(const consensus::BuildBlock& a, uint64_t delay
 }
 
 void ConsensusDriver::OnRecordsAvailable() {
+  if (idle_propose_armed_.exchange(false)) {
+    Post([this] {
+      if (!idle_propose_) return;
+      const consensus::Timeout t = *idle_propose_;
+      idle_propose_.reset();
+      const auto key = std::make_tuple(t.height, t.round, static_cast<int>(t.kind));
+      // Only while that timeout is still pending: once fired, the engine has moved on.
+      if (t.height != engine_->height() || engine_->round() != 0 || !timers_.contains(key)) {
+        return;
+      }
+      Schedule(t, network_.genesis().consensus().timeout_propose_ms());
+    });
+  }
   switch (build_wait_.load()) {
     case BuildWait::kNone:
       return;
@@ -413,9 +448,13 @@ void ConsensusDriver::DoValidate(const consensus::ValidateBlock& a,
     events->push_back(verdict);
     return;
   }
-  if (prepared->header.time_ms() > NowMs() + kMaxBlockTimeAheadMs) {
-    spdlog::info("proposal for height {} rejected: its time is more than 30 s ahead of ours",
-                 a.height);
+  // Honest validators never prevote a block dated beyond the genesis' skew allowance, so a
+  // certified header is never further ahead of real time: verifiers rely on it (docs/proofs.md).
+  if (prepared->header.time_ms() > NowMs() + network_.max_clock_skew_ms()) {
+    spdlog::info(
+        "proposal for height {} rejected: its time is {} ms ahead of this node's clock, more "
+        "than the {} ms the genesis allows (is this node's clock right?)",
+        a.height, prepared->header.time_ms() - NowMs(), network_.max_clock_skew_ms());
     events->push_back(verdict);
     return;
   }

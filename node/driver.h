@@ -100,6 +100,8 @@ class ConsensusDriver {
   void BuildNow(const consensus::BuildBlock& a, std::vector<consensus::Event>* events);
   // How long a proposer with `pending_records` should still wait before building.
   uint64_t BuildDelayMs(uint64_t pending_records) const;
+  // What is left of the idle block interval since this height started.
+  uint64_t IdleRemainingMs() const;
   void WaitToBuild(const consensus::BuildBlock& a, uint64_t delay_ms);
   void DoValidate(const consensus::ValidateBlock& a, std::vector<consensus::Event>* events);
   void DoCommit(const consensus::CommitBlock& a);
@@ -144,6 +146,10 @@ class ConsensusDriver {
   std::atomic<BuildWait> build_wait_{BuildWait::kNone};
   std::unique_ptr<boost::asio::steady_timer> build_timer_;
   std::chrono::steady_clock::time_point height_started_;
+  // Set while round 0's propose timeout is stretched by the idle interval (the pool was empty):
+  // the first admitted record re-arms it at its normal length (see Schedule).
+  std::optional<consensus::Timeout> idle_propose_;
+  std::atomic<bool> idle_propose_armed_{false};
 };
 
 }  // namespace hallmark::node

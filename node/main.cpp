@@ -27,6 +27,9 @@ int main(int argc, char** argv) {
       ->default_val(7700);
   tn->add_option("--chain-id", testnet.chain_id, "Chain id")->default_val("hallmark-testnet");
   tn->add_flag("--force", testnet.force, "Replace the folder's contents");
+  tn->add_option("--idle-block-interval-ms", testnet.idle_block_interval_ms,
+                 "With no records, make an empty block this often (default 10000)")
+      ->check(CLI::Range(100, 600'000));
 
   std::string home;
   bool observer = false;

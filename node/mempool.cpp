@@ -238,7 +238,7 @@ void Mempool::OnCommitted(const pb::Block& block, uint64_t now_ms) {
   std::vector<Hash256> touched;
   core::Record rec;
   for (const pb::Envelope& env : block.records()) {
-    Hash256 id = core::Sha256Of(std::string_view(env.payload()));
+    Hash256 id = core::RecordIdOf(env);
     auto it = entries_.find(id);
     if (it != entries_.end()) {
       touched.push_back(it->second->record.item_key);

@@ -75,6 +75,9 @@ Status WriteTestnet(const TestnetOptions& o, std::string* summary) {
   pb::Genesis g;
   g.set_chain_id(o.chain_id);
   g.set_genesis_time_ms(core::UnixTimeMs());
+  if (o.idle_block_interval_ms != 0) {
+    g.mutable_consensus()->set_idle_block_interval_ms(o.idle_block_interval_ms);
+  }
   std::string lines;
   auto add_org = [&](const std::string& id, const std::string& display,
                      std::initializer_list<pb::Role> roles,

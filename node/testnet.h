@@ -15,6 +15,8 @@ struct TestnetOptions {
   std::string chain_id = "hallmark-testnet";
   std::string host = "127.0.0.1";
   bool force = false;  // Replace an existing folder's contents.
+  // Genesis consensus.idle_block_interval_ms; 0: the genesis default (10 s).
+  uint32_t idle_block_interval_ms = 0;
 };
 
 // What `hallmarkd testnet` writes: DIR/genesis.json; DIR/node<i>/{config.json,node.key,data/}

@@ -45,7 +45,8 @@ echo "== Its chain of custody"
 h show "$item"
 echo
 echo "== The consumer checks her wallet herself: a proof checked against genesis.json alone"
-h verify "$wallet" --genesis "$genesis" --max-age 10m --save-proof "$dir/wallet.proof" && echo "(exit 0: genuine and clean)"
+h verify "$wallet" --genesis "$genesis" --node "$HALLMARK_NODE" --node "http://127.0.0.1:$((base_port + 103))" \
+  --save-proof "$dir/wallet.proof" && echo "(exit 0: genuine and clean; two nodes asked, the newest proof used)"
 echo
 echo "== ... and the stolen bag: the proof checks out, but the item is flagged"
 set +e
@@ -58,7 +59,7 @@ size=$(stat -c %s "$dir/wallet.proof")
 offset=$((size - 40))
 byte=$(od -An -tu1 -j "$offset" -N1 "$dir/wallet.proof" | tr -d ' ')
 printf "$(printf '\\%03o' $((byte ^ 1)))" | dd of="$dir/wallet.proof" bs=1 seek="$offset" conv=notrunc status=none
-h verify --proof "$dir/wallet.proof" --genesis "$genesis"
+h verify --proof "$dir/wallet.proof" --genesis "$genesis" "$wallet"
 code=$?
 echo "(exit $code: the proof does not check out)"
 set -e

@@ -146,11 +146,13 @@ int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out,
   // The global options may also follow the command: `hallmark show ID --json`.
   app.fallthrough();
 
-  std::string node_url;
+  std::vector<std::string> node_urls;
   bool json = false;
-  app.add_option("--node", node_url,
+  app.add_option("--node", node_urls,
                  "The node's API URL, http:// only (default: $HALLMARK_NODE, else "
-                 "http://127.0.0.1:7800)");
+                 "http://127.0.0.1:7800); verify may ask several (repeat --node)")
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_flag("--json", json,
                "Print one line of JSON (the API's messages) instead of tables and text");
 
@@ -273,8 +275,10 @@ int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out,
       "verify",
       "Check an item's proof bundle against genesis.json alone, trusting no node: exit 0 "
       "genuine and clean, 1 valid but not clean, 2 the proof does not check out, 3 usage, file "
-      "or network error");
-  verify->add_option("ID", verify_options.item, "The item id, in any supported form");
+      "or network error, 4 the proof checks out but is too old to vouch for the item now");
+  verify->add_option("ID", verify_options.item,
+                     "The item id from its tag, in any supported form (required with --proof "
+                     "unless --any-item)");
   verify->add_option("--genesis", verify_options.genesis_path, "The network's genesis.json")
       ->required();
   verify->add_option("--proof", verify_options.proof_path,
@@ -282,7 +286,11 @@ int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out,
   verify->add_option("--save-proof", verify_options.save_path,
                      "Save the bundle the node sent, to check again later with --proof");
   verify->add_option("--max-age", verify_max_age,
-                     "Warn when the proven header is older than this (90s, 10m, 2h, 7d)");
+                     "A proof whose header is older is stale, exit 4 (90s, 10m, 2h, 7d; default "
+                     "online: the network's freshness limit; offline: none)");
+  verify->add_flag("--any-item", verify_options.any_item,
+                   "With --proof: check whichever item the bundle is about (named first); "
+                   "compare it with the tag yourself");
   verify->add_option("--timeout", verify_timeout_s, "Seconds to wait for the node")
       ->check(CLI::Range(0.001, 86400.0));
 
@@ -293,6 +301,12 @@ int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out,
     return code == 0 ? ToInt(ExitCode::kOk) : ToInt(ExitCode::kFileOrUsage);
   }
 
+  if (node_urls.size() > 1 && !verify->parsed()) {
+    err << "hallmark: --node may be given more than once only for verify\n";
+    return ToInt(ExitCode::kFileOrUsage);
+  }
+  const std::string node_url = node_urls.empty() ? std::string() : node_urls.back();
+
   try {
     if (id->parsed()) return RunId(id_input, id_json || json, out, err);
     if (keygen->parsed()) {
@@ -302,7 +316,7 @@ int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out,
     if (key_commands.parsed()) return key_commands.Run(json, out, err);
     if (export_command.parsed()) return export_command.Run(node_url, out, err);
     if (verify->parsed()) {
-      verify_options.node_url = node_url;
+      verify_options.node_urls = node_urls;
       verify_options.json = json;
       verify_options.timeout_ms = static_cast<uint32_t>(std::llround(verify_timeout_s * 1000));
       if (!verify_max_age.empty()) {

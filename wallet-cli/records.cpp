@@ -129,7 +129,7 @@ pb::Envelope SignEnvelope(const core::SigningKey& key, const pb::RecordPayload& 
 }
 
 core::Hash256 RecordIdOf(const pb::Envelope& envelope) {
-  return core::Sha256Of(std::string_view(envelope.payload()));
+  return core::RecordIdOf(envelope);
 }
 
 core::Result<pb::Envelope> SignAndCheck(const core::SigningKey& key,

@@ -170,12 +170,82 @@ std::string FormatAge(uint64_t ms) {
   return out;
 }
 
+namespace {
+
+// One node's answer, verified.
+struct Fetched {
+  std::string url;
+  std::string bytes;
+  core::ProofVerdict verdict;
+};
+
+// Asks every node and verifies each answer. Returns the newest header that checks out; when
+// none does, the first failure (or, when no node answered at all, an error for exit 3).
+// Answers that do not check out while another does are warned about on `err`.
+core::Result<Fetched> FetchNewest(const VerifyOptions& o, const core::Network& network,
+                                  const core::ItemId& item, const core::VerifyOptions& checks,
+                                  std::ostream& err) {
+  std::vector<std::string> urls = o.node_urls;
+  if (urls.empty()) urls.push_back(ResolveNodeUrl(""));
+  std::vector<Fetched> answers;
+  std::vector<std::string> unreachable;
+  for (const std::string& given : urls) {
+    const std::string url = ResolveNodeUrl(given);
+    auto fetched = FetchProofBundle(url, item, o.timeout_ms);
+    if (!fetched.ok()) {
+      unreachable.push_back(url + ": " + fetched.status().message());
+      continue;
+    }
+    Fetched f{url, std::move(*fetched), {}};
+    f.verdict = core::VerifyProofBundle(network, f.bytes, checks);
+    answers.push_back(std::move(f));
+  }
+  if (answers.empty()) {
+    std::string why;
+    for (const std::string& u : unreachable) why += (why.empty() ? "" : "; ") + u;
+    return core::Status::IoError(why);
+  }
+  const Fetched* best = nullptr;
+  for (const Fetched& f : answers) {
+    if (f.verdict.ok() && (!best || f.verdict.item.height > best->verdict.item.height)) best = &f;
+  }
+  if (urls.size() > 1) {
+    for (const std::string& u : unreachable) err << "warning: no answer from " << u << "\n";
+  }
+  if (!best) return std::move(answers.front());
+  for (const Fetched& f : answers) {
+    if (!f.verdict.ok()) {
+      err << "warning: " << f.url << " sent a proof that does not check out ("
+          << core::ProofCheckName(f.verdict.failure->check)
+          << "): " << ForTerminal(f.verdict.failure->message) << "\n";
+    }
+  }
+  return Fetched(*best);
+}
+
+}  // namespace
+
 int RunVerify(const VerifyOptions& o, std::ostream& out, std::ostream& err) {
   if (o.genesis_path.empty()) return Usage(err, "--genesis FILE is required: it is what you trust");
-  if (o.proof_path.empty() && o.item.empty()) {
+  const bool offline = !o.proof_path.empty();
+  if (!offline && o.item.empty()) {
     return Usage(err, "give an item id (checked through --node) or --proof FILE");
   }
-  if (!o.proof_path.empty() && !o.save_path.empty()) {
+  if (offline && o.item.empty() && !o.any_item) {
+    // A bundle proves something about one item; without the id from the tag, a seller could
+    // hand over any clean item's bundle. The id is not printed here, so it cannot be copied.
+    return Usage(err,
+                 "with --proof, give the id of the item in front of you: the text under its "
+                 "barcode, '(01)…(21)…', or the web address in its QR code, e.g. "
+                 "hallmark verify --proof FILE --genesis genesis.json "
+                 "'https://id.gs1.org/01/…/21/…' (or --any-item to check whichever item the "
+                 "bundle is about)");
+  }
+  if (offline && !o.node_urls.empty()) {
+    return Usage(err, "--proof checks a saved bundle offline; --node is not used with it");
+  }
+  if (!offline && o.any_item) return Usage(err, "--any-item goes with --proof");
+  if (offline && !o.save_path.empty()) {
     return Usage(err,
                  "--save-proof saves what a node sends; with --proof there is nothing to save");
   }
@@ -188,39 +258,44 @@ int RunVerify(const VerifyOptions& o, std::ostream& out, std::ostream& err) {
   auto network = core::Network::FromFile(o.genesis_path);
   if (!network.ok()) return Usage(err, network.status().message());
 
+  const uint64_t now = o.now_ms != 0 ? o.now_ms : core::UnixTimeMs();
+  core::VerifyOptions checks;
+  if (item) checks.expected_item = o.item;
+  checks.now_ms = now;
+  // Online, a proof must be recent unless the user says otherwise: a node that withholds newer
+  // blocks must not be able to show a stolen item as clean.
+  // 0: no limit.
+  const uint64_t max_age = o.max_age_ms.value_or(offline ? 0 : network->freshness_ms());
+
   std::string bytes;
-  std::optional<core::ProofFailure> unreadable;
-  if (!o.proof_path.empty()) {
+  core::ProofVerdict verdict;
+  std::string source;
+  if (offline) {
+    source = o.proof_path.string();
     auto read = ReadProofBundleFile(o.proof_path);
     if (!read.ok()) {
       if (read.status().code() != core::StatusCode::kInvalidInput) {
         return Usage(err, read.status().message());
       }
       // Not a bundle at all (too large, or JSON that does not parse): it fails the format check.
-      unreadable = core::ProofFailure{core::ProofCheck::kFormat, read.status().message()};
+      verdict.failure = core::ProofFailure{core::ProofCheck::kFormat, read.status().message()};
     } else {
       bytes = std::move(*read);
+      verdict = core::VerifyProofBundle(*network, bytes, checks);
     }
   } else {
-    auto fetched = FetchProofBundle(ResolveNodeUrl(o.node_url), *item, o.timeout_ms);
+    auto fetched = FetchNewest(o, *network, *item, checks, err);
     if (!fetched.ok()) return Usage(err, fetched.status().message());
-    bytes = std::move(*fetched);
+    bytes = std::move(fetched->bytes);
+    verdict = std::move(fetched->verdict);
+    source = fetched->url;
     if (!o.save_path.empty()) {
       core::Status st = WriteOutputFile(o.save_path, bytes, "--save-proof");
       if (!st.ok()) return Usage(err, st.message());
       err << "saved the proof bundle to " << o.save_path.string() << " (" << bytes.size()
           << " bytes); check it later with: hallmark verify --proof " << o.save_path.string()
-          << " --genesis " << o.genesis_path.string() << "\n";
+          << " --genesis " << o.genesis_path.string() << " ID\n";
     }
-  }
-
-  std::optional<std::string_view> expected;
-  if (item) expected = o.item;
-  core::ProofVerdict verdict;
-  if (unreadable) {
-    verdict.failure = std::move(unreadable);
-  } else {
-    verdict = core::VerifyProofBundle(*network, bytes, expected);
   }
 
   pb::VerifyOutput v;
@@ -234,7 +309,7 @@ int RunVerify(const VerifyOptions& o, std::ostream& out, std::ostream& err) {
     if (o.json) {
       out << JsonLine(v) << "\n";
     } else {
-      out << "PROOF DOES NOT CHECK OUT\n"
+      out << "PROOF DOES NOT CHECK OUT (from " << ForTerminal(source) << ")\n"
           << "  failed check  " << core::ProofCheckName(f.check) << "\n"
           << "  why           " << ForTerminal(f.message) << "\n"
           << "Nothing in this bundle can be trusted.\n";
@@ -243,13 +318,12 @@ int RunVerify(const VerifyOptions& o, std::ostream& out, std::ostream& err) {
   }
 
   const core::ProvenItem& p = verdict.item;
-  const uint64_t now = o.now_ms != 0 ? o.now_ms : core::UnixTimeMs();
-  const uint64_t age = now > p.header_time_ms ? now - p.header_time_ms : 0;
-  const bool stale = o.max_age_ms && age > *o.max_age_ms;
+  const uint64_t age = core::ProofAgeMs(p, now);
+  const bool stale = max_age != 0 && age > max_age;
   const std::vector<std::string> reasons = p.NotCleanReasons();
   auto id = core::ParseItemId(p.item_id);  // Checked by the verifier.
 
-  v.set_verdict(reasons.empty() ? "clean" : "not_clean");
+  v.set_verdict(stale ? "stale" : reasons.empty() ? "clean" : "not_clean");
   for (const auto& r : reasons) v.add_not_clean(r);
   v.set_item_id(p.item_id);
   if (id.ok()) v.set_digital_link(id->DigitalLinkUrl());
@@ -262,6 +336,8 @@ int RunVerify(const VerifyOptions& o, std::ostream& out, std::ostream& err) {
   v.set_signers(static_cast<uint32_t>(p.signers));
   v.set_age_ms(age);
   v.set_stale(stale);
+  v.set_max_age_ms(max_age);
+  v.set_item_checked(item.has_value());
   for (size_t i = 0; i < p.steps.size(); ++i) {
     const core::CustodyStep& s = p.steps[i];
     pb::VerifiedStep* vs = v.add_steps();
@@ -274,25 +350,35 @@ int RunVerify(const VerifyOptions& o, std::ostream& out, std::ostream& err) {
     vs->set_details(HistoryDetails(AsHistoryEntry(s)));
     *vs->mutable_payload() = s.payload;
   }
-
-  if (stale) {
-    err << "warning: the proof's header is " << FormatAge(age) << " old, older than --max-age "
-        << FormatAge(*o.max_age_ms)
-        << "; the node may be behind or withholding newer blocks, so a recent flag may be "
-           "missing\n";
-  }
+  const VerifyExit exit = stale             ? VerifyExit::kStale
+                          : reasons.empty() ? VerifyExit::kClean
+                                            : VerifyExit::kNotClean;
   if (o.json) {
     out << JsonLine(v) << "\n";
-    return static_cast<int>(reasons.empty() ? VerifyExit::kClean : VerifyExit::kNotClean);
+    return static_cast<int>(exit);
   }
 
+  // The first line says what is proven, about which item, as of when.
+  const std::string as_of = "as of " + FormatUtc(p.header_time_ms) + " UTC (" +
+                            (age == 0 ? std::string("just now") : FormatAge(age) + " ago") + ")";
   std::ostringstream s;
-  if (reasons.empty()) {
-    s << "GENUINE: the proof checks out and the item is registered, active and unflagged\n";
+  if (stale) {
+    s << "TOO OLD TO TRUST " << as_of << ": item " << p.item_id << "\n"
+      << "  The proof checks out, but it is older than the limit of " << FormatAge(max_age)
+      << ", so it cannot show the item as it is now: a newer flag (stolen, counterfeit) could be "
+         "missing. The node may be behind or withholding blocks: ask another node (--node URL, "
+         "repeatable; the newest proof wins)"
+      << (offline ? ", or fetch a new proof" : "") << ".\n";
+  } else if (reasons.empty()) {
+    s << "GENUINE " << as_of << ": item " << p.item_id << " is registered, active and unflagged\n";
   } else {
-    s << "NOT CLEAN: the proof checks out, but the item is ";
+    s << "NOT CLEAN " << as_of << ": item " << p.item_id << " is ";
     for (size_t i = 0; i < reasons.size(); ++i) s << (i ? "; " : "") << ForTerminal(reasons[i]);
     s << "\n";
+  }
+  if (!item) {
+    s << "  Compare this item id with the tag on the item: a proof of another item says nothing "
+         "about this one.\n";
   }
   TextTable head;
   head.AddRow({"item", p.item_id});
@@ -324,6 +410,7 @@ int RunVerify(const VerifyOptions& o, std::ostream& out, std::ostream& err) {
   head.AddRow({"certified by", std::to_string(p.signers) + " of " +
                                    std::to_string(network->validators().size()) +
                                    " validators of " + network->chain_id()});
+  head.AddRow({"from", ForTerminal(source)});
   s << head.Render("  ");
   if (!p.steps.empty()) {
     s << "chain of custody (signed by each author; dates are the author's clock, UTC):\n";
@@ -339,7 +426,7 @@ int RunVerify(const VerifyOptions& o, std::ostream& out, std::ostream& err) {
     s << steps.Render("  ");
   }
   out << s.str();
-  return static_cast<int>(reasons.empty() ? VerifyExit::kClean : VerifyExit::kNotClean);
+  return static_cast<int>(exit);
 }
 
 }  // namespace hallmark::wallet

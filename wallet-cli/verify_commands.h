@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/status.h"
 
@@ -22,15 +23,23 @@ enum class VerifyExit : int {
                   // decommissioned (the output says which).
   kInvalid = 2,   // The proof does not check out (the output names the check that failed).
   kUsage = 3,     // Usage, file or network error: nothing was verified.
+  kStale = 4,     // The proof checks out but its header is older than the age limit: it says
+                  // nothing about the item now (a newer flag may be missing).
 };
 
 struct VerifyOptions {
-  std::string item;                    // Any id form; optional with proof_path.
+  std::string item;                    // Any id form; required with proof_path unless any_item.
   std::filesystem::path genesis_path;  // Required: the only thing trusted.
-  std::string node_url;                // Empty: ResolveNodeUrl("").
-  std::filesystem::path proof_path;    // Offline: verify this saved bundle instead.
-  std::filesystem::path save_path;     // Save the fetched bundle here (binary Protobuf).
-  std::optional<uint64_t> max_age_ms;  // Warn when the header is older.
+  // The nodes to ask; empty: ResolveNodeUrl(""). The newest header that checks out wins.
+  std::vector<std::string> node_urls;
+  std::filesystem::path proof_path;  // Offline: verify this saved bundle instead.
+  std::filesystem::path save_path;   // Save the fetched bundle here (binary Protobuf).
+  // A proof whose header is older is stale (exit 4). Online it defaults to the network's
+  // freshness limit (core::Network::freshness_ms); offline there is none unless given.
+  std::optional<uint64_t> max_age_ms;
+  // Offline only: verify whichever item the bundle is about (it is named first) instead of
+  // requiring the id from the tag.
+  bool any_item = false;
   bool json = false;
   uint32_t timeout_ms = 0;  // 0: the HTTP client's default.
   uint64_t now_ms = 0;      // 0: this machine's clock (tests fix it).

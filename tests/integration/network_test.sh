@@ -46,7 +46,8 @@ same_blocks() {  # up to height: every node has the same block hash at each heig
   done
 }
 
-"$bin/hallmarkd" testnet --validators 4 --dir "$dir" --base-port "$base" --chain-id net-test >/dev/null
+"$bin/hallmarkd" testnet --validators 4 --dir "$dir" --base-port "$base" --chain-id net-test \
+  --idle-block-interval-ms 500 >/dev/null
 for i in 0 1 2 3; do start "$i"; done
 wait_height 0 1 30
 wait_height 3 1 30

@@ -1,8 +1,8 @@
 #pragma once
 
 #include <map>
-#include <unordered_map>
 #include <string>
+#include <unordered_map>
 
 #include "core/codec.h"
 #include "core/crypto/ed25519.h"
@@ -96,7 +96,7 @@ inline pb::RecordPayload Payload(std::string_view item, const std::string& prev 
 }
 
 inline core::Hash256 RecordId(const pb::Envelope& env) {
-  return core::Sha256Of(std::string_view(env.payload()));
+  return core::RecordIdOf(env);
 }
 inline std::string Id(const pb::Envelope& env) {
   return std::string(RecordId(env).view());

@@ -81,6 +81,8 @@ class ProvenChain {
   const core::Network& network() const { return network_; }
   storage::Ledger& ledger() { return *ledger_; }
   uint64_t time_ms() const { return time_ms_; }
+  // The next block is dated `ms` later than it would be (a proposer whose clock runs ahead).
+  void SkipTime(uint64_t ms) { time_ms_ += ms; }
 
  private:
   TempDir dir_;

@@ -38,10 +38,12 @@ struct Commit {
 // One validator ("validator-0") that proposes every block and commits it alone.
 class SoloChain {
  public:
-  SoloChain(uint32_t block_interval_ms, uint32_t max_block_records = 0) {
+  SoloChain(uint32_t block_interval_ms, uint32_t max_block_records = 0,
+            uint32_t idle_block_interval_ms = 200) {
     pb::Genesis g = TestGenesis();
     while (g.validators_size() > 1) g.mutable_validators()->RemoveLast();
     g.mutable_consensus()->set_timeout_propose_ms(20'000);
+    g.mutable_consensus()->set_idle_block_interval_ms(idle_block_interval_ms);
     if (max_block_records > 0) g.mutable_consensus()->set_max_block_records(max_block_records);
     net_ = std::make_unique<core::Network>(std::move(core::Network::FromProto(g).value()));
     ledger_ = std::move(storage::Ledger::Open(dir_.path(), *net_, {.sync = false}).value());
@@ -163,4 +165,32 @@ TEST_CASE("driver: a full block is built without waiting for the interval") {
   REQUIRE_FALSE(blocks.empty());
   CHECK(blocks.front().records == 4);
   CHECK(blocks.front().at - first < std::chrono::milliseconds(2'500));
+}
+
+TEST_CASE("driver: an idle chain makes one empty block per idle interval, not two a second") {
+  SoloChain chain(/*block_interval_ms=*/0, /*max_block_records=*/0,
+                  /*idle_block_interval_ms=*/1'000);
+  for (int i = 0; i < 2000 && chain.commits().empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  REQUIRE_FALSE(chain.commits().empty());
+  std::this_thread::sleep_for(std::chrono::milliseconds(3'300));
+  const auto commits = chain.commits();
+  REQUIRE(commits.size() >= 3);
+  CHECK(commits.size() <= 5);
+  for (size_t i = 1; i < commits.size(); ++i) {
+    CHECK(commits[i].records == 0);
+    CHECK(commits[i].at - commits[i - 1].at >= std::chrono::milliseconds(900));
+  }
+}
+
+TEST_CASE("driver: a record arriving during the idle wait is committed without waiting it out") {
+  SoloChain chain(/*block_interval_ms=*/0, /*max_block_records=*/0,
+                  /*idle_block_interval_ms=*/30'000);
+  const auto start = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  chain.Submit("IDLE-1");
+  auto blocks = chain.WaitForRecords(1, 5'000);
+  REQUIRE(blocks.size() == 1);
+  CHECK(blocks.front().at - start < std::chrono::milliseconds(3'000));
 }

@@ -144,8 +144,7 @@ TEST_CASE("crash: the store survives 50 SIGKILLs at random moments with roots in
           ledger.head().block_hash());
     std::vector<Hash256> leaves;
     for (const auto& env : (*block)->records()) {
-      leaves.push_back(
-          core::MerkleLeafHash(core::Sha256Of(std::string_view(env.payload())).span()));
+      leaves.push_back(core::MerkleLeafHash(core::RecordIdOf(env).span()));
     }
     CHECK(core::MerkleRoot(leaves).view() == header.records_root());
     CHECK(RecomputeStateRoot(ledger).view() == header.state_root());

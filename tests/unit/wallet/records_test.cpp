@@ -130,7 +130,10 @@ TEST_CASE("records: SignEnvelope signs the exact payload bytes under the accepta
   CHECK(env.signer() == std::string(test::PubFor("maison").view()));
   CHECK(core::VerifySignature(core::AsSpan(env.signer()), core::AsSpan(env.payload()),
                               core::AsSpan(env.signature())) == core::SigVerdict::kValid);
-  CHECK(wallet::RecordIdOf(env) == core::Sha256Of(std::string_view(env.payload())));
+  // The id binds the whole envelope: SHA-256(payload ‖ signer ‖ signature).
+  CHECK(wallet::RecordIdOf(env) ==
+        core::Sha256Of(std::string_view(env.payload() + env.signer() + env.signature())));
+  CHECK(wallet::RecordIdOf(env) != core::Sha256Of(std::string_view(env.payload())));
   CHECK(wallet::RecordIdOf(env) == test::RecordId(env));
 
   pb::Envelope tampered = env;

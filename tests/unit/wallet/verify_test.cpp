@@ -12,6 +12,8 @@
 namespace hallmark::test {
 namespace {
 
+constexpr const char* kItem2ForVerify = "01/00614141000012/21/BAG-0002";
+
 struct Run {
   int code = -1;
   std::string out;
@@ -33,6 +35,7 @@ class VerifyFixture {
              std::optional<uint64_t> max_age_ms = std::nullopt) {
     wallet::VerifyOptions o;
     o.item = std::move(item);
+    o.any_item = o.item.empty();
     o.genesis_path = genesis_;
     o.proof_path = proof;
     o.json = json;
@@ -142,16 +145,87 @@ TEST_CASE("verify: a saved JSON bundle checks out like the binary one") {
   CHECK(r.code == 0);
 }
 
-TEST_CASE("verify: --max-age warns about a stale header but does not change the verdict") {
+TEST_CASE("verify: offline, --max-age is a hard limit: a stale proof exits 4, never 0") {
+  // Finding 1: a bundle saved while the bag was clean, shown after it was flagged stolen.
+  VerifyFixture f;
+  auto recs = LiveItem(f.chain, kMaisonItem, 2);
+  auto proof = f.Save("bag.proof", f.chain.BundleBytes(kMaisonItem));
+  pb::RecordPayload flag = Payload(kMaisonItem, Id(recs.back()));
+  flag.mutable_flag()->set_kind(pb::STOLEN);
+  f.chain.CommitOne("resale", flag);
+
+  Run r = f.Verify(proof, kMaisonItem, false, 30'000);
+  INFO(r.out << r.err);
+  CHECK(r.code == 4);
+  CHECK(r.out.starts_with("TOO OLD TO TRUST as of "));
+  CHECK(r.out.find("(1 min 1 s ago): item " + std::string(kMaisonItem)) != std::string::npos);
+  CHECK(r.out.find("older than the limit of 30 s") != std::string::npos);
+  CHECK(r.out.find("GENUINE") == std::string::npos);
+  CHECK(r.out.find("STALE") != std::string::npos);
+
+  Run j = f.Verify(proof, kMaisonItem, true, 30'000);
+  CHECK(j.code == 4);
+  pb::VerifyOutput v;
+  REQUIRE(core::FromJson(j.out, &v, "output").ok());
+  CHECK(v.verdict() == "stale");
+  CHECK(v.stale());
+  CHECK(v.max_age_ms() == 30'000);
+  CHECK(v.age_ms() == 61'000);
+
+  // Within the limit, or offline without one: the verdict as of its date.
+  Run ok = f.Verify(proof, kMaisonItem, false, 120'000);
+  CHECK(ok.code == 0);
+  CHECK(ok.out.starts_with("GENUINE as of "));
+  CHECK(f.Verify(proof, kMaisonItem).code == 0);
+}
+
+TEST_CASE("verify: offline, the id from the tag is required; --any-item names the item first") {
+  // Finding 3: a seller hands over another clean item's bundle.
   VerifyFixture f;
   LiveItem(f.chain, kMaisonItem, 2);
   auto proof = f.Save("bag.proof", f.chain.BundleBytes(kMaisonItem));
-  Run r = f.Verify(proof, "", false, 30'000);
-  CHECK(r.code == 0);
-  CHECK(r.err.find("warning: the proof's header is 1 min old, older than --max-age 30 s") !=
-        std::string::npos);
-  CHECK(r.out.find("STALE") != std::string::npos);
-  CHECK(f.Verify(proof, "", false, 120'000).err.empty());
+  wallet::VerifyOptions o;
+  o.genesis_path = f.genesis_;
+  o.proof_path = proof;
+  std::ostringstream out, err;
+  CHECK(wallet::RunVerify(o, out, err) == 3);
+  CHECK(err.str().find("give the id of the item in front of you") != std::string::npos);
+  // The bundle's own id is not shown, so it cannot be copied into the command unthinkingly.
+  CHECK(err.str().find("BAG-0001") == std::string::npos);
+  CHECK(out.str().empty());
+
+  // Another item on the tag: exit 2.
+  CHECK(f.Verify(proof, "01/00614141000012/21/ANOTHER-BAG").code == 2);
+  // --any-item: the first line names the item, and the reader is told to compare.
+  Run any = f.Verify(proof);
+  CHECK(any.code == 0);
+  const std::string first_line = any.out.substr(0, any.out.find('\n'));
+  CHECK(first_line.find(kMaisonItem) != std::string::npos);
+  CHECK(any.out.find("Compare this item id with the tag") != std::string::npos);
+  Run named = f.Verify(proof, kMaisonItem);
+  CHECK(named.out.find("Compare this item id") == std::string::npos);
+  // JSON says whether the item was checked against the user's id.
+  pb::VerifyOutput v;
+  REQUIRE(core::FromJson(f.Verify(proof, "", true).out, &v, "output").ok());
+  CHECK_FALSE(v.item_checked());
+  REQUIRE(core::FromJson(f.Verify(proof, kMaisonItem, true).out, &v, "output").ok());
+  CHECK(v.item_checked());
+}
+
+TEST_CASE("verify: a header dated ahead of this clock beyond the allowance exits 2") {
+  VerifyFixture f;
+  LiveItem(f.chain, kMaisonItem, 1);
+  f.chain.SkipTime(10 * 60'000);  // A proposer ten minutes ahead.
+  LiveItem(f.chain, kItem2ForVerify, 1);
+  wallet::VerifyOptions o;
+  o.genesis_path = f.genesis_;
+  o.proof_path = f.Save("future.proof", f.chain.BundleBytes(kMaisonItem));
+  o.item = kMaisonItem;
+  o.now_ms = f.chain.time_ms() - 9 * 60'000;
+  std::ostringstream out, err;
+  CHECK(wallet::RunVerify(o, out, err) == 2);
+  CHECK(out.str().find("failed check  freshness") != std::string::npos);
+  CHECK(out.str().find("ahead of this computer's clock") != std::string::npos);
 }
 
 TEST_CASE("verify: usage and file errors exit 3 and verify nothing") {
@@ -167,7 +241,7 @@ TEST_CASE("verify: usage and file errors exit 3 and verify nothing") {
   o.item = "01/00614141000013/21/X";  // Bad check digit.
   CHECK(wallet::RunVerify(o, out, err) == 3);
   o.item = kMaisonItem;
-  o.node_url = "http://127.0.0.1:1";  // Nothing listens there.
+  o.node_urls = {"http://127.0.0.1:1"};  // Nothing listens there.
   o.timeout_ms = 2000;
   CHECK(wallet::RunVerify(o, out, err) == 3);
   o.genesis_path = "/nonexistent/genesis.json";

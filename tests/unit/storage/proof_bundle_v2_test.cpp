@@ -1,0 +1,220 @@
+// Proof bundle format 2 (docs/proofs.md): record ids bind authors, every level of the bundle is
+// strict and canonical, and a header dated ahead of the verifier's clock is refused. Each case
+// reproduces a finding of issue 9 that version 1 let through.
+
+#include <doctest/doctest.h>
+
+#include <google/protobuf/unknown_field_set.h>
+
+#include "core/codec.h"
+#include "core/crypto/sha256.h"
+#include "core/proof_bundle.h"
+#include "proof_fixture.h"
+#include "proto/chain.pb.h"
+
+using namespace hallmark;
+using namespace hallmark::test;
+using core::ProofCheck;
+
+namespace {
+
+pb::ProofBundle Parse(const std::string& bytes) {
+  pb::ProofBundle b;
+  REQUIRE(b.ParseFromString(bytes));
+  return b;
+}
+
+std::optional<ProofCheck> FailedCheck(const ProvenChain& chain, const std::string& bytes,
+                                      std::string* message = nullptr) {
+  auto v = core::VerifyProofBundle(chain.network(), bytes);
+  if (v.ok()) return std::nullopt;
+  if (message) *message = v.failure->message;
+  return v.failure->check;
+}
+
+google::protobuf::UnknownFieldSet* Unknown(google::protobuf::Message* m) {
+  return m->GetReflection()->MutableUnknownFields(m);
+}
+
+// Appends an unknown field (number 99, length-delimited) to `bytes`, which must be a message.
+std::string WithUnknownField(std::string bytes) {
+  constexpr unsigned kTag = 99 << 3 | 2;  // Field 99, wire type 2: the varint 0x9a 0x06.
+  bytes += static_cast<char>((kTag & 0x7f) | 0x80);
+  bytes += static_cast<char>(kTag >> 7);
+  bytes += '\x03';
+  bytes += "abc";
+  return bytes;
+}
+
+}  // namespace
+
+TEST_CASE("proof bundle v2: a record re-signed by another authorised key breaks the proof") {
+  // Finding 2: the attest below is resale's. Version 1 ids covered the payload only, so the
+  // same payload re-signed by authlab (also allowed to attest) verified and showed authlab.
+  ProvenChain chain;
+  auto recs = LiveItem(chain, kMaisonItem, 3);  // Register, ship to resale, resale attests.
+  pb::RecordPayload attest;
+  REQUIRE(attest.ParseFromString(recs[2].payload()));
+  REQUIRE(attest.has_attest());
+  const std::string good = chain.BundleBytes(kMaisonItem);
+  auto v = core::VerifyProofBundle(chain.network(), good);
+  REQUIRE(v.ok());
+  CHECK(v.item.steps[2].author == "resale");
+
+  for (const char* other : {"authlab", "maison", "alice"}) {
+    INFO(other);
+    pb::ProofBundle b = Parse(good);
+    pb::Envelope resigned = Sign(other, attest);
+    REQUIRE(resigned.signature() != b.history(2).signature());
+    *b.mutable_history(2) = resigned;
+    std::string msg;
+    auto failed = FailedCheck(chain, core::SerializeDeterministic(b), &msg);
+    REQUIRE(failed.has_value());
+    CHECK(*failed == ProofCheck::kChain);
+    CHECK(msg.find("latest") != std::string::npos);
+  }
+  // The id names the whole envelope.
+  CHECK(core::RecordIdOf(recs[2]) != core::Sha256Of(std::string_view(recs[2].payload())));
+}
+
+TEST_CASE("proof bundle v2: unknown fields at any depth are refused") {
+  // Finding 6: inside the certificate and inside a commit signature, version 1 accepted them.
+  ProvenChain chain;
+  LiveItem(chain, kMaisonItem, 3);
+  const pb::ProofBundle good = Parse(chain.BundleBytes(kMaisonItem));
+
+  auto refused = [&](const pb::ProofBundle& b) {
+    std::string msg;
+    auto failed = FailedCheck(chain, core::SerializeDeterministic(b), &msg);
+    REQUIRE(failed.has_value());
+    CHECK(*failed == ProofCheck::kFormat);
+    CHECK(msg.find("fields this version does not know") != std::string::npos);
+  };
+  {
+    pb::ProofBundle b = good;
+    Unknown(b.mutable_certificate())->AddVarint(77, 1);
+    refused(b);
+  }
+  {
+    pb::ProofBundle b = good;
+    REQUIRE(b.certificate().signatures_size() > 0);
+    Unknown(b.mutable_certificate()->mutable_signatures(0))->AddLengthDelimited(
+        12, "tracking-id-0042");
+    refused(b);
+  }
+  {
+    pb::ProofBundle b = good;
+    Unknown(b.mutable_history(0))->AddFixed64(9, 7);
+    refused(b);
+  }
+  {
+    // Deeply nested unknown groups.
+    pb::ProofBundle b = good;
+    auto* set = Unknown(b.mutable_certificate());
+    for (int i = 0; i < 50; ++i) set = set->AddGroup(5);
+    set->AddVarint(1, 1);
+    refused(b);
+  }
+  {
+    pb::ProofBundle b = good;
+    Unknown(&b)->AddVarint(100, 1);
+    refused(b);
+  }
+  // The same, appended to the raw bytes of the bundle.
+  CHECK(FailedCheck(chain, WithUnknownField(core::SerializeDeterministic(good))) ==
+        ProofCheck::kFormat);
+}
+
+TEST_CASE("proof bundle v2: a non-canonical encoding of the same bundle is refused") {
+  ProvenChain chain;
+  LiveItem(chain, kMaisonItem, 2);
+  const std::string good = chain.BundleBytes(kMaisonItem);
+  REQUIRE_FALSE(FailedCheck(chain, good).has_value());
+  const pb::ProofBundle b = Parse(good);
+
+  // item_id (field 4) written twice: Protobuf keeps the last, so it parses to the same bundle.
+  std::string twice = good;
+  pb::ProofBundle only_id;
+  only_id.set_item_id(b.item_id());
+  twice += core::SerializeDeterministic(only_id);
+  pb::ProofBundle reparsed;
+  REQUIRE(reparsed.ParseFromString(twice));
+  REQUIRE(core::SerializeDeterministic(reparsed) == good);
+  std::string msg;
+  CHECK(FailedCheck(chain, twice, &msg) == ProofCheck::kFormat);
+  CHECK(msg.find("canonical") != std::string::npos);
+
+  // version (field 1) as an over-long varint: 0x08 0x82 0x00 is still 2.
+  REQUIRE(good.substr(0, 2) == std::string("\x08\x02", 2));
+  std::string padded = std::string("\x08\x82\x00", 3) + good.substr(2);
+  REQUIRE(reparsed.ParseFromString(padded));
+  CHECK(FailedCheck(chain, padded) == ProofCheck::kFormat);
+
+  // Fields out of order: chain_id moved to the end.
+  pb::ProofBundle head_only;
+  head_only.set_version(b.version());
+  pb::ProofBundle rest = b;
+  rest.clear_version();
+  std::string reordered = core::SerializeDeterministic(rest) + core::SerializeDeterministic(head_only);
+  REQUIRE(reparsed.ParseFromString(reordered));
+  CHECK(FailedCheck(chain, reordered) == ProofCheck::kFormat);
+}
+
+TEST_CASE("proof bundle v2: a version 1 bundle is refused with a clear message") {
+  ProvenChain chain;
+  LiveItem(chain, kMaisonItem, 2);
+  pb::ProofBundle b = Parse(chain.BundleBytes(kMaisonItem));
+  CHECK(b.version() == 2);
+  b.set_version(1);
+  std::string msg;
+  CHECK(FailedCheck(chain, core::SerializeDeterministic(b), &msg) == ProofCheck::kFormat);
+  CHECK(msg.find("version 1 is no longer accepted") != std::string::npos);
+  CHECK(msg.find("new proof") != std::string::npos);
+  b.set_version(3);
+  CHECK(FailedCheck(chain, core::SerializeDeterministic(b), &msg) == ProofCheck::kFormat);
+}
+
+TEST_CASE("proof bundle v2: a header dated beyond the skew allowance is refused") {
+  ProvenChain chain;
+  LiveItem(chain, kMaisonItem, 2);
+  const uint64_t skew = chain.network().max_clock_skew_ms();
+  CHECK(skew == 30'000);
+  const std::string bytes = chain.BundleBytes(kMaisonItem);
+  const uint64_t header_time = chain.time_ms();
+  auto at = [&](uint64_t now) {
+    core::VerifyOptions o;
+    o.now_ms = now;
+    return core::VerifyProofBundle(chain.network(), bytes, o);
+  };
+  CHECK(at(header_time + 5'000).ok());
+  CHECK(core::ProofAgeMs(at(header_time + 5'000).item, header_time + 5'000) == 5'000);
+  // Ahead, within the allowance: fine, and 0 old.
+  auto ahead = at(header_time - skew);
+  REQUIRE(ahead.ok());
+  CHECK(core::ProofAgeMs(ahead.item, header_time - skew) == 0);
+  // Beyond it: the freshness check fails and says what to look at.
+  auto future = at(header_time - skew - 1'000);
+  REQUIRE_FALSE(future.ok());
+  CHECK(future.failure->check == ProofCheck::kFreshness);
+  CHECK(future.failure->message.find("ahead of this computer's clock") != std::string::npos);
+  // Without a clock the verifier is pure and does not judge time.
+  CHECK(core::VerifyProofBundle(chain.network(), bytes).ok());
+}
+
+TEST_CASE("genesis: idle block interval and clock skew default, and are bounded") {
+  pb::Genesis g = TestGenesis();
+  auto net = core::Network::FromProto(g);
+  REQUIRE(net.ok());
+  CHECK(net->idle_block_interval_ms() == 10'000);
+  CHECK(net->max_clock_skew_ms() == 30'000);
+  CHECK(net->freshness_ms() == 18 * 10'000 + 30'000);
+  g.mutable_consensus()->set_idle_block_interval_ms(2'000);
+  CHECK(core::Network::FromProto(g)->freshness_ms() == 18 * 2'000 + 30'000);
+  g.mutable_consensus()->set_idle_block_interval_ms(50);
+  auto low = core::Network::FromProto(g);
+  REQUIRE_FALSE(low.ok());
+  CHECK(low.status().message().find("idle_block_interval_ms") != std::string::npos);
+  g.mutable_consensus()->set_idle_block_interval_ms(2'000);
+  g.mutable_consensus()->set_max_clock_skew_ms(3'600'000);
+  CHECK_FALSE(core::Network::FromProto(g).ok());
+}
