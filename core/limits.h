@@ -32,6 +32,10 @@ inline constexpr uint64_t kMaxItemHistoryBytes = 8ull * 1024 * 1024;
 // kMaxEnvelopeBytes below the caps, kept for a Decommission.
 inline constexpr uint64_t kItemRecordsKeptForOwners = 1'000;
 inline constexpr uint64_t kItemHistoryBytesKeptForOwners = 1024 * 1024;
+// A record signed by neither the brand nor the custodian is at most this large (its envelope,
+// encoded), so outsiders reach the byte cap only after about as many records as the record cap.
+// The largest well-formed attest, flag, clear or service is under 800 bytes.
+inline constexpr size_t kMaxOutsiderEnvelopeBytes = 1024;
 // In each custody period (from the registration, a transfer or a reassign to the next), an
 // organisation that is neither the item's brand nor its custodian makes at most this many
 // records of each kind about the item.

@@ -603,18 +603,24 @@ std::optional<Rejection> CheckPeriodLimits(const Network& network, const Record&
   return std::nullopt;
 }
 
-// The caps on an item's history: outsiders stop first, then the brand and the custodian, and
-// the last record is kept for a Decommission.
+// The caps on an item's history: an outsider's records are small and stop first, then the
+// brand's and the custodian's, and the last record is kept for a Decommission.
 std::optional<Rejection> CheckHistoryCaps(const Network& network, const Record& rec,
                                           const pb::ItemState* cur) {
   const uint64_t records = cur ? cur->record_count() : 0;
   const uint64_t bytes = (cur ? cur->history_bytes() : 0) + HistoryBytesOf(rec);
   const pb::Organization* org = network.OrganizationOfKey(rec.signer);
+  const bool outsider = cur && !(org && org->id() == cur->brand()) &&
+                        !SignerIsHolder(network, rec.signer, cur->custodian());
   // Clearing a flag counts as an owner's record whoever signs it: it undoes a flag that had
   // room when it was set, so a setter can always withdraw its flag.
-  const bool owner = !cur || (org && org->id() == cur->brand()) ||
-                     SignerIsHolder(network, rec.signer, cur->custodian()) ||
-                     rec.type == RecordType::kClearFlag;
+  const bool owner = !outsider || rec.type == RecordType::kClearFlag;
+  if (outsider && HistoryBytesOf(rec) > limits::kMaxOutsiderEnvelopeBytes) {
+    return Reject(RejectReason::kLimitExceeded,
+                  "a record by others than the item's brand and custodian is at most " +
+                      std::to_string(limits::kMaxOutsiderEnvelopeBytes) +
+                      " bytes encoded; this one is " + std::to_string(HistoryBytesOf(rec)));
+  }
   uint64_t max_records = limits::kMaxItemRecords;
   uint64_t max_bytes = limits::kMaxItemHistoryBytes;
   std::string whose = "a decommission";

@@ -751,6 +751,38 @@ TEST_CASE(
   CHECK(c.State(kMaisonItem).history_bytes() == kMaxBytes);
 }
 
+TEST_CASE(
+    "history size: an outsider's record is at most 1 KiB encoded; the largest "
+    "well-formed one fits, and the owners' records may be larger") {
+  Chain c;
+  std::string prev = c.Ok(Sign("maison", Register(kMaisonItem, KeyHolder("alice"))));
+  // The largest attest a person can make: a 64-byte chain id, a 20-character serial, a 512-byte
+  // note. (Not submitted: the test network's chain id is shorter.)
+  auto largest = Payload("01/00614141000012/21/ABCDEFGHIJKLMNOPQRST", std::string(32, 'p'));
+  largest.set_chain_id(std::string(core::limits::kMaxChainIdBytes, 'c'));
+  largest.set_timestamp_ms(UINT64_MAX);
+  largest.mutable_attest()->set_verdict(pb::SUSPECT);
+  largest.mutable_attest()->set_note(std::string(core::limits::kMaxNoteBytes, 'n'));
+  CHECK(Sign("resale", largest).ByteSizeLong() < 800);
+
+  auto note = Attest(kMaisonItem, prev);
+  note.mutable_attest()->set_note(std::string(core::limits::kMaxNoteBytes, 'n'));
+  auto over =
+      SignBytes(KeyFor("resale"), PaddedPayload(note, core::limits::kMaxOutsiderEnvelopeBytes + 1));
+  REQUIRE(over.ByteSizeLong() == core::limits::kMaxOutsiderEnvelopeBytes + 1);
+  CHECK(c.Fails(over) == RejectReason::kLimitExceeded);
+  auto at =
+      SignBytes(KeyFor("resale"), PaddedPayload(note, core::limits::kMaxOutsiderEnvelopeBytes));
+  REQUIRE(at.ByteSizeLong() == core::limits::kMaxOutsiderEnvelopeBytes);
+  prev = c.Ok(at);
+  // The brand and the custodian may sign records up to the envelope limit.
+  prev = c.Ok(SignBytes(KeyFor("maison"), PaddedPayload(ServiceP(kMaisonItem, prev, pb::REPAIR),
+                                                        core::limits::kMaxEnvelopeBytes)));
+  CHECK(c.State(kMaisonItem).history_bytes() > core::limits::kMaxPayloadBytes);
+  c.Ok(SignBytes(KeyFor("alice"),
+                 PaddedPayload(Transfer(kMaisonItem, prev, KeyHolder("bob")), 4000)));
+}
+
 TEST_CASE("rejections: every reason has a stable code and messages name the rule") {
   Chain c;
   std::string prev = c.Ok(Sign("maison", Register(kMaisonItem)));

@@ -348,62 +348,12 @@ TEST_CASE("proof bundle: hostile sizes are refused before any signature is check
   CHECK(Verify(chain, "").failure->check == ProofCheck::kFormat);
 }
 
-namespace {
-
-size_t VarintBytes(uint64_t v) {
-  size_t n = 1;
-  for (; v >= 128; v >>= 7) ++n;
-  return n;
-}
-
-// An envelope's encoded size for a payload of `payload_bytes`: payload, signer (32 bytes) and
-// signature (64 bytes), each with its tag and length.
-size_t EnvelopeBytes(size_t payload_bytes) {
-  return 1 + VarintBytes(payload_bytes) + payload_bytes + 2 + 32 + 2 + 64;
-}
-
-// `payload` serialized with filler in a leading chain_id field, so that its envelope is as close
-// to `envelope_bytes` as the encoding allows, never over it, and the payload at most
-// kMaxPayloadBytes. Protobuf keeps the last value of a singular field, so the record means the
-// same; the custody rules count its bytes.
-std::string PaddedPayload(const pb::RecordPayload& payload, size_t envelope_bytes) {
-  std::string natural = core::SerializeDeterministic(payload);
-  size_t target = std::min(envelope_bytes, core::limits::kMaxPayloadBytes);
-  while (target > 0 && EnvelopeBytes(target) > envelope_bytes) --target;
-  if (target < natural.size() + 2) return natural;
-  size_t filler = target - natural.size() - 1;
-  while (1 + VarintBytes(filler) + filler + natural.size() > target) --filler;
-  std::string out;
-  out.reserve(target);
-  out.push_back(0x0a);  // Field 1 (chain_id), length-delimited.
-  for (uint64_t v = filler;; v >>= 7) {
-    if (v < 128) {
-      out.push_back(static_cast<char>(v));
-      break;
-    }
-    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
-  }
-  out.append(filler, 'x');
-  out += natural;
-  return out;
-}
-
-pb::Envelope SignBytes(const core::SigningKey& key, std::string payload) {
-  pb::Envelope env;
-  env.set_payload(std::move(payload));
-  env.set_signer(std::string(reinterpret_cast<const char*>(key.public_key().bytes.data()), 32));
-  core::Signature sig = key.Sign(env.payload());
-  env.set_signature(std::string(reinterpret_cast<const char*>(sig.bytes.data()), 64));
-  return env;
-}
-
-}  // namespace
-
 // The largest history the custody rules allow (docs/architecture.md): 10,000 records, as many
-// bytes as the caps let through. Outsiders' attests and services fill it to 7 MiB at record
-// 9,000, the holders' transfers to 8 MiB - 20 KiB at record 9,999, and a decommission of the
-// largest size ends it. It must verify, and its bundle must fit the CLI's answer limit
-// (wallet-cli/http_client.h, HttpClientOptions::response_bytes_max) as binary and as JSON.
+// bytes as the caps let through. Outsiders' attests and services (at most 1 KiB each) and the
+// holders' transfers fill it to 7 MiB at record 9,000, the holders' transfers to 8 MiB - 20 KiB at
+// record 9,999, and a decommission of the largest size ends it. It must verify, and its bundle must
+// fit the CLI's answer limit (wallet-cli/http_client.h, HttpClientOptions::response_bytes_max) as
+// binary and as JSON.
 TEST_CASE(
     "proof bundle: the largest history the custody rules allow verifies, as binary and as "
     "JSON within the CLI's 16 MiB answer limit") {
@@ -430,9 +380,11 @@ TEST_CASE(
   std::vector<pb::Envelope> history;
   history.reserve(lim::kMaxItemRecords);
   uint64_t bytes = 0;
-  auto add = [&](const core::SigningKey& key, pb::RecordPayload p) {
+  auto add = [&](const core::SigningKey& key, pb::RecordPayload p,
+                 size_t max_bytes = lim::kMaxEnvelopeBytes) {
     p.set_prev(history.empty() ? std::string() : Id(history.back()));
-    history.push_back(SignBytes(key, PaddedPayload(p, aim(history.size() + 1) - bytes)));
+    const size_t want = std::min<size_t>(aim(history.size() + 1) - bytes, max_bytes);
+    history.push_back(SignBytes(key, PaddedPayload(p, want)));
     bytes += history.back().ByteSizeLong();
   };
   pb::RecordPayload reg = Payload(kMaisonItem);
@@ -449,11 +401,11 @@ TEST_CASE(
     } else if ((n - 2) % 4 == 3) {
       p.mutable_service()->set_kind(pb::REPAIR);
       p.mutable_service()->set_note("strap replaced");
-      add(repairco, p);
+      add(repairco, p, lim::kMaxOutsiderEnvelopeBytes);
     } else {
       p.mutable_attest()->set_verdict(pb::GENUINE);
       p.mutable_attest()->set_note("stitching and hardware checked");
-      add((n - 2) % 4 == 1 ? resale : authlab, p);
+      add((n - 2) % 4 == 1 ? resale : authlab, p, lim::kMaxOutsiderEnvelopeBytes);
     }
   }
   chain.CommitAll(history);
