@@ -20,6 +20,29 @@ inline constexpr size_t kMaxNoteBytes = 512;
 // A client timestamp may run ahead of the block's time by at most this much (clock skew).
 inline constexpr uint64_t kMaxTimestampSkewMs = 10 * 60 * 1000;
 
+// Items. Every item's history stays within what `hallmark verify` accepts, online (a 16 MiB
+// answer, as JSON) and offline (kMaxBundleRecords, kMaxProofBundleBytes); the arithmetic is in
+// docs/proofs.md, "How large a bundle can be". A history's bytes are the sum of its envelopes'
+// encoded sizes (Protobuf, as they appear in a bundle).
+inline constexpr uint64_t kMaxItemRecords = 10'000;
+inline constexpr uint64_t kMaxItemHistoryBytes = 8ull * 1024 * 1024;
+// Records signed by neither the brand nor the custodian stop this far below the caps, so
+// outsiders can never use up an item's history: its owners keep room to transfer, flag,
+// reassign and service it. The brand's and custodian's own records stop one record and
+// kMaxEnvelopeBytes below the caps, kept for a Decommission.
+inline constexpr uint64_t kItemRecordsKeptForOwners = 1'000;
+inline constexpr uint64_t kItemHistoryBytesKeptForOwners = 1024 * 1024;
+// A record signed by neither the brand nor the custodian is at most this large (its envelope,
+// encoded), so outsiders reach the byte cap only after about as many records as the record cap.
+// The largest well-formed attest, flag, clear or service is under 800 bytes.
+inline constexpr size_t kMaxOutsiderEnvelopeBytes = 1024;
+// In each custody period (from the registration, a transfer or a reassign to the next), an
+// organisation that is neither the item's brand nor its custodian makes at most this many
+// records of each kind about the item.
+inline constexpr uint32_t kMaxAttestsPerPeriod = 1;
+inline constexpr uint32_t kMaxCounterfeitFlagsPerPeriod = 1;
+inline constexpr uint32_t kMaxServicesPerPeriod = 8;
+
 // Genesis.
 inline constexpr size_t kMaxGenesisBytes = 4 * 1024 * 1024;
 inline constexpr size_t kMaxOrganizations = 1024;

@@ -231,6 +231,10 @@ std::string_view RejectReasonCode(RejectReason reason) {
       return "flagged";
     case RejectReason::kNotAuthorized:
       return "not_authorized";
+    case RejectReason::kPeriodLimit:
+      return "period_limit";
+    case RejectReason::kHistoryFull:
+      return "history_full";
   }
   return "unknown";
 }
@@ -380,8 +384,11 @@ std::optional<Rejection> CheckRecordSignature(const pb::Envelope& env) {
   return Reject(RejectReason::kBadSignature, std::string(SigVerdictMessage(v)));
 }
 
-std::optional<Rejection> ValidateRecord(const Network& network, const Record& rec,
-                                        const pb::ItemState* cur, const BlockContext& ctx) {
+namespace {
+
+// The authorisation table: who may sign which record, and its conditions.
+std::optional<Rejection> CheckCustodyRules(const Network& network, const Record& rec,
+                                           const pb::ItemState* cur, const BlockContext& ctx) {
   const pb::RecordPayload& p = rec.payload;
   if (p.timestamp_ms() > ctx.time_ms + limits::kMaxTimestampSkewMs) {
     return Reject(RejectReason::kFutureTimestamp, "timestamp " + std::to_string(p.timestamp_ms()) +
@@ -546,6 +553,116 @@ std::optional<Rejection> ValidateRecord(const Network& network, const Record& re
   return Reject(RejectReason::kMalformed, "unknown record type");
 }
 
+// The bytes a record adds to its item's history: the envelope's encoded size, as in a bundle.
+uint64_t HistoryBytesOf(const Record& rec) {
+  HM_ASSERT(rec.envelope != nullptr);
+  return rec.envelope->ByteSizeLong();
+}
+
+// An organisation that signs a record about someone else's item: neither the item's brand nor
+// its custodian. Its records are counted per custody period. nullptr for the brand, the
+// custodian and holder keys.
+const pb::Organization* OutsiderOrganization(const Network& network, const Record& rec,
+                                             const pb::ItemState& cur) {
+  const pb::Organization* org = network.OrganizationOfKey(rec.signer);
+  if (!org || org->id() == cur.brand()) return nullptr;
+  if (SignerIsHolder(network, rec.signer, cur.custodian())) return nullptr;
+  return org;
+}
+
+const pb::PeriodActivity* FindActivity(const pb::ItemState& s, const std::string& org) {
+  for (const auto& a : s.period_activity())
+    if (a.organization() == org) return &a;
+  return nullptr;
+}
+
+// The per-custody-period limits on an outsider organisation's records.
+std::optional<Rejection> CheckPeriodLimits(const Network& network, const Record& rec,
+                                           const pb::ItemState& cur) {
+  const pb::Organization* org = OutsiderOrganization(network, rec, cur);
+  if (!org) return std::nullopt;
+  const pb::PeriodActivity* done = FindActivity(cur, org->id());
+  if (!done) return std::nullopt;
+  auto limit = [&](std::string what, uint32_t count, uint32_t max) -> std::optional<Rejection> {
+    if (count < max) return std::nullopt;
+    return Reject(
+        RejectReason::kPeriodLimit,
+        "organization \"" + org->id() + "\" has already made " + std::to_string(count) + " " +
+            what + " about item " + cur.item_id() +
+            " in this custody period, the limit for an organization that is neither "
+            "its brand nor its custodian; it may do so again after the next transfer or reassign");
+  };
+  switch (rec.type) {
+    case RecordType::kAttest:
+      return limit("attest(s)", done->attests(), limits::kMaxAttestsPerPeriod);
+    case RecordType::kFlag:
+      if (rec.payload.flag().kind() != pb::COUNTERFEIT_SUSPECTED) return std::nullopt;
+      return limit("counterfeit-suspected flag(s)", done->counterfeit_flags(),
+                   limits::kMaxCounterfeitFlagsPerPeriod);
+    case RecordType::kService:
+      return limit("service record(s)", done->services(), limits::kMaxServicesPerPeriod);
+    case RecordType::kRegister:
+    case RecordType::kTransfer:
+    case RecordType::kClearFlag:
+    case RecordType::kDecommission:
+    case RecordType::kReassign:
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+// The caps on an item's history: an outsider's records are small and stop first, then the
+// brand's and the custodian's, and the last record is kept for a Decommission.
+std::optional<Rejection> CheckHistoryCaps(const Network& network, const Record& rec,
+                                          const pb::ItemState* cur) {
+  const uint64_t records = cur ? cur->record_count() : 0;
+  const uint64_t bytes = (cur ? cur->history_bytes() : 0) + HistoryBytesOf(rec);
+  const pb::Organization* org = network.OrganizationOfKey(rec.signer);
+  const bool outsider = cur && !(org && org->id() == cur->brand()) &&
+                        !SignerIsHolder(network, rec.signer, cur->custodian());
+  // Clearing a flag counts as an owner's record whoever signs it: it undoes a flag that had
+  // room when it was set, so a setter can always withdraw its flag.
+  const bool owner = !outsider || rec.type == RecordType::kClearFlag;
+  if (outsider && HistoryBytesOf(rec) > limits::kMaxOutsiderEnvelopeBytes) {
+    return Reject(RejectReason::kLimitExceeded,
+                  "a record by others than the item's brand and custodian is at most " +
+                      std::to_string(limits::kMaxOutsiderEnvelopeBytes) +
+                      " bytes encoded; this one is " + std::to_string(HistoryBytesOf(rec)));
+  }
+  uint64_t max_records = limits::kMaxItemRecords;
+  uint64_t max_bytes = limits::kMaxItemHistoryBytes;
+  std::string whose = "a decommission";
+  if (rec.type != RecordType::kDecommission) {
+    if (owner) {
+      max_records -= 1;
+      max_bytes -= limits::kMaxEnvelopeBytes;
+      whose = "records by its brand or custodian (the rest is kept for a decommission)";
+    } else {
+      max_records -= limits::kItemRecordsKeptForOwners;
+      max_bytes -= limits::kItemHistoryBytesKeptForOwners;
+      whose = "records by others than its brand and custodian (the rest is kept for its owners)";
+    }
+  }
+  if (records + 1 <= max_records && bytes <= max_bytes) return std::nullopt;
+  return Reject(RejectReason::kHistoryFull,
+                "item " + rec.payload.item_id() + " has " + std::to_string(records) +
+                    " records of " + std::to_string(cur ? cur->history_bytes() : 0) + " bytes; " +
+                    whose + " may take it to " + std::to_string(max_records) + " records and " +
+                    std::to_string(max_bytes) + " bytes, and this record is " +
+                    std::to_string(HistoryBytesOf(rec)) + " bytes");
+}
+
+}  // namespace
+
+std::optional<Rejection> ValidateRecord(const Network& network, const Record& rec,
+                                        const pb::ItemState* cur, const BlockContext& ctx) {
+  if (auto rej = CheckCustodyRules(network, rec, cur, ctx)) return rej;
+  if (cur) {
+    if (auto rej = CheckPeriodLimits(network, rec, *cur)) return rej;
+  }
+  return CheckHistoryCaps(network, rec, cur);
+}
+
 pb::ItemState ApplyRecord(const Network& network, const Record& rec, const pb::ItemState* cur,
                           const BlockContext& ctx) {
   const pb::RecordPayload& p = rec.payload;
@@ -568,6 +685,28 @@ pb::ItemState ApplyRecord(const Network& network, const Record& rec, const pb::I
   } else {
     HM_ASSERT(cur != nullptr);
     s = *cur;
+    // An outsider's attests, counterfeit-suspected flags and services count towards its limits
+    // for this custody period.
+    const bool counted =
+        rec.type == RecordType::kAttest || rec.type == RecordType::kService ||
+        (rec.type == RecordType::kFlag && p.flag().kind() == pb::COUNTERFEIT_SUSPECTED);
+    const pb::Organization* org = counted ? OutsiderOrganization(network, rec, *cur) : nullptr;
+    if (org) {
+      pb::PeriodActivity* a = nullptr;
+      for (auto& existing : *s.mutable_period_activity()) {
+        if (existing.organization() == org->id()) {
+          a = &existing;
+          break;
+        }
+      }
+      if (!a) {
+        a = s.add_period_activity();
+        a->set_organization(org->id());
+      }
+      if (rec.type == RecordType::kAttest) a->set_attests(a->attests() + 1);
+      if (rec.type == RecordType::kService) a->set_services(a->services() + 1);
+      if (rec.type == RecordType::kFlag) a->set_counterfeit_flags(a->counterfeit_flags() + 1);
+    }
   }
   switch (rec.type) {
     case RecordType::kRegister:
@@ -576,6 +715,7 @@ pb::ItemState ApplyRecord(const Network& network, const Record& rec, const pb::I
       break;
     case RecordType::kTransfer:
       *s.mutable_custodian() = p.transfer().to();
+      s.clear_period_activity();  // A new custody period.
       break;
     case RecordType::kFlag: {
       pb::ActiveFlag* f = s.add_flags();
@@ -600,10 +740,12 @@ pb::ItemState ApplyRecord(const Network& network, const Record& rec, const pb::I
       break;
     case RecordType::kReassign:
       s.mutable_custodian()->set_holder_key(p.reassign().new_holder_key());
+      s.clear_period_activity();  // A new custody period.
       break;
   }
   s.set_last_record(std::string(rec.id.view()));
   s.set_record_count(s.record_count() + 1);
+  s.set_history_bytes(s.history_bytes() + HistoryBytesOf(rec));
   s.set_updated_height(ctx.height);
   return s;
 }

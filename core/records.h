@@ -28,6 +28,8 @@ enum class RejectReason {
   kDecommissioned,     // No record may follow a Decommission.
   kFlagged,            // A transfer while flagged stolen or lost.
   kNotAuthorized,      // The signer may not make this record.
+  kPeriodLimit,        // An outsider's limit of this kind of record per custody period.
+  kHistoryFull,        // The item's history is at its cap for this signer or this record.
 };
 
 std::string_view RejectReasonCode(RejectReason reason);  // "stale_prev", …
@@ -84,7 +86,8 @@ struct BlockContext {
 };
 
 // The custody rules: may `record` be applied to an item whose current state is `current`
-// (nullptr: never registered)? Pure.
+// (nullptr: never registered)? Pure. Includes the limits on a history's growth (per custody
+// period and per item, docs/architecture.md). REQUIRES: record.envelope is set.
 std::optional<Rejection> ValidateRecord(const Network& network, const Record& record,
                                         const pb::ItemState* current, const BlockContext& ctx);
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <unordered_map>
@@ -8,6 +9,7 @@
 #include "core/crypto/ed25519.h"
 #include "core/crypto/sha256.h"
 #include "core/genesis.h"
+#include "core/limits.h"
 #include "core/records.h"
 
 namespace hallmark::test {
@@ -111,6 +113,54 @@ inline pb::Holder KeyHolder(std::string_view name) {
   pb::Holder h;
   h.set_holder_key(std::string(PubFor(name).view()));
   return h;
+}
+
+// Records of any size the rules allow, for tests of the growth limits.
+inline size_t VarintBytes(uint64_t v) {
+  size_t n = 1;
+  for (; v >= 128; v >>= 7) ++n;
+  return n;
+}
+
+// An envelope's encoded size for a payload of `payload_bytes`: payload, signer (32 bytes) and
+// signature (64 bytes), each with its tag and length.
+inline size_t EnvelopeBytes(size_t payload_bytes) {
+  return 1 + VarintBytes(payload_bytes) + payload_bytes + 2 + 32 + 2 + 64;
+}
+
+// `payload` serialized with filler in a leading chain_id field, so that its envelope is as close
+// to `envelope_bytes` as the encoding allows, never over it, and the payload at most
+// kMaxPayloadBytes. Protobuf keeps the last value of a singular field, so the record means the
+// same; the custody rules count its bytes.
+inline std::string PaddedPayload(const pb::RecordPayload& payload, size_t envelope_bytes) {
+  std::string natural = core::SerializeDeterministic(payload);
+  size_t target = std::min(envelope_bytes, core::limits::kMaxPayloadBytes);
+  while (target > 0 && EnvelopeBytes(target) > envelope_bytes) --target;
+  if (target < natural.size() + 2) return natural;
+  size_t filler = target - natural.size() - 1;
+  while (1 + VarintBytes(filler) + filler + natural.size() > target) --filler;
+  std::string out;
+  out.reserve(target);
+  out.push_back(0x0a);  // Field 1 (chain_id), length-delimited.
+  for (uint64_t v = filler;; v >>= 7) {
+    if (v < 128) {
+      out.push_back(static_cast<char>(v));
+      break;
+    }
+    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+  }
+  out.append(filler, 'x');
+  out += natural;
+  return out;
+}
+
+inline pb::Envelope SignBytes(const core::SigningKey& key, std::string payload) {
+  pb::Envelope env;
+  env.set_payload(std::move(payload));
+  env.set_signer(std::string(reinterpret_cast<const char*>(key.public_key().bytes.data()), 32));
+  core::Signature sig = key.Sign(env.payload());
+  env.set_signature(std::string(reinterpret_cast<const char*>(sig.bytes.data()), 64));
+  return env;
 }
 
 }  // namespace hallmark::test

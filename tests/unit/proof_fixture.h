@@ -10,6 +10,7 @@
 
 #include <initializer_list>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,24 @@ class ProvenChain {
         CertifyBlock(network_.chain_id(), prepared->header.height(), prepared->hash);
     core::Status committed = ledger_->Commit(*prepared, core::EncodeCertificate(cert));
     REQUIRE(committed.ok());
+  }
+
+  // Commits `records` in as few blocks as the block limits allow; every record must be valid.
+  void CommitAll(const std::vector<pb::Envelope>& records) {
+    size_t next = 0;
+    while (next < records.size()) {
+      time_ms_ += 1000;
+      auto prepared =
+          ledger_->BuildBlock(std::span(records).subspan(next), time_ms_, PubFor("validator-0"));
+      REQUIRE(prepared.ok());
+      REQUIRE(prepared->dropped.empty());
+      REQUIRE(!prepared->record_ids.empty());
+      next += prepared->record_ids.size();
+      core::CommitCertificate cert =
+          CertifyBlock(network_.chain_id(), prepared->header.height(), prepared->hash);
+      core::Status committed = ledger_->Commit(*prepared, core::EncodeCertificate(cert));
+      REQUIRE(committed.ok());
+    }
   }
 
   // The envelope signed by `signer` and committed in its own block; returns it.

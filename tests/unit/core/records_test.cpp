@@ -561,6 +561,228 @@ TEST_CASE("reassign: the new holder key must be 32 bytes") {
   CHECK(c.Fails(Sign("maison", p)) == RejectReason::kInvalidField);
 }
 
+// ---- Growth: per custody period and per item --------------------------------------------
+
+namespace {
+
+// Puts the item's history at `records` records of `bytes` bytes, as if it had grown there.
+void SetHistory(Chain& c, std::string_view item, uint64_t records, uint64_t bytes) {
+  auto id = core::ParseItemId(item);
+  REQUIRE(id.ok());
+  pb::ItemState& s = c.view.states.at(id->Key());
+  s.set_record_count(records);
+  s.set_history_bytes(bytes);
+}
+
+const pb::PeriodActivity* Activity(const pb::ItemState& s, const std::string& org) {
+  for (const auto& a : s.period_activity())
+    if (a.organization() == org) return &a;
+  return nullptr;
+}
+
+constexpr uint64_t kMaxRecords = core::limits::kMaxItemRecords;
+constexpr uint64_t kMaxBytes = core::limits::kMaxItemHistoryBytes;
+constexpr uint64_t kOutsiderRecords = kMaxRecords - core::limits::kItemRecordsKeptForOwners;
+constexpr uint64_t kOutsiderBytes = kMaxBytes - core::limits::kItemHistoryBytesKeptForOwners;
+constexpr uint64_t kOwnerBytes = kMaxBytes - core::limits::kMaxEnvelopeBytes;
+
+}  // namespace
+
+TEST_CASE("history bytes: the state adds up the encoded size of every envelope") {
+  Chain c;
+  auto reg = Sign("maison", Register(kMaisonItem, OrgHolder("resale")));
+  std::string prev = c.Ok(reg);
+  CHECK(c.State(kMaisonItem).history_bytes() == reg.ByteSizeLong());
+  auto attest = Sign("authlab", Attest(kMaisonItem, prev));
+  prev = c.Ok(attest);
+  auto transfer = Sign("resale", Transfer(kMaisonItem, prev, KeyHolder("alice")));
+  c.Ok(transfer);
+  CHECK(c.State(kMaisonItem).history_bytes() ==
+        reg.ByteSizeLong() + attest.ByteSizeLong() + transfer.ByteSizeLong());
+}
+
+TEST_CASE(
+    "attest: an outsider organisation attests once per custody period; a transfer starts "
+    "a new one") {
+  Chain c;
+  std::string prev = c.Ok(Sign("maison", Register(kMaisonItem, KeyHolder("alice"))));
+  prev = c.Ok(Sign("resale", Attest(kMaisonItem, prev)));
+  const pb::PeriodActivity* a = Activity(c.State(kMaisonItem), "resale");
+  REQUIRE(a != nullptr);
+  CHECK(a->attests() == 1);
+  CHECK(c.Fails(Sign("resale", Attest(kMaisonItem, prev))) == RejectReason::kPeriodLimit);
+  prev = c.Ok(Sign("authlab", Attest(kMaisonItem, prev)));  // Another organisation may.
+  CHECK(c.Fails(Sign("authlab", Attest(kMaisonItem, prev))) == RejectReason::kPeriodLimit);
+  prev = c.Ok(Sign("alice", Transfer(kMaisonItem, prev, KeyHolder("bob"))));
+  CHECK(c.State(kMaisonItem).period_activity_size() == 0);
+  prev = c.Ok(Sign("resale", Attest(kMaisonItem, prev)));
+  c.Ok(Sign("authlab", Attest(kMaisonItem, prev)));
+}
+
+TEST_CASE("attest: a reassign starts a new custody period too") {
+  Chain c;
+  std::string prev = c.Ok(Sign("maison", Register(kMaisonItem, KeyHolder("alice"))));
+  prev = c.Ok(Sign("resale", Attest(kMaisonItem, prev)));
+  prev = c.Ok(Sign("maison", ReassignP(kMaisonItem, prev, "alice2")));
+  c.Ok(Sign("resale", Attest(kMaisonItem, prev)));
+}
+
+TEST_CASE("attest: the custodian organisation is not limited per custody period") {
+  Chain c;
+  std::string prev = c.Ok(Sign("maison", Register(kMaisonItem, OrgHolder("resale"))));
+  prev = c.Ok(Sign("resale", Attest(kMaisonItem, prev)));
+  prev = c.Ok(Sign("resale", Attest(kMaisonItem, prev)));
+  CHECK(c.State(kMaisonItem).period_activity_size() == 0);
+}
+
+TEST_CASE(
+    "flag counterfeit-suspected: an outsider sets it once per custody period; the brand "
+    "has no such limit") {
+  Chain c;
+  std::string prev = c.Ok(Sign("maison", Register(kMaisonItem, KeyHolder("alice"))));
+  prev = c.Ok(Sign("authlab", FlagP(kMaisonItem, prev, pb::COUNTERFEIT_SUSPECTED)));
+  prev = c.Ok(Sign("authlab", ClearP(kMaisonItem, prev, pb::COUNTERFEIT_SUSPECTED)));
+  CHECK(c.Fails(Sign("authlab", FlagP(kMaisonItem, prev, pb::COUNTERFEIT_SUSPECTED))) ==
+        RejectReason::kPeriodLimit);
+  prev = c.Ok(Sign("resale", FlagP(kMaisonItem, prev, pb::COUNTERFEIT_SUSPECTED)));
+  prev = c.Ok(Sign("maison", ClearP(kMaisonItem, prev, pb::COUNTERFEIT_SUSPECTED)));
+  for (int i = 0; i < 3; ++i) {
+    prev = c.Ok(Sign("maison", FlagP(kMaisonItem, prev, pb::COUNTERFEIT_SUSPECTED)));
+    prev = c.Ok(Sign("maison", ClearP(kMaisonItem, prev, pb::COUNTERFEIT_SUSPECTED)));
+  }
+  prev = c.Ok(Sign("alice", Transfer(kMaisonItem, prev, KeyHolder("bob"))));
+  c.Ok(Sign("authlab", FlagP(kMaisonItem, prev, pb::COUNTERFEIT_SUSPECTED)));
+}
+
+TEST_CASE(
+    "service: an outsider organisation makes at most 8 per custody period; the brand has "
+    "no such limit") {
+  Chain c;
+  std::string prev = c.Ok(Sign("maison", Register(kMaisonItem, KeyHolder("alice"))));
+  for (uint32_t i = 0; i < core::limits::kMaxServicesPerPeriod; ++i)
+    prev = c.Ok(Sign("repairco", ServiceP(kMaisonItem, prev, pb::REPAIR)));
+  CHECK(c.Fails(Sign("repairco", ServiceP(kMaisonItem, prev, pb::REFURBISHMENT))) ==
+        RejectReason::kPeriodLimit);
+  // Each organisation has its own count, and an authenticator's attest is counted apart.
+  prev = c.Ok(Sign("authlab", ServiceP(kMaisonItem, prev, pb::AUTHENTICATION_SERVICE)));
+  prev = c.Ok(Sign("authlab", Attest(kMaisonItem, prev)));
+  const pb::PeriodActivity* a = Activity(c.State(kMaisonItem), "authlab");
+  REQUIRE(a != nullptr);
+  CHECK(a->services() == 1);
+  CHECK(a->attests() == 1);
+  for (int i = 0; i < 10; ++i) prev = c.Ok(Sign("maison", ServiceP(kMaisonItem, prev, pb::REPAIR)));
+  prev = c.Ok(Sign("alice", Transfer(kMaisonItem, prev, KeyHolder("bob"))));
+  c.Ok(Sign("repairco", ServiceP(kMaisonItem, prev, pb::REPAIR)));
+}
+
+TEST_CASE(
+    "history cap: outsiders stop at 9,000 records; the brand and the custodian go on to "
+    "9,999; a decommission may be the 10,000th") {
+  Chain c;
+  std::string prev = c.Ok(Sign("maison", Register(kMaisonItem, KeyHolder("alice"))));
+  prev = c.Ok(Sign("authlab", FlagP(kMaisonItem, prev, pb::COUNTERFEIT_SUSPECTED)));
+  SetHistory(c, kMaisonItem, kOutsiderRecords - 1, 1000);
+  prev = c.Ok(Sign("resale", Attest(kMaisonItem, prev)));  // The 9,000th.
+  CHECK(c.State(kMaisonItem).record_count() == kOutsiderRecords);
+  CHECK(c.Fails(Sign("resale", Attest(kMaisonItem, prev))) == RejectReason::kPeriodLimit);
+  CHECK(c.Fails(Sign("repairco", ServiceP(kMaisonItem, prev, pb::REPAIR))) ==
+        RejectReason::kHistoryFull);
+  // An outsider can still withdraw its own flag, but not set one; the owners carry on.
+  prev = c.Ok(Sign("authlab", ClearP(kMaisonItem, prev, pb::COUNTERFEIT_SUSPECTED)));
+  CHECK(c.Fails(Sign("resale", FlagP(kMaisonItem, prev, pb::COUNTERFEIT_SUSPECTED))) ==
+        RejectReason::kHistoryFull);
+  prev = c.Ok(Sign("alice", FlagP(kMaisonItem, prev, pb::STOLEN)));
+  prev = c.Ok(Sign("maison", ClearP(kMaisonItem, prev, pb::STOLEN)));
+  prev = c.Ok(Sign("maison", ServiceP(kMaisonItem, prev, pb::REPAIR)));
+  prev = c.Ok(Sign("maison", ReassignP(kMaisonItem, prev, "alice2")));
+  prev = c.Ok(Sign("alice2", Transfer(kMaisonItem, prev, OrgHolder("resale"))));
+  prev = c.Ok(Sign("resale", Attest(kMaisonItem, prev)));  // The custodian's own attest.
+  prev = c.Ok(Sign("resale", Transfer(kMaisonItem, prev, KeyHolder("bob"))));
+  CHECK(c.Fails(Sign("resale", Attest(kMaisonItem, prev))) == RejectReason::kHistoryFull);
+
+  SetHistory(c, kMaisonItem, kMaxRecords - 2, 1000);
+  prev = c.Ok(Sign("bob", Transfer(kMaisonItem, prev, KeyHolder("carol"))));  // The 9,999th.
+  CHECK(c.Fails(Sign("carol", Transfer(kMaisonItem, prev, KeyHolder("dave")))) ==
+        RejectReason::kHistoryFull);
+  CHECK(c.Fails(Sign("carol", FlagP(kMaisonItem, prev, pb::LOST))) == RejectReason::kHistoryFull);
+  CHECK(c.Fails(Sign("maison", FlagP(kMaisonItem, prev, pb::RECALLED))) ==
+        RejectReason::kHistoryFull);
+  CHECK(c.Fails(Sign("maison", ReassignP(kMaisonItem, prev, "dave"))) ==
+        RejectReason::kHistoryFull);
+  CHECK(c.Fails(Sign("resale", DecommissionP(kMaisonItem, prev))) ==
+        RejectReason::kNotAuthorized);                           // Authorisation is checked first.
+  prev = c.Ok(Sign("carol", DecommissionP(kMaisonItem, prev)));  // The 10,000th.
+  CHECK(c.State(kMaisonItem).record_count() == kMaxRecords);
+  CHECK(c.Fails(Sign("maison", ServiceP(kMaisonItem, prev, pb::REPAIR))) ==
+        RejectReason::kDecommissioned);
+}
+
+TEST_CASE("history cap: a decommission never makes more than 10,000 records") {
+  Chain c;
+  std::string prev = c.Ok(Sign("maison", Register(kMaisonItem)));
+  SetHistory(c, kMaisonItem, kMaxRecords, 1000);
+  CHECK(c.Fails(Sign("maison", DecommissionP(kMaisonItem, prev))) == RejectReason::kHistoryFull);
+}
+
+TEST_CASE(
+    "history cap: outsiders stop at 7 MiB, the brand and the custodian 20 KiB short of "
+    "8 MiB, a decommission at 8 MiB") {
+  Chain c;
+  std::string prev = c.Ok(Sign("maison", Register(kMaisonItem, KeyHolder("alice"))));
+  auto attest = Sign("resale", Attest(kMaisonItem, prev));
+  const uint64_t attest_bytes = attest.ByteSizeLong();
+  SetHistory(c, kMaisonItem, 10, kOutsiderBytes - attest_bytes + 1);
+  CHECK(c.Fails(attest) == RejectReason::kHistoryFull);
+  SetHistory(c, kMaisonItem, 10, kOutsiderBytes - attest_bytes);
+  prev = c.Ok(attest);  // Exactly 7 MiB.
+  CHECK(c.State(kMaisonItem).history_bytes() == kOutsiderBytes);
+
+  auto transfer = Sign("alice", Transfer(kMaisonItem, prev, KeyHolder("bob")));
+  SetHistory(c, kMaisonItem, 11, kOwnerBytes - transfer.ByteSizeLong() + 1);
+  CHECK(c.Fails(transfer) == RejectReason::kHistoryFull);
+  SetHistory(c, kMaisonItem, 11, kOwnerBytes - transfer.ByteSizeLong());
+  prev = c.Ok(transfer);
+
+  auto decommission = Sign("bob", DecommissionP(kMaisonItem, prev));
+  SetHistory(c, kMaisonItem, 12, kMaxBytes - decommission.ByteSizeLong() + 1);
+  CHECK(c.Fails(decommission) == RejectReason::kHistoryFull);
+  SetHistory(c, kMaisonItem, 12, kMaxBytes - decommission.ByteSizeLong());
+  c.Ok(decommission);
+  CHECK(c.State(kMaisonItem).history_bytes() == kMaxBytes);
+}
+
+TEST_CASE(
+    "history size: an outsider's record is at most 1 KiB encoded; the largest "
+    "well-formed one fits, and the owners' records may be larger") {
+  Chain c;
+  std::string prev = c.Ok(Sign("maison", Register(kMaisonItem, KeyHolder("alice"))));
+  // The largest attest a person can make: a 64-byte chain id, a 20-character serial, a 512-byte
+  // note. (Not submitted: the test network's chain id is shorter.)
+  auto largest = Payload("01/00614141000012/21/ABCDEFGHIJKLMNOPQRST", std::string(32, 'p'));
+  largest.set_chain_id(std::string(core::limits::kMaxChainIdBytes, 'c'));
+  largest.set_timestamp_ms(UINT64_MAX);
+  largest.mutable_attest()->set_verdict(pb::SUSPECT);
+  largest.mutable_attest()->set_note(std::string(core::limits::kMaxNoteBytes, 'n'));
+  CHECK(Sign("resale", largest).ByteSizeLong() < 800);
+
+  auto note = Attest(kMaisonItem, prev);
+  note.mutable_attest()->set_note(std::string(core::limits::kMaxNoteBytes, 'n'));
+  auto over =
+      SignBytes(KeyFor("resale"), PaddedPayload(note, core::limits::kMaxOutsiderEnvelopeBytes + 1));
+  REQUIRE(over.ByteSizeLong() == core::limits::kMaxOutsiderEnvelopeBytes + 1);
+  CHECK(c.Fails(over) == RejectReason::kLimitExceeded);
+  auto at =
+      SignBytes(KeyFor("resale"), PaddedPayload(note, core::limits::kMaxOutsiderEnvelopeBytes));
+  REQUIRE(at.ByteSizeLong() == core::limits::kMaxOutsiderEnvelopeBytes);
+  prev = c.Ok(at);
+  // The brand and the custodian may sign records up to the envelope limit.
+  prev = c.Ok(SignBytes(KeyFor("maison"), PaddedPayload(ServiceP(kMaisonItem, prev, pb::REPAIR),
+                                                        core::limits::kMaxEnvelopeBytes)));
+  CHECK(c.State(kMaisonItem).history_bytes() > core::limits::kMaxPayloadBytes);
+  c.Ok(SignBytes(KeyFor("alice"),
+                 PaddedPayload(Transfer(kMaisonItem, prev, KeyHolder("bob")), 4000)));
+}
+
 TEST_CASE("rejections: every reason has a stable code and messages name the rule") {
   Chain c;
   std::string prev = c.Ok(Sign("maison", Register(kMaisonItem)));
@@ -570,4 +792,6 @@ TEST_CASE("rejections: every reason has a stable code and messages name the rule
   CHECK(rej->message.find("custodian") != std::string::npos);
   CHECK(rej->message.find("resale") != std::string::npos);
   CHECK(core::RejectReasonCode(RejectReason::kStalePrev) == "stale_prev");
+  CHECK(core::RejectReasonCode(RejectReason::kPeriodLimit) == "period_limit");
+  CHECK(core::RejectReasonCode(RejectReason::kHistoryFull) == "history_full");
 }

@@ -3,6 +3,8 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +12,7 @@
 #include <random>
 
 #include "core/crypto/sha256.h"
+#include "core/limits.h"
 #include "core/proof_bundle.h"
 #include "proof_fixture.h"
 #include "proto/chain.pb.h"
@@ -343,6 +346,119 @@ TEST_CASE("proof bundle: hostile sizes are refused before any signature is check
   CHECK(Verify(chain, std::string(core::kMaxProofBundleBytes + 1, '\0')).failure->check ==
         ProofCheck::kFormat);
   CHECK(Verify(chain, "").failure->check == ProofCheck::kFormat);
+}
+
+// The largest history the custody rules allow (docs/architecture.md): 10,000 records, as many
+// bytes as the caps let through. Outsiders' attests and services (at most 1 KiB each) and the
+// holders' transfers fill it to 7 MiB at record 9,000, the holders' transfers to 8 MiB - 20 KiB at
+// record 9,999, and a decommission of the largest size ends it. It must verify, and its bundle must
+// fit the CLI's answer limit (wallet-cli/http_client.h, HttpClientOptions::response_bytes_max) as
+// binary and as JSON.
+TEST_CASE(
+    "proof bundle: the largest history the custody rules allow verifies, as binary and as "
+    "JSON within the CLI's 16 MiB answer limit") {
+  namespace lim = core::limits;
+  constexpr size_t kAnswerBytesMax = 16 * 1024 * 1024;
+  constexpr uint64_t kOutsiderRecords = lim::kMaxItemRecords - lim::kItemRecordsKeptForOwners;
+  constexpr uint64_t kOutsiderBytes =
+      lim::kMaxItemHistoryBytes - lim::kItemHistoryBytesKeptForOwners;
+  constexpr uint64_t kOwnerBytes = lim::kMaxItemHistoryBytes - lim::kMaxEnvelopeBytes;
+  // The history's bytes to reach after record n (1-based).
+  auto aim = [&](uint64_t n) -> uint64_t {
+    if (n <= kOutsiderRecords) return n * kOutsiderBytes / kOutsiderRecords;
+    if (n < lim::kMaxItemRecords) {
+      return kOutsiderBytes + (n - kOutsiderRecords) * (kOwnerBytes - kOutsiderBytes) /
+                                  (lim::kMaxItemRecords - 1 - kOutsiderRecords);
+    }
+    return lim::kMaxItemHistoryBytes;
+  };
+
+  ProvenChain chain;
+  const core::SigningKey maison = KeyFor("maison"), resale = KeyFor("resale"),
+                         authlab = KeyFor("authlab"), repairco = KeyFor("repairco"),
+                         alice = KeyFor("alice"), bob = KeyFor("bob");
+  std::vector<pb::Envelope> history;
+  history.reserve(lim::kMaxItemRecords);
+  uint64_t bytes = 0;
+  auto add = [&](const core::SigningKey& key, pb::RecordPayload p,
+                 size_t max_bytes = lim::kMaxEnvelopeBytes) {
+    p.set_prev(history.empty() ? std::string() : Id(history.back()));
+    const size_t want = std::min<size_t>(aim(history.size() + 1) - bytes, max_bytes);
+    history.push_back(SignBytes(key, PaddedPayload(p, want)));
+    bytes += history.back().ByteSizeLong();
+  };
+  pb::RecordPayload reg = Payload(kMaisonItem);
+  *reg.mutable_register_()->mutable_custodian() = KeyHolder("alice");
+  add(maison, reg);
+  bool alice_holds = true;
+  while (history.size() < lim::kMaxItemRecords - 1) {
+    const uint64_t n = history.size() + 1;
+    pb::RecordPayload p = Payload(kMaisonItem);
+    if (n > kOutsiderRecords || (n - 2) % 4 == 0) {  // A new custody period.
+      *p.mutable_transfer()->mutable_to() = KeyHolder(alice_holds ? "bob" : "alice");
+      add(alice_holds ? alice : bob, p);
+      alice_holds = !alice_holds;
+    } else if ((n - 2) % 4 == 3) {
+      p.mutable_service()->set_kind(pb::REPAIR);
+      p.mutable_service()->set_note("strap replaced");
+      add(repairco, p, lim::kMaxOutsiderEnvelopeBytes);
+    } else {
+      p.mutable_attest()->set_verdict(pb::GENUINE);
+      p.mutable_attest()->set_note("stitching and hardware checked");
+      add((n - 2) % 4 == 1 ? resale : authlab, p, lim::kMaxOutsiderEnvelopeBytes);
+    }
+  }
+  chain.CommitAll(history);
+  REQUIRE(chain.ledger().height() > 1);
+
+  // Full: neither an outsider nor the holder may add a record; a decommission of the largest
+  // size may.
+  auto refused = [&](const core::SigningKey& key, pb::RecordPayload p) {
+    p.set_prev(Id(history.back()));
+    std::vector<pb::Envelope> one{SignBytes(key, core::SerializeDeterministic(p))};
+    auto prepared = chain.ledger().BuildBlock(one, chain.time_ms() + 1000, PubFor("validator-0"));
+    REQUIRE(prepared.ok());
+    REQUIRE(prepared->dropped.size() == 1);
+    return prepared->dropped[0].rejection.reason;
+  };
+  pb::RecordPayload attest = Payload(kMaisonItem);
+  attest.mutable_attest()->set_verdict(pb::GENUINE);
+  CHECK(refused(resale, attest) == core::RejectReason::kHistoryFull);
+  pb::RecordPayload transfer = Payload(kMaisonItem);
+  *transfer.mutable_transfer()->mutable_to() = OrgHolder("resale");
+  CHECK(refused(alice_holds ? alice : bob, transfer) == core::RejectReason::kHistoryFull);
+  pb::RecordPayload decommission = Payload(kMaisonItem);
+  decommission.mutable_decommission()->set_kind(pb::DESTROYED);
+  decommission.mutable_decommission()->set_reason("water damage");
+  add(alice_holds ? alice : bob, decommission);
+  CHECK(history.back().payload().size() == lim::kMaxPayloadBytes);
+  chain.Commit({history.back()});
+
+  std::string binary = chain.BundleBytes(kMaisonItem);
+  const auto start = std::chrono::steady_clock::now();
+  auto v = Verify(chain, binary, kMaisonItem);
+  const auto verify_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::steady_clock::now() - start)
+                             .count();
+  INFO((v.failure ? v.failure->message : std::string()));
+  REQUIRE(v.ok());
+  REQUIRE(v.item.state.has_value());
+  CHECK(v.item.state->record_count() == lim::kMaxItemRecords);
+  CHECK(v.item.state->history_bytes() == bytes);
+  CHECK(bytes > lim::kMaxItemHistoryBytes - lim::kMaxEnvelopeBytes);
+  CHECK(v.item.steps.size() == lim::kMaxItemRecords);
+  CHECK(v.item.NotCleanReasons() == std::vector<std::string>{"decommissioned"});
+
+  auto json = core::ToJson(Parse(binary), /*pretty=*/false);
+  REQUIRE(json.ok());
+  CHECK(binary.size() < kAnswerBytesMax);
+  CHECK(json->size() < kAnswerBytesMax);
+  pb::ProofBundle from_json;
+  REQUIRE(core::FromJson(*json, &from_json, "proof bundle").ok());
+  CHECK(Verify(chain, Bytes(from_json), kMaisonItem).ok());
+  MESSAGE("largest history: " << history.size() << " records, " << bytes << " bytes; bundle "
+                              << binary.size() << " bytes binary, " << json->size()
+                              << " bytes JSON; verified in " << verify_ms << " ms");
 }
 
 // The fuzz target's seed corpus (tests/fuzz/corpus/proof_bundle): valid bundles of every shape.
