@@ -203,3 +203,129 @@ TEST_CASE("peer vectors: transparency-dev RFC 6962 reference tree: leaves, nodes
   CHECK(leaves.size() == 8);
   MESSAGE("transparency-dev rfc6962_tree.tsv: " << rows << " rows checked");
 }
+
+// ---- Ed25519: Wycheproof and CCTV through the one acceptance policy ------------------------
+
+namespace {
+
+// Wycheproof vectors whose expected result Hallmark's policy (docs/signatures.md) contradicts on
+// purpose, by tcId, with the reason. Empty while every vector agrees.
+const std::map<int, std::string> kWycheproofDivergences = {};
+
+// The verdict docs/signatures.md predicts for a CCTV vector from its flags, taking the policy's
+// checks in order. CCTV gives no single expected result: its vectors show where libraries
+// differ, and its flags say what each one exercises.
+//   non_canonical_A   A's encoding is not canonical              -> check 3, kNonCanonicalKey
+//   low_order_A       A has small order                          -> check 4, kSmallOrderKey
+//   non_canonical_R   R's encoding is not canonical              -> check 5, kNonCanonicalR
+//   low_order_R       R has small order                          -> check 6, kSmallOrderR
+//   low_order_residue only the cofactored equation holds         -> check 7, kBadSignature
+// Mixed-order A or R (low_order_component_*) alone is accepted when the cofactorless equation
+// holds, as the policy says. reencoded_k appears only with a non-canonical point, refused first.
+SigVerdict CctvPolicyVerdict(const std::set<std::string>& flags) {
+  if (flags.contains("non_canonical_A")) return SigVerdict::kNonCanonicalKey;
+  if (flags.contains("low_order_A")) return SigVerdict::kSmallOrderKey;
+  if (flags.contains("non_canonical_R")) return SigVerdict::kNonCanonicalR;
+  if (flags.contains("low_order_R")) return SigVerdict::kSmallOrderR;
+  if (flags.contains("low_order_residue")) return SigVerdict::kBadSignature;
+  return SigVerdict::kValid;
+}
+
+// CCTV vectors whose verdict under the policy differs from CctvPolicyVerdict, by number, with
+// the reason. Empty while every vector agrees.
+const std::map<int, std::string> kCctvDivergences = {};
+
+}  // namespace
+
+TEST_CASE("peer vectors: Wycheproof Ed25519 through VerifySignature") {
+  const auto path = PeerVectorPath("wycheproof_ed25519_test.json");
+  if (!path) {
+    MESSAGE(Absent("wycheproof_ed25519_test.json"));
+    return;
+  }
+  const auto file = ReadJson<hallmark::test::WycheproofEddsaFile>(*path);
+  REQUIRE(file.algorithm() == "EDDSA");
+  int total = 0;
+  int agree = 0;
+  int diverge = 0;
+  std::set<int> seen_divergences;
+  for (const auto& group : file.testgroups()) {
+    const Bytes key = HexOrFail(group.publickey().pk());
+    for (const auto& t : group.tests()) {
+      ++total;
+      const Bytes msg = HexOrFail(t.msg());
+      const Bytes sig = HexOrFail(t.sig());
+      const SigVerdict verdict = VerifySignature(key, msg, sig);
+      // "acceptable" would leave the choice to the policy; this file has none.
+      REQUIRE_MESSAGE(t.result() != "acceptable", "tcId " << t.tcid());
+      const bool want_valid = t.result() == "valid";
+      const bool valid = verdict == SigVerdict::kValid;
+      const auto divergence = kWycheproofDivergences.find(t.tcid());
+      if (divergence != kWycheproofDivergences.end()) {
+        seen_divergences.insert(t.tcid());
+        CHECK_MESSAGE(valid != want_valid, "tcId " << t.tcid() << " is listed as a divergence ("
+                                                   << divergence->second << ") but now agrees");
+        ++diverge;
+        continue;
+      }
+      if (valid == want_valid) {
+        ++agree;
+      } else {
+        FAIL_CHECK("wycheproof tcId " << t.tcid() << " (" << t.comment() << "): expected "
+                                      << t.result() << ", policy says " << SigVerdictName(verdict));
+      }
+    }
+  }
+  CHECK(total == file.numberoftests());
+  CHECK(seen_divergences.size() == kWycheproofDivergences.size());
+  MESSAGE("wycheproof ed25519: " << total << " vectors, " << agree << " agree, " << diverge
+                                 << " documented divergences");
+}
+
+TEST_CASE("peer vectors: CCTV Ed25519 edge cases get the verdict the written policy predicts") {
+  const auto path = PeerVectorPath("cctv_ed25519vectors.json");
+  if (!path) {
+    MESSAGE(Absent("cctv_ed25519vectors.json"));
+    return;
+  }
+  // The file is one JSON array; the JSON mapping reads it as the field of a message.
+  const auto file = ReadJson<hallmark::test::CctvEd25519File>(*path, "{\"vectors\":", "}");
+  int total = 0;
+  int agree = 0;
+  int diverge = 0;
+  int accepted = 0;
+  std::map<std::string, int> by_verdict;
+  for (const auto& v : file.vectors()) {
+    ++total;
+    const Bytes key = HexOrFail(v.key());
+    const Bytes sig = HexOrFail(v.sig());
+    const SigVerdict verdict = VerifySignature(key, AsSpan(v.msg()), sig);
+    const std::set<std::string> flags(v.flags().begin(), v.flags().end());
+    const SigVerdict predicted = CctvPolicyVerdict(flags);
+    ++by_verdict[std::string(SigVerdictName(verdict))];
+    if (verdict == SigVerdict::kValid) ++accepted;
+    const auto divergence = kCctvDivergences.find(v.number());
+    if (divergence != kCctvDivergences.end()) {
+      CHECK_MESSAGE(verdict != predicted, "CCTV vector " << v.number()
+                                                         << " is listed as a divergence ("
+                                                         << divergence->second << ") but agrees");
+      ++diverge;
+      continue;
+    }
+    if (verdict == predicted) {
+      ++agree;
+    } else {
+      std::string joined;
+      for (const auto& f : v.flags()) joined += (joined.empty() ? "" : ",") + f;
+      FAIL_CHECK("CCTV vector " << v.number() << " [" << joined << "]: policy predicts "
+                                << SigVerdictName(predicted) << ", VerifySignature says "
+                                << SigVerdictName(verdict));
+    }
+  }
+  std::string summary;
+  for (const auto& [name, count] : by_verdict) {
+    summary += (summary.empty() ? "" : ", ") + name + " " + std::to_string(count);
+  }
+  MESSAGE("cctv ed25519: " << total << " vectors, " << agree << " agree with the policy, "
+                           << diverge << " documented divergences (verdicts: " << summary << ")");
+}
