@@ -329,3 +329,123 @@ TEST_CASE("peer vectors: CCTV Ed25519 edge cases get the verdict the written pol
   MESSAGE("cctv ed25519: " << total << " vectors, " << agree << " agree with the policy, "
                            << diverge << " documented divergences (verdicts: " << summary << ")");
 }
+
+// ---- GS1 identifiers: gs1/gs1_cases.json through ParseItemId ---------------------------------
+
+namespace {
+
+// Cases whose expectation Hallmark contradicts on purpose, by id, with the reason. They come
+// from openepcis, whose translator is more lenient than GS1's own syntax engine; where the two
+// disagree, Hallmark follows GS1's engine (and the cases of this very file taken from it, e.g.
+// gse-dl-1405~serial, which refuses a raw '<' in a Digital Link serial).
+const std::map<std::string, std::string> kGs1Divergences = {
+    {"oep-sgtin-62-out-dl",
+     "raw '\"' in a Digital Link URL: GS1's engine refuses characters outside its URI set "
+     "(dl.c uriCharacters); DL 1.2 asks for %22"},
+    {"oep-sgtin-102-in-dl", "same URL as oep-sgtin-62-out-dl: raw '\"' in a Digital Link URL"},
+    {"oep-sgtin-65-out-dl",
+     "raw '<' and '>' in a Digital Link URL (refused by GS1's engine, as gse-dl-1405~serial "
+     "expects); its raw '/' and '?' would also end the serial for any RFC 3986 reader"},
+    {"oep-sgtin-105-in-dl", "same URL as oep-sgtin-65-out-dl: raw '<', '>', '/' and '?'"},
+    {"oep-sgtin-62-in-epc",
+     "raw '\"' and '&' in an EPC URI serial: the EPC Tag Data Standard requires them "
+     "%-escaped, and Hallmark's EPC URI reader follows it"},
+    {"oep-sgtin-102-out-epc", "same URI as oep-sgtin-62-in-epc: raw '\"' and '&'"},
+    {"oep-sgtin-65-in-epc",
+     "raw '/', '<', '>' and '?' in an EPC URI serial: the Tag Data Standard requires them "
+     "%-escaped"},
+    {"oep-sgtin-105-out-epc", "same URI as oep-sgtin-65-in-epc: raw '/', '<', '>' and '?'"},
+    {"oep-parse-6",
+     "query-only form https://id.gs1.org?01=…&21=…: GS1's engine refuses a URI without path "
+     "info, and GS1 Digital Link puts the primary key in the path"},
+};
+
+struct Gs1Outcome {
+  bool accepted = false;
+  std::string gtin14;
+  std::string serial;
+  std::string digital_link;
+  std::string error;
+  bool operator==(const Gs1Outcome&) const = default;
+};
+
+Gs1Outcome RunGs1(const std::string& input) {
+  auto id = ParseItemId(input);
+  if (!id.ok()) return Gs1Outcome{false, "", "", "", id.status().message()};
+  return Gs1Outcome{true, id->gtin14, id->serial, id->DigitalLinkUrl(), ""};
+}
+
+// Empty when `got` meets the case's expectation, else what is wrong.
+std::string Gs1Mismatch(const hallmark::test::Gs1CasesFile::Case& c, const Gs1Outcome& got) {
+  const auto& e = c.expect();
+  if (!e.same_as().empty()) {
+    const Gs1Outcome other = RunGs1(e.same_as());
+    if (got.accepted == other.accepted && got.gtin14 == other.gtin14 &&
+        got.serial == other.serial) {
+      return "";
+    }
+    return "differs from " + e.same_as();
+  }
+  const auto& accept = e.accept();
+  const bool optional = accept.kind_case() == google::protobuf::Value::kStringValue &&
+                        accept.string_value() == "optional";
+  REQUIRE_MESSAGE((optional || accept.kind_case() == google::protobuf::Value::kBoolValue),
+                  c.id() << ": unknown expect.accept");
+  if (!optional && got.accepted != accept.bool_value()) {
+    return accept.bool_value() ? "refused: " + got.error
+                               : "accepted as 01/" + got.gtin14 + "/21/" + got.serial;
+  }
+  if (!got.accepted) return "";
+  if (got.gtin14 != e.gtin14() || got.serial != e.serial()) {
+    return "read as 01/" + got.gtin14 + "/21/" + got.serial + ", expected 01/" + e.gtin14() +
+           "/21/" + e.serial();
+  }
+  if (!e.digital_link().empty() && got.digital_link != e.digital_link()) {
+    return "Digital Link " + got.digital_link + ", expected " + e.digital_link();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("peer vectors: GS1 identifier cases give GS1's verdicts and canonical ids") {
+  const auto path = PeerVectorPath("gs1/gs1_cases.json");
+  if (!path) {
+    MESSAGE(Absent("gs1/gs1_cases.json"));
+    return;
+  }
+  const auto file = ReadJson<hallmark::test::Gs1CasesFile>(*path);
+  int total = 0;
+  int agree = 0;
+  int accepted = 0;
+  int optional_refused = 0;
+  std::set<std::string> seen_divergences;
+  for (const auto& c : file.cases()) {
+    ++total;
+    // input_hex is the authority: some inputs are single bytes >= 0x80, which the JSON text can
+    // only show as the code points of the same value, not as those bytes.
+    const Bytes raw = HexOrFail(c.input_hex());
+    const std::string input(raw.begin(), raw.end());
+    const Gs1Outcome got = RunGs1(input);
+    if (got.accepted) ++accepted;
+    if (c.expect().accept().string_value() == "optional" && !got.accepted) ++optional_refused;
+    const std::string mismatch = Gs1Mismatch(c, got);
+    const auto divergence = kGs1Divergences.find(c.id());
+    if (divergence != kGs1Divergences.end()) {
+      seen_divergences.insert(c.id());
+      CHECK_MESSAGE(!mismatch.empty(), c.id() << " is listed as a divergence ("
+                                              << divergence->second << ") but now agrees");
+      continue;
+    }
+    if (mismatch.empty()) {
+      ++agree;
+    } else {
+      FAIL_CHECK(c.id() << " [" << c.category() << "] " << c.input() << ": " << mismatch);
+    }
+  }
+  CHECK(total == 867);  // SOURCES.md: 867 cases.
+  CHECK(seen_divergences.size() == kGs1Divergences.size());
+  MESSAGE("gs1 cases: " << total << " cases, " << agree << " agree (" << accepted
+                        << " inputs accepted, " << optional_refused << " optional forms refused), "
+                        << seen_divergences.size() << " documented divergences");
+}
