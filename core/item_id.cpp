@@ -1,5 +1,6 @@
 #include "core/item_id.h"
 
+#include <algorithm>
 #include <array>
 #include <optional>
 #include <vector>
@@ -153,6 +154,116 @@ Result<std::string> PercentDecode(std::string_view field, std::string_view s) {
   return out;
 }
 
+// Decodes a value of a Digital Link path or query as GS1's syntax engine does (dl.c,
+// URIunescape): %XX is decoded, a '%' not followed by two hex digits stays a literal '%' (which
+// set 82 allows), and in the query a '+' means a space. The caller checks what comes out, so an
+// escaped NUL or space is refused there.
+std::string DlDecode(std::string_view s, bool query) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    const int hi = s[i] == '%' && i + 2 < s.size() ? HexValue(s[i + 1]) : -1;
+    const int lo = hi >= 0 ? HexValue(s[i + 2]) : -1;
+    if (lo >= 0) {
+      out += static_cast<char>(hi << 4 | lo);
+      i += 2;
+    } else if (query && s[i] == '+') {
+      out += ' ';
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+// The characters GS1's syntax engine allows anywhere in a Digital Link URI (dl.c,
+// uriCharacters: RFC 3986's unreserved and reserved characters and '%'). Others, such as '<',
+// '>', '"' or a space, must be percent-encoded; the engine refuses a URI holding one raw.
+bool IsUriChar(char c) {
+  if (IsAlpha(c) || IsDigit(c)) return true;
+  return std::string_view("-._~:/?#[]@!$&'()*+,;=%").find(c) != std::string_view::npos;
+}
+
+Status CheckUriChars(std::string_view what, std::string_view s) {
+  for (char c : s) {
+    if (!IsUriChar(c)) {
+      return Status::InvalidInput(
+          std::string(what) + " contains " + DescribeChar(c) +
+          ", which a URI may not hold as it is; write it percent-encoded as %" +
+          ByteHex(static_cast<unsigned char>(c)).substr(2));
+    }
+  }
+  return Status::Ok();
+}
+
+// True if `key` is a GS1 Application Identifier in GS1's syntax dictionary
+// (gs1-syntax-dictionary.txt of the GS1 Barcode Syntax Engine).
+bool IsKnownAi(std::string_view key) {
+  struct Range {
+    std::string_view first;
+    std::string_view last;
+  };
+  static constexpr Range kRanges[] = {
+      {"00", "02"},     {"10", "13"},     {"15", "17"},     {"20", "22"},     {"235", "235"},
+      {"240", "243"},   {"250", "251"},   {"253", "255"},   {"30", "30"},     {"37", "37"},
+      {"3900", "3943"}, {"3950", "3955"}, {"400", "403"},   {"410", "417"},   {"420", "427"},
+      {"4300", "4326"}, {"4330", "4333"}, {"7001", "7011"}, {"7020", "7023"}, {"7030", "7040"},
+      {"710", "715"},   {"7230", "7242"}, {"8001", "8013"}, {"8017", "8020"}, {"8026", "8026"},
+      {"8030", "8030"}, {"8110", "8112"}, {"8200", "8200"}, {"90", "99"},
+  };
+  if (!AllDigits(key)) return false;
+  for (const Range& r : kRanges) {
+    if (key.size() == r.first.size() && key >= r.first && key <= r.last) return true;
+  }
+  // The measures 3nnd (net weight, lengths, areas, volumes...): blocks 310-316, 320-329,
+  // 330-337, 340-349, 350-357 and 360-369, each with a decimal-point digit d of 0 to 5.
+  if (key.size() != 4 || key[0] != '3' || key[3] > '5') return false;
+  const int block = (key[1] - '0') * 10 + (key[2] - '0');
+  return (block >= 10 && block <= 16) || (block >= 20 && block <= 37) ||
+         (block >= 40 && block <= 57) || (block >= 60 && block <= 69);
+}
+
+// Checks a Digital Link query string as GS1's syntax engine does. Parameters whose name is not
+// all digits (linkType, a singleton) are the resolver's and are skipped. A numeric name must be a
+// GS1 AI holding a non-empty value of set-82 characters, given once, and not the GTIN or one of
+// its key qualifiers (22, 10, 21, 235), whose place is the path.
+Status CheckDlQuery(std::string_view query) {
+  std::vector<std::string_view> seen;
+  size_t start = 0;
+  while (start <= query.size()) {
+    size_t amp = query.find('&', start);
+    if (amp == std::string_view::npos) amp = query.size();
+    const std::string_view param = query.substr(start, amp - start);
+    start = amp + 1;
+    const size_t eq = param.find('=');
+    if (param.empty() || eq == std::string_view::npos) continue;
+    const std::string_view key = param.substr(0, eq);
+    if (key.empty() || !AllDigits(key)) continue;
+    const std::string where = "Digital Link query parameter " + std::string(key);
+    if (!IsKnownAi(key)) {
+      return Status::InvalidInput(where + " is not a GS1 Application Identifier");
+    }
+    if (key == "01" || key == "22" || key == "10" || key == "21" || key == "235") {
+      return Status::InvalidInput(where +
+                                  " names the GTIN or one of its key qualifiers, which belong "
+                                  "in the path (/01/…/22/…/10/…/21/…)");
+    }
+    if (std::find(seen.begin(), seen.end(), key) != seen.end()) {
+      return Status::InvalidInput(where + " is given twice");
+    }
+    seen.push_back(key);
+    const std::string value = DlDecode(param.substr(eq + 1), /*query=*/true);
+    if (value.empty()) return Status::InvalidInput(where + " has no value");
+    for (char c : value) {
+      if (!IsCs82(c)) {
+        return Status::InvalidInput(where + " contains " + DescribeChar(c) +
+                                    " (a '+' in a query means a space), which GS1 does not allow");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
 // The key qualifiers of a GTIN in a Digital Link path, in the order the path must give them
 // (GS1 Digital Link URI Syntax 1.2, §4 "01 > 22 > 10 > 21").
 enum class DlKey { kGtin, kCpv, kLot, kSerial };
@@ -246,15 +357,11 @@ Result<ItemId> ParseDlSegments(const std::vector<std::string_view>& segs, size_t
         break;
       case DlKey::kCpv:
       case DlKey::kLot: {
-        auto decoded = PercentDecode(info->field, value);
-        if (!decoded.ok()) return decoded.status();
-        HM_RETURN_IF_ERROR(CheckGs1Text(info->field, *decoded));
+        HM_RETURN_IF_ERROR(CheckGs1Text(info->field, DlDecode(value, /*query=*/false)));
         break;
       }
       case DlKey::kSerial: {
-        auto decoded = PercentDecode(info->field, value);
-        if (!decoded.ok()) return decoded.status();
-        serial = std::move(decoded).value();
+        serial = DlDecode(value, /*query=*/false);
         break;
       }
     }
@@ -272,9 +379,17 @@ Result<ItemId> ParseDlSegments(const std::vector<std::string_view>& segs, size_t
 // A Digital Link path, from a URL (`in_url`: segments before /01/ are the resolver's own prefix)
 // or pasted alone (it must start with /01/ or /gtin/).
 Result<ItemId> ParseDlPath(std::string_view path, bool in_url) {
-  // The query string carries data attributes and link types; the fragment is the client's.
-  // Neither names the item.
-  path = path.substr(0, path.find_first_of("?#"));
+  HM_RETURN_IF_ERROR(CheckUriChars(in_url ? "Digital Link URL" : "Digital Link path", path));
+  // In a URL the fragment is the client's. A path pasted alone is no URL, so a '#' in it is
+  // just a character, which the serial check below refuses: never cut a serial short at it.
+  if (in_url) path = path.substr(0, path.find('#'));
+  // The query string carries data attributes and link types, which do not name the item but
+  // must still be well formed.
+  std::string_view query;
+  if (const size_t q = path.find('?'); q != std::string_view::npos) {
+    query = path.substr(q + 1);
+    path = path.substr(0, q);
+  }
   if (!path.empty() && path.front() == '/') path.remove_prefix(1);
   if (path.empty()) {
     if (!in_url) return Status::InvalidInput("Digital Link path is empty");
@@ -296,7 +411,10 @@ Result<ItemId> ParseDlPath(std::string_view path, bool in_url) {
         "found '/" +
         std::string(segs[0]) + "/'");
   }
-  return ParseDlSegments(segs, first);
+  auto id = ParseDlSegments(segs, first);
+  if (!id.ok()) return id;
+  HM_RETURN_IF_ERROR(CheckDlQuery(query));
+  return id;
 }
 
 Result<ItemId> ParseDlUrl(std::string_view url) {
@@ -308,6 +426,15 @@ Result<ItemId> ParseDlUrl(std::string_view url) {
   if (host_end == std::string_view::npos || rest[host_end] != '/') {
     return Status::InvalidInput(
         "Digital Link URL has no path; expected https://<host>/01/<GTIN>/21/<serial>");
+  }
+  // Characters GS1's syntax engine refuses in a domain name (dl.c, badDomainCharacters); this
+  // also turns away user names ('@') and IPv6 zone identifiers ('%25').
+  HM_RETURN_IF_ERROR(CheckUriChars("Digital Link URL host", rest.substr(0, host_end)));
+  for (char c : rest.substr(0, host_end)) {
+    if (std::string_view("_~?#@!$&'()*+,;=%").find(c) != std::string_view::npos) {
+      return Status::InvalidInput("Digital Link URL host contains '" + std::string(1, c) +
+                                  "', which a domain name may not hold");
+    }
   }
   return ParseDlPath(rest.substr(host_end), /*in_url=*/true);
 }
@@ -365,6 +492,13 @@ Result<ItemId> ParseElementString(std::string_view s) {
   auto& serial = values[static_cast<int>(EsAi::kSerial)];
   if (!gtin.has_value()) {
     return Status::InvalidInput("element string has no (01) GTIN; expected (01)<GTIN>(21)<serial>");
+  }
+  // AI (01) is N14: an element string has no zero-suppressed GTIN-8, -12 or -13 (unlike a
+  // Digital Link path, where GS1 allows them as a legacy form).
+  if ((gtin->size() == 8 || gtin->size() == 12 || gtin->size() == 13) && AllDigits(*gtin)) {
+    return Status::InvalidInput("element string (01) must be 14 digits, found " +
+                                std::to_string(gtin->size()) +
+                                "; write a GTIN-8, -12 or -13 with leading zeros");
   }
   auto gtin14 = NormaliseGtin(*gtin);
   if (!gtin14.ok()) return gtin14.status();
@@ -520,9 +654,19 @@ Result<ItemId> ParseItemId(std::string_view input) {
 
   const std::string_view scheme = SchemeOf(input);
   if (!scheme.empty()) {
-    const bool http = scheme.size() == 4 && StartsWithNoCase(scheme, "http");
-    const bool https = scheme.size() == 5 && StartsWithNoCase(scheme, "https");
+    // GS1's syntax engine takes the scheme in lower or upper case, never mixed.
+    const bool http = scheme == "http" || scheme == "HTTP";
+    const bool https = scheme == "https" || scheme == "HTTPS";
     if (!http && !https) {
+      const bool http_word =
+          StartsWithNoCase(scheme, "http") &&
+          (scheme.size() == 4 || (scheme.size() == 5 && ToLowerAscii(scheme[4]) == 's'));
+      if (http_word) {
+        return Status::InvalidInput(
+            "Digital Link URL scheme must be all lower or all upper case "
+            "(http, https, HTTP or HTTPS), found '" +
+            std::string(scheme) + "'");
+      }
       return Status::InvalidInput("Digital Link URL must use http or https, found '" +
                                   std::string(scheme) + "'");
     }

@@ -43,18 +43,23 @@ struct ItemId {
 
 // Parses every form a person is likely to paste, all naming the same item:
 //   - GS1 Digital Link URL, any http or https host: https://id.gs1.org/01/09506000134352/21/ABC123
-//     Path segments before /01/ (or /gtin/) are a resolver's own prefix and are skipped; the query
-//     string and fragment are ignored.
+//     Path segments before /01/ (or /gtin/) are a resolver's own prefix and are skipped; the
+//     fragment is ignored. As in GS1's syntax engine: the scheme is all lower or all upper case,
+//     the URL holds only URI characters (a raw '<', '>', '"' or space is refused), the host holds
+//     no _~?#@!$&'()*+,;=%, and a query parameter with a numeric name must be a GS1 AI other
+//     than 01, 22, 10, 21 and 235, given once, with a non-empty set-82 value.
 //   - Digital Link path, with or without a leading '/': /01/09506000134352/21/ABC123
 //     /22/<cpv> and /10/<lot> may sit between the GTIN and the serial, in that order; the short
-//     aliases gtin, cpv, lot and ser stand for 01, 22, 10 and 21. Values are percent-decoded.
+//     aliases gtin, cpv, lot and ser stand for 01, 22, 10 and 21. Values are percent-decoded as
+//     GS1's engine does (a '%' that starts no %XX escape is a literal '%'). A path pasted alone
+//     is no URL: a '#' in it is a character, which the serial rules refuse, never a cut.
 //   - Element string: (01)09506000134352(21)ABC123, optionally with (22) and (10); other AIs (an
-//     expiry date, say) are ignored. "\(" stands for a '(' inside a value.
+//     expiry date, say) are ignored. "\(" stands for a '(' inside a value. (01) is 14 digits.
 //   - SGTIN EPC pure identity URI: urn:epc:id:sgtin:0614141.812345.12345 (company prefix, then the
 //     indicator digit followed by the item reference, then the serial, which may be %-escaped).
 //   - The canonical form 01/<gtin14>/21/<serial>.
-// GTIN-8, -12 and -13 are left-padded with zeros to 14 digits. Lot and CPV are checked and then
-// dropped: the GTIN and serial alone name the item.
+// GTIN-8, -12 and -13 in a Digital Link are left-padded with zeros to 14 digits. Lot and CPV are
+// checked and then dropped: the GTIN and serial alone name the item.
 //
 // The canonical form and a Digital Link path without a leading '/' look alike and read a serial
 // differently when it holds '%', '?' or '/'. Text of exactly the canonical shape (01, 14 digits,

@@ -131,9 +131,16 @@ std::vector<Hash256> MerkleConsistencyProof(std::span<const Hash256> leaf_hashes
 bool VerifyMerkleConsistency(uint64_t old_size, uint64_t new_size, const Hash256& old_root,
                              const Hash256& new_root, std::span<const Hash256> proof) {
   if (old_size > new_size) return false;
-  if (old_size == new_size) return proof.empty() && old_root == new_root;
-  if (old_size == 0) return proof.empty() && old_root == Sha256().Finish();
-  // RFC 9162 §2.1.4.2.
+  if (old_size == new_size) {
+    // The same tree: nothing to prove. The empty tree has exactly one root, MTH({}) =
+    // SHA-256("") (RFC 9162 §2.1.1), so two equal but arbitrary roots of size 0 prove nothing.
+    if (!proof.empty() || old_root != new_root) return false;
+    return old_size != 0 || old_root == Sha256().Finish();
+  }
+  // RFC 9162 §2.1.4.2 verifies only 0 < first < second. From the empty tree there is nothing to
+  // check new_root against, so such a "proof" could never fail: refuse it rather than pass it.
+  if (old_size == 0) return false;
+  // RFC 9162 §2.1.4.2, step 1.
   if (proof.empty()) return false;
   size_t next = 0;
   Hash256 first;

@@ -44,8 +44,10 @@ std::vector<Hash256> MerkleConsistencyProof(std::span<const Hash256> leaf_hashes
                                             uint64_t old_size);
 
 // True iff `proof` shows that the tree of `old_size` leaves with root `old_root` is a prefix of
-// the tree of `new_size` leaves with root `new_root` (RFC 9162 §2.1.4.2). Equal sizes need an
-// empty proof and equal roots; old_size 0 needs an empty proof and old_root == SHA-256("").
+// the tree of `new_size` leaves with root `new_root` (RFC 9162 §2.1.4.2, which verifies only
+// 0 < old_size < new_size). Equal sizes need an empty proof and equal roots, and for size 0 both
+// must be SHA-256(""), the empty tree's root. Any old_size 0 < new_size is refused: RFC 9162
+// defines no proof from the empty tree, and one would leave new_root unchecked.
 bool VerifyMerkleConsistency(uint64_t old_size, uint64_t new_size, const Hash256& old_root,
                              const Hash256& new_root, std::span<const Hash256> proof);
 

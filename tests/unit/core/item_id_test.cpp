@@ -141,13 +141,11 @@ TEST_CASE("item id: EPC URI serial is %-decoded and may contain dots") {
 }
 
 TEST_CASE("item id: GTIN-8 is left-padded to 14 digits") {
-  CHECK(ParseItemId("(01)02345673(21)X")->gtin14 == "00000002345673");
   CHECK(ParseItemId("https://id.gs1.org/01/02345673/21/X")->gtin14 == "00000002345673");
 }
 
 TEST_CASE("item id: GTIN-12 is left-padded to 14 digits") {
   CHECK(ParseItemId("/01/416000336108/21/X")->gtin14 == "00416000336108");
-  CHECK(ParseItemId("(01)416000336108(21)X")->gtin14 == "00416000336108");
 }
 
 TEST_CASE("item id: GTIN-13 is left-padded to 14 digits") {
@@ -231,13 +229,14 @@ TEST_CASE("item id: set-82 characters written raw in a URL are read as themselve
   CHECK(ParseItemId("https://id.gs1.org/01/09506000134352/21/a!b(c)*'")->serial == "a!b(c)*'");
 }
 
-TEST_CASE("item id: bad percent-encoding is rejected with what was found") {
-  CHECK(ErrorOf("/01/09506000134352/21/A%2G") ==
-        "bad percent-encoding in serial: '%' must be followed by two hex digits, found '%2G'");
-  CHECK(ErrorOf("/01/09506000134352/21/A%") ==
-        "bad percent-encoding in serial: '%' must be followed by two hex digits, found '%'");
-  CHECK(ErrorOf("/01/09506000134352/10/L%Z/21/A") ==
-        "bad percent-encoding in lot: '%' must be followed by two hex digits, found '%Z'");
+TEST_CASE(
+    "item id: a '%' that starts no escape is itself in a Digital Link, an error in an EPC URI") {
+  // GS1's syntax engine (dl.c, URIunescape) keeps such a '%' as written; '%' is in set 82.
+  CHECK(ParseItemId("/01/09506000134352/21/A%2G")->serial == "A%2G");
+  CHECK(ParseItemId("/01/09506000134352/21/A%")->serial == "A%");
+  CHECK(ParseItemId("https://id.gs1.org/01/09506000134352/21/A%4gB")->serial == "A%4gB");
+  CHECK(ParseItemId("/01/09506000134352/10/L%Z/21/A")->serial == "A");
+  // The EPC Tag Data Standard writes every '%' of a serial as %25.
   CHECK(ErrorOf("urn:epc:id:sgtin:0614141.812345.A%4") ==
         "bad percent-encoding in serial: '%' must be followed by two hex digits, found '%4'");
 }
@@ -249,7 +248,7 @@ TEST_CASE("item id: text of canonical shape is read as canonical, a leading '/' 
   CHECK(ParseItemId("/01/09506000134352/21/A%2F")->serial == "A/");
   CHECK(ParseItemId("01/09506000134352/21/A/B")->serial == "A/B");
   // When the canonical reading is invalid the Digital Link reading is tried.
-  CHECK(ParseItemId("01/09506000134352/21/A#frag")->serial == "A");
+  CHECK(ErrorOf("01/09506000134352/21/A#frag") == "serial contains '#', which GS1 does not allow");
   CHECK(ParseItemId("01/09506000134352/21/A%23")->serial == "A%23");
 }
 
@@ -329,7 +328,7 @@ TEST_CASE("item id: a wrong GTIN check digit says which digit it should be") {
   CHECK(ErrorOf("https://id.gs1.org/01/09506000134353/21/ABC123") == want);
   CHECK(ErrorOf("01/09506000134353/21/ABC123") == want);
   CHECK(ErrorOf("(01)09506000134353(21)ABC123") == want);
-  CHECK(ErrorOf("(01)9506000134353(21)ABC123") == want);
+  CHECK(ErrorOf("https://id.gs1.org/01/9506000134353/21/ABC123") == want);
   CHECK(ValidateItemId(Item("09506000134353", "ABC123")).message() == want);
 }
 
@@ -549,4 +548,78 @@ TEST_CASE("item id: mutated input never crashes and anything accepted reads back
   }
   // The mutations must leave enough valid ids for the round-trip checks to mean something.
   CHECK(accepted > 1000);
+}
+
+// ---- As strict as GS1's syntax engine (issue 9, finding 8) --------------------------------------
+
+TEST_CASE("item id: a '#' in a pasted path is refused, never read as the end of the serial") {
+  // Regression: "01/<GTIN>/21/ABC#1" was read as serial "ABC".
+  CHECK(ErrorOf("01/09506000134352/21/ABC#1") == "serial contains '#', which GS1 does not allow");
+  CHECK(ErrorOf("/01/09506000134352/21/ABC#1") == "serial contains '#', which GS1 does not allow");
+  // In a URL, '#' starts the fragment, which is the client's (RFC 3986, and GS1's engine).
+  CHECK(ParseItemId("https://id.gs1.org/01/09506000134352/21/ABC#1")->serial == "ABC");
+}
+
+TEST_CASE("item id: a URL scheme in mixed case is refused; all lower or all upper is fine") {
+  CHECK(ErrorOf("HtTp://a/01/09506000134352/21/S1") ==
+        "Digital Link URL scheme must be all lower or all upper case (http, https, HTTP or "
+        "HTTPS), found 'HtTp'");
+  CHECK(ErrorOf("Https://a/01/09506000134352/21/S1").starts_with("Digital Link URL scheme"));
+  CHECK(ParseItemId("HTTP://a/01/09506000134352/21/S1").ok());
+  CHECK(ParseItemId("HTTPS://a/01/09506000134352/21/S1").ok());
+  CHECK(ErrorOf("httpx://a/01/09506000134352/21/S1") ==
+        "Digital Link URL must use http or https, found 'httpx'");
+}
+
+TEST_CASE("item id: a character a URI may not hold raw is refused in a Digital Link") {
+  CHECK(ErrorOf("https://a/01/09506000134352/21/S1<bad") ==
+        "Digital Link URL contains '<', which a URI may not hold as it is; write it "
+        "percent-encoded as %3C");
+  CHECK(ErrorOf("https://a/01/09506000134352/21/S1>bad").find("'>'") != std::string::npos);
+  CHECK(ErrorOf("https://a/01/09506000134352/21/S\"1").find("'\"'") != std::string::npos);
+  CHECK(ErrorOf("/01/09506000134352/21/S1<bad").starts_with("Digital Link path contains '<'"));
+  // Percent-encoded they are serial characters like any other of set 82.
+  CHECK(ParseItemId("https://a/01/09506000134352/21/S1%3Cbad%3E")->serial == "S1<bad>");
+  // The canonical form is not a URI: its serial is read as written.
+  CHECK(ParseItemId("01/09506000134352/21/S1<bad>")->serial == "S1<bad>");
+}
+
+TEST_CASE("item id: a host holding a character a domain name may not hold is refused") {
+  CHECK(ErrorOf("https://$a/01/09506000134352/21/S1") ==
+        "Digital Link URL host contains '$', which a domain name may not hold");
+  CHECK(ErrorOf("https://[fe80::1%25lo]/01/09506000134352/21/S1") ==
+        "Digital Link URL host contains '%', which a domain name may not hold");
+  CHECK(ErrorOf("https://user@a/01/09506000134352/21/S1").find("'@'") != std::string::npos);
+  CHECK(ParseItemId("https://[2001:db8::1]/01/09506000134352/21/S1").ok());
+  CHECK(ParseItemId("https://a:65535/01/09506000134352/21/S1").ok());
+}
+
+TEST_CASE("item id: an element string's (01) is 14 digits, with no zero suppression") {
+  CHECK(ErrorOf("(01)9506000134352(21)A1") ==
+        "element string (01) must be 14 digits, found 13; write a GTIN-8, -12 or -13 with "
+        "leading zeros");
+  CHECK(ErrorOf("(01)02345673(21)X").starts_with("element string (01) must be 14 digits, found 8"));
+  CHECK(ParseItemId("(01)09506000134352(21)A1").ok());
+  // A Digital Link path keeps GS1's legacy zero-suppressed GTINs.
+  CHECK(ParseItemId("https://a/01/9506000134352/21/A1")->gtin14 == "09506000134352");
+}
+
+TEST_CASE("item id: numeric Digital Link query parameters must be well-formed GS1 AIs") {
+  const std::string base = "https://a/01/09506000134352/21/S1";
+  CHECK(ParseItemId(base + "?99=ABC&98=XYZ&linkType=gs1:pip&singleton&&").ok());
+  CHECK(ParseItemId(base + "?17=201225&3103=000195&3922=0299").ok());
+  CHECK(ErrorOf(base + "?99=") == "Digital Link query parameter 99 has no value");
+  CHECK(ErrorOf(base + "?999=faux") ==
+        "Digital Link query parameter 999 is not a GS1 Application Identifier");
+  CHECK(ErrorOf(base + "?89=ABC") ==
+        "Digital Link query parameter 89 is not a GS1 Application Identifier");
+  CHECK(ErrorOf(base + "?98=XYZ+987") ==
+        "Digital Link query parameter 98 contains ' ' (a '+' in a query means a space), which "
+        "GS1 does not allow");
+  CHECK(ErrorOf(base + "?99=A%00B").find("control character 0x00") != std::string::npos);
+  CHECK(ErrorOf(base + "?99=A&99=A") == "Digital Link query parameter 99 is given twice");
+  CHECK(ErrorOf(base + "?10=ABC123")
+            .starts_with(
+                "Digital Link query parameter 10 names the GTIN or one of its key qualifiers"));
+  CHECK(ErrorOf(base + "?01=09506000134352").starts_with("Digital Link query parameter 01"));
 }

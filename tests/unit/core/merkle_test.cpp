@@ -290,9 +290,26 @@ TEST_CASE("merkle: consistency edge cases: equal sizes, empty old tree, old larg
   CHECK(VerifyMerkleConsistency(5, 5, root, root, {}));
   CHECK_FALSE(VerifyMerkleConsistency(5, 5, root, empty, {}));
   CHECK_FALSE(VerifyMerkleConsistency(5, 5, root, root, std::vector<Hash256>{root}));
-  CHECK(VerifyMerkleConsistency(0, 5, empty, root, {}));
+  CHECK(VerifyMerkleConsistency(0, 0, empty, empty, {}));
+  // RFC 9162 verifies consistency only from a non-empty tree; from size 0 nothing checks
+  // new_root, so it is refused (transparency-dev testdata/consistency/additional agrees).
+  CHECK_FALSE(VerifyMerkleConsistency(0, 5, empty, root, {}));
   CHECK_FALSE(VerifyMerkleConsistency(0, 5, root, root, {}));
   CHECK_FALSE(VerifyMerkleConsistency(6, 5, root, root, {}));
+}
+
+TEST_CASE(
+    "merkle: consistency from size 0 to size 0 is refused unless both roots are the empty root") {
+  // Regression (issue 9, finding 8): two equal but arbitrary roots of size 0 were accepted.
+  Hash256 arbitrary;
+  arbitrary.bytes.fill(0xab);
+  const Hash256 empty = MerkleRoot({});
+  CHECK_FALSE(VerifyMerkleConsistency(0, 0, arbitrary, arbitrary, {}));
+  CHECK_FALSE(VerifyMerkleConsistency(0, 0, empty, arbitrary, {}));
+  CHECK_FALSE(VerifyMerkleConsistency(0, 0, empty, empty, std::vector<Hash256>{empty}));
+  CHECK(VerifyMerkleConsistency(0, 0, empty, empty, {}));
+  // Size 1 to size 1 compares the roots only: any root of a one-leaf tree is possible.
+  CHECK(VerifyMerkleConsistency(1, 1, arbitrary, arbitrary, {}));
 }
 
 TEST_CASE("merkle: randomized: every leaf of every size up to 300 proves, any damage fails") {
