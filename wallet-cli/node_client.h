@@ -14,6 +14,7 @@
 
 #include "core/bytes.h"
 #include "core/item_id.h"
+#include "core/json.h"
 #include "core/status.h"
 #include "proto/api.pb.h"
 #include "proto/proof.pb.h"
@@ -96,7 +97,8 @@ class NodeClient {
   // POST /v1/records. 202 (pending) and 200 (already known) are both successes.
   NodeResult<pb::SubmitResponse> Submit(const pb::Envelope& envelope, uint32_t timeout_ms = 0);
   // GET /v1/items/{id}/proof: the item's proof bundle, as the node sent it. Unverified: pass
-  // it to core::VerifyProofBundle before believing any of it.
+  // it to core::VerifyProofBundle before believing any of it. Its JSON is read strictly
+  // (unknown fields refused at every level).
   NodeResult<pb::ProofBundle> GetProofBundle(const core::ItemId& id, uint32_t timeout_ms = 0);
   // GET /v1/records/{id hex}.
   NodeResult<pb::RecordStatusResponse> GetRecord(const core::Hash256& record_id,
@@ -121,9 +123,10 @@ class NodeClient {
 core::Result<std::string> FetchProofBundle(const std::string& node_url, const core::ItemId& item,
                                            uint32_t timeout_ms = 0);
 
-// Parses an API answer body into `out`: JSON by default, binary Protobuf when the content type
-// says application/x-protobuf. Fields this version does not know are ignored, so a newer node
-// still works with an older CLI.
-core::Status ParseApiBody(const HttpResponse& response, google::protobuf::Message* out);
+// Parses an API answer body into `out`: JSON by default (core::ParseJsonStrict with `limits`),
+// binary Protobuf when the content type says application/x-protobuf. With the default limits,
+// fields this version does not know are skipped, so a newer node still works with an older CLI.
+core::Status ParseApiBody(const HttpResponse& response, google::protobuf::Message* out,
+                          const core::JsonLimits& limits = core::kApiAnswerJsonLimits);
 
 }  // namespace hallmark::wallet
