@@ -124,18 +124,18 @@ NodeResult<pb::ItemResponse> NodeClient::GetItem(const core::ItemId& id, uint32_
   return Interpret<pb::ItemResponse>(http_.Get(ItemPath(id), timeout_ms), {200}, "item", url());
 }
 
-NodeResult<pb::ProofBundle> NodeClient::GetProofBundle(const core::ItemId& id,
-                                                       uint32_t timeout_ms) {
-  return Interpret<pb::ProofBundle>(http_.Get(ItemPath(id) + "/proof", timeout_ms), {200},
-                                    "proof bundle", url(), core::kProofBundleJsonLimits);
+NodeResult<pb::ProofBundle> NodeClient::GetProofBundle(const core::ItemId& id, uint32_t timeout_ms,
+                                                       size_t bytes_max) {
+  return Interpret<pb::ProofBundle>(http_.Get(ItemPath(id) + "/proof", timeout_ms, bytes_max),
+                                    {200}, "proof bundle", url(), core::kProofBundleJsonLimits);
 }
 
 core::Result<std::string> FetchProofBundle(const std::string& node_url, const core::ItemId& item,
-                                           uint32_t timeout_ms) {
+                                           uint32_t timeout_ms, size_t bytes_max) {
   core::Result<NodeAddress> address = ParseNodeUrl(node_url);
   if (!address.ok()) return address.status();
   NodeClient node{HttpClient(*address)};
-  NodeResult<pb::ProofBundle> r = node.GetProofBundle(item, timeout_ms);
+  NodeResult<pb::ProofBundle> r = node.GetProofBundle(item, timeout_ms, bytes_max);
   if (!r.ok()) return core::Status::IoError("fetching the proof: " + r.error().ToString());
   return core::SerializeDeterministic(*r);
 }
