@@ -18,6 +18,9 @@ namespace {
 using google::protobuf::Descriptor;
 using google::protobuf::FieldDescriptor;
 
+// How much of a key an error message quotes.
+constexpr size_t kQuotedKeyBytesMax = 64;
+
 enum class Kind { kObject, kArray, kString, kNumber, kBool, kNull };
 
 std::string_view KindName(Kind kind) {
@@ -89,7 +92,9 @@ class ShapeCheck {
         out += "[" + std::to_string(p.index) + "]";
       } else {
         if (!out.empty()) out += '.';
-        out += p.key;
+        // A hostile key may be megabytes long; messages quote only its start.
+        out += p.key.size() <= kQuotedKeyBytesMax ? p.key : p.key.substr(0, kQuotedKeyBytesMax);
+        if (p.key.size() > kQuotedKeyBytesMax) out += "…";
       }
     }
     return out;
