@@ -139,6 +139,9 @@ TEST_CASE("json: unknown fields are refused at every level, naming their path") 
         "unknown field \"certificate.signatures[0].x\"");
   CHECK(BundleError(R"({"history":[{},{"payload":"","tracking":"id-1234"}]})") ==
         "unknown field \"history[1].tracking\"");
+  const std::string long_key(100'000, 'k');
+  CHECK(BundleError("{\"" + long_key + "\":1}") ==
+        "unknown field \"" + long_key.substr(0, 64) + "…\"");  // Quoted keys are cut short.
   CHECK(BundleError(R"({"\u0069tem_id":"x"})") ==
         "field \"\\u0069tem_id\": field names must be written without escapes");
 }
@@ -312,8 +315,9 @@ TEST_CASE("json: 16 MB of adversarial JSON at each entry point costs bounded mem
       MESSAGE("cannot measure peak memory here (/proc/self/clear_refs)");
       continue;
     }
-    MESSAGE(c.name << ": " << c.json.size() << " bytes, " << std::string(c.accepted ? "accepted" : "refused")
-                   << ", peak memory +" << test::Megabytes(*peak));
+    MESSAGE(c.name << ": " << c.json.size() << " bytes, "
+                   << std::string(c.accepted ? "accepted" : "refused") << ", peak memory +"
+                   << test::Megabytes(*peak));
     CHECK(*peak <= c.peak_bytes_max);
   }
 }
