@@ -6,6 +6,8 @@
 
 #include <vector>
 
+#include "core/json.h"
+
 namespace hallmark::core {
 
 std::string SerializeDeterministic(const google::protobuf::Message& message) {
@@ -71,12 +73,9 @@ Result<std::string> ToJson(const google::protobuf::Message& message, bool pretty
 }
 
 Status FromJson(std::string_view json, google::protobuf::Message* out, std::string_view what) {
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = false;
-  auto st = google::protobuf::util::JsonStringToMessage(
-      google::protobuf::StringPiece(json.data(), json.size()), out, options);
-  if (!st.ok()) return Status::InvalidInput(std::string(what) + ": " + std::string(st.message()));
-  return Status::Ok();
+  JsonLimits limits = kApiAnswerJsonLimits;
+  limits.unknown_fields_allowed = false;
+  return ParseJsonStrict(json, out, limits).WithContext(what);
 }
 
 }  // namespace hallmark::core

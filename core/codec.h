@@ -28,6 +28,9 @@ bool HasUnknownFieldsDeep(const google::protobuf::Message& message);
 
 // JSON through Protobuf's JSON mapping, for people and the API.
 Result<std::string> ToJson(const google::protobuf::Message& message, bool pretty = true);
+// core::ParseJsonStrict (core/json.h) with generous limits (those of a node's answer: 64 MiB,
+// 1,000,000 values), its message prefixed with `what: `. For tools and tests reading our own
+// output; every input from outside names its own limits and calls ParseJsonStrict.
 Status FromJson(std::string_view json, google::protobuf::Message* out, std::string_view what);
 
 }  // namespace hallmark::core

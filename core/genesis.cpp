@@ -8,6 +8,7 @@
 #include "core/codec.h"
 #include "core/crypto/ed25519.h"
 #include "core/crypto/sha256.h"
+#include "core/json.h"
 #include "core/limits.h"
 
 namespace hallmark::core {
@@ -61,7 +62,8 @@ Result<Network> Network::FromJson(std::string_view json) {
                                 " bytes; the limit is " + std::to_string(limits::kMaxGenesisBytes));
   }
   pb::Genesis genesis;
-  HM_RETURN_IF_ERROR(core::FromJson(json, &genesis, "genesis JSON"));
+  HM_RETURN_IF_ERROR(
+      ParseJsonStrict(json, &genesis, kGenesisJsonLimits).WithContext("genesis JSON"));
   return FromProto(std::move(genesis));
 }
 

@@ -69,4 +69,30 @@ inline constexpr uint32_t kMaxClockSkewMsLimit = 10 * 60 * 1000;
 // A proof is fresh for this many idle intervals plus the skew allowance (3.5 min by default).
 inline constexpr uint64_t kFreshnessIdleIntervals = 18;
 
+// JSON from outside, read by core::ParseJsonStrict (core/json.h). Protobuf's JSON parser spends
+// about 60-100 bytes of memory per value (an object, an array, an element, a field's value) on
+// top of about 3 bytes per input byte, so each input has a cap on its values as well as on its
+// bytes. Measured peaks are in tests/unit/core/json_test.cpp.
+inline constexpr uint32_t kMaxJsonDepth = 16;
+// API request bodies (the HTTP server's body limit bounds their bytes): a check of 1,000 ids is
+// about 1,000 values.
+inline constexpr size_t kMaxApiRequestJsonBytes = 64 * 1024 * 1024;
+inline constexpr size_t kMaxApiRequestJsonValues = 100'000;
+// The CLI's answers from a node (the HTTP client's answer limit bounds their bytes): an item's
+// history that fills 16 MiB is about 600,000 values.
+inline constexpr size_t kMaxApiAnswerJsonBytes = 64 * 1024 * 1024;
+inline constexpr size_t kMaxApiAnswerJsonValues = 1'000'000;
+// A proof bundle in JSON (saved, or a node's answer): 100,000 records of 4 values each, and the
+// certificate.
+inline constexpr size_t kMaxProofBundleJsonBytes = 64 * 1024 * 1024;
+inline constexpr size_t kMaxProofBundleJsonValues = 500'000;
+// genesis.json: 1,024 organisations with 64 keys and 256 prefixes each are about 330,000.
+inline constexpr size_t kMaxGenesisJsonValues = 500'000;
+// A node's config.json.
+inline constexpr size_t kMaxConfigJsonBytes = 1024 * 1024;
+inline constexpr size_t kMaxConfigJsonValues = 10'000;
+// Keystore and key share files (core/crypto checks their sizes first, with its own messages).
+inline constexpr size_t kMaxKeyFileJsonBytes = 64 * 1024;
+inline constexpr size_t kMaxKeyFileJsonValues = 1'000;
+
 }  // namespace hallmark::core::limits

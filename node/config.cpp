@@ -5,6 +5,7 @@
 
 #include "core/codec.h"
 #include "core/genesis.h"
+#include "core/json.h"
 
 namespace hallmark::node {
 
@@ -119,9 +120,12 @@ core::Result<pb::NodeConfig> LoadConfig(const std::filesystem::path& home) {
   if (!in) return Status::IoError("cannot open " + path.string());
   std::ostringstream ss;
   ss << in.rdbuf();
-  if (ss.str().size() > (1u << 20)) return Status::InvalidInput(path.string() + " is over 1 MiB");
+  if (ss.str().size() > core::limits::kMaxConfigJsonBytes) {
+    return Status::InvalidInput(path.string() + " is over 1 MiB");
+  }
   pb::NodeConfig config;
-  HM_RETURN_IF_ERROR(core::FromJson(ss.str(), &config, path.string()));
+  HM_RETURN_IF_ERROR(
+      core::ParseJsonStrict(ss.str(), &config, core::kConfigJsonLimits).WithContext(path.string()));
   HM_RETURN_IF_ERROR(ValidateConfig(&config).WithContext(path.string()));
   return config;
 }

@@ -25,6 +25,10 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 constexpr std::string_view kUserAgent = "hallmark-cli";
+// An answer's status line and header fields; the node's are a few hundred bytes.
+constexpr uint32_t kHeaderBytesMax = 16 * 1024;
+// The most one read from the socket brings in (it also holds a whole header).
+constexpr size_t kReadBufferBytesMax = 64 * 1024;
 
 std::string Lower(std::string_view s) {
   std::string out(s);
@@ -46,6 +50,15 @@ std::string Seconds(uint32_t ms) {
   if (ms % 1000 == 0) return std::to_string(ms / 1000) + " s";
   std::string s = std::to_string(ms / 1000) + "." + std::to_string((ms % 1000) / 100);
   return s + " s";
+}
+
+// "16 MiB", "8 KiB" or "1000 bytes".
+std::string FormatSize(uint64_t bytes) {
+  constexpr uint64_t kKiB = 1024;
+  constexpr uint64_t kMiB = 1024 * kKiB;
+  if (bytes >= kMiB && bytes % kMiB == 0) return std::to_string(bytes / kMiB) + " MiB";
+  if (bytes >= kKiB && bytes % kKiB == 0) return std::to_string(bytes / kKiB) + " KiB";
+  return std::to_string(bytes) + " bytes";
 }
 
 bool AllDigits(std::string_view s) {
@@ -135,7 +148,8 @@ struct HttpClient::Impl {
   HttpClientOptions options;
   asio::io_context ioc;
   std::optional<beast::tcp_stream> stream;
-  beast::flat_buffer buffer;
+  // Bounded, so that one read step brings at most this much of an answer into memory.
+  beast::flat_buffer buffer{kReadBufferBytesMax};
   uint64_t connections_opened = 0;
   uint64_t requests_on_connection = 0;
 
@@ -194,8 +208,9 @@ struct HttpClient::Impl {
 
   // One request and its answer on the open connection. `*stale` is set when the failure looks
   // like a kept-alive connection the node had already closed, so a retry on a new one is right.
+  // `timeout_ms` bounds the whole exchange, from the first byte written to the last one read.
   core::Result<HttpResponse> Exchange(http::request<http::string_body>& req, uint32_t timeout_ms,
-                                      bool* stale) {
+                                      size_t response_bytes_max, bool* stale) {
     *stale = false;
     const bool reused = requests_on_connection > 0;
     ++requests_on_connection;
@@ -216,25 +231,12 @@ struct HttpClient::Impl {
     }
 
     http::response_parser<http::string_body> parser;
-    parser.body_limit(options.response_bytes_max);
-    ec = asio::error::would_block;
-    http::async_read(*stream, buffer, parser,
-                     [&ec](const beast::error_code& e, size_t) { ec = e; });
-    RunAll();
-    if (ec) {
-      const bool nothing_read = !parser.got_some();
+    parser.header_limit(kHeaderBytesMax);
+    parser.body_limit(response_bytes_max);
+    core::Status read = ReadAnswer(&parser, timeout_ms, response_bytes_max, reused, stale);
+    if (!read.ok()) {
       Close();
-      if (ec == beast::error::timeout) {
-        return core::Status::IoError("node at " + address.url + " did not answer within " +
-                                     Seconds(timeout_ms));
-      }
-      if (ec == http::error::body_limit) {
-        return core::Status::IoError("node at " + address.url + " sent an answer larger than " +
-                                     std::to_string(options.response_bytes_max) + " bytes");
-      }
-      *stale = reused && nothing_read;
-      return core::Status::IoError("lost the connection to node at " + address.url + ": " +
-                                   Describe(ec));
+      return read;
     }
 
     http::response<http::string_body>& res = parser.get();
@@ -254,9 +256,75 @@ struct HttpClient::Impl {
     return out;
   }
 
+  // Reads one answer into `parser`, enforcing the size limit itself rather than trusting Beast's
+  // body_limit: Beast 1.74 drops that error when the header and the start of the body arrive in
+  // one read, and would then reserve whatever Content-Length the node announced. So the header
+  // is read alone first, its Content-Length checked, and the body then read in steps of at most
+  // one buffer (kReadBufferBytesMax), counting what has arrived, chunked or not.
+  core::Status ReadAnswer(http::response_parser<http::string_body>* parser, uint32_t timeout_ms,
+                          size_t bytes_max, bool reused, bool* stale) {
+    uint64_t bytes_parsed = 0;
+    auto failed = [&](const beast::error_code& ec) {
+      const uint64_t received = bytes_parsed + buffer.size();
+      if (ec == beast::error::timeout) {
+        if (received == 0) {
+          return core::Status::IoError("node at " + address.url + " did not answer within " +
+                                       Seconds(timeout_ms));
+        }
+        return core::Status::IoError("node at " + address.url + " sent " +
+                                     std::to_string(received) + " bytes in " + Seconds(timeout_ms) +
+                                     " and did not finish its answer");
+      }
+      if (ec == http::error::body_limit) return TooLarge(bytes_max, parser->content_length());
+      if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
+        return core::Status::IoError("node at " + address.url +
+                                     " sent an answer whose header is larger than " +
+                                     FormatSize(kHeaderBytesMax));
+      }
+      if (ec.category() == beast::error_code(http::error::bad_version).category() &&
+          ec != http::error::end_of_stream && ec != http::error::partial_message) {
+        return core::Status::IoError("node at " + address.url +
+                                     " sent an answer that is not valid HTTP/1.1 (" + Describe(ec) +
+                                     ")");
+      }
+      *stale = reused && received == 0;
+      return core::Status::IoError("lost the connection to node at " + address.url + ": " +
+                                   Describe(ec));
+    };
+
+    beast::error_code ec = asio::error::would_block;
+    http::async_read_header(*stream, buffer, *parser, [&](const beast::error_code& e, size_t n) {
+      ec = e;
+      bytes_parsed += n;
+    });
+    RunAll();
+    if (ec) return failed(ec);
+    if (const auto length = parser->content_length(); length && *length > bytes_max) {
+      return TooLarge(bytes_max, length);
+    }
+    while (!parser->is_done()) {
+      ec = asio::error::would_block;
+      http::async_read_some(*stream, buffer, *parser, [&](const beast::error_code& e, size_t n) {
+        ec = e;
+        bytes_parsed += n;
+      });
+      RunAll();
+      if (ec) return failed(ec);
+      if (parser->get().body().size() > bytes_max) return TooLarge(bytes_max, boost::none);
+    }
+    return core::Status::Ok();
+  }
+
+  core::Status TooLarge(size_t bytes_max, boost::optional<uint64_t> announced) const {
+    std::string m = "the answer from node at " + address.url + " is larger than the " +
+                    FormatSize(bytes_max) + " limit";
+    if (announced) m += " (it announced " + std::to_string(*announced) + " bytes)";
+    return core::Status::IoError(std::move(m));
+  }
+
   core::Result<HttpResponse> Request(http::verb verb, std::string_view target,
                                      std::string_view body, std::string_view content_type,
-                                     uint32_t timeout_ms) {
+                                     uint32_t timeout_ms, size_t response_bytes_max) {
     http::request<http::string_body> req{verb, address.base_path + std::string(target), 11};
     const bool ipv6 = address.host.find(':') != std::string::npos;
     req.set(http::field::host,
@@ -270,6 +338,8 @@ struct HttpClient::Impl {
     }
     req.prepare_payload();
     const uint32_t timeout = timeout_ms != 0 ? timeout_ms : options.request_timeout_ms;
+    const size_t bytes_max =
+        response_bytes_max != 0 ? response_bytes_max : options.response_bytes_max;
 
     // At most two attempts: the second only when the first met a connection the node had
     // closed while it sat idle.
@@ -279,7 +349,7 @@ struct HttpClient::Impl {
         if (!s.ok()) return s;
       }
       bool stale = false;
-      core::Result<HttpResponse> r = Exchange(req, timeout, &stale);
+      core::Result<HttpResponse> r = Exchange(req, timeout, bytes_max, &stale);
       if (r.ok() || !stale || attempt > 0) return r;
     }
   }
@@ -291,13 +361,16 @@ HttpClient::~HttpClient() = default;
 HttpClient::HttpClient(HttpClient&&) noexcept = default;
 HttpClient& HttpClient::operator=(HttpClient&&) noexcept = default;
 
-core::Result<HttpResponse> HttpClient::Get(std::string_view target, uint32_t timeout_ms) {
-  return impl_->Request(http::verb::get, target, "", "", timeout_ms);
+core::Result<HttpResponse> HttpClient::Get(std::string_view target, uint32_t timeout_ms,
+                                           size_t response_bytes_max) {
+  return impl_->Request(http::verb::get, target, "", "", timeout_ms, response_bytes_max);
 }
 
 core::Result<HttpResponse> HttpClient::Post(std::string_view target, std::string_view body,
-                                            std::string_view content_type, uint32_t timeout_ms) {
-  return impl_->Request(http::verb::post, target, body, content_type, timeout_ms);
+                                            std::string_view content_type, uint32_t timeout_ms,
+                                            size_t response_bytes_max) {
+  return impl_->Request(http::verb::post, target, body, content_type, timeout_ms,
+                        response_bytes_max);
 }
 
 const NodeAddress& HttpClient::address() const {

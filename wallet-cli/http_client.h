@@ -41,12 +41,15 @@ struct HttpResponse {
   std::optional<uint32_t> retry_after_s;  // The Retry-After header, when it holds seconds.
 };
 
+// The default limit on an answer's body; a request may set its own (proof bundles).
+inline constexpr size_t kResponseBytesMax = 16 * 1024 * 1024;
+
 struct HttpClientOptions {
   uint32_t connect_timeout_ms = 5'000;   // Name resolution and TCP connect.
   uint32_t request_timeout_ms = 15'000;  // Writing the request and reading the whole answer.
   // An answer larger than this is refused (an item's full history is the largest legitimate
   // one, and far smaller).
-  size_t response_bytes_max = 16 * 1024 * 1024;
+  size_t response_bytes_max = kResponseBytesMax;
 };
 
 // A keep-alive connection to one node, opened on first use and reused by later requests (a
@@ -69,10 +72,16 @@ class HttpClient {
   HttpClient& operator=(const HttpClient&) = delete;
 
   // `target` is the path below the base path, starting with '/', already percent-encoded.
-  // `timeout_ms` (when non-zero) replaces the request timeout for this request only.
-  core::Result<HttpResponse> Get(std::string_view target, uint32_t timeout_ms = 0);
+  // `timeout_ms` and `response_bytes_max` (when non-zero) replace the options' request timeout
+  // and answer size limit for this request only. The timeout is a deadline for the whole
+  // exchange: a node that drip-feeds its answer is cut off with "node at URL sent N bytes in
+  // 30 s and did not finish its answer". An answer over the size limit, by its Content-Length
+  // or by the bytes that arrive (chunked or not), is refused without reading it to the end.
+  core::Result<HttpResponse> Get(std::string_view target, uint32_t timeout_ms = 0,
+                                 size_t response_bytes_max = 0);
   core::Result<HttpResponse> Post(std::string_view target, std::string_view body,
-                                  std::string_view content_type, uint32_t timeout_ms = 0);
+                                  std::string_view content_type, uint32_t timeout_ms = 0,
+                                  size_t response_bytes_max = 0);
 
   const NodeAddress& address() const;
   // How many TCP connections this client has opened so far (tests check keep-alive with it).

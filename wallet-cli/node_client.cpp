@@ -1,10 +1,9 @@
 #include "wallet-cli/node_client.h"
 
-#include <google/protobuf/util/json_util.h>
-
 #include <algorithm>
 
 #include "core/codec.h"
+#include "core/json.h"
 #include "proto/proof.pb.h"
 
 namespace hallmark::wallet {
@@ -49,15 +48,17 @@ NodeErrorKind KindForStatus(unsigned status) {
 }
 
 // Turns an exchange into the API message T when the status is one of `ok`, into the node's
-// ErrorResponse otherwise.
+// ErrorResponse otherwise. `limits` are for reading T; an error answer is read with the API
+// answers' limits.
 template <typename T>
 NodeResult<T> Interpret(const core::Result<HttpResponse>& r, std::initializer_list<unsigned> ok,
-                        std::string_view what, const std::string& url) {
+                        std::string_view what, const std::string& url,
+                        const core::JsonLimits& limits = core::kApiAnswerJsonLimits) {
   if (!r.ok()) return Error(NodeErrorKind::kTransport, 0, "unreachable", r.status().message());
   const HttpResponse& res = *r;
   if (std::find(ok.begin(), ok.end(), res.status) != ok.end()) {
     T value;
-    core::Status s = ParseApiBody(res, &value);
+    core::Status s = ParseApiBody(res, &value, limits);
     if (!s.ok()) {
       return Error(NodeErrorKind::kBadResponse, res.status, "bad_response",
                    "node at " + url + " sent a " + std::string(what) +
@@ -104,18 +105,15 @@ std::string ItemPath(const core::ItemId& id) {
   return path;
 }
 
-core::Status ParseApiBody(const HttpResponse& response, google::protobuf::Message* out) {
+core::Status ParseApiBody(const HttpResponse& response, google::protobuf::Message* out,
+                          const core::JsonLimits& limits) {
   if (response.content_type.rfind(kProtobuf, 0) == 0) {
     if (!out->ParseFromString(response.body)) {
       return core::Status::InvalidInput("the Protobuf body does not parse");
     }
     return core::Status::Ok();
   }
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = true;
-  const auto st = google::protobuf::util::JsonStringToMessage(response.body, out, options);
-  if (!st.ok()) return core::Status::InvalidInput(std::string(st.message()));
-  return core::Status::Ok();
+  return core::ParseJsonStrict(response.body, out, limits);
 }
 
 NodeResult<pb::StatusResponse> NodeClient::GetStatus(uint32_t timeout_ms) {
@@ -126,18 +124,18 @@ NodeResult<pb::ItemResponse> NodeClient::GetItem(const core::ItemId& id, uint32_
   return Interpret<pb::ItemResponse>(http_.Get(ItemPath(id), timeout_ms), {200}, "item", url());
 }
 
-NodeResult<pb::ProofBundle> NodeClient::GetProofBundle(const core::ItemId& id,
-                                                       uint32_t timeout_ms) {
-  return Interpret<pb::ProofBundle>(http_.Get(ItemPath(id) + "/proof", timeout_ms), {200},
-                                    "proof bundle", url());
+NodeResult<pb::ProofBundle> NodeClient::GetProofBundle(const core::ItemId& id, uint32_t timeout_ms,
+                                                       size_t bytes_max) {
+  return Interpret<pb::ProofBundle>(http_.Get(ItemPath(id) + "/proof", timeout_ms, bytes_max),
+                                    {200}, "proof bundle", url(), core::kProofBundleJsonLimits);
 }
 
 core::Result<std::string> FetchProofBundle(const std::string& node_url, const core::ItemId& item,
-                                           uint32_t timeout_ms) {
+                                           uint32_t timeout_ms, size_t bytes_max) {
   core::Result<NodeAddress> address = ParseNodeUrl(node_url);
   if (!address.ok()) return address.status();
   NodeClient node{HttpClient(*address)};
-  NodeResult<pb::ProofBundle> r = node.GetProofBundle(item, timeout_ms);
+  NodeResult<pb::ProofBundle> r = node.GetProofBundle(item, timeout_ms, bytes_max);
   if (!r.ok()) return core::Status::IoError("fetching the proof: " + r.error().ToString());
   return core::SerializeDeterministic(*r);
 }

@@ -14,6 +14,7 @@
 
 #include "core/bytes.h"
 #include "core/item_id.h"
+#include "core/json.h"
 #include "core/status.h"
 #include "proto/api.pb.h"
 #include "proto/proof.pb.h"
@@ -24,6 +25,9 @@ namespace hallmark::wallet {
 
 // POST /v1/items:check takes at most this many ids per request.
 inline constexpr size_t kCheckBatchMax = 1'000;
+// The default limit on a proof bundle fetched from a node (a saved one may be larger: see
+// core::kMaxProofBundleBytes). Callers may set their own.
+inline constexpr size_t kOnlineProofBundleBytesMax = 16 * 1024 * 1024;
 
 // Why a call to the node failed, in a form that keeps the node's own words.
 enum class NodeErrorKind {
@@ -96,8 +100,10 @@ class NodeClient {
   // POST /v1/records. 202 (pending) and 200 (already known) are both successes.
   NodeResult<pb::SubmitResponse> Submit(const pb::Envelope& envelope, uint32_t timeout_ms = 0);
   // GET /v1/items/{id}/proof: the item's proof bundle, as the node sent it. Unverified: pass
-  // it to core::VerifyProofBundle before believing any of it.
-  NodeResult<pb::ProofBundle> GetProofBundle(const core::ItemId& id, uint32_t timeout_ms = 0);
+  // it to core::VerifyProofBundle before believing any of it. An answer larger than
+  // `bytes_max` is refused; its JSON is read strictly (unknown fields refused at every level).
+  NodeResult<pb::ProofBundle> GetProofBundle(const core::ItemId& id, uint32_t timeout_ms = 0,
+                                             size_t bytes_max = kOnlineProofBundleBytesMax);
   // GET /v1/records/{id hex}.
   NodeResult<pb::RecordStatusResponse> GetRecord(const core::Hash256& record_id,
                                                  uint32_t timeout_ms = 0);
@@ -119,11 +125,13 @@ class NodeClient {
 // One-shot: the serialized proof bundle of `item` from the node at `node_url` (unverified).
 // Errors name the node and keep its words; every failure is a usage or network error.
 core::Result<std::string> FetchProofBundle(const std::string& node_url, const core::ItemId& item,
-                                           uint32_t timeout_ms = 0);
+                                           uint32_t timeout_ms = 0,
+                                           size_t bytes_max = kOnlineProofBundleBytesMax);
 
-// Parses an API answer body into `out`: JSON by default, binary Protobuf when the content type
-// says application/x-protobuf. Fields this version does not know are ignored, so a newer node
-// still works with an older CLI.
-core::Status ParseApiBody(const HttpResponse& response, google::protobuf::Message* out);
+// Parses an API answer body into `out`: JSON by default (core::ParseJsonStrict with `limits`),
+// binary Protobuf when the content type says application/x-protobuf. With the default limits,
+// fields this version does not know are skipped, so a newer node still works with an older CLI.
+core::Status ParseApiBody(const HttpResponse& response, google::protobuf::Message* out,
+                          const core::JsonLimits& limits = core::kApiAnswerJsonLimits);
 
 }  // namespace hallmark::wallet

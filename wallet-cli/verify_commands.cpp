@@ -9,6 +9,7 @@
 #include "core/codec.h"
 #include "core/genesis.h"
 #include "core/item_id.h"
+#include "core/json.h"
 #include "core/proof_bundle.h"
 #include "proto/api.pb.h"
 #include "proto/cli.pb.h"
@@ -73,7 +74,8 @@ core::Result<std::string> ReadProofBundleFile(const std::filesystem::path& path)
   const size_t first = bytes.find_first_not_of(" \t\r\n");
   if (first != std::string::npos && bytes[first] == '{') {
     pb::ProofBundle bundle;
-    core::Status st = core::FromJson(bytes, &bundle, "JSON proof bundle " + path.string());
+    core::Status st = core::ParseJsonStrict(bytes, &bundle, core::kProofBundleJsonLimits)
+                          .WithContext("JSON proof bundle " + path.string());
     if (!st.ok()) return core::Status::InvalidInput(st.message());
     return core::SerializeDeterministic(bundle);
   }

@@ -13,6 +13,7 @@
 
 #include "core/crypto/random.h"
 #include "core/crypto/secret_file.h"
+#include "core/json.h"
 
 namespace hallmark::core {
 namespace {
@@ -270,16 +271,11 @@ Result<pb::Keystore> ParseKeystore(std::string_view json) {
     return Status::InvalidInput("keystore is empty");
   }
   pb::Keystore ks;
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = false;  // A field we do not know is a file we do not understand.
-  const auto st = google::protobuf::util::JsonStringToMessage(
-      google::protobuf::StringPiece(json.data(), json.size()), &ks, options);
+  // A field we do not know is a file we do not understand: unknown fields are refused.
+  const Status st = ParseJsonStrict(json, &ks, kKeyFileJsonLimits);
   if (!st.ok()) {
-    // Protobuf's message may continue with a line showing the position; keep the first line.
-    std::string why(st.message().data(), st.message().size());
-    why = why.substr(0, why.find('\n'));
     return Status::InvalidInput("keystore is not valid keystore JSON (truncated or edited?): " +
-                                why);
+                                st.message());
   }
   HM_RETURN_IF_ERROR(Validate(ks));
   return ks;

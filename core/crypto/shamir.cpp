@@ -16,6 +16,7 @@
 #include "core/crypto/random.h"
 #include "core/crypto/secret_file.h"
 #include "core/crypto/sha256.h"
+#include "core/json.h"
 
 namespace hallmark::core {
 namespace {
@@ -367,17 +368,11 @@ Result<pb::KeyShare> ParseKeyShare(std::string_view json) {
     return Status::InvalidInput("key share file is empty");
   }
   pb::KeyShare share;
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = false;  // A field we do not know is a file we do not understand.
-  const auto st = google::protobuf::util::JsonStringToMessage(
-      google::protobuf::StringPiece(json.data(), json.size()), &share, options);
+  // A field we do not know is a file we do not understand: unknown fields are refused.
+  const Status st = ParseJsonStrict(json, &share, kKeyFileJsonLimits);
   if (!st.ok()) {
-    std::string why(st.message().data(), st.message().size());
-    why = why.substr(0, why.find('\n'));
     return Status::InvalidInput(
-        "not a key share file (truncated, edited, or another kind of "
-        "file?): " +
-        why);
+        "not a key share file (truncated, edited, or another kind of file?): " + st.message());
   }
   HM_RETURN_IF_ERROR(ValidateKeyShare(share));
   return share;

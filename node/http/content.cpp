@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "core/codec.h"
+#include "core/json.h"
 #include "proto/api.pb.h"
 
 namespace hallmark::node {
@@ -38,25 +39,10 @@ std::string_view MediaType(std::string_view content_type) {
   return Trim(content_type.substr(0, content_type.find(';')));
 }
 
-// Protobuf's JSON parser reports problems as "idz: Cannot find field." or "(ids): invalid value
-// 5 for type TYPE_STRING", sometimes followed by lines quoting the input. Keep the first line and
-// name the field the way our other messages do.
-std::string DescribeJsonError(std::string_view raw) {
-  std::string_view line = raw.substr(0, raw.find('\n'));
-  while (!line.empty() && (line.back() == ' ' || line.back() == '\r')) line.remove_suffix(1);
-  std::string out;
-  constexpr std::string_view kUnknown = ": Cannot find field.";
-  if (line.ends_with(kUnknown)) {
-    out = "unknown field \"" + std::string(line.substr(0, line.size() - kUnknown.size())) + "\"";
-  } else if (line.starts_with("(") && line.find("): ") != std::string_view::npos) {
-    size_t close = line.find("): ");
-    out = "field \"" + std::string(line.substr(1, close - 1)) +
-          "\": " + std::string(line.substr(close + 3));
-  } else if (line.starts_with(": ")) {
-    out = std::string(line.substr(2));  // An error about the root: "Root element must be …".
-  } else {
-    out = std::string(line);
-  }
+// ParseJsonStrict's one-line message (`unknown field "idz"`, `field "ids[1]": expected a
+// string, found a number`), cut short and named as the request body's.
+std::string DescribeJsonError(std::string_view message) {
+  std::string out(message.substr(0, message.find('\n')));
   if (out.size() > kErrorDetailBytesMax) {
     out.resize(kErrorDetailBytesMax);
     out += "…";
@@ -173,12 +159,9 @@ core::Status ParseBodyInto(const Request& req, google::protobuf::Message* out) {
   if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) {
     return core::Status::InvalidInput("request body is empty; expected a JSON object");
   }
-  core::Status status = core::FromJson(body, out, "");
+  core::Status status = core::ParseJsonStrict(body, out, core::kApiRequestJsonLimits);
   if (status.ok()) return status;
-  // FromJson prefixes "<what>: "; with an empty `what` that is ": ".
-  std::string_view raw = status.message();
-  if (raw.starts_with(": ")) raw.remove_prefix(2);
-  return core::Status::InvalidInput(DescribeJsonError(raw));
+  return core::Status::InvalidInput(DescribeJsonError(status.message()));
 }
 
 }  // namespace hallmark::node
