@@ -250,7 +250,9 @@ class Api {
                             std::to_string(body->ids_size()));
     }
     pb::CheckResponse out;
-    out.set_height(ctx_.ledger->height());
+    const pb::ChainHead head = ctx_.ledger->head();
+    out.set_height(head.height());
+    out.set_head_time_ms(head.time_ms());
     for (const std::string& input : body->ids()) {
       pb::CheckResult* r = out.add_results();
       r->set_input(input.substr(0, 600));

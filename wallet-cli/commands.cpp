@@ -264,6 +264,9 @@ int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out,
       "Listing-time check: is each item registered, active and unflagged? Ids as arguments or "
       "one per line on standard input");
   check->add_option("IDS", check_options.ids, "Item ids, in any supported form");
+  std::string check_max_age;
+  check->add_option("--max-age", check_max_age,
+                    "Answers from a node whose head is older are stale, exit 1 (default 3m30s)");
 
   KeyCommandLine key_commands(app);
   ExportCommandLine export_command(app);
@@ -347,6 +350,14 @@ int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out,
     }
     if (check->parsed()) {
       check_options.node_url = node_url;
+      if (!check_max_age.empty()) {
+        auto age = ParseDuration(check_max_age);
+        if (!age.ok()) {
+          err << "hallmark check: --max-age: " << age.status().message() << "\n";
+          return ToInt(ExitCode::kFileOrUsage);
+        }
+        check_options.max_age_ms = *age;
+      }
       check_options.json = json;
       if (check_options.ids.empty() && &in == &std::cin && ::isatty(STDIN_FILENO)) {
         err << "reading ids from standard input, one per line (end with Ctrl-D)\n";

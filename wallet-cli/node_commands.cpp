@@ -12,6 +12,7 @@
 #include <thread>
 #include <variant>
 
+#include "core/clock.h"
 #include "core/genesis.h"
 #include "core/item_id.h"
 #include "wallet-cli/commands.h"
@@ -19,6 +20,7 @@
 #include "wallet-cli/keystore.h"
 #include "wallet-cli/node_client.h"
 #include "wallet-cli/records.h"
+#include "wallet-cli/verify_commands.h"
 
 namespace hallmark::wallet {
 namespace {
@@ -547,6 +549,7 @@ int RunCheck(const CheckOptions& o, std::istream& in, std::ostream& out, std::os
   std::vector<pb::CheckResult> results(inputs.size());
   std::optional<NodeClient> node;
   std::optional<uint64_t> height;
+  std::optional<uint64_t> head_time_ms;
   std::vector<size_t> batch_index;
   std::vector<std::string> batch_ids;
   // Sends the batch; only ids that parsed locally go to the node, as canonical ids, and each
@@ -570,6 +573,9 @@ int RunCheck(const CheckOptions& o, std::istream& in, std::ostream& out, std::os
     // Batches may be answered at different heights; the lowest is what all answers are as fresh
     // as.
     height = std::min(height.value_or(r->height()), r->height());
+    if (r->head_time_ms() != 0) {
+      head_time_ms = std::min(head_time_ms.value_or(r->head_time_ms()), r->head_time_ms());
+    }
     batch_ids.clear();
     batch_index.clear();
     return std::nullopt;
@@ -600,16 +606,30 @@ int RunCheck(const CheckOptions& o, std::istream& in, std::ostream& out, std::os
     if (r.status() == "invalid" || r.has_error()) any_invalid = true;
     if (!IsClean(r)) all_clean = false;
   }
+  // The node is trusted here, but not to be current: a node that is behind (or withholds blocks)
+  // could show a bag flagged stolen a minute ago as clean.
+  const uint64_t now = o.now_ms != 0 ? o.now_ms : core::UnixTimeMs();
+  const uint64_t age = head_time_ms && now > *head_time_ms ? now - *head_time_ms : 0;
+  const bool stale = head_time_ms && o.max_age_ms != 0 && age > o.max_age_ms;
   if (o.json) {
     pb::CheckResponse response;
     for (pb::CheckResult& r : results) *response.add_results() = std::move(r);
     response.set_height(height.value_or(0));
+    response.set_head_time_ms(head_time_ms.value_or(0));
+    response.set_age_ms(age);
+    response.set_stale(stale);
     out << JsonLine(response) << "\n";
   } else {
     out << FormatCheck(results, height.value_or(0));
+    if (stale) {
+      out << "STALE: the node's answers are as of block " << height.value_or(0) << ", "
+          << FormatAge(age) << " ago, older than the limit of " << FormatAge(o.max_age_ms)
+          << "; the node may be behind, so a recent flag could be missing. Ask another node "
+             "(--node URL), or verify with hallmark verify ID --genesis FILE.\n";
+    }
   }
   if (any_invalid) return ToInt(ExitCode::kInvalidInput);
-  return ToInt(all_clean ? ExitCode::kOk : ExitCode::kNotClean);
+  return ToInt(all_clean && !stale ? ExitCode::kOk : ExitCode::kNotClean);
 }
 
 }  // namespace hallmark::wallet

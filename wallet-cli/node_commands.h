@@ -33,6 +33,7 @@ inline constexpr uint32_t kBusyMaxMs = 2'000;
 // One `hallmark check` run takes at most this many ids; a line of standard input longer than the
 // line limit is reported as an invalid id without being kept.
 inline constexpr size_t kCheckIdsMax = 100'000;
+inline constexpr uint64_t kCheckMaxAgeMsDefault = 210'000;
 inline constexpr size_t kCheckLineBytesMax = 4'096;
 
 // --node if given, else $HALLMARK_NODE if set and non-empty, else kDefaultNodeUrl.
@@ -89,11 +90,16 @@ struct CheckOptions {
   bool json = false;
   std::vector<std::string> ids;  // Empty: read ids from `in`, one per line.
   uint32_t timeout_ms = 0;
+  // Answers from a head older than this are stale: never exit 0. The default is the freshness
+  // limit of a network with genesis defaults (core::Network::freshness_ms, 3.5 min).
+  uint64_t max_age_ms = kCheckMaxAgeMsDefault;
+  uint64_t now_ms = 0;  // 0: this machine's clock (tests fix it).
 };
 
 // The listing-time check of many ids, in batches of kCheckBatchMax. Exit codes: 0 every item is
-// registered, active and unflagged; 1 some item is not; 2 some input is not a valid id; 3 usage
-// or network error.
+// registered, active and unflagged, as of a head younger than max_age_ms; 1 some item is not, or
+// the node's head is older than that (stale: a recent flag could be missing); 2 some input is
+// not a valid id; 3 usage or network error.
 int RunCheck(const CheckOptions& options, std::istream& in, std::ostream& out, std::ostream& err);
 
 }  // namespace hallmark::wallet

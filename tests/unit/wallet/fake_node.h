@@ -96,6 +96,11 @@ class FakeNode {
     std::lock_guard lock(mu_);
     return connections_;
   }
+  // The head time the check route reports.
+  void SetHeadTimeMs(uint64_t ms) {
+    std::lock_guard lock(mu_);
+    head_time_ms_ = ms;
+  }
   void SetOverride(Override o) {
     std::lock_guard lock(mu_);
     override_ = std::move(o);
@@ -287,6 +292,7 @@ class FakeNode {
       if (!s.ok()) return Error(400, "malformed", s.message());
       pb::CheckResponse out;
       out.set_height(height_);
+      out.set_head_time_ms(head_time_ms_);
       for (const std::string& input : req.ids()) {
         pb::CheckResult* res = out.add_results();
         res->set_input(input);
@@ -370,6 +376,7 @@ class FakeNode {
   std::map<std::string, pb::ItemState> items_;
   std::map<std::string, std::vector<pb::HistoryEntry>> history_;
   uint64_t height_ = 10;
+  uint64_t head_time_ms_ = 0;  // 0: not reported (an older node).
   uint64_t block_time_ms_ = 0;
 };
 

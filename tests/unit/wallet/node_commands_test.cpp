@@ -557,3 +557,26 @@ TEST_CASE("node client: records and checks can travel as binary Protobuf") {
   REQUIRE(checked.ok());
   CHECK(checked->results(0).registered());
 }
+
+TEST_CASE("cli check: answers from a head older than --max-age are stale and never exit 0") {
+  Fixture f;
+  REQUIRE(f.Register().code == 0);
+  // A node that stopped following the chain ten minutes ago.
+  f.node.SetHeadTimeMs(wallet::NowMs() - 10 * 60'000);
+  CliRun stale = f.Run({"check", kItem});
+  INFO(stale.out, stale.err);
+  CHECK(stale.code == 1);
+  CHECK(Contains(stale.out, "ok      01/00614141000012/21/BAG-0001"));
+  CHECK(Contains(stale.out, "STALE: the node's answers are as of block"));
+  CHECK(Contains(stale.out, "older than the limit of 3 min 30 s"));
+  const auto j = ParseJsonLine<pb::CheckResponse>(f.Run({"check", "--json", kItem}).out);
+  CHECK(j.stale());
+  CHECK(j.age_ms() >= 10 * 60'000);
+  // A wider limit accepts it; a fresh head is fine by default.
+  CHECK(f.Run({"check", "--max-age", "20m", kItem}).code == 0);
+  f.node.SetHeadTimeMs(wallet::NowMs() - 5'000);
+  CliRun fresh = f.Run({"check", kItem});
+  CHECK(fresh.code == 0);
+  CHECK_FALSE(Contains(fresh.out, "STALE"));
+  CHECK(f.Run({"check", "--max-age", "nonsense", kItem}).code == 3);
+}
