@@ -186,11 +186,23 @@ void Engine::StartRound(uint32_t round, Actions* out) {
   }
 }
 
+bool Engine::IsProofRound(uint32_t round) const {
+  if ((valid_round_ && *valid_round_ == round) || (locked_round_ && *locked_round_ == round))
+    return true;
+  for (auto it = rounds_.lower_bound(round_); it != rounds_.end(); ++it) {
+    const std::optional<Proposal>& p = it->second.proposal;
+    if (p && p->pol_round && *p->pol_round == round && round < p->round) return true;
+  }
+  return false;
+}
+
 void Engine::PruneRounds() {
   if (round_ < kMaxRoundsKept) return;
   const uint32_t oldest = round_ - kMaxRoundsKept;
   for (auto it = rounds_.begin(); it != rounds_.end() && it->first < oldest;) {
-    if (valid_round_ && it->first == *valid_round_) {
+    // Line 28 needs the polka of a proof-of-lock round however old it is: without it, a
+    // validator locked long ago could never be joined by the others again.
+    if (IsProofRound(it->first)) {
       ++it;
     } else {
       it = rounds_.erase(it);
@@ -318,9 +330,11 @@ void Engine::OnVote(const Vote& vote, Actions* out) {
               vote.signature, out);
     return;
   }
-  if (vote.round + kMaxRoundsKept < round_) return;
+  // Old rounds are dropped, except the prevotes of a round that line 28 may still need.
+  const bool old_round = vote.round + kMaxRoundsKept < round_;
+  if (old_round && !(vote.type == VoteType::kPrevote && IsProofRound(vote.round))) return;
   if (!Check(vote.validator, core::VoteSignBytes(config_.chain_id, vote), vote.signature)) return;
-  if (vote.round < round_) HelpLaggingRound(peer, vote.round, out);
+  if (vote.round < round_ && !old_round) HelpLaggingRound(peer, vote.round, out);
   if (vote.round > round_ + kMaxRoundsAhead) {
     // Too far ahead to store, but it still tells us the validator has moved on (line 55).
     NoteRound(peer, vote.round);

@@ -18,7 +18,8 @@ namespace hallmark::consensus {
 inline constexpr uint32_t kMaxRoundsAhead = 32;              // Votes further ahead are not stored.
 inline constexpr size_t kMaxFutureMessagesPerValidator = 8;  // Buffered for height + 1.
 inline constexpr size_t kRecentCertificates = 16;            // Kept to help lagging peers.
-inline constexpr uint32_t kMaxRoundsKept = 64;  // Older rounds of a height are dropped.
+// Older rounds of a height are dropped, except proof rounds (IsProofRound).
+inline constexpr uint32_t kMaxRoundsKept = 64;
 
 struct EngineConfig {
   std::string chain_id;
@@ -128,7 +129,11 @@ class Engine {
   void Schedule(TimeoutKind kind, uint32_t round, Actions* out);
   void RequestValidation(const Hash256& block_id, Actions* out);
   void BufferFuture(ValidatorIndex index, Event event);
+  // Drops rounds more than kMaxRoundsKept behind, except proof rounds.
   void PruneRounds();
+  // A round whose polka line 28 may need: the valid round, the locked round, or the
+  // proof-of-lock round of a proposal kept for the current round or a later one.
+  bool IsProofRound(uint32_t round) const;
   RoundState& Round(uint32_t round);
   Verdict VerdictOf(const Hash256& block_id) const;
   bool Check(const PublicKey& key, const Bytes& message, const Signature& signature) const;

@@ -420,3 +420,49 @@ TEST_CASE("engine: a stale vote from a lagging peer is answered with a certifica
   REQUIRE(near.size() == 1);
   CHECK(std::get<CommitCertificate>(near[0].message).height == latest - 1);
 }
+
+namespace {
+
+// A proposal for (height, round) signed by that round's proposer.
+Proposal SignedProposal(const test::TestValidators& v, uint64_t height, uint32_t round,
+                        std::optional<uint32_t> pol_round, const Block& block) {
+  const ValidatorIndex proposer = ProposerFor(ProposerSchedule(v.set), height, round);
+  Proposal p{height, round, pol_round, block.id, block.data, v.signers[proposer]->public_key(), {}};
+  p.signature = v.signers[proposer]->Sign(core::ProposalSignBytes(kChain, p));
+  return p;
+}
+
+// Moves `e` (at height 1, round 0) to `round` with round-skip votes from two validators other
+// than `me`.
+void SkipTo(Engine& e, const test::TestValidators& v, size_t me, uint32_t round) {
+  size_t sent = 0;
+  for (size_t i = 0; i < v.signers.size() && sent < 2; ++i) {
+    if (i == me) continue;
+    (void)e.Step(VoteReceived{v.SignedVote(i, 1, round, VoteType::kPrevote, Hash256())});
+    ++sent;
+  }
+  REQUIRE(e.round() == round);
+}
+
+}  // namespace
+
+TEST_CASE("engine: a re-proposal with a polka more than 64 rounds old still gets a prevote") {
+  // Line 28 needs the polka of round vr however old it is: a validator locked at round 2 and cut
+  // off for a long time can only be joined by the others through it.
+  test::TestValidators v(4);
+  const Block block{BlockId("locked at round 2"), {1, 2, 3}};
+  for (uint32_t round : {41u, 66u, 67u, 70u, 200u}) {
+    CAPTURE(round);
+    const ValidatorIndex proposer = ProposerFor(ProposerSchedule(v.set), 1, round);
+    const size_t me = (proposer + 1) % 4;
+    Engine e(Config(v), v.signers[me].get(), EngineStart{});
+    (void)e.Start();
+    SkipTo(e, v, me, round);
+    Actions a = e.Step(ProposalReceived{SignedProposal(v, 1, round, 2u, block)});
+    REQUIRE(Only<ValidateBlock>(a).size() == 1);
+    for (size_t i = 0; i < 4; ++i)
+      if (i != me) (void)e.Step(VoteReceived{v.SignedVote(i, 1, 2, VoteType::kPrevote, block.id)});
+    a = e.Step(BlockVerdict{1, block.id, true});
+    CHECK(HasBroadcastVote(a, VoteType::kPrevote, block.id));
+  }
+}
