@@ -30,6 +30,7 @@ Engine::Engine(EngineConfig config, const VoteSigner* signer, EngineStart start)
   const size_t n = config_.validators.size();
   max_round_.assign(n, 0);
   helped_at_.assign(n, 0);
+  asked_to_.assign(n, 0);
   peer_height_.assign(n, 0);
   rounds_helped_.assign(n, {});
   future_.assign(n, {});
@@ -457,8 +458,9 @@ void Engine::OnCertificate(const CommitCertificate& certificate, Actions* out) {
       return;
     }
   }
-  if (fetch_requested_to_ >= certificate.height) return;
-  fetch_requested_to_ = certificate.height;
+  const uint64_t to = FetchLimit(certificate.height);
+  if (fetch_requested_to_ >= to) return;
+  fetch_requested_to_ = to;
   std::vector<ValidatorIndex> peers;
   for (const CommitSignature& s : certificate.signatures) {
     auto i = config_.validators.IndexOf(s.validator);
@@ -467,7 +469,7 @@ void Engine::OnCertificate(const CommitCertificate& certificate, Actions* out) {
   LogLine("behind: height " + std::to_string(certificate.height) +
               " is certified; fetching blocks from " + std::to_string(height_),
           out);
-  out->push_back(FetchBlocks{height_, certificate.height, std::move(peers)});
+  out->push_back(FetchBlocks{height_, to, std::move(peers)});
 }
 
 void Engine::OnFetched(const BlockFetched& fetched, Actions* out) {
@@ -485,15 +487,19 @@ void Engine::NoteAhead(ValidatorIndex peer, uint64_t their_height, const PublicK
   if (their_height <= peer_height_[peer]) return;
   // Messages one height ahead are routine (the peer committed a moment before us); further
   // ahead, we are behind: fetch at once rather than wait for a stuck round. The signature is
-  // checked first so that a forged message cannot send us fetching.
-  if (their_height > height_ + 1 && their_height - 1 > fetch_requested_to_) {
+  // checked first so that a forged message cannot send us fetching. A signed message is only
+  // its signer's word (a Byzantine validator may claim any height), so it asks that signer
+  // alone, for one batch, once until that batch is committed or the round is stuck again, and
+  // it never holds back the fetches that certificates and quorums prove necessary.
+  if (their_height > height_ + 1 && their_height - 1 > fetch_requested_to_ &&
+      height_ > asked_to_[peer]) {
     if (!Check(key, sign_bytes, signature)) return;
     peer_height_[peer] = their_height;
-    fetch_requested_to_ = their_height - 1;
+    asked_to_[peer] = FetchLimit(their_height - 1);
     LogLine("behind: validator " + std::to_string(peer) + " is at height " +
                 std::to_string(their_height) + "; fetching blocks",
             out);
-    out->push_back(FetchBlocks{height_, their_height - 1, {peer}});
+    out->push_back(FetchBlocks{height_, asked_to_[peer], {peer}});
     return;
   }
   peer_height_[peer] = their_height;
@@ -510,12 +516,15 @@ void Engine::FetchFromPeersAhead(Actions* out) {
       peers.push_back(i);
     }
   }
+  std::fill(asked_to_.begin(), asked_to_.end(), 0);
   if (target < height_) return;
   if (peers.empty()) {
     for (ValidatorIndex i = 0; i < config_.validators.size(); ++i)
       if (!my_index_ || i != *my_index_) peers.push_back(i);
   }
-  fetch_requested_to_ = target;
+  target = FetchLimit(target);
+  // Only proven heights (certificates, quorums) hold back later fetches.
+  fetch_requested_to_ = std::min(target, known_committed_);
   out->push_back(FetchBlocks{height_, target, std::move(peers)});
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <optional>
@@ -18,6 +19,7 @@ namespace hallmark::consensus {
 inline constexpr uint32_t kMaxRoundsAhead = 32;              // Votes further ahead are not stored.
 inline constexpr size_t kMaxFutureMessagesPerValidator = 8;  // Buffered for height + 1.
 inline constexpr size_t kRecentCertificates = 16;            // Kept to help lagging peers.
+inline constexpr uint64_t kMaxFetchHeights = 64;  // Heights asked for in one FetchBlocks.
 // Older rounds of a height are dropped, except proof rounds (IsProofRound).
 inline constexpr uint32_t kMaxRoundsKept = 64;
 
@@ -121,6 +123,8 @@ class Engine {
   void NoteAhead(ValidatorIndex peer, uint64_t their_height, const PublicKey& key,
                  const Bytes& sign_bytes, const Signature& signature, Actions* out);
   void FetchFromPeersAhead(Actions* out);
+  // The last height of one fetch batch starting at height_ and asking up to `to`.
+  uint64_t FetchLimit(uint64_t to) const { return std::min(to, height_ + kMaxFetchHeights - 1); }
   // A peer still in an earlier round of our height: send it what we signed in that round, which
   // it may have lost (the paper's gossip does this).
   void HelpLaggingRound(ValidatorIndex peer, uint32_t their_round, Actions* out);
@@ -160,10 +164,13 @@ class Engine {
   std::set<std::tuple<ValidatorIndex, uint32_t, VoteType>> evidence_reported_;
 
   // Catching up.
-  uint64_t known_committed_ = 0;       // Highest certified height heard of.
-  uint64_t fetch_requested_to_ = 0;    // Highest height asked for since the last rebroadcast.
+  uint64_t known_committed_ = 0;  // Highest certified height heard of.
+  // Highest height asked for on proof (a certificate or a precommit quorum) since the last
+  // rebroadcast; a peer's unproven claim never raises it.
+  uint64_t fetch_requested_to_ = 0;
   std::vector<uint64_t> helped_at_;    // Per validator: our height when we last helped it.
   std::vector<uint64_t> peer_height_;  // Per validator: the highest height heard from it.
+  std::vector<uint64_t> asked_to_;     // Per validator: last height asked of it on its word.
   std::vector<std::set<uint32_t>> rounds_helped_;  // Per validator, since the last rebroadcast.
   std::deque<CommitCertificate> recent_certificates_;
   std::vector<std::vector<Event>> future_;  // Per validator, messages for height + 1.

@@ -466,3 +466,43 @@ TEST_CASE("engine: a re-proposal with a polka more than 64 rounds old still gets
     CHECK(HasBroadcastVote(a, VoteType::kPrevote, block.id));
   }
 }
+
+TEST_CASE("engine: one signed vote at a huge height does not switch off block fetching") {
+  Cluster c(4);
+  c.StartAll();
+  c.Run(3000);
+  REQUIRE(c.committed[0].size() >= 3);
+  test::TestValidators& v = c.validators;
+  const uint64_t huge = uint64_t{1} << 62;
+  Engine late(Config(v), v.signers[1].get(), EngineStart{});
+  (void)late.Start();
+  // Validator 3 claims a height far ahead: it is asked (it signed the claim), for one batch.
+  auto fetch = Only<FetchBlocks>(
+      late.Step(VoteReceived{v.SignedVote(3, huge, 0, VoteType::kPrevote, Hash256())}));
+  REQUIRE(fetch.size() == 1);
+  CHECK(fetch[0].peers == std::vector<ValidatorIndex>{3});
+  CHECK(fetch[0].to_height < fetch[0].from_height + kMaxFetchHeights);
+  // A certificate still asks for blocks.
+  fetch = Only<FetchBlocks>(late.Step(CertificateReceived{c.committed[0][2].certificate}));
+  REQUIRE(fetch.size() == 1);
+  CHECK(fetch[0].to_height == 3);
+  // So does a message from another validator a few heights ahead.
+  fetch = Only<FetchBlocks>(
+      late.Step(VoteReceived{v.SignedVote(2, 6, 0, VoteType::kPrevote, Hash256())}));
+  REQUIRE(fetch.size() == 1);
+  CHECK(fetch[0].peers == std::vector<ValidatorIndex>{2});
+  CHECK(fetch[0].to_height == 5);
+
+  // And a precommit quorum for a block never seen fetches it.
+  Engine other(Config(v), v.signers[1].get(), EngineStart{});
+  (void)other.Start();
+  (void)other.Step(VoteReceived{v.SignedVote(3, huge, 0, VoteType::kPrevote, Hash256())});
+  const Hash256 unseen = BlockId("never proposed to us");
+  Actions a;
+  for (size_t i : {0, 2, 3})
+    a = other.Step(VoteReceived{v.SignedVote(i, 1, 0, VoteType::kPrecommit, unseen)});
+  fetch = Only<FetchBlocks>(a);
+  REQUIRE(fetch.size() == 1);
+  CHECK(fetch[0].from_height == 1);
+  CHECK(fetch[0].to_height == 1);
+}
