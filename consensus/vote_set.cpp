@@ -18,6 +18,13 @@ VoteSet::AddResult VoteSet::Add(ValidatorIndex index, const Vote& vote, Vote* fi
   HM_ASSERT(vote.height == height_ && vote.round == round_ && vote.type == type_);
   HM_ASSERT(index < by_validator_.size());
   const uint64_t power = validators_->at(index).voting_power;
+  // A validator past the cap is not remembered any further, not even which blocks it named:
+  // otherwise one equivocator could grow the set without bound.
+  if (by_validator_[index] && votes_of_[index] >= kMaxVotesPerValidator &&
+      !voted_for_.count({vote.block_id, index})) {
+    if (first) *first = counted_[*by_validator_[index]].second;
+    return AddResult::kConflict;
+  }
   if (!voted_for_.insert({vote.block_id, index}).second) {
 #ifdef HALLMARK_MUTANT_COUNT_SIGNER_TWICE
     // Mutant: the same validator's vote is counted again.
@@ -30,11 +37,9 @@ VoteSet::AddResult VoteSet::Add(ValidatorIndex index, const Vote& vote, Vote* fi
   if (by_validator_[index]) {
     // Equivocation: keep a bounded number of the validator's votes, each counting for its block.
     if (first) *first = counted_[*by_validator_[index]].second;
-    if (votes_of_[index] < kMaxVotesPerValidator) {
-      ++votes_of_[index];
-      counted_.emplace_back(index, vote);
-      power_by_block_[vote.block_id] += power;
-    }
+    ++votes_of_[index];
+    counted_.emplace_back(index, vote);
+    power_by_block_[vote.block_id] += power;
     return AddResult::kConflict;
   }
   by_validator_[index] = counted_.size();

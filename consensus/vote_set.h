@@ -43,6 +43,8 @@ class VoteSet {
   std::vector<CommitSignature> SignaturesFor(const Hash256& block_id) const;
   // This set's own votes, for re-sending.
   const std::vector<std::pair<ValidatorIndex, Vote>>& votes() const { return counted_; }
+  // (block, validator) pairs remembered: at most kMaxVotesPerValidator per validator.
+  size_t entries() const { return voted_for_.size(); }
 
   static constexpr size_t kMaxVotesPerValidator = 3;
 
