@@ -38,7 +38,12 @@ Engine::Engine(EngineConfig config, const VoteSigner* signer, EngineStart start)
   known_committed_ = start.committed_height;
   if (start.signer_state) {
     signer_state_ = *start.signer_state;
+#ifdef HALLMARK_MUTANT_LOCK_NOT_RESTORED
+    // Mutant: the lock is not restored after a restart.
+    if (false) {
+#else
     if (signer_state_.lock_height == height_ && !core::IsNil(signer_state_.lock_block_id)) {
+#endif
       locked_round_ = signer_state_.lock_round;
       locked_block_ = signer_state_.lock_block_id;
       const std::optional<LockRecord>& lock = start.lock;
@@ -705,8 +710,13 @@ void Engine::ProcessRules(Actions* out) {
         if (!p.pol_round) {
           Prevote(PrevoteForProposal(lock, p.block_id, valid, std::nullopt), out);
           progress = true;
+#ifdef HALLMARK_MUTANT_LINE28_NO_POLKA_CHECK
+          // Mutant: the proof-of-lock round is taken on the proposer's word.
+        } else if (*p.pol_round < round_) {
+#else
         } else if (*p.pol_round < round_ && rounds_.count(*p.pol_round) &&
                    rounds_.at(*p.pol_round).prevotes.HasQuorumFor(p.block_id)) {
+#endif
           Prevote(PrevoteForProposal(lock, p.block_id, valid, p.pol_round), out);
           progress = true;
         }
