@@ -188,7 +188,7 @@ void Engine::StartRound(uint32_t round, Actions* out) {
   if (my_index_ && !abstaining_ && ProposerOf(height_, round) == *my_index_) {
     if (valid_block_) {
       // PruneRounds keeps the valid block's bytes.
-      Propose(Block{*valid_block_, blocks_.at(*valid_block_)}, valid_round_, out);
+      Propose(Block{*valid_block_, HeldBlock(*valid_block_)}, valid_round_, out);
       RelayPolka(*valid_round_, *valid_block_, out);
     } else if (!rs.build_requested) {
       rs.build_requested = true;
@@ -205,6 +205,12 @@ bool Engine::IsProofRound(uint32_t round) const {
     if (p && p->pol_round && *p->pol_round == round && round < p->round) return true;
   }
   return false;
+}
+
+const Bytes& Engine::HeldBlock(const Hash256& id) const {
+  auto it = blocks_.find(id);
+  HM_ASSERT_MSG(it != blocks_.end(), "a block the engine must hold was dropped");
+  return it->second;
 }
 
 bool Engine::HoldsBlocksOf(uint32_t round) const {
@@ -735,7 +741,7 @@ void Engine::ProcessRules(Actions* out) {
         VerdictOf(cur.proposal->block_id) == Verdict::kValid &&
         cur.prevotes.HasQuorumFor(cur.proposal->block_id)) {
       cur.polka_handled = true;
-      const Block block{cur.proposal->block_id, blocks_.at(cur.proposal->block_id)};
+      const Block block{cur.proposal->block_id, HeldBlock(cur.proposal->block_id)};
       if (step_ == RoundStep::kPrevote) {
         locked_round_ = round_;
         locked_block_ = block.id;

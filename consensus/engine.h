@@ -174,6 +174,8 @@ class Engine {
   bool IsProofRound(uint32_t round) const;
   // Whether proposals and blocks of `round` are kept (Limits).
   bool HoldsBlocksOf(uint32_t round) const;
+  // The bytes of a block PruneRounds keeps (the valid value, the current round's proposal).
+  const Bytes& HeldBlock(const Hash256& id) const;
   // `proposal` with its block's bytes, which blocks_ holds; nullopt once they are dropped.
   std::optional<Proposal> WithBlock(const std::optional<Proposal>& proposal) const;
   RoundState& Round(uint32_t round);
