@@ -378,7 +378,7 @@ EngineFootprint FootprintLimit(const EngineConfig& config) {
   // The window behind and ahead, and the proof rounds older than it: the valid round, the locked
   // round, and one per proposal kept at the current round or later.
   f.rounds = kMaxRoundsKept + 1 + kMaxRoundsAhead + 2 + (kMaxProposalRoundsAhead + 1);
-  f.vote_entries = f.rounds * 2 * n * VoteSet::kMaxVotesPerValidator;
+  f.vote_entries = f.rounds * 2 * n * VoteSet::MaxVotesPerValidator(n);
   // One proposal per round whose blocks are held, and the valid value.
   f.blocks = kBlockRoundsKept + 1 + kMaxProposalRoundsAhead + 1;
   f.block_bytes = f.blocks * config.max_block_bytes;

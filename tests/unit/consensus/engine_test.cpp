@@ -681,3 +681,27 @@ TEST_CASE(
     CHECK(e.abstaining());
   }
 }
+
+TEST_CASE("engine: an equivocator that filled its vote slots with junk cannot keep a polka out") {
+  // Validator 3 sends prevotes for three blocks nobody proposed at round 2, then its real
+  // prevote is part of the round-2 polka that a re-proposal at round 5 relays. Without it the
+  // polka is short, and a validator that needs it (line 28) could never prevote the block.
+  test::TestValidators v(4);
+  const uint32_t round = 5;
+  const ValidatorIndex proposer = ProposerFor(ProposerSchedule(v.set), 1, round);
+  const size_t me = proposer == 0 ? 1 : 0;
+  Engine e(Config(v), v.signers[me].get(), EngineStart{});
+  (void)e.Start();
+  for (int i = 0; i < 3; ++i)
+    (void)e.Step(VoteReceived{
+        v.SignedVote(3, 1, 2, VoteType::kPrevote, BlockId("junk " + std::to_string(i)))});
+  SkipTo(e, v, me, round);
+  const Block block{BlockId("polka at round 2"), {4, 2}};
+  Actions a = e.Step(ProposalReceived{SignedProposal(v, 1, round, 2u, block)});
+  REQUIRE(Only<ValidateBlock>(a).size() == 1);
+  for (size_t i = 0; i < 4; ++i)
+    if (i != me) (void)e.Step(VoteReceived{v.SignedVote(i, 1, 2, VoteType::kPrevote, block.id)});
+  a = e.Step(BlockVerdict{1, block.id, true});
+  CHECK(HasBroadcastVote(a, VoteType::kPrevote, block.id));
+  CheckUnder(e.Footprint(), FootprintLimit(e.config()));
+}
