@@ -705,3 +705,58 @@ TEST_CASE("engine: an equivocator that filled its vote slots with junk cannot ke
   CHECK(HasBroadcastVote(a, VoteType::kPrevote, block.id));
   CheckUnder(e.Footprint(), FootprintLimit(e.config()));
 }
+
+namespace {
+
+// Fires the round timeouts of `nodes` in the order a stuck round needs them until every one of
+// them has reached `round` (or a height past 1), delivering messages in between. Only the nodes
+// in the lowest round time out, as if the network were synchronous and timeouts long enough:
+// a faster node waits for the others.
+void AdvanceRounds(Cluster& c, const std::vector<size_t>& nodes, uint32_t round) {
+  for (int guard = 0; guard < 5000; ++guard) {
+    uint32_t lowest = UINT32_MAX;
+    for (size_t n : nodes)
+      if (c.engines[n]->height() == 1) lowest = std::min(lowest, c.engines[n]->round());
+    if (lowest == UINT32_MAX || lowest >= round) return;
+    for (TimeoutKind kind :
+         {TimeoutKind::kPropose, TimeoutKind::kRebroadcast, TimeoutKind::kPrevote,
+          TimeoutKind::kRebroadcast, TimeoutKind::kPrecommit}) {
+      for (size_t n : nodes)
+        if (c.engines[n]->height() == 1 && c.engines[n]->round() == lowest) c.FireTimeouts(n, kind);
+      c.Run();
+    }
+  }
+  FAIL("rounds did not advance");
+}
+
+}  // namespace
+
+TEST_CASE("engine: after long asynchrony a validator locked long ago is joined again") {
+  // Validator 0 locked on X at round 2 with the prevotes of 0, 1 and 3; 1 prevoted X there but
+  // precommitted nil (unlocked); 2 never saw X. Then 3 falls silent for good and 0 is cut off
+  // while 1 and 2 go through 70 rounds. When 0 is back, 0, 1 and 2 are all that is left: they
+  // commit only if 1 and 2 accept X on the round-2 polka that 0 relays with its re-proposal.
+  Cluster c(4);
+  test::TestValidators& v = c.validators;
+  const Block x{BlockId("X, locked at round 2"), {2, 2}};
+  LockRecord lock{1, 2, x, {}};
+  for (size_t i : {0, 1, 3}) lock.polka.push_back(v.SignedVote(i, 1, 2, VoteType::kPrevote, x.id));
+  SignerState s0 = AfterSigning(SignerState{}, 1, 2, RoundStep::kPrecommit, x.id);
+  SignerState s1 = AfterSigning(SignerState{}, 1, 2, RoundStep::kPrecommit, Hash256());
+  c.engines[0] = std::make_unique<Engine>(Config(v), v.signers[0].get(), EngineStart{0, s0, lock});
+  c.engines[1] =
+      std::make_unique<Engine>(Config(v), v.signers[1].get(), EngineStart{0, s1, std::nullopt});
+  c.down = {0, 3};
+  for (size_t i : {1, 2}) c.Apply(i, c.engines[i]->Start());
+  c.Run();
+  AdvanceRounds(c, {1, 2}, 70);
+  REQUIRE(c.committed[1].empty());
+  c.down = {3};
+  c.Apply(0, c.engines[0]->Start());
+  c.Run();
+  AdvanceRounds(c, {0, 1, 2}, 90);
+  for (size_t i : {0, 1, 2}) {
+    REQUIRE(c.committed[i].size() >= 1);
+    CHECK(c.committed[i][0].block.id == x.id);
+  }
+}
