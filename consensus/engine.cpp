@@ -30,6 +30,7 @@ Engine::Engine(EngineConfig config, const VoteSigner* signer, EngineStart start)
   const size_t n = config_.validators.size();
   max_round_.assign(n, 0);
   helped_at_.assign(n, 0);
+  asked_to_.assign(n, 0);
   peer_height_.assign(n, 0);
   rounds_helped_.assign(n, {});
   future_.assign(n, {});
@@ -37,7 +38,12 @@ Engine::Engine(EngineConfig config, const VoteSigner* signer, EngineStart start)
   known_committed_ = start.committed_height;
   if (start.signer_state) {
     signer_state_ = *start.signer_state;
+#ifdef HALLMARK_MUTANT_LOCK_NOT_RESTORED
+    // Mutant: the lock is not restored after a restart.
+    if (false) {
+#else
     if (signer_state_.lock_height == height_ && !core::IsNil(signer_state_.lock_block_id)) {
+#endif
       locked_round_ = signer_state_.lock_round;
       locked_block_ = signer_state_.lock_block_id;
       const std::optional<LockRecord>& lock = start.lock;
@@ -45,7 +51,7 @@ Engine::Engine(EngineConfig config, const VoteSigner* signer, EngineStart start)
           lock->block.id == locked_block_) {
         // The locked block is also the valid value, with its proof of lock.
         valid_round_ = lock->round;
-        valid_block_ = lock->block;
+        valid_block_ = lock->block.id;
         blocks_.try_emplace(lock->block.id, lock->block.data);
         verdicts_[lock->block.id] = Verdict::kValid;
         RoundState& rs = Round(lock->round);
@@ -73,6 +79,7 @@ Actions Engine::Start() {
         "the network has committed past any height this validator could have signed "
         "(double-sign check)",
         &out);
+    Schedule(TimeoutKind::kDoubleSignCheck, 0, &out);
   }
   // After a restart inside a height, resume at the round last signed in: the guard forbids
   // signing in earlier rounds anyway.
@@ -160,6 +167,9 @@ void Engine::Schedule(TimeoutKind kind, uint32_t round, Actions* out) {
     case TimeoutKind::kPrecommit:
       base = t.precommit_ms;
       break;
+    case TimeoutKind::kDoubleSignCheck:
+      base = kDoubleSignObservePeriods * (uint64_t{t.propose_ms} + t.prevote_ms + t.precommit_ms);
+      break;
   }
   const uint64_t delay = base + uint64_t{t.delta_ms} * std::min<uint64_t>(round, kMaxTimeoutRounds);
   out->push_back(ScheduleTimeout{Timeout{height_, round, kind}, delay});
@@ -177,8 +187,9 @@ void Engine::StartRound(uint32_t round, Actions* out) {
   Schedule(TimeoutKind::kRebroadcast, round, out);
   if (my_index_ && !abstaining_ && ProposerOf(height_, round) == *my_index_) {
     if (valid_block_) {
-      Propose(*valid_block_, valid_round_, out);
-      RelayPolka(*valid_round_, valid_block_->id, out);
+      // PruneRounds keeps the valid block's bytes.
+      Propose(Block{*valid_block_, HeldBlock(*valid_block_)}, valid_round_, out);
+      RelayPolka(*valid_round_, *valid_block_, out);
     } else if (!rs.build_requested) {
       rs.build_requested = true;
       out->push_back(BuildBlock{height_, round});
@@ -186,16 +197,59 @@ void Engine::StartRound(uint32_t round, Actions* out) {
   }
 }
 
+bool Engine::IsProofRound(uint32_t round) const {
+  if ((valid_round_ && *valid_round_ == round) || (locked_round_ && *locked_round_ == round))
+    return true;
+  for (auto it = rounds_.lower_bound(round_); it != rounds_.end(); ++it) {
+    const std::optional<Proposal>& p = it->second.proposal;
+    if (p && p->pol_round && *p->pol_round == round && round < p->round) return true;
+  }
+  return false;
+}
+
+const Bytes& Engine::HeldBlock(const Hash256& id) const {
+  auto it = blocks_.find(id);
+  HM_ASSERT_MSG(it != blocks_.end(), "a block the engine must hold was dropped");
+  return it->second;
+}
+
+bool Engine::HoldsBlocksOf(uint32_t round) const {
+  return round + kBlockRoundsKept >= round_ && round <= round_ + kMaxProposalRoundsAhead;
+}
+
+std::optional<Proposal> Engine::WithBlock(const std::optional<Proposal>& proposal) const {
+  if (!proposal) return std::nullopt;
+  auto it = blocks_.find(proposal->block_id);
+  if (it == blocks_.end()) return std::nullopt;
+  Proposal full = *proposal;
+  full.block = it->second;
+  return full;
+}
+
 void Engine::PruneRounds() {
-  if (round_ < kMaxRoundsKept) return;
-  const uint32_t oldest = round_ - kMaxRoundsKept;
+  const uint32_t oldest = round_ < kMaxRoundsKept ? 0 : round_ - kMaxRoundsKept;
   for (auto it = rounds_.begin(); it != rounds_.end() && it->first < oldest;) {
-    if (valid_round_ && it->first == *valid_round_) {
+    // Line 28 needs the polka of a proof-of-lock round however old it is: without it, a
+    // validator locked long ago could never be joined by the others again.
+    if (IsProofRound(it->first)) {
       ++it;
     } else {
+      evidence_reported_.erase(
+          evidence_reported_.lower_bound({it->first, 0, VoteType::kPrevote}),
+          evidence_reported_.lower_bound({it->first + 1, 0, VoteType::kPrevote}));
       it = rounds_.erase(it);
     }
   }
+  // Block bytes are kept for the rounds near the current one and for the valid value only.
+  std::set<Hash256> held;
+  if (valid_block_) held.insert(*valid_block_);
+  for (const auto& [round, rs] : rounds_) {
+    if (!HoldsBlocksOf(round)) continue;
+    if (rs.proposal) held.insert(rs.proposal->block_id);
+    if (rs.own_proposal) held.insert(rs.own_proposal->block_id);
+  }
+  std::erase_if(blocks_, [&](const auto& entry) { return !held.count(entry.first); });
+  std::erase_if(verdicts_, [&](const auto& entry) { return !held.count(entry.first); });
 }
 
 void Engine::Propose(const Block& block, std::optional<uint32_t> pol_round, Actions* out) {
@@ -260,8 +314,11 @@ bool Engine::SignAndBroadcast(Message message, Actions* out) {
   RoundState& rs = Round(round);
   if (auto* p = std::get_if<Proposal>(&message)) {
     p->signature = signer_->Sign(core::ProposalSignBytes(config_.chain_id, *p));
-    rs.own_proposal = *p;
-    if (!rs.proposal) rs.proposal = *p;
+    // The round keeps the proposal without its bytes: blocks_ holds them once.
+    Proposal kept = *p;
+    kept.block.clear();
+    rs.own_proposal = kept;
+    if (!rs.proposal) rs.proposal = std::move(kept);
   } else {
     Vote& v = std::get<Vote>(message);
     v.validator = signer_->public_key();
@@ -287,7 +344,7 @@ void Engine::RecordVote(ValidatorIndex index, const Vote& vote, Actions* out) {
   VoteSet& set = vote.type == VoteType::kPrevote ? rs.prevotes : rs.precommits;
   Vote first;
   if (set.Add(index, vote, &first) == VoteSet::AddResult::kConflict &&
-      evidence_reported_.insert({index, vote.round, vote.type}).second) {
+      evidence_reported_.insert({vote.round, index, vote.type}).second) {
     LogLine("equivocation by validator " + std::to_string(index) + ": two " +
                 std::string(core::VoteTypeName(vote.type)) + "s at round " +
                 std::to_string(vote.round) + " (" + Short(first.block_id) + ", " +
@@ -298,29 +355,85 @@ void Engine::RecordVote(ValidatorIndex index, const Vote& vote, Actions* out) {
   NoteRound(index, vote.round);
 }
 
+EngineFootprint Engine::Footprint() const {
+  EngineFootprint f;
+  f.rounds = rounds_.size();
+  for (const auto& [round, rs] : rounds_)
+    f.vote_entries += rs.prevotes.entries() + rs.precommits.entries();
+  f.blocks = blocks_.size();
+  for (const auto& [id, bytes] : blocks_) f.block_bytes += bytes.size();
+  for (const auto& events : future_) {
+    f.buffered += events.size();
+    for (const Event& e : events)
+      if (auto* p = std::get_if<ProposalReceived>(&e)) f.buffered_bytes += p->proposal.block.size();
+  }
+  f.other = verdicts_.size() + evidence_reported_.size();
+  for (const auto& helped : rounds_helped_) f.other += helped.size();
+  return f;
+}
+
+EngineFootprint FootprintLimit(const EngineConfig& config) {
+  const size_t n = config.validators.size();
+  EngineFootprint f;
+  // The window behind and ahead, and the proof rounds older than it: the valid round, the locked
+  // round, and one per proposal kept at the current round or later.
+  f.rounds = kMaxRoundsKept + 1 + kMaxRoundsAhead + 2 + (kMaxProposalRoundsAhead + 1);
+  f.vote_entries = f.rounds * 2 * n * VoteSet::MaxVotesPerValidator(n);
+  // One proposal per round whose blocks are held, and the valid value.
+  f.blocks = kBlockRoundsKept + 1 + kMaxProposalRoundsAhead + 1;
+  f.block_bytes = f.blocks * config.max_block_bytes;
+  f.buffered = n * kMaxFutureMessagesPerValidator;
+  f.buffered_bytes = n * config.max_block_bytes;  // One proposal per validator.
+  f.other = f.blocks + f.rounds * n * 2 + n * kMaxRoundsKept;
+  return f;
+}
+
 void Engine::NoteRound(ValidatorIndex index, uint32_t round) {
   max_round_[index] = std::max(max_round_[index], round + 1);
 }
 
 void Engine::BufferFuture(ValidatorIndex index, Event event) {
-  if (future_[index].size() < kMaxFutureMessagesPerValidator)
-    future_[index].push_back(std::move(event));
+  // REQUIRES (callers): the message is signed by validator `index`, so nobody else can take its
+  // slots. A repeat is not buffered twice, and a validator gets one proposal slot.
+  std::vector<Event>& slots = future_[index];
+  if (slots.size() >= kMaxFutureMessagesPerValidator) return;
+  const bool proposal = std::holds_alternative<ProposalReceived>(event);
+  for (const Event& e : slots) {
+    if (proposal && std::holds_alternative<ProposalReceived>(e)) return;
+    if (auto* v = std::get_if<VoteReceived>(&e))
+      if (auto* w = std::get_if<VoteReceived>(&event); w && v->vote == w->vote) return;
+  }
+  slots.push_back(std::move(event));
 }
 
 void Engine::OnVote(const Vote& vote, Actions* out) {
   std::optional<size_t> index = config_.validators.IndexOf(vote.validator);
   if (!index) return;
   const auto peer = static_cast<ValidatorIndex>(*index);
-  if (vote.height < height_) return HelpLaggard(peer, vote.height, out);
+  if (vote.height < height_) {
+    if (!WillHelp(peer) ||
+        !Check(vote.validator, core::VoteSignBytes(config_.chain_id, vote), vote.signature))
+      return;
+    return HelpLaggard(peer, vote.height, out);
+  }
   if (vote.height > height_) {
-    if (vote.height == height_ + 1) BufferFuture(peer, VoteReceived{vote});
-    NoteAhead(peer, vote.height, vote.validator, core::VoteSignBytes(config_.chain_id, vote),
-              vote.signature, out);
+    const Bytes sign_bytes = core::VoteSignBytes(config_.chain_id, vote);
+    bool verified = false;
+    if (vote.height == height_ + 1) {
+      // Checked before it takes one of the validator's slots: a forgery would take them from
+      // the validator it names.
+      if (!Check(vote.validator, sign_bytes, vote.signature)) return;
+      verified = true;
+      BufferFuture(peer, VoteReceived{vote});
+    }
+    NoteAhead(peer, vote.height, verified, vote.validator, sign_bytes, vote.signature, out);
     return;
   }
-  if (vote.round + kMaxRoundsKept < round_) return;
+  // Old rounds are dropped, except the prevotes of a round that line 28 may still need.
+  const bool old_round = vote.round + kMaxRoundsKept < round_;
+  if (old_round && !(vote.type == VoteType::kPrevote && IsProofRound(vote.round))) return;
   if (!Check(vote.validator, core::VoteSignBytes(config_.chain_id, vote), vote.signature)) return;
-  if (vote.round < round_) HelpLaggingRound(peer, vote.round, out);
+  if (vote.round < round_ && !old_round) HelpLaggingRound(peer, vote.round, out);
   if (vote.round > round_ + kMaxRoundsAhead) {
     // Too far ahead to store, but it still tells us the validator has moved on (line 55).
     NoteRound(peer, vote.round);
@@ -332,23 +445,46 @@ void Engine::OnVote(const Vote& vote, Actions* out) {
 void Engine::OnProposal(const Proposal& proposal, Actions* out) {
   std::optional<size_t> index = config_.validators.IndexOf(proposal.proposer);
   if (!index) return;
-  if (proposal.height < height_)
-    return HelpLaggard(static_cast<ValidatorIndex>(*index), proposal.height, out);
+  const auto peer = static_cast<ValidatorIndex>(*index);
+  if (proposal.height < height_) {
+    if (!WillHelp(peer) ||
+        !core::VerifyProposalSignature(config_.chain_id, proposal, proposal.proposer, config_.check)
+             .ok())
+      return;
+    return HelpLaggard(peer, proposal.height, out);
+  }
   if (proposal.height > height_) {
-    if (proposal.height == height_ + 1)
-      BufferFuture(static_cast<ValidatorIndex>(*index), ProposalReceived{proposal});
-    NoteAhead(static_cast<ValidatorIndex>(*index), proposal.height, proposal.proposer,
-              core::ProposalSignBytes(config_.chain_id, proposal), proposal.signature, out);
+    const Bytes sign_bytes = core::ProposalSignBytes(config_.chain_id, proposal);
+    bool verified = false;
+    if (proposal.height == height_ + 1) {
+      // Buffered only when it could be kept at the next height's round 0 and is signed by the
+      // proposer of its round.
+      if (proposal.round > kMaxProposalRoundsAhead ||
+          proposal.block.size() > config_.max_block_bytes ||
+          ProposerOf(proposal.height, proposal.round) != peer ||
+          !Check(proposal.proposer, sign_bytes, proposal.signature))
+        return;
+      verified = true;
+      BufferFuture(peer, ProposalReceived{proposal});
+    }
+    NoteAhead(peer, proposal.height, verified, proposal.proposer, sign_bytes, proposal.signature,
+              out);
     return;
   }
   if (proposal.round > round_ + kMaxRoundsAhead || proposal.round + kMaxRoundsKept < round_) return;
-  if (proposal.block.size() > core::limits::kMaxBlockBytes) return;
+  if (proposal.block.size() > config_.max_block_bytes) return;
   const ValidatorIndex expected = ProposerOf(height_, proposal.round);
   if (!core::VerifyProposalSignature(config_.chain_id, proposal,
                                      config_.validators.at(expected).key, config_.check)
            .ok())
     return;
   NoteRound(expected, proposal.round);
+  if (!HoldsBlocksOf(proposal.round)) {
+    // Too far from the current round to keep its block (Limits); the proposer sends it again
+    // if the round comes, and a block decided in an old round is fetched once committed.
+    if (proposal.round < round_) HelpLaggingRound(expected, proposal.round, out);
+    return;
+  }
   RoundState& rs = Round(proposal.round);
   if (rs.proposal) {
     if (proposal.round < round_) HelpLaggingRound(expected, proposal.round, out);
@@ -358,8 +494,9 @@ void Engine::OnProposal(const Proposal& proposal, Actions* out) {
               out);
     return;
   }
-  rs.proposal = proposal;
   blocks_.try_emplace(proposal.block_id, proposal.block);
+  rs.proposal = proposal;
+  rs.proposal->block.clear();
   RequestValidation(proposal.block_id, out);
 }
 
@@ -386,6 +523,11 @@ void Engine::OnBlockBuilt(const BlockBuilt& built, Actions* out) {
 }
 
 void Engine::OnTimeout(const Timeout& timeout, Actions* out) {
+  if (timeout.kind == TimeoutKind::kDoubleSignCheck) {
+    // Spans heights: the observation window after a restart without signer state.
+    observed_ = true;
+    return;
+  }
   if (timeout.height != height_ || timeout.round != round_) return;
   switch (timeout.kind) {
     case TimeoutKind::kPropose:  // Lines 57-60.
@@ -397,12 +539,14 @@ void Engine::OnTimeout(const Timeout& timeout, Actions* out) {
     case TimeoutKind::kPrecommit:  // Lines 65-67.
       StartRound(round_ + 1, out);
       break;
+    case TimeoutKind::kDoubleSignCheck:
+      break;  // Handled above.
     case TimeoutKind::kRebroadcast: {
       // The round is stuck: repeat what we signed in it (never anything new), allow helping
       // lagging peers again, and ask again for blocks we know are certified.
       RoundState& rs = Round(round_);
-      if (rs.own_proposal) {
-        out->push_back(Broadcast{*rs.own_proposal});
+      if (std::optional<Proposal> own = WithBlock(rs.own_proposal)) {
+        out->push_back(Broadcast{std::move(*own)});
         if (rs.own_proposal->pol_round)
           RelayPolka(*rs.own_proposal->pol_round, rs.own_proposal->block_id, out);
       }
@@ -443,8 +587,9 @@ void Engine::OnCertificate(const CommitCertificate& certificate, Actions* out) {
       return;
     }
   }
-  if (fetch_requested_to_ >= certificate.height) return;
-  fetch_requested_to_ = certificate.height;
+  const uint64_t to = FetchLimit(certificate.height);
+  if (fetch_requested_to_ >= to) return;
+  fetch_requested_to_ = to;
   std::vector<ValidatorIndex> peers;
   for (const CommitSignature& s : certificate.signatures) {
     auto i = config_.validators.IndexOf(s.validator);
@@ -453,7 +598,7 @@ void Engine::OnCertificate(const CommitCertificate& certificate, Actions* out) {
   LogLine("behind: height " + std::to_string(certificate.height) +
               " is certified; fetching blocks from " + std::to_string(height_),
           out);
-  out->push_back(FetchBlocks{height_, certificate.height, std::move(peers)});
+  out->push_back(FetchBlocks{height_, to, std::move(peers)});
 }
 
 void Engine::OnFetched(const BlockFetched& fetched, Actions* out) {
@@ -466,23 +611,28 @@ void Engine::OnFetched(const BlockFetched& fetched, Actions* out) {
   Commit(fetched.block, c, /*live=*/false, out);
 }
 
-void Engine::NoteAhead(ValidatorIndex peer, uint64_t their_height, const PublicKey& key,
-                       const Bytes& sign_bytes, const Signature& signature, Actions* out) {
+void Engine::NoteAhead(ValidatorIndex peer, uint64_t their_height, bool verified,
+                       const PublicKey& key, const Bytes& sign_bytes, const Signature& signature,
+                       Actions* out) {
   if (their_height <= peer_height_[peer]) return;
+  // Checked first (once per peer and height), so that a forged message can neither send us
+  // fetching nor make a validator seem further ahead than it is (the double-sign check counts
+  // on that).
+  if (!verified && !Check(key, sign_bytes, signature)) return;
+  peer_height_[peer] = their_height;
   // Messages one height ahead are routine (the peer committed a moment before us); further
-  // ahead, we are behind: fetch at once rather than wait for a stuck round. The signature is
-  // checked first so that a forged message cannot send us fetching.
-  if (their_height > height_ + 1 && their_height - 1 > fetch_requested_to_) {
-    if (!Check(key, sign_bytes, signature)) return;
-    peer_height_[peer] = their_height;
-    fetch_requested_to_ = their_height - 1;
+  // ahead, we are behind: fetch at once rather than wait for a stuck round. A signed message is
+  // only its signer's word (a Byzantine validator may claim any height), so it asks that signer
+  // alone, for one batch, once until that batch is committed or the round is stuck again, and
+  // it never holds back the fetches that certificates and quorums prove necessary.
+  if (their_height > height_ + 1 && their_height - 1 > fetch_requested_to_ &&
+      height_ > asked_to_[peer]) {
+    asked_to_[peer] = FetchLimit(their_height - 1);
     LogLine("behind: validator " + std::to_string(peer) + " is at height " +
                 std::to_string(their_height) + "; fetching blocks",
             out);
-    out->push_back(FetchBlocks{height_, their_height - 1, {peer}});
-    return;
+    out->push_back(FetchBlocks{height_, asked_to_[peer], {peer}});
   }
-  peer_height_[peer] = their_height;
 }
 
 // When the round is stuck, ask again for every height we know is committed: certified heights
@@ -496,12 +646,15 @@ void Engine::FetchFromPeersAhead(Actions* out) {
       peers.push_back(i);
     }
   }
+  std::fill(asked_to_.begin(), asked_to_.end(), 0);
   if (target < height_) return;
   if (peers.empty()) {
     for (ValidatorIndex i = 0; i < config_.validators.size(); ++i)
       if (!my_index_ || i != *my_index_) peers.push_back(i);
   }
-  fetch_requested_to_ = target;
+  target = FetchLimit(target);
+  // Only proven heights (certificates, quorums) hold back later fetches.
+  fetch_requested_to_ = std::min(target, known_committed_);
   out->push_back(FetchBlocks{height_, target, std::move(peers)});
 }
 
@@ -513,13 +666,31 @@ void Engine::HelpLaggingRound(ValidatorIndex peer, uint32_t their_round, Actions
   auto it = rounds_.find(their_round);
   if (it == rounds_.end()) return;
   const RoundState& rs = it->second;
-  if (rs.own_proposal) out->push_back(SendTo{peer, *rs.own_proposal});
+  if (std::optional<Proposal> own = WithBlock(rs.own_proposal))
+    out->push_back(SendTo{peer, std::move(*own)});
   if (rs.own_prevote) out->push_back(SendTo{peer, *rs.own_prevote});
   if (rs.own_precommit) out->push_back(SendTo{peer, *rs.own_precommit});
 }
 
+uint64_t Engine::HeightOfOneThird() const {
+  std::vector<std::pair<uint64_t, uint64_t>> heard;  // (height, power)
+  for (ValidatorIndex i = 0; i < peer_height_.size(); ++i)
+    heard.emplace_back(peer_height_[i], config_.validators.at(i).voting_power);
+  std::sort(heard.begin(), heard.end(), std::greater<>());
+  uint64_t power = 0;
+  for (const auto& [height, p] : heard) {
+    power += p;
+    if (HasOneThirdPlus(power, config_.validators.total_power())) return height;
+  }
+  return 0;
+}
+
+bool Engine::WillHelp(ValidatorIndex peer) const {
+  return helped_at_[peer] != height_ && !recent_certificates_.empty();
+}
+
 void Engine::HelpLaggard(ValidatorIndex peer, uint64_t their_height, Actions* out) {
-  if (helped_at_[peer] == height_ || recent_certificates_.empty()) return;
+  if (!WillHelp(peer)) return;
   helped_at_[peer] = height_;
   const CommitCertificate* send = &recent_certificates_.back();
   for (const CommitCertificate& c : recent_certificates_)
@@ -545,8 +716,13 @@ void Engine::ProcessRules(Actions* out) {
         if (!p.pol_round) {
           Prevote(PrevoteForProposal(lock, p.block_id, valid, std::nullopt), out);
           progress = true;
+#ifdef HALLMARK_MUTANT_LINE28_NO_POLKA_CHECK
+          // Mutant: the proof-of-lock round is taken on the proposer's word.
+        } else if (*p.pol_round < round_) {
+#else
         } else if (*p.pol_round < round_ && rounds_.count(*p.pol_round) &&
                    rounds_.at(*p.pol_round).prevotes.HasQuorumFor(p.block_id)) {
+#endif
           Prevote(PrevoteForProposal(lock, p.block_id, valid, p.pol_round), out);
           progress = true;
         }
@@ -565,7 +741,7 @@ void Engine::ProcessRules(Actions* out) {
         VerdictOf(cur.proposal->block_id) == Verdict::kValid &&
         cur.prevotes.HasQuorumFor(cur.proposal->block_id)) {
       cur.polka_handled = true;
-      const Block block{cur.proposal->block_id, cur.proposal->block};
+      const Block block{cur.proposal->block_id, HeldBlock(cur.proposal->block_id)};
       if (step_ == RoundStep::kPrevote) {
         locked_round_ = round_;
         locked_block_ = block.id;
@@ -578,7 +754,7 @@ void Engine::ProcessRules(Actions* out) {
         Precommit(block.id, out);
       }
       valid_round_ = round_;
-      valid_block_ = block;
+      valid_block_ = block.id;
       progress = true;
     }
     // Lines 44-46: a polka for nil.
@@ -664,8 +840,19 @@ void Engine::Commit(const Block& block, const CommitCertificate& certificate, bo
     // commit, and that commit is no later than the first height the network commits while we
     // follow live (a quorum without us includes an honest validator that was there). So sign
     // again once the height after the first live commit is committed.
-    if (live && !abstain_until_) {
-      abstain_until_ = height_ + 1;
+    //
+    // "Live" must mean now, not a replay: a certificate's precommits and the proposal before
+    // them can be sent again by anyone, long after the network has moved on. So a commit counts
+    // only after the observation window since the restart (time enough to hear the honest
+    // validators at their current heights), and only when validators holding more than 1/3 of
+    // the power (so at least one honest one) have not been heard more than one height past it:
+    // replays can show old heights only, never newer ones. Honest validators that precommitted
+    // the last height L our previous life could have committed are at L or later, so the
+    // commit X satisfies X + 1 >= L and our previous life signed at most at L + 1 <= X + 2;
+    // signing resumes after X + 2 commits.
+    if (live && !abstain_until_ && observed_ && known_committed_ <= height_ &&
+        HeightOfOneThird() <= height_ + 1) {
+      abstain_until_ = height_ + 2;
       LogLine("double-sign check: first live commit; signing resumes after height " +
                   std::to_string(*abstain_until_) + " commits",
               out);

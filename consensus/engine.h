@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <optional>
@@ -11,22 +12,48 @@
 #include "consensus/rules.h"
 #include "consensus/types.h"
 #include "consensus/vote_set.h"
+#include "core/limits.h"
 
 namespace hallmark::consensus {
 
 // Bounds on what the engine keeps (docs/consensus.md, "Limits").
-inline constexpr uint32_t kMaxRoundsAhead = 32;              // Votes further ahead are not stored.
-inline constexpr size_t kMaxFutureMessagesPerValidator = 8;  // Buffered for height + 1.
-inline constexpr size_t kRecentCertificates = 16;            // Kept to help lagging peers.
-inline constexpr uint32_t kMaxRoundsKept = 64;  // Older rounds of a height are dropped.
+inline constexpr uint32_t kMaxRoundsAhead = 32;  // Votes further ahead are not stored.
+// Messages for height + 1 buffered per validator, after their signature is checked; at most one
+// of them a proposal.
+inline constexpr size_t kMaxFutureMessagesPerValidator = 8;
+inline constexpr size_t kRecentCertificates = 16;  // Kept to help lagging peers.
+inline constexpr uint64_t kMaxFetchHeights = 64;   // Heights asked for in one FetchBlocks.
+// Proposals (and their blocks) are kept from kBlockRoundsKept rounds behind the current round
+// to kMaxProposalRoundsAhead rounds ahead of it.
+inline constexpr uint32_t kBlockRoundsKept = 2;
+inline constexpr uint32_t kMaxProposalRoundsAhead = 2;
+// A validator restarted without signer state listens this many times (timeout_propose +
+// timeout_prevote + timeout_precommit) before a commit can end its double-sign check.
+inline constexpr uint64_t kDoubleSignObservePeriods = 2;
+// Older rounds of a height are dropped, except proof rounds (IsProofRound).
+inline constexpr uint32_t kMaxRoundsKept = 64;
 
 struct EngineConfig {
   std::string chain_id;
   ValidatorSet validators;
   TimeoutConfig timeouts;
+  // genesis.json's consensus.max_block_bytes: larger proposals are dropped unread.
+  uint64_t max_block_bytes = core::limits::kMaxBlockBytes;
   // How signatures are checked. The default applies core's acceptance policy; the simulator
   // passes the same policy behind a cache of verdicts.
   core::SignatureCheck check = core::PolicySignatureCheck;
+};
+
+// What the engine holds that peers can make it hold, for tests, the simulator and metrics.
+// FootprintLimit gives the bound on each (docs/consensus.md, "Limits").
+struct EngineFootprint {
+  size_t rounds = 0;        // Rounds of the current height kept.
+  size_t vote_entries = 0;  // (block, validator) pairs remembered, over every vote set.
+  size_t blocks = 0;        // Blocks held for the current height.
+  uint64_t block_bytes = 0;
+  size_t buffered = 0;  // Messages buffered for the next height.
+  uint64_t buffered_bytes = 0;
+  size_t other = 0;  // Verdicts, evidence keys and lagging rounds helped.
 };
 
 // Where the engine starts: the last committed height (0 before the first block) and the signer
@@ -48,6 +75,8 @@ struct EngineStart {
 // PersistSignerState before the Broadcast, and refuses while the double-sign check is pending.
 //
 // Thread-compatible: one driver thread (or strand) calls Start and Step.
+EngineFootprint FootprintLimit(const EngineConfig& config);
+
 class Engine {
  public:
   // `signer` may be null for a node that only follows (it never signs); otherwise its key must
@@ -70,6 +99,7 @@ class Engine {
     return ProposerFor(schedule_, height, round);
   }
   const EngineConfig& config() const { return config_; }
+  EngineFootprint Footprint() const;
 
  private:
   enum class Verdict { kPending, kValid, kInvalid };
@@ -78,7 +108,7 @@ class Engine {
     RoundState(uint64_t height, uint32_t round, const ValidatorSet* validators)
         : prevotes(height, round, VoteType::kPrevote, validators),
           precommits(height, round, VoteType::kPrecommit, validators) {}
-    std::optional<Proposal> proposal;
+    std::optional<Proposal> proposal;  // Without its block's bytes.
     VoteSet prevotes;
     VoteSet precommits;
     bool prevote_timeout_scheduled = false;    // Line 34 "for the first time".
@@ -86,7 +116,7 @@ class Engine {
     bool polka_handled = false;                // Line 36 "for the first time".
     bool build_requested = false;
     // What this validator signed in the round, for re-sending.
-    std::optional<Proposal> own_proposal;
+    std::optional<Proposal> own_proposal;  // Without its block's bytes.
     std::optional<Vote> own_prevote;
     std::optional<Vote> own_precommit;
   };
@@ -115,11 +145,20 @@ class Engine {
   // sends nothing) when the guard or the double-sign check refuses.
   bool SignAndBroadcast(Message message, Actions* out);
   void Commit(const Block& block, const CommitCertificate& certificate, bool live, Actions* out);
+  // REQUIRES: the message from `peer` at `their_height` < height_ has a valid signature.
   void HelpLaggard(ValidatorIndex peer, uint64_t their_height, Actions* out);
-  // A signed message from `peer` at a later height: that peer has committed our height.
-  void NoteAhead(ValidatorIndex peer, uint64_t their_height, const PublicKey& key,
+  // Whether HelpLaggard would answer `peer` now; checked before a stale message's signature.
+  bool WillHelp(ValidatorIndex peer) const;
+  // The highest height at which validators holding more than 1/3 of the power have been heard
+  // (signed messages, checked), so at least one honest validator has reached it.
+  uint64_t HeightOfOneThird() const;
+  // A message from `peer` at a later height: that peer has committed our height. `verified`
+  // says its signature was checked already; otherwise it is checked before acting on it.
+  void NoteAhead(ValidatorIndex peer, uint64_t their_height, bool verified, const PublicKey& key,
                  const Bytes& sign_bytes, const Signature& signature, Actions* out);
   void FetchFromPeersAhead(Actions* out);
+  // The last height of one fetch batch starting at height_ and asking up to `to`.
+  uint64_t FetchLimit(uint64_t to) const { return std::min(to, height_ + kMaxFetchHeights - 1); }
   // A peer still in an earlier round of our height: send it what we signed in that round, which
   // it may have lost (the paper's gossip does this).
   void HelpLaggingRound(ValidatorIndex peer, uint32_t their_round, Actions* out);
@@ -128,7 +167,17 @@ class Engine {
   void Schedule(TimeoutKind kind, uint32_t round, Actions* out);
   void RequestValidation(const Hash256& block_id, Actions* out);
   void BufferFuture(ValidatorIndex index, Event event);
+  // Drops rounds more than kMaxRoundsKept behind, except proof rounds.
   void PruneRounds();
+  // A round whose polka line 28 may need: the valid round, the locked round, or the
+  // proof-of-lock round of a proposal kept for the current round or a later one.
+  bool IsProofRound(uint32_t round) const;
+  // Whether proposals and blocks of `round` are kept (Limits).
+  bool HoldsBlocksOf(uint32_t round) const;
+  // The bytes of a block PruneRounds keeps (the valid value, the current round's proposal).
+  const Bytes& HeldBlock(const Hash256& id) const;
+  // `proposal` with its block's bytes, which blocks_ holds; nullopt once they are dropped.
+  std::optional<Proposal> WithBlock(const std::optional<Proposal>& proposal) const;
   RoundState& Round(uint32_t round);
   Verdict VerdictOf(const Hash256& block_id) const;
   bool Check(const PublicKey& key, const Bytes& message, const Signature& signature) const;
@@ -147,18 +196,23 @@ class Engine {
   std::optional<uint32_t> locked_round_;
   Hash256 locked_block_;
   std::optional<uint32_t> valid_round_;
-  std::optional<Block> valid_block_;
+  std::optional<Hash256> valid_block_;  // Its bytes are in blocks_.
+  // Rounds hold proposals without their bytes; the bytes of every block named by a kept
+  // proposal, and of the valid value, are here, once.
   std::map<uint32_t, RoundState> rounds_;
-  std::map<Hash256, Bytes> blocks_;  // Block bytes named by this height's proposals.
+  std::map<Hash256, Bytes> blocks_;
   std::map<Hash256, Verdict> verdicts_;
   std::vector<uint32_t> max_round_;  // Per validator, highest round heard at this height + 1.
-  std::set<std::tuple<ValidatorIndex, uint32_t, VoteType>> evidence_reported_;
+  std::set<std::tuple<uint32_t, ValidatorIndex, VoteType>> evidence_reported_;  // Round first.
 
   // Catching up.
-  uint64_t known_committed_ = 0;       // Highest certified height heard of.
-  uint64_t fetch_requested_to_ = 0;    // Highest height asked for since the last rebroadcast.
+  uint64_t known_committed_ = 0;  // Highest certified height heard of.
+  // Highest height asked for on proof (a certificate or a precommit quorum) since the last
+  // rebroadcast; a peer's unproven claim never raises it.
+  uint64_t fetch_requested_to_ = 0;
   std::vector<uint64_t> helped_at_;    // Per validator: our height when we last helped it.
   std::vector<uint64_t> peer_height_;  // Per validator: the highest height heard from it.
+  std::vector<uint64_t> asked_to_;     // Per validator: last height asked of it on its word.
   std::vector<std::set<uint32_t>> rounds_helped_;  // Per validator, since the last rebroadcast.
   std::deque<CommitCertificate> recent_certificates_;
   std::vector<std::vector<Event>> future_;  // Per validator, messages for height + 1.
@@ -166,6 +220,7 @@ class Engine {
   // Signing.
   SignerState signer_state_;
   bool abstaining_ = false;
+  bool observed_ = false;                  // The double-sign check's observation window has passed.
   std::optional<uint64_t> abstain_until_;  // Set at the first live commit while abstaining.
 };
 

@@ -15,7 +15,12 @@ Hash256 PrevoteForProposal(const LockState& lock, const Hash256& proposed, bool 
   return proposed;
 #else
   if (!lock.locked_round || lock.locked_block == proposed) return proposed;
+#ifdef HALLMARK_MUTANT_LINE28_STRICT
+  // Mutant: "<" instead of "<=" on line 28.
+  if (pol_round && *lock.locked_round < *pol_round) return proposed;
+#else
   if (pol_round && *lock.locked_round <= *pol_round) return proposed;
+#endif
   return Hash256();
 #endif
 }

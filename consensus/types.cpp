@@ -40,6 +40,8 @@ std::string_view TimeoutKindName(TimeoutKind kind) {
       return "precommit";
     case TimeoutKind::kRebroadcast:
       return "rebroadcast";
+    case TimeoutKind::kDoubleSignCheck:
+      return "double-sign-check";
   }
   return "unknown";
 }

@@ -54,6 +54,9 @@ enum class TimeoutKind : uint8_t {
   // Re-sends this round's own messages when the round makes no progress, standing in for the
   // gossip layer the paper assumes (lost messages are otherwise never repeated).
   kRebroadcast,
+  // Once, after a start without signer state: the double-sign check's observation window. It
+  // belongs to no height or round; the driver must not drop it when heights pass.
+  kDoubleSignCheck,
 };
 std::string_view TimeoutKindName(TimeoutKind kind);
 

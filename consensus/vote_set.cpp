@@ -18,6 +18,19 @@ VoteSet::AddResult VoteSet::Add(ValidatorIndex index, const Vote& vote, Vote* fi
   HM_ASSERT(vote.height == height_ && vote.round == round_ && vote.type == type_);
   HM_ASSERT(index < by_validator_.size());
   const uint64_t power = validators_->at(index).voting_power;
+  // Past the cap a validator is not remembered any further, not even which blocks it named
+  // (otherwise one equivocator could grow the set without bound), except for a block that
+  // validators holding more than 1/3 of the power already back: a polka may need this vote (an
+  // equivocator that filled its slots with junk would otherwise keep a relayed proof of lock
+  // from ever being complete, and a locked validator from ever being convinced), and such a
+  // block has at least one honest voter, so there are at most as many as validators.
+  if (by_validator_[index] && votes_of_[index] >= kMaxVotesPerValidator &&
+      !voted_for_.count({vote.block_id, index}) &&
+      (votes_of_[index] >= MaxVotesPerValidator(validators_->size()) ||
+       !HasOneThirdPlus(PowerFor(vote.block_id), validators_->total_power()))) {
+    if (first) *first = counted_[*by_validator_[index]].second;
+    return AddResult::kConflict;
+  }
   if (!voted_for_.insert({vote.block_id, index}).second) {
 #ifdef HALLMARK_MUTANT_COUNT_SIGNER_TWICE
     // Mutant: the same validator's vote is counted again.
@@ -30,11 +43,9 @@ VoteSet::AddResult VoteSet::Add(ValidatorIndex index, const Vote& vote, Vote* fi
   if (by_validator_[index]) {
     // Equivocation: keep a bounded number of the validator's votes, each counting for its block.
     if (first) *first = counted_[*by_validator_[index]].second;
-    if (votes_of_[index] < kMaxVotesPerValidator) {
-      ++votes_of_[index];
-      counted_.emplace_back(index, vote);
-      power_by_block_[vote.block_id] += power;
-    }
+    ++votes_of_[index];
+    counted_.emplace_back(index, vote);
+    power_by_block_[vote.block_id] += power;
     return AddResult::kConflict;
   }
   by_validator_[index] = counted_.size();

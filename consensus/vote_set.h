@@ -17,7 +17,7 @@ namespace hallmark::consensus {
 // once. Safety is unaffected: two quorums share more than f validators, so at least one honest
 // one, and honest validators vote once. Counting the equivocator's vote for a block matters for
 // liveness: honest validators locked on a block need the proof of lock that includes it.
-// Bounded by kMaxVotesPerValidator * validator count. Thread-compatible.
+// Bounded by MaxVotesPerValidator(n) * n. Thread-compatible.
 class VoteSet {
  public:
   VoteSet(uint64_t height, uint32_t round, VoteType type, const ValidatorSet* validators);
@@ -43,8 +43,15 @@ class VoteSet {
   std::vector<CommitSignature> SignaturesFor(const Hash256& block_id) const;
   // This set's own votes, for re-sending.
   const std::vector<std::pair<ValidatorIndex, Vote>>& votes() const { return counted_; }
+  // (block, validator) pairs remembered: at most MaxVotesPerValidator(n) per validator.
+  size_t entries() const { return voted_for_.size(); }
 
+  // Votes kept per validator for blocks nobody else backs; a validator's votes for blocks that
+  // validators with more than 1/3 of the power back are kept too, up to the hard bound below.
   static constexpr size_t kMaxVotesPerValidator = 3;
+  static constexpr size_t MaxVotesPerValidator(size_t validators) {
+    return kMaxVotesPerValidator + validators;
+  }
 
  private:
   uint64_t height_;

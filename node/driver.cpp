@@ -135,6 +135,7 @@ Status ConsensusDriver::Start() {
   const auto& p = network_.genesis().consensus();
   config.timeouts = consensus::TimeoutConfig{p.timeout_propose_ms(), p.timeout_prevote_ms(),
                                              p.timeout_precommit_ms(), p.timeout_delta_ms()};
+  config.max_block_bytes = network_.max_block_bytes();
   consensus::EngineStart start;
   start.committed_height = ledger_->height();
   auto signer_bytes = ledger_->GetLocal("signer");
@@ -294,10 +295,16 @@ void ConsensusDriver::Schedule(const consensus::Timeout& timeout, uint64_t delay
     Handle(consensus::TimeoutFired{timeout});
   });
   timers_[key] = std::move(timer);
-  // Timers of heights already passed are dropped (their handlers see operation_aborted).
-  while (!timers_.empty() && std::get<0>(timers_.begin()->first) + 1 < engine_->height()) {
-    timers_.begin()->second->cancel();
-    timers_.erase(timers_.begin());
+  // Timers of heights already passed are dropped (their handlers see operation_aborted), except
+  // the double-sign check's, which spans heights.
+  for (auto it = timers_.begin();
+       it != timers_.end() && std::get<0>(it->first) + 1 < engine_->height();) {
+    if (std::get<2>(it->first) == static_cast<int>(consensus::TimeoutKind::kDoubleSignCheck)) {
+      ++it;
+      continue;
+    }
+    it->second->cancel();
+    it = timers_.erase(it);
   }
 }
 

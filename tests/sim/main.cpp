@@ -2,6 +2,7 @@
 //
 //   hallmark-sim [--seed S] [--seeds N] [--validators 4|7] [--twins K] [--trace-hash] [--trace]
 //                [--stop-on-failure] [--check-determinism] [--ci-budget] [--expect-failure]
+//                [--deployment-invariants]
 //
 // Runs seeds S .. S+N-1 (S defaults to 1, N to 1). --twins K runs Twins scenarios with K twin
 // pairs instead of the fault simulation. Prints one line per failing seed with the command that
@@ -12,6 +13,8 @@
 // 1..1000 at n = 7 with two pairs, then fault seeds 1..500 (n = 4 and 7 mixed).
 // --expect-failure (for the deliberately broken builds) stops at the first failure and inverts
 // the exit status: 0 when some seed failed, 1 when every seed passed.
+// --deployment-invariants checks only agreement, validity, double signs, bounded memory and
+// liveness: no certificate re-check and no restored-lock check.
 
 #include <algorithm>
 #include <chrono>
@@ -28,7 +31,8 @@ namespace {
 void Usage() {
   std::fprintf(stderr,
                "usage: hallmark-sim [--seed S] [--seeds N] [--validators 4|7] [--twins K] "
-               "[--trace-hash] [--trace] [--stop-on-failure]\n");
+               "[--trace-hash] [--trace] [--stop-on-failure] [--check-determinism] [--ci-budget] "
+               "[--expect-failure] [--deployment-invariants]\n");
 }
 
 bool ParseU64(const char* s, uint64_t* out) {
@@ -51,6 +55,7 @@ int main(int argc, char** argv) {
   bool check_determinism = false;
   bool ci_budget = false;
   bool expect_failure = false;
+  bool deployment_invariants = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     const char* next = i + 1 < argc ? argv[i + 1] : nullptr;
@@ -73,6 +78,8 @@ int main(int argc, char** argv) {
       check_determinism = true;
     } else if (arg == "--ci-budget") {
       ci_budget = true;
+    } else if (arg == "--deployment-invariants") {
+      deployment_invariants = true;
     } else if (arg == "--expect-failure") {
       expect_failure = stop_on_failure = true;
     } else {
@@ -110,6 +117,7 @@ int main(int argc, char** argv) {
       options.validators = static_cast<int>(run.validators);
       options.twins = static_cast<int>(run.twins);
       options.print_trace = trace;
+      options.deployment_invariants_only = deployment_invariants;
       hallmark::sim::SimResult r = hallmark::sim::RunSimulation(options);
       if (r.ok && check_determinism) {
         options.print_trace = false;

@@ -25,7 +25,8 @@ namespace {
 using namespace hallmark::consensus;
 
 constexpr const char* kChainId = "hallmark-sim";
-constexpr size_t kMaxBlockRecords = 20;     // The simulated genesis' block limit.
+constexpr size_t kMaxBlockRecords = 20;  // The simulated genesis' block limits.
+constexpr uint64_t kMaxBlockBytes = 64 * 1024;
 constexpr uint64_t kRecordIntervalMs = 25;  // One record becomes ready every 25 ms.
 constexpr uint64_t kMaxEvents = 4'000'000;  // A run that needs more is stuck in a loop.
 constexpr size_t kMaxFetchBlocks = 64;      // Blocks served per fetch request.
@@ -137,6 +138,9 @@ struct Instance {
   bool twin = false;     // A second copy of a validator's key (or the first copy of one).
   bool faulty = false;   // Counts against f: twins, lost signer state, a lying application.
   bool bad_app = false;  // Builds blocks that do not extend the chain.
+  // A Byzantine actor: the sim signs with its key behind its engine's back (Adversary).
+  uint32_t attacks = 0;      // kAttack* bits.
+  int crash_after_lock = 0;  // Twins: crash this often, each right after precommitting a block.
   bool up = true;
   uint64_t incarnation = 0;
   uint32_t skew_permille = 1000;
@@ -148,6 +152,15 @@ struct Instance {
   std::set<uint64_t> records;
   uint64_t low_water = 1;  // Every record below it is committed.
 };
+
+// What a Byzantine actor does, drawn per seed (Simulation::Adversary).
+constexpr uint32_t kAttackEquivocate = 1;  // Two proposals per round, to different peers.
+constexpr uint32_t kAttackDoubleVote = 2;  // Prevotes and precommits for two blocks.
+constexpr uint32_t kAttackLieVr = 4;       // Fresh proposals with a proof-of-lock round it lacks.
+constexpr uint32_t kAttackFar = 8;         // Votes and certificates at far heights and rounds.
+constexpr uint32_t kAttackFlood = 16;      // Bursts of signed junk votes and forged messages.
+constexpr uint32_t kAttackSelective = 32;  // Each message to a random subset of peers only.
+constexpr uint32_t kAttackAll = 63;
 
 struct SimEvent {
   enum class Kind { kEngine, kCrash, kRestart, kPartition, kPartitionEnd, kHeal };
@@ -189,9 +202,16 @@ class Simulation {
   void Send(size_t from, size_t to, const Message& message);
   bool Connected(size_t from, size_t to, const Message* message) const;
   void CheckSigned(size_t i, const Message& message);
+  // A Byzantine actor's broadcast: what it sends instead, signed with its key.
+  void Adversary(size_t i, const Message& message);
+  void SendSigned(size_t from, const std::vector<size_t>& to, Message message);
+  Proposal SignProposal(ValidatorIndex v, Proposal p) const;
+  Vote SignVote(ValidatorIndex v, Vote vote) const;
+  void CheckFootprint(size_t i);
   void OnCommit(size_t i, const CommitBlock& c);
   void OnFetch(size_t i, const FetchBlocks& f);
-  Block BuildFor(size_t i, uint64_t height, uint32_t round);
+  // `tag` makes a second, different block for the same round (an equivocating proposer's).
+  Block BuildFor(size_t i, uint64_t height, uint32_t round, const std::string& tag = "");
   bool ValidFor(size_t i, uint64_t height, const Block& block) const;
   void Crash(size_t i, bool lost_state, uint64_t restart_after_ms);
   void Restart(size_t i);
@@ -252,6 +272,8 @@ class Simulation {
   std::set<Hash256> proposed_;
   std::set<Hash256> validated_by_honest_;
   std::map<std::tuple<ValidatorIndex, uint64_t, uint32_t, int>, Hash256> signed_;
+  std::set<ValidatorIndex> equivocators_;  // Validators that may sign twice (evidence is fine).
+  EngineFootprint limit_;
 };
 
 std::unique_ptr<Engine> Simulation::MakeEngine(size_t i) {
@@ -271,6 +293,8 @@ void Simulation::Setup() {
   config_.chain_id = kChainId;
   config_.validators = std::move(core::ValidatorSet::Create(std::move(entries)).value());
   config_.check = CachedPolicyCheck;
+  config_.max_block_bytes = kMaxBlockBytes;
+  limit_ = FootprintLimit(config_);
   instances_of_.assign(n_, {});
   for (int v = 0; v < n_; ++v) {
     instances_.emplace_back();
@@ -312,8 +336,13 @@ void Simulation::SetupFaults() {
   for (uint64_t b = 0; b < byzantine; ++b) {
     Instance& in = instances_[order[b]];
     in.faulty = true;
-    if (rng_.Chance(500'000)) {
+    const uint64_t kind = rng_.Below(4);
+    if (kind == 0) {
       in.bad_app = true;
+    } else if (kind >= 2) {
+      // A Byzantine actor with a seed-drawn set of attacks.
+      in.attacks = static_cast<uint32_t>(rng_.Between(1, kAttackAll));
+      equivocators_.insert(in.validator);
     } else {
       SimEvent e;
       e.kind = SimEvent::Kind::kCrash;
@@ -359,13 +388,18 @@ void Simulation::SetupTwins() {
                                            : static_cast<ValidatorIndex>(rng_.Below(n_));
     twinned_.insert(v);
   }
+  // Half the scenarios have the twins lie about the proof-of-lock round of fresh proposals.
+  const uint32_t twin_attacks = rng_.Chance(500'000) ? kAttackLieVr : 0;
   for (ValidatorIndex v : twinned_) {
+    equivocators_.insert(v);
     instances_[v].twin = true;
     instances_[v].faulty = true;
+    instances_[v].attacks = twin_attacks;
     Instance copy;
     copy.validator = v;
     copy.twin = true;
     copy.faulty = true;
+    copy.attacks = twin_attacks;
     instances_of_[v].push_back(instances_.size());
     instances_.push_back(std::move(copy));
   }
@@ -401,6 +435,14 @@ void Simulation::SetupTwins() {
     e.lost_state = true;
     Push(rng_.Between(50, 1500), e);
   }
+  // An honest validator crashes right after it precommits a block (so it is locked), up to
+  // twice; it comes back with its signer state and lock, and must keep its lock.
+  {
+    std::vector<size_t> honest;
+    for (size_t i = 0; i < instances_.size(); ++i)
+      if (!instances_[i].twin) honest.push_back(i);
+    instances_[honest[rng_.Below(honest.size())]].crash_after_lock = 2;
+  }
   faults_active_ = false;  // No loss or duplication; the partitions are the faults.
   healed_ = true;
   liveness_target_ = kTwinsHeights + kLivenessHeights;
@@ -435,7 +477,7 @@ void Simulation::Send(size_t from, size_t to, const Message& message) {
 void Simulation::CheckSigned(size_t i, const Message& message) {
   const Instance& in = instances_[i];
   if (auto* p = std::get_if<Proposal>(&message)) proposed_.insert(p->block_id);
-  if (in.twin) return;
+  if (in.twin || in.attacks) return;
   int step = 0;
   Hash256 id;
   uint64_t h = 0;
@@ -465,12 +507,159 @@ void Simulation::CheckSigned(size_t i, const Message& message) {
          " at h=" + std::to_string(h) + " r=" + std::to_string(r));
 }
 
-Block Simulation::BuildFor(size_t i, uint64_t height, uint32_t round) {
+Proposal Simulation::SignProposal(ValidatorIndex v, Proposal p) const {
+  p.proposer = SignerFor(v).public_key();
+  p.signature = SignerFor(v).Sign(core::ProposalSignBytes(kChainId, p));
+  return p;
+}
+
+Vote Simulation::SignVote(ValidatorIndex v, Vote vote) const {
+  vote.validator = SignerFor(v).public_key();
+  vote.signature = SignerFor(v).Sign(core::VoteSignBytes(kChainId, vote));
+  return vote;
+}
+
+void Simulation::SendSigned(size_t from, const std::vector<size_t>& to, Message message) {
+  if (auto* p = std::get_if<Proposal>(&message)) proposed_.insert(p->block_id);
+  Trace(from, "> byzantine " + Describe(message) + " to " + std::to_string(to.size()));
+  for (size_t j : to) Send(from, j, message);
+}
+
+void Simulation::Adversary(size_t i, const Message& message) {
+  const Instance& in = instances_[i];
+  const ValidatorIndex v = in.validator;
+  const PublicKey& own = config_.validators.at(v).key;
+  std::vector<size_t> all, side_a, side_b;
+  for (size_t j = 0; j < instances_.size(); ++j) {
+    if (j == i) continue;
+    all.push_back(j);
+    (rng_.Below(2) ? side_a : side_b).push_back(j);
+  }
+  const auto [h, r, step] = HeightRoundStep(message);
+  Message out = message;
+  std::optional<Message> second;  // Sent to side_b instead of `out`.
+  if (auto* p = std::get_if<Proposal>(&message); p && p->proposer == own) {
+    if ((in.attacks & kAttackLieVr) && p->round > 0 && rng_.Chance(500'000)) {
+      // A block with a proof-of-lock round it has no polka for (the last round, so that it is
+      // no older than anyone's lock): whoever prevotes it without checking the polka gives up
+      // its lock (line 28).
+      Proposal lie = *p;
+      if (lie.pol_round) {
+        const Block b = BuildFor(i, p->height, p->round, "/lie");
+        lie.block_id = b.id;
+        lie.block = b.data;
+      }
+      lie.pol_round = p->round - 1;
+      out = SignProposal(v, lie);
+    }
+    if (in.attacks & kAttackEquivocate) {
+      Proposal other = std::get<Proposal>(out);
+      const Block b = BuildFor(i, p->height, p->round, "/twin");
+      other.block_id = b.id;
+      other.block = b.data;
+      second = SignProposal(v, other);
+    }
+  } else if (auto* vote = std::get_if<Vote>(&message);
+             vote && vote->validator == own && (in.attacks & kAttackDoubleVote)) {
+    Vote other = *vote;
+    other.block_id = core::IsNil(vote->block_id)
+                         ? BuildFor(i, vote->height, vote->round, "/twin").id
+                         : Hash256();
+    second = SignVote(v, other);
+  }
+  if (second) {
+    SendSigned(i, side_a, out);
+    SendSigned(i, side_b, *second);
+  } else if ((in.attacks & kAttackSelective) && rng_.Chance(500'000)) {
+    SendSigned(i, side_a, out);
+  } else {
+    SendSigned(i, all, out);
+  }
+  auto random_id = [&] {
+    std::string seed = std::to_string(rng_.Next());
+    return core::Sha256Of(seed);
+  };
+  if ((in.attacks & kAttackFar) && rng_.Chance(100'000)) {
+    // Far heights and rounds, validly signed; a certificate for a far height that cannot check.
+    const uint64_t far = h + (uint64_t{1} << rng_.Between(1, 62));
+    SendSigned(
+        i, all,
+        SignVote(
+            v,
+            Vote{
+                far, static_cast<uint32_t>(rng_.Next()), VoteType::kPrevote, random_id(), {}, {}}));
+    SendSigned(i, all,
+               SignVote(v, Vote{h,
+                                r + 33 + static_cast<uint32_t>(rng_.Below(1u << 30)),
+                                VoteType::kPrecommit,
+                                random_id(),
+                                {},
+                                {}}));
+    if (!in.chain.empty()) {
+      CommitCertificate c = in.chain.back().certificate;
+      c.height = far;
+      SendSigned(i, all, c);
+    }
+  }
+  if ((in.attacks & kAttackFlood) && rng_.Chance(20'000)) {
+    // Valid-looking votes for blocks nobody proposed, and forgeries in honest validators' names
+    // at this height and the next.
+    for (int k = 0; k < 12; ++k) {
+      SendSigned(i, all,
+                 SignVote(v, Vote{h,
+                                  r + static_cast<uint32_t>(rng_.Below(3)),
+                                  rng_.Below(2) ? VoteType::kPrevote : VoteType::kPrecommit,
+                                  random_id(),
+                                  {},
+                                  {}}));
+      const ValidatorIndex victim = static_cast<ValidatorIndex>(rng_.Below(n_));
+      Vote forged{h + rng_.Below(2),
+                  r,
+                  VoteType::kPrevote,
+                  random_id(),
+                  config_.validators.at(victim).key,
+                  {}};
+      for (auto& byte : forged.signature.bytes) byte = static_cast<uint8_t>(rng_.Next());
+      SendSigned(i, all, forged);
+    }
+    Proposal forged{
+        h + 1,
+        0,
+        std::nullopt,
+        random_id(),
+        Bytes(1024, 7),
+        config_.validators.at(ProposerFor(ProposerSchedule(config_.validators), h + 1, 0)).key,
+        {}};
+    for (auto& byte : forged.signature.bytes) byte = static_cast<uint8_t>(rng_.Next());
+    SendSigned(i, all, forged);
+  }
+}
+
+void Simulation::CheckFootprint(size_t i) {
+  const Instance& in = instances_[i];
+  if (!in.up || !in.engine) return;
+  const EngineFootprint f = in.engine->Footprint();
+  auto over = [&](const char* what, uint64_t have, uint64_t bound) {
+    if (have > bound)
+      Fail("bounded memory: node " + std::to_string(i) + " holds " + std::to_string(have) + " " +
+           what + ", more than the limit of " + std::to_string(bound));
+  };
+  over("rounds", f.rounds, limit_.rounds);
+  over("vote entries", f.vote_entries, limit_.vote_entries);
+  over("blocks", f.blocks, limit_.blocks);
+  over("block bytes", f.block_bytes, limit_.block_bytes);
+  over("buffered messages", f.buffered, limit_.buffered);
+  over("buffered bytes", f.buffered_bytes, limit_.buffered_bytes);
+  over("other entries", f.other, limit_.other);
+}
+
+Block Simulation::BuildFor(size_t i, uint64_t height, uint32_t round, const std::string& tag) {
   const Instance& in = instances_[i];
   Hash256 prev = in.chain.empty() ? Hash256() : in.chain.back().block.id;
   if (in.bad_app) prev = core::Sha256Of("not the chain " + std::to_string(rng_.Next()));
   std::string s = "h=" + std::to_string(height) + ";prev=" + prev.Hex() +
-                  ";by=" + std::to_string(in.validator) + "/" + std::to_string(round) + ";recs=";
+                  ";by=" + std::to_string(in.validator) + "/" + std::to_string(round) + tag +
+                  ";recs=";
   size_t taken = 0;
   const uint64_t ready = Submitted();
   for (uint64_t r = in.low_water; r <= ready && taken < kMaxBlockRecords; ++r) {
@@ -506,7 +695,7 @@ void Simulation::OnCommit(size_t i, const CommitBlock& c) {
   }
   core::Status s = core::VerifyCommitCertificate(config_.validators, kChainId, c.certificate, h,
                                                  c.block.id, CachedPolicyCheck);
-  if (!s.ok()) {
+  if (!s.ok() && !options_.deployment_invariants_only) {
     Fail("node " + std::to_string(i) + " committed with a bad certificate: " + s.ToString());
     return;
   }
@@ -570,8 +759,12 @@ void Simulation::Execute(size_t i, const Actions& actions) {
     bool crash_point = false;
     if (auto* b = std::get_if<Broadcast>(&a)) {
       CheckSigned(i, b->message);
-      for (size_t j = 0; j < instances_.size(); ++j)
-        if (j != i) Send(i, j, b->message);
+      if (in.attacks) {
+        Adversary(i, b->message);
+      } else {
+        for (size_t j = 0; j < instances_.size(); ++j)
+          if (j != i) Send(i, j, b->message);
+      }
       crash_point = true;
     } else if (auto* s = std::get_if<SendTo>(&a)) {
       for (size_t j : instances_of_.at(s->to))
@@ -608,10 +801,20 @@ void Simulation::Execute(size_t i, const Actions& actions) {
             core::VerifyEvidence(config_.validators, kChainId, e->evidence, CachedPolicyCheck);
         auto index = config_.validators.IndexOf(e->evidence.first.validator);
         if (!s.ok()) Fail("node " + std::to_string(i) + " reported bad evidence: " + s.ToString());
-        if (!index || !twinned_.count(static_cast<ValidatorIndex>(*index)))
+        if (!index || !equivocators_.count(static_cast<ValidatorIndex>(*index)))
           Fail("evidence from node " + std::to_string(i) + " names validator " +
-               (index ? std::to_string(*index) : "?") + ", which is not twinned");
+               (index ? std::to_string(*index) : "?") + ", which never signed twice");
         ++result_.evidence;
+      }
+    }
+    if (auto* b = std::get_if<Broadcast>(&a); b && in.crash_after_lock) {
+      const Vote* v = std::get_if<Vote>(&b->message);
+      if (v && v->type == VoteType::kPrecommit && !core::IsNil(v->block_id) &&
+          v->validator == config_.validators.at(in.validator).key) {
+        --in.crash_after_lock;
+        Trace(i, "crash after lock");
+        Crash(i, false, rng_.Between(10, 500));
+        return;
       }
     }
     // Crash points: right after a vote leaves, after the signer state is written, after a
@@ -663,8 +866,17 @@ void Simulation::Restart(size_t i) {
   if (in.up) return;
   in.up = true;
   in.engine = MakeEngine(i);
-  if (in.signer_state && in.engine->signer_state() != *in.signer_state)
-    Fail("node " + std::to_string(i) + " restarted with a different signer state");
+  // The restarted engine must act on what was persisted: its lock, and no earlier round than
+  // the one it last signed in.
+  if (in.signer_state && in.signer_state->height == in.engine->height() &&
+      !options_.deployment_invariants_only) {
+    const SignerState& s = *in.signer_state;
+    const LockState lock = in.engine->lock();
+    if (!core::IsNil(s.lock_block_id) && s.lock_height == s.height &&
+        (lock.locked_round != s.lock_round || lock.locked_block != s.lock_block_id))
+      Fail("node " + std::to_string(i) + " restarted without its lock on " +
+           s.lock_block_id.Hex().substr(0, 12) + " from round " + std::to_string(s.lock_round));
+  }
   Trace(i, "restart chain=" + std::to_string(in.chain.size()));
   Execute(i, in.engine->Start());
 }
@@ -707,6 +919,7 @@ void Simulation::Handle(SimEvent& e) {
       if (!in.up || (e.incarnation && *e.incarnation != in.incarnation)) return;
       Trace(e.instance, "< " + Describe(*e.event));
       Execute(e.instance, in.engine->Step(*e.event));
+      CheckFootprint(e.instance);
       return;
     }
     case SimEvent::Kind::kCrash:

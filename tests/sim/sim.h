@@ -21,6 +21,10 @@ struct SimOptions {
   int validators = 0;  // 4 or 7; 0 picks by seed (odd: 4, even: 7).
   int twins = 0;       // Twin pairs; 0 runs the fault simulation instead of Twins.
   bool print_trace = false;
+  // Check only what a deployment would notice (agreement, validity, double signs, bounded
+  // memory, liveness), not the certificate re-check or the restored-lock check, to show that
+  // a broken engine is caught by those too.
+  bool deployment_invariants_only = false;
 };
 
 struct SimResult {

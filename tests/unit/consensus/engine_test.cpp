@@ -337,16 +337,31 @@ TEST_CASE("engine: without signer state it abstains, says so, and signs again af
   CHECK(logged);
   CHECK(c.engines[3]->abstaining());
   c.Apply(3, start);
+  // It listens for a while before any commit can count (here: before the others start).
+  size_t observe = 0;
+  for (const auto& t : Only<ScheduleTimeout>(start)) {
+    if (t.timeout.kind != TimeoutKind::kDoubleSignCheck) continue;
+    ++observe;
+    c.Apply(3, c.engines[3]->Step(TimeoutFired{t.timeout}));
+  }
+  CHECK(observe == 1);
   for (size_t i = 0; i < 3; ++i) c.Apply(i, c.engines[i]->Start());
-  c.Run(4000);
-  REQUIRE(c.committed[3].size() >= 4);
+  // Rounds that the abstaining validator would propose in end by timeouts.
+  for (int k = 0; k < 10 && c.committed[3].size() < 6; ++k) {
+    c.Run(3000);
+    for (size_t i = 0; i < 4; ++i) c.FireTimeouts(i, TimeoutKind::kPropose);
+    c.Run(3000);
+    for (size_t i = 0; i < 4; ++i) c.FireTimeouts(i, TimeoutKind::kPrecommit);
+  }
+  c.Run(3000);
+  REQUIRE(c.committed[3].size() >= 6);
   CHECK_FALSE(c.engines[3]->abstaining());
-  // It signed nothing at heights 1 and 2 (first live commit at 1, resume after 2).
+  // It signed nothing at heights 1 to 3 (first live commit at 1, resume after 3).
   for (const auto& [node, action] : c.all_actions) {
     if (node != 3) continue;
     if (auto* b = std::get_if<Broadcast>(&action)) {
-      if (auto* vote = std::get_if<Vote>(&b->message)) CHECK(vote->height >= 3);
-      if (auto* p = std::get_if<Proposal>(&b->message)) CHECK(p->height >= 3);
+      if (auto* vote = std::get_if<Vote>(&b->message)) CHECK(vote->height >= 4);
+      if (auto* p = std::get_if<Proposal>(&b->message)) CHECK(p->height >= 4);
     }
   }
 }
@@ -419,4 +434,329 @@ TEST_CASE("engine: a stale vote from a lagging peer is answered with a certifica
       VoteReceived{c.validators.SignedVote(3, latest - 1, 0, VoteType::kPrevote, Hash256())}));
   REQUIRE(near.size() == 1);
   CHECK(std::get<CommitCertificate>(near[0].message).height == latest - 1);
+}
+
+namespace {
+
+// A proposal for (height, round) signed by that round's proposer.
+Proposal SignedProposal(const test::TestValidators& v, uint64_t height, uint32_t round,
+                        std::optional<uint32_t> pol_round, const Block& block) {
+  const ValidatorIndex proposer = ProposerFor(ProposerSchedule(v.set), height, round);
+  Proposal p{height, round, pol_round, block.id, block.data, v.signers[proposer]->public_key(), {}};
+  p.signature = v.signers[proposer]->Sign(core::ProposalSignBytes(kChain, p));
+  return p;
+}
+
+// Moves `e` (at height 1, round 0) to `round` with round-skip votes from two validators other
+// than `me`.
+void SkipTo(Engine& e, const test::TestValidators& v, size_t me, uint32_t round) {
+  size_t sent = 0;
+  for (size_t i = 0; i < v.signers.size() && sent < 2; ++i) {
+    if (i == me) continue;
+    (void)e.Step(VoteReceived{v.SignedVote(i, 1, round, VoteType::kPrevote, Hash256())});
+    ++sent;
+  }
+  REQUIRE(e.round() == round);
+}
+
+}  // namespace
+
+TEST_CASE("engine: a re-proposal with a polka more than 64 rounds old still gets a prevote") {
+  // Line 28 needs the polka of round vr however old it is: a validator locked at round 2 and cut
+  // off for a long time can only be joined by the others through it.
+  test::TestValidators v(4);
+  const Block block{BlockId("locked at round 2"), {1, 2, 3}};
+  for (uint32_t round : {41u, 66u, 67u, 70u, 200u}) {
+    CAPTURE(round);
+    const ValidatorIndex proposer = ProposerFor(ProposerSchedule(v.set), 1, round);
+    const size_t me = (proposer + 1) % 4;
+    Engine e(Config(v), v.signers[me].get(), EngineStart{});
+    (void)e.Start();
+    SkipTo(e, v, me, round);
+    Actions a = e.Step(ProposalReceived{SignedProposal(v, 1, round, 2u, block)});
+    REQUIRE(Only<ValidateBlock>(a).size() == 1);
+    for (size_t i = 0; i < 4; ++i)
+      if (i != me) (void)e.Step(VoteReceived{v.SignedVote(i, 1, 2, VoteType::kPrevote, block.id)});
+    a = e.Step(BlockVerdict{1, block.id, true});
+    CHECK(HasBroadcastVote(a, VoteType::kPrevote, block.id));
+  }
+}
+
+TEST_CASE("engine: one signed vote at a huge height does not switch off block fetching") {
+  Cluster c(4);
+  c.StartAll();
+  c.Run(3000);
+  REQUIRE(c.committed[0].size() >= 3);
+  test::TestValidators& v = c.validators;
+  const uint64_t huge = uint64_t{1} << 62;
+  Engine late(Config(v), v.signers[1].get(), EngineStart{});
+  (void)late.Start();
+  // Validator 3 claims a height far ahead: it is asked (it signed the claim), for one batch.
+  auto fetch = Only<FetchBlocks>(
+      late.Step(VoteReceived{v.SignedVote(3, huge, 0, VoteType::kPrevote, Hash256())}));
+  REQUIRE(fetch.size() == 1);
+  CHECK(fetch[0].peers == std::vector<ValidatorIndex>{3});
+  CHECK(fetch[0].to_height < fetch[0].from_height + kMaxFetchHeights);
+  // A certificate still asks for blocks.
+  fetch = Only<FetchBlocks>(late.Step(CertificateReceived{c.committed[0][2].certificate}));
+  REQUIRE(fetch.size() == 1);
+  CHECK(fetch[0].to_height == 3);
+  // So does a message from another validator a few heights ahead.
+  fetch = Only<FetchBlocks>(
+      late.Step(VoteReceived{v.SignedVote(2, 6, 0, VoteType::kPrevote, Hash256())}));
+  REQUIRE(fetch.size() == 1);
+  CHECK(fetch[0].peers == std::vector<ValidatorIndex>{2});
+  CHECK(fetch[0].to_height == 5);
+
+  // And a precommit quorum for a block never seen fetches it.
+  Engine other(Config(v), v.signers[1].get(), EngineStart{});
+  (void)other.Start();
+  (void)other.Step(VoteReceived{v.SignedVote(3, huge, 0, VoteType::kPrevote, Hash256())});
+  const Hash256 unseen = BlockId("never proposed to us");
+  Actions a;
+  for (size_t i : {0, 2, 3})
+    a = other.Step(VoteReceived{v.SignedVote(i, 1, 0, VoteType::kPrecommit, unseen)});
+  fetch = Only<FetchBlocks>(a);
+  REQUIRE(fetch.size() == 1);
+  CHECK(fetch[0].from_height == 1);
+  CHECK(fetch[0].to_height == 1);
+}
+
+namespace {
+
+void CheckUnder(const EngineFootprint& f, const EngineFootprint& limit) {
+  CHECK(f.rounds <= limit.rounds);
+  CHECK(f.vote_entries <= limit.vote_entries);
+  CHECK(f.blocks <= limit.blocks);
+  CHECK(f.block_bytes <= limit.block_bytes);
+  CHECK(f.buffered <= limit.buffered);
+  CHECK(f.buffered_bytes <= limit.buffered_bytes);
+  CHECK(f.other <= limit.other);
+}
+
+}  // namespace
+
+TEST_CASE("engine: votes for ever new blocks from one validator are remembered three times") {
+  test::TestValidators v(4);
+  Engine e(Config(v), v.signers[0].get(), EngineStart{});
+  (void)e.Start();
+  const size_t before = e.Footprint().vote_entries;
+  for (int i = 0; i < 300; ++i) {
+    const Hash256 forged = BlockId("forged " + std::to_string(i));
+    (void)e.Step(VoteReceived{v.SignedVote(3, 1, 0, VoteType::kPrevote, forged)});
+    (void)e.Step(VoteReceived{v.SignedVote(3, 1, 0, VoteType::kPrecommit, forged)});
+  }
+  CHECK(e.Footprint().vote_entries == before + 2 * VoteSet::kMaxVotesPerValidator);
+  CheckUnder(e.Footprint(), FootprintLimit(e.config()));
+}
+
+TEST_CASE("engine: a proposal larger than genesis' max_block_bytes is dropped unread") {
+  test::TestValidators v(4);
+  const ValidatorIndex proposer = ProposerFor(ProposerSchedule(v.set), 1, 0);
+  EngineConfig config = Config(v);
+  config.max_block_bytes = 4096;
+  Engine e(config, v.signers[(proposer + 1) % 4].get(), EngineStart{});
+  (void)e.Start();
+  const Block big{BlockId("big"), core::Bytes(4097, 7)};
+  CHECK(Only<ValidateBlock>(e.Step(ProposalReceived{SignedProposal(v, 1, 0, std::nullopt, big)}))
+            .empty());
+  const Block fits{BlockId("fits"), core::Bytes(4096, 7)};
+  CHECK(Only<ValidateBlock>(e.Step(ProposalReceived{SignedProposal(v, 1, 0, std::nullopt, fits)}))
+            .size() == 1);
+}
+
+TEST_CASE("engine: proposals for every round a proposer owns stay under the block limit") {
+  // Each round's proposer sends a full block for its round and for every later round it owns
+  // within reach, as a Byzantine proposer would; the validator moves through 150 rounds.
+  test::TestValidators v(4);
+  EngineConfig config = Config(v);
+  config.max_block_bytes = 2048;
+  const size_t me = 0;
+  Engine e(config, v.signers[me].get(), EngineStart{});
+  (void)e.Start();
+  const EngineFootprint limit = FootprintLimit(e.config());
+  CHECK(limit.block_bytes <= 6 * config.max_block_bytes);
+  size_t blocks_seen = 0;
+  while (e.round() < 150) {
+    const uint32_t round = e.round();
+    for (uint32_t r = round; r <= round + kMaxRoundsAhead; ++r) {
+      if (ProposerFor(ProposerSchedule(v.set), 1, r) == me) continue;
+      const Block b{BlockId("r" + std::to_string(r) + " seen at " + std::to_string(round)),
+                    core::Bytes(2048, static_cast<uint8_t>(r))};
+      for (const auto& check : Only<ValidateBlock>(
+               e.Step(ProposalReceived{SignedProposal(v, 1, r, std::nullopt, b)}))) {
+        (void)e.Step(BlockVerdict{1, check.block.id, true});
+        ++blocks_seen;
+      }
+      CheckUnder(e.Footprint(), limit);
+    }
+    // The proposers' rounds pull it forward (line 55); else two validators do.
+    if (e.round() == round) SkipTo(e, v, me, round + 1);
+  }
+  CHECK(blocks_seen >= 40);
+}
+
+TEST_CASE("engine: forged next-height messages take no validator's slots") {
+  test::TestValidators v(4);
+  Engine e(Config(v), v.signers[0].get(), EngineStart{});
+  (void)e.Start();
+  // Anyone (an observer too) can send messages naming validator 2; only its signature counts.
+  for (int i = 0; i < 20; ++i) {
+    Vote forged = v.SignedVote(2, 2, static_cast<uint32_t>(i), VoteType::kPrevote, Hash256());
+    forged.signature.bytes[0] ^= 1;
+    (void)e.Step(VoteReceived{forged});
+    Proposal p = SignedProposal(v, 2, 0, std::nullopt, Block{BlockId("f"), {1}});
+    p.block_id = BlockId("forged " + std::to_string(i));  // No longer what was signed.
+    (void)e.Step(ProposalReceived{p});
+  }
+  CHECK(e.Footprint().buffered == 0);
+  // The real ones are buffered, each once, and a validator fills only its own slots.
+  const Vote real = v.SignedVote(2, 2, 0, VoteType::kPrevote, Hash256());
+  (void)e.Step(VoteReceived{real});
+  (void)e.Step(VoteReceived{real});
+  CHECK(e.Footprint().buffered == 1);
+  for (uint32_t r = 0; r < 40; ++r)
+    (void)e.Step(VoteReceived{v.SignedVote(3, 2, r, VoteType::kPrecommit, Hash256())});
+  CHECK(e.Footprint().buffered == 1 + kMaxFutureMessagesPerValidator);
+  CheckUnder(e.Footprint(), FootprintLimit(e.config()));
+}
+
+TEST_CASE("engine: a forged stale message is not answered") {
+  Cluster c(4);
+  c.StartAll();
+  c.Run(1500);
+  REQUIRE(c.engines[0]->height() > 2);
+  c.FireTimeouts(0, TimeoutKind::kRebroadcast);
+  Vote forged = c.validators.SignedVote(2, 1, 0, VoteType::kPrevote, Hash256());
+  forged.signature.bytes[5] ^= 1;
+  CHECK(Only<SendTo>(c.engines[0]->Step(VoteReceived{forged})).empty());
+  // The validator's own message still is.
+  CHECK(Only<SendTo>(c.engines[0]->Step(VoteReceived{
+                         c.validators.SignedVote(2, 1, 0, VoteType::kPrevote, Hash256())}))
+            .size() == 1);
+}
+
+TEST_CASE(
+    "engine: replayed proposals and certificate precommits do not end the double-sign check") {
+  // Validator 3 took part in heights 1 to 8 and more; then it comes back from an old backup (no
+  // signer state, nothing committed) and a Byzantine peer replays old heights to it.
+  Cluster c(4);
+  c.StartAll();
+  c.Run(6000);
+  REQUIRE(c.committed[0].size() >= 8);
+  std::map<std::pair<uint64_t, uint32_t>, Proposal> proposals;
+  for (const auto& [node, action] : c.all_actions)
+    if (auto* b = std::get_if<Broadcast>(&action))
+      if (auto* p = std::get_if<Proposal>(&b->message))
+        proposals.try_emplace({p->height, p->round}, *p);
+  auto replay = [&](Engine& e, uint64_t h) {
+    const CommitCertificate& cert = c.committed[0][h - 1].certificate;
+    Actions a = e.Step(ProposalReceived{proposals.at({h, cert.round})});
+    for (const auto& check : Only<ValidateBlock>(a))
+      (void)e.Step(BlockVerdict{check.height, check.block.id, true});
+    for (const CommitSignature& s : cert.signatures) {
+      a = e.Step(VoteReceived{
+          Vote{h, cert.round, VoteType::kPrecommit, cert.block_id, s.validator, s.signature}});
+      for (const auto& l : Only<Log>(a)) CHECK(l.message.find("check passed") == std::string::npos);
+    }
+  };
+  test::TestValidators& v = c.validators;
+
+  SUBCASE("right after the restart") {
+    Engine e(Config(v), v.signers[3].get(), EngineStart{0, std::nullopt, std::nullopt});
+    (void)e.Start();
+    for (uint64_t h = 1; h <= 4; ++h) replay(e, h);
+    CHECK(e.height() == 5);  // It follows the chain,
+    CHECK(e.abstaining());   // but none of these commits is live.
+  }
+  SUBCASE("after listening, having heard the network further on") {
+    Engine e(Config(v), v.signers[3].get(), EngineStart{0, std::nullopt, std::nullopt});
+    const Actions start = e.Start();
+    const uint64_t now = c.engines[0]->height();
+    for (size_t i : {0, 1})
+      (void)e.Step(VoteReceived{v.SignedVote(i, now, 0, VoteType::kPrevote, Hash256())});
+    for (const auto& t : Only<ScheduleTimeout>(start)) (void)e.Step(TimeoutFired{t.timeout});
+    for (uint64_t h = 1; h <= 5; ++h) replay(e, h);
+    CHECK(e.height() == 6);
+    CHECK(e.abstaining());
+  }
+}
+
+TEST_CASE("engine: an equivocator that filled its vote slots with junk cannot keep a polka out") {
+  // Validator 3 sends prevotes for three blocks nobody proposed at round 2, then its real
+  // prevote is part of the round-2 polka that a re-proposal at round 5 relays. Without it the
+  // polka is short, and a validator that needs it (line 28) could never prevote the block.
+  test::TestValidators v(4);
+  const uint32_t round = 5;
+  const ValidatorIndex proposer = ProposerFor(ProposerSchedule(v.set), 1, round);
+  const size_t me = proposer == 0 ? 1 : 0;
+  Engine e(Config(v), v.signers[me].get(), EngineStart{});
+  (void)e.Start();
+  for (int i = 0; i < 3; ++i)
+    (void)e.Step(VoteReceived{
+        v.SignedVote(3, 1, 2, VoteType::kPrevote, BlockId("junk " + std::to_string(i)))});
+  SkipTo(e, v, me, round);
+  const Block block{BlockId("polka at round 2"), {4, 2}};
+  Actions a = e.Step(ProposalReceived{SignedProposal(v, 1, round, 2u, block)});
+  REQUIRE(Only<ValidateBlock>(a).size() == 1);
+  for (size_t i = 0; i < 4; ++i)
+    if (i != me) (void)e.Step(VoteReceived{v.SignedVote(i, 1, 2, VoteType::kPrevote, block.id)});
+  a = e.Step(BlockVerdict{1, block.id, true});
+  CHECK(HasBroadcastVote(a, VoteType::kPrevote, block.id));
+  CheckUnder(e.Footprint(), FootprintLimit(e.config()));
+}
+
+namespace {
+
+// Fires the round timeouts of `nodes` in the order a stuck round needs them until every one of
+// them has reached `round` (or a height past 1), delivering messages in between. Only the nodes
+// in the lowest round time out, as if the network were synchronous and timeouts long enough:
+// a faster node waits for the others.
+void AdvanceRounds(Cluster& c, const std::vector<size_t>& nodes, uint32_t round) {
+  for (int guard = 0; guard < 5000; ++guard) {
+    uint32_t lowest = UINT32_MAX;
+    for (size_t n : nodes)
+      if (c.engines[n]->height() == 1) lowest = std::min(lowest, c.engines[n]->round());
+    if (lowest == UINT32_MAX || lowest >= round) return;
+    for (TimeoutKind kind :
+         {TimeoutKind::kPropose, TimeoutKind::kRebroadcast, TimeoutKind::kPrevote,
+          TimeoutKind::kRebroadcast, TimeoutKind::kPrecommit}) {
+      for (size_t n : nodes)
+        if (c.engines[n]->height() == 1 && c.engines[n]->round() == lowest) c.FireTimeouts(n, kind);
+      c.Run();
+    }
+  }
+  FAIL("rounds did not advance");
+}
+
+}  // namespace
+
+TEST_CASE("engine: after long asynchrony a validator locked long ago is joined again") {
+  // Validator 0 locked on X at round 2 with the prevotes of 0, 1 and 3; 1 prevoted X there but
+  // precommitted nil (unlocked); 2 never saw X. Then 3 falls silent for good and 0 is cut off
+  // while 1 and 2 go through 70 rounds. When 0 is back, 0, 1 and 2 are all that is left: they
+  // commit only if 1 and 2 accept X on the round-2 polka that 0 relays with its re-proposal.
+  Cluster c(4);
+  test::TestValidators& v = c.validators;
+  const Block x{BlockId("X, locked at round 2"), {2, 2}};
+  LockRecord lock{1, 2, x, {}};
+  for (size_t i : {0, 1, 3}) lock.polka.push_back(v.SignedVote(i, 1, 2, VoteType::kPrevote, x.id));
+  SignerState s0 = AfterSigning(SignerState{}, 1, 2, RoundStep::kPrecommit, x.id);
+  SignerState s1 = AfterSigning(SignerState{}, 1, 2, RoundStep::kPrecommit, Hash256());
+  c.engines[0] = std::make_unique<Engine>(Config(v), v.signers[0].get(), EngineStart{0, s0, lock});
+  c.engines[1] =
+      std::make_unique<Engine>(Config(v), v.signers[1].get(), EngineStart{0, s1, std::nullopt});
+  c.down = {0, 3};
+  for (size_t i : {1, 2}) c.Apply(i, c.engines[i]->Start());
+  c.Run();
+  AdvanceRounds(c, {1, 2}, 70);
+  REQUIRE(c.committed[1].empty());
+  c.down = {3};
+  c.Apply(0, c.engines[0]->Start());
+  c.Run();
+  AdvanceRounds(c, {0, 1, 2}, 90);
+  for (size_t i : {0, 1, 2}) {
+    REQUIRE(c.committed[i].size() >= 1);
+    CHECK(c.committed[i][0].block.id == x.id);
+  }
 }
