@@ -866,6 +866,12 @@ void Engine::Commit(const Block& block, const CommitCertificate& certificate, bo
   ++height_;
   locked_round_.reset();
   locked_block_ = Hash256();
+  // A signer state ahead of the chain (a data folder restored under a newer watermark) may hold
+  // a lock for the height the engine only now reaches: keep it, as the constructor does.
+  if (signer_state_.lock_height == height_ && !core::IsNil(signer_state_.lock_block_id)) {
+    locked_round_ = signer_state_.lock_round;
+    locked_block_ = signer_state_.lock_block_id;
+  }
   valid_round_.reset();
   valid_block_.reset();
   rounds_.clear();

@@ -10,6 +10,7 @@
 #include "core/codec.h"
 #include "core/consensus_codec.h"
 #include "core/crypto/sha256.h"
+#include "node/signer_state.h"
 #include "proto/node.pb.h"
 
 namespace hallmark::node {
@@ -23,33 +24,6 @@ namespace {
 constexpr uint32_t kMaxBlocksPerResponse = 64;
 constexpr uint64_t kMaxResponseBytes = 16ull << 20;
 constexpr uint64_t kFetchRetryMs = 2000;
-
-core::Result<consensus::SignerState> DecodeSignerState(const std::string& bytes) {
-  pb::SignerStateRecord r;
-  HM_RETURN_IF_ERROR(core::ParseStrict(bytes, &r, "signer state"));
-  auto block = Hash256::FromBytes(r.block_id());
-  auto lock = Hash256::FromBytes(r.lock_block_id());
-  if (!block || !lock || r.step() > 3) return Status::Corruption("signer state is malformed");
-  consensus::SignerState s;
-  s.height = r.height();
-  s.round = r.round();
-  s.step = static_cast<uint8_t>(r.step());
-  s.block_id = *block;
-  s.lock_height = r.lock_height();
-  s.lock_round = r.lock_round();
-  s.lock_block_id = *lock;
-  if (r.has_prevote()) {
-    auto v = core::FromProto(r.prevote());
-    if (!v.ok()) return Status::Corruption("signer state prevote: " + v.status().message());
-    s.prevote = *v;
-  }
-  if (r.has_precommit()) {
-    auto v = core::FromProto(r.precommit());
-    if (!v.ok()) return Status::Corruption("signer state precommit: " + v.status().message());
-    s.precommit = *v;
-  }
-  return s;
-}
 
 std::string EncodeLock(const consensus::LockRecord& l) {
   pb::LockRecordProto r;
@@ -81,20 +55,6 @@ core::Result<consensus::LockRecord> DecodeLock(const std::string& bytes) {
 
 }  // namespace
 
-std::string EncodeSignerState(const consensus::SignerState& s) {
-  pb::SignerStateRecord r;
-  r.set_height(s.height);
-  r.set_round(s.round);
-  r.set_step(s.step);
-  r.set_block_id(std::string(s.block_id.view()));
-  r.set_lock_height(s.lock_height);
-  r.set_lock_round(s.lock_round);
-  r.set_lock_block_id(std::string(s.lock_block_id.view()));
-  if (s.prevote) *r.mutable_prevote() = core::ToProto(*s.prevote);
-  if (s.precommit) *r.mutable_precommit() = core::ToProto(*s.precommit);
-  return core::SerializeDeterministic(r);
-}
-
 ConsensusDriver::ConsensusDriver(asio::io_context& io, const core::Network& network,
                                  storage::Ledger* ledger, Mempool* mempool, PeerSender* peers,
                                  const consensus::VoteSigner* signer, MetricsRegistry* metrics,
@@ -124,6 +84,80 @@ uint64_t ConsensusDriver::NowMs() const {
   return core::UnixTimeMs();
 }
 
+WatermarkOwner ConsensusDriver::WatermarkOwnerOf() const {
+  return WatermarkOwner{network_.chain_id(), signer_->public_key()};
+}
+
+core::Result<std::optional<consensus::SignerState>> ConsensusDriver::LoadSignerState() {
+  std::optional<consensus::SignerState> data_folder;
+  auto bytes = ledger_->GetLocal("signer");
+  if (!bytes.ok()) return bytes.status();
+  if (bytes->has_value()) {
+    auto state = DecodeSignerState(**bytes);
+    if (!state.ok()) return state.status();
+    data_folder = *state;
+  }
+  if (!signer_) return data_folder;  // An observer signs nothing.
+  const std::string file = options_.signer_watermark.string();
+  SignerStateChoice choice;
+  if (options_.signer_watermark.empty()) {
+    // No watermark configured (the driver's own tests): the data folder alone decides.
+    choice = data_folder ? SignerStateChoice{SignerStateSource::kBothAgree, data_folder, false}
+                         : SignerStateChoice{};
+  } else {
+    auto watermark = ReadWatermark(options_.signer_watermark, WatermarkOwnerOf());
+    if (!watermark.ok()) return watermark.status().WithContext("signer watermark");
+    choice = ChooseSignerState(*watermark, data_folder);
+  }
+  switch (choice.source) {
+    case SignerStateSource::kBothAgree:
+      break;
+    case SignerStateSource::kWatermark:
+      spdlog::warn(
+          "signer state: the data folder's is {} and the watermark {} is ahead of it ({}): the "
+          "data folder was restored from an older copy or wiped (or the node stopped between "
+          "the two writes). Using the watermark: this validator signs nothing at or below it",
+          data_folder ? DescribeSignerState(*data_folder) : "missing", file,
+          DescribeSignerState(*choice.state));
+      break;
+    case SignerStateSource::kDataFolder:
+      spdlog::warn(
+          "signer state: the watermark {} is behind the data folder's ({}): an older copy of the "
+          "file? Using the data folder's and rewriting the watermark",
+          file, DescribeSignerState(*choice.state));
+      break;
+    case SignerStateSource::kAbstainNoMark:
+      spdlog::warn(
+          "signer state: no watermark at {}, and the data folder's ({}) may be an old copy: "
+          "this validator will not vote until it has caught up and seen the network commit past "
+          "any height it may have signed (double-sign check). The watermark is written again at "
+          "the next signature. When moving a validator, move signer_state.json with node.key "
+          "(docs/operations.md)",
+          file, DescribeSignerState(*data_folder));
+      break;
+    case SignerStateSource::kAbstainNone:
+      spdlog::warn(
+          "signer state: none in the data folder (wiped or restored?) and no watermark{}{}: this "
+          "validator will not vote until it has caught up and seen the network commit past any "
+          "height it may have signed (double-sign check)",
+          file.empty() ? "" : " at ", file);
+      break;
+    case SignerStateSource::kAbstainConflict:
+      spdlog::error(
+          "signer state: the watermark {} and the data folder disagree at the same height, round "
+          "and step ({}): this key has signed in two places (did a copy of this validator run "
+          "elsewhere?). Not voting until the double-sign check passes; make sure only one copy "
+          "of this validator runs (docs/operations.md)",
+          file, DescribeSignerState(*data_folder));
+      break;
+  }
+  if (choice.rewrite_watermark) {
+    HM_RETURN_IF_ERROR(WriteWatermark(options_.signer_watermark, WatermarkOwnerOf(), *choice.state)
+                           .WithContext("signer watermark"));
+  }
+  return choice.state;
+}
+
 Status ConsensusDriver::Start() {
   auto set = core::ValidatorSet::FromNetwork(network_);
   if (!set.ok()) return set.status();
@@ -138,21 +172,9 @@ Status ConsensusDriver::Start() {
   config.max_block_bytes = network_.max_block_bytes();
   consensus::EngineStart start;
   start.committed_height = ledger_->height();
-  auto signer_bytes = ledger_->GetLocal("signer");
-  if (!signer_bytes.ok()) return signer_bytes.status();
-  if (signer_bytes->has_value()) {
-    auto state = DecodeSignerState(**signer_bytes);
-    if (!state.ok()) return state.status();
-    start.signer_state = *state;
-  } else {
-    start.signer_state = std::nullopt;
-    if (signer_) {
-      spdlog::warn(
-          "no signer state in the data folder (wiped or restored?): this validator will not "
-          "vote until it has caught up and seen the network commit past any height it may "
-          "have signed (double-sign check)");
-    }
-  }
+  auto signer_state = LoadSignerState();
+  if (!signer_state.ok()) return signer_state.status();
+  start.signer_state = std::move(signer_state).value();
   auto lock_bytes = ledger_->GetLocal("lock");
   if (!lock_bytes.ok()) return lock_bytes.status();
   if (lock_bytes->has_value()) {
@@ -227,6 +249,12 @@ void ConsensusDriver::Do(const consensus::Action& action, std::vector<consensus:
         } else if constexpr (std::is_same_v<T, consensus::ValidateBlock>) {
           DoValidate(a, out);
         } else if constexpr (std::is_same_v<T, consensus::PersistSignerState>) {
+          // The watermark first: after a crash between the two writes it is the newer one,
+          // which is what LoadSignerState expects of a restored data folder too.
+          if (!options_.signer_watermark.empty()) {
+            Status st = WriteWatermark(options_.signer_watermark, WatermarkOwnerOf(), a.state);
+            if (!st.ok()) Fatal("cannot write the signer watermark: " + st.ToString());
+          }
           Status st = ledger_->PutLocal("signer", EncodeSignerState(a.state));
           if (!st.ok()) Fatal("cannot persist the signer state: " + st.ToString());
         } else if constexpr (std::is_same_v<T, consensus::PersistLock>) {

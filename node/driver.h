@@ -5,6 +5,7 @@
 #include <boost/asio/strand.hpp>
 
 #include <atomic>
+#include <filesystem>
 #include <functional>
 #include <future>
 #include <map>
@@ -18,6 +19,7 @@
 #include "core/crypto/ed25519.h"
 #include "node/mempool.h"
 #include "node/metrics.h"
+#include "node/signer_state.h"
 #include "proto/p2p.pb.h"
 #include "storage/ledger.h"
 
@@ -43,16 +45,16 @@ class KeySigner final : public consensus::VoteSigner {
   const core::SigningKey& key_;
 };
 
-// The signer state's stored form. A new validator's data folder is initialised with the empty
-// state; a folder without one (wiped, restored) makes the validator abstain until it is safe.
-std::string EncodeSignerState(const consensus::SignerState& state);
-
-// Proposer policy; node-local, not part of consensus. Plain data.
+// Node-local settings, not part of consensus. Plain data.
 struct DriverOptions {
   // A proposer with records waiting (fewer than a full block) builds no sooner than this long
   // after the previous commit, so that under load blocks carry many records instead of each
   // paying the fixed cost of a height for a few. 0: build as soon as any record waits.
   uint32_t block_interval_ms = 0;
+  // The signer watermark (<home>/signer_state.json, node/signer_state.h), written before the
+  // data folder's signer state and compared with it at start. Empty: none (observers, and tests
+  // of the driver alone), and the data folder's state is used as it is.
+  std::filesystem::path signer_watermark;
 };
 
 // Called after each commit, on the driver's strand.
@@ -92,6 +94,10 @@ class ConsensusDriver {
   uint64_t engine_height() const { return engine_height_.load(); }
 
  private:
+  // The signer state to start with, from the watermark and the data folder
+  // (ChooseSignerState); nullopt: abstain until the double-sign check passes.
+  core::Result<std::optional<consensus::SignerState>> LoadSignerState();
+  WatermarkOwner WatermarkOwnerOf() const;  // REQUIRES: signer_.
   void Post(std::function<void()> fn);
   void Handle(const consensus::Event& event);
   void Execute(consensus::Actions actions);

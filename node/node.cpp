@@ -133,6 +133,8 @@ Status Node::Start() {
       [this] { driver_->OnRecordsAvailable(); });
   DriverOptions driver_options;
   driver_options.block_interval_ms = config_.block_interval_ms();
+  // Beside node.key, outside the data folder: a restored data folder cannot roll it back.
+  if (signer_) driver_options.signer_watermark = home_ / kWatermarkFileName;
   driver_ =
       std::make_unique<ConsensusDriver>(io_, *network_, ledger_.get(), mempool_.get(),
                                         sender_.get(), signer_.get(), &metrics_, driver_options);

@@ -9,7 +9,7 @@
 #include "core/crypto/keystore.h"
 #include "core/genesis.h"
 #include "node/config.h"
-#include "node/driver.h"
+#include "node/signer_state.h"
 #include "proto/genesis.pb.h"
 #include "proto/node.pb.h"
 #include "storage/ledger.h"
@@ -172,12 +172,16 @@ Status WriteTestnet(const TestnetOptions& o, std::string* summary) {
     HM_RETURN_IF_ERROR(WriteConfig(home, c));
     ks.label = n.name;
     HM_RETURN_IF_ERROR(core::WriteKeystore(home / "node.key", n.key, std::nullopt, ks));
-    // A validator's data folder starts with the empty signer state; see EncodeSignerState.
+    // A validator starts with the empty signer state in its data folder and its watermark
+    // (node/signer_state.h); without them it would abstain at first.
     auto ledger = storage::Ledger::Open(home / c.data_dir() / "ledger", *network);
     if (!ledger.ok()) return ledger.status();
     if (!n.observer) {
       HM_RETURN_IF_ERROR(
           (*ledger)->PutLocal("signer", EncodeSignerState(consensus::SignerState{})));
+      HM_RETURN_IF_ERROR(WriteWatermark(home / kWatermarkFileName,
+                                        WatermarkOwner{o.chain_id, n.key.public_key()},
+                                        consensus::SignerState{}));
     }
   }
 

@@ -2,7 +2,9 @@
 # Real processes on loopback: a validator restarted with a wiped data folder (keys and config
 # kept) re-syncs to the others' height and does not sign twice.
 #
-# Its signer state lived in the wiped folder, so it cannot know what it signed before the crash.
+# Its signer state lived in the wiped folder and its watermark (signer_state.json) is lost with it,
+# so it cannot know what it signed before the crash (a wiped folder with the watermark kept starts
+# from the watermark instead: restore_test.sh).
 # The test makes that matter: node2 is down and node3 is killed while the network of three
 # (0, 1, 3) depends on it, so node3 may have signed at the next height. After the wipe it must
 # abstain (0, 1 and the wiped node3 would be a quorum, so the chain must stay where it is), sync,
@@ -39,9 +41,9 @@ while ((SECONDS - since < 3)); do
 done
 pass "node2 down, node3 killed while voting; node0 and node1 stall at height $stalled"
 
-# Wipe node3's data, keep its key and config, start it again.
+# Wipe node3's data and its watermark, keep its key and config, start it again.
 [[ -f $dir/node3/node.key && -f $dir/node3/config.json ]] || fail "node3's key or config is missing"
-rm -rf "$dir/node3/data"
+rm -rf "$dir/node3/data" "$dir/node3/signer_state.json"
 hm_start 3
 wait_height 3 "$stalled" 60
 grep -q "abstaining" "$dir/node3/log" || fail "the wiped validator did not say that it abstains"

@@ -398,6 +398,27 @@ TEST_CASE("engine: a certificate for a later height asks for blocks, and fetched
   CHECK(late.height() == 4);
 }
 
+TEST_CASE("engine: a signer state ahead of the chain keeps its lock when the chain gets there") {
+  // A data folder restored from an old copy, started with the newer watermark: locked at height
+  // 3 while the chain is at 0. Catching up to height 3 must not forget the lock.
+  Cluster c(4);
+  c.StartAll();
+  c.Run(3000);
+  REQUIRE(c.committed[0].size() >= 3);
+  test::TestValidators& v = c.validators;
+  const Hash256 locked = BlockId("locked at 3");
+  SignerState ahead = AfterSigning(SignerState{}, 3, 1, RoundStep::kPrecommit, locked);
+  Engine restored(Config(v), v.signers[1].get(), EngineStart{0, ahead, std::nullopt});
+  (void)restored.Start();
+  CHECK_FALSE(restored.lock().locked_round);
+  for (size_t h = 0; h < 2; ++h) {
+    (void)restored.Step(BlockFetched{c.committed[0][h].block, c.committed[0][h].certificate});
+  }
+  REQUIRE(restored.height() == 3);
+  CHECK(restored.lock().locked_round == 1u);
+  CHECK(restored.lock().locked_block == locked);
+}
+
 TEST_CASE("engine: validators holding more than 1/3 in a later round pull a validator forward") {
   test::TestValidators v(4);
   Engine e(Config(v), v.signers[0].get(), EngineStart{});
