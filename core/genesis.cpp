@@ -122,17 +122,22 @@ Result<Network> Network::FromProto(pb::Genesis genesis) {
   }
   if (params->max_clock_skew_ms() == 0)
     params->set_max_clock_skew_ms(limits::kDefaultMaxClockSkewMs);
-  auto* gov = net.genesis_.mutable_governance();
-  if (gov->threshold_numerator() == 0 && gov->threshold_denominator() == 0) {
-    gov->set_threshold_numerator(limits::kDefaultApprovalNumerator);
-    gov->set_threshold_denominator(limits::kDefaultApprovalDenominator);
+  // Governance defaults are filled into the genesis only when it has the section: a genesis
+  // written before governance existed keeps its hash, so upgraded nodes keep their data folders
+  // and saved proofs keep checking. Without the section the defaults apply all the same.
+  pb::GovernanceParams gov = net.genesis_.governance();
+  if (gov.threshold_numerator() == 0 && gov.threshold_denominator() == 0) {
+    gov.set_threshold_numerator(limits::kDefaultApprovalNumerator);
+    gov.set_threshold_denominator(limits::kDefaultApprovalDenominator);
   }
-  if (gov->proposal_lifetime_heights() == 0) {
-    gov->set_proposal_lifetime_heights(limits::kDefaultProposalLifetimeHeights);
+  if (gov.proposal_lifetime_heights() == 0) {
+    gov.set_proposal_lifetime_heights(limits::kDefaultProposalLifetimeHeights);
   }
-  if (gov->validator_change_delay_heights() == 0) {
-    gov->set_validator_change_delay_heights(limits::kDefaultValidatorChangeDelayHeights);
+  if (gov.validator_change_delay_heights() == 0) {
+    gov.set_validator_change_delay_heights(limits::kDefaultValidatorChangeDelayHeights);
   }
+  if (net.genesis_.has_governance()) *net.genesis_.mutable_governance() = gov;
+  net.governance_ = gov;
   HM_RETURN_IF_ERROR(net.Index());
 
   net.hash_ = Sha256Of(std::string_view(SerializeDeterministic(net.genesis_)));
@@ -168,7 +173,7 @@ Status Network::Index() {
                                 std::to_string(p.max_clock_skew_ms()) + "; at most " +
                                 std::to_string(limits::kMaxClockSkewMsLimit) + " is supported");
   }
-  HM_RETURN_IF_ERROR(CheckGovernanceParams(g.governance()));
+  HM_RETURN_IF_ERROR(CheckGovernanceParams(governance_));
   if (g.organizations_size() == 0) return Status::InvalidInput("genesis has no organizations");
   if (static_cast<size_t>(g.organizations_size()) > limits::kMaxOrganizations) {
     return Status::InvalidInput("genesis has more than " +

@@ -198,6 +198,14 @@ TEST_CASE("governance genesis: defaults are more than 2/3, 100,000 heights, a de
   CHECK(net->governance().threshold_denominator() == 3);
   CHECK(net->governance().proposal_lifetime_heights() == 100'000);
   CHECK(net->governance().validator_change_delay_heights() == 10);
+  // Without the section the hashed genesis stays as it was before governance existed.
+  CHECK(!net->genesis().has_governance());
+  pb::Genesis explicit_defaults = GovGenesis(4);
+  explicit_defaults.mutable_governance()->set_validator_change_delay_heights(10);
+  auto spelled = core::Network::FromProto(explicit_defaults);
+  REQUIRE(spelled.ok());
+  CHECK(spelled->genesis().governance().threshold_denominator() == 3);
+  CHECK(spelled->hash() != net->hash());
   auto json = core::Network::FromJson(
       R"({"chain_id":"x","organizations":[{"id":"a","roles":
     ["MARKETPLACE"],"signing_keys":[")" +
