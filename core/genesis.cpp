@@ -37,6 +37,35 @@ bool AllDigits(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
+// The approval threshold is a fraction in [1/2, 1): a minority never governs, and the strict
+// "more than" keeps every fraction below 1 reachable (by all members at worst).
+Status CheckGovernanceParams(const pb::GovernanceParams& gov) {
+  const uint64_t num = gov.threshold_numerator();
+  const uint64_t den = gov.threshold_denominator();
+  if (den == 0 || den > limits::kMaxApprovalDenominator || num >= den || 2 * num < den) {
+    return Status::InvalidInput(
+        "governance threshold " + std::to_string(num) + "/" + std::to_string(den) +
+        " must be a fraction from 1/2 up to (not including) 1, with a denominator of at most " +
+        std::to_string(limits::kMaxApprovalDenominator) +
+        " (a proposal passes with more than that fraction of the member organizations)");
+  }
+  if (gov.proposal_lifetime_heights() > limits::kMaxProposalLifetimeHeights) {
+    return Status::InvalidInput("governance.proposal_lifetime_heights is " +
+                                std::to_string(gov.proposal_lifetime_heights()) + "; at most " +
+                                std::to_string(limits::kMaxProposalLifetimeHeights) +
+                                " is supported");
+  }
+  if (gov.validator_change_delay_heights() < limits::kMinValidatorChangeDelayHeights ||
+      gov.validator_change_delay_heights() > limits::kMaxValidatorChangeDelayHeights) {
+    return Status::InvalidInput("governance.validator_change_delay_heights is " +
+                                std::to_string(gov.validator_change_delay_heights()) +
+                                "; it must be from " +
+                                std::to_string(limits::kMinValidatorChangeDelayHeights) + " to " +
+                                std::to_string(limits::kMaxValidatorChangeDelayHeights));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<Hash256> ParsePublicKeyHex(std::string_view hex) {
@@ -93,6 +122,22 @@ Result<Network> Network::FromProto(pb::Genesis genesis) {
   }
   if (params->max_clock_skew_ms() == 0)
     params->set_max_clock_skew_ms(limits::kDefaultMaxClockSkewMs);
+  // Governance defaults are filled into the genesis only when it has the section: a genesis
+  // written before governance existed keeps its hash, so upgraded nodes keep their data folders
+  // and saved proofs keep checking. Without the section the defaults apply all the same.
+  pb::GovernanceParams gov = net.genesis_.governance();
+  if (gov.threshold_numerator() == 0 && gov.threshold_denominator() == 0) {
+    gov.set_threshold_numerator(limits::kDefaultApprovalNumerator);
+    gov.set_threshold_denominator(limits::kDefaultApprovalDenominator);
+  }
+  if (gov.proposal_lifetime_heights() == 0) {
+    gov.set_proposal_lifetime_heights(limits::kDefaultProposalLifetimeHeights);
+  }
+  if (gov.validator_change_delay_heights() == 0) {
+    gov.set_validator_change_delay_heights(limits::kDefaultValidatorChangeDelayHeights);
+  }
+  if (net.genesis_.has_governance()) *net.genesis_.mutable_governance() = gov;
+  net.governance_ = gov;
   HM_RETURN_IF_ERROR(net.Index());
 
   net.hash_ = Sha256Of(std::string_view(SerializeDeterministic(net.genesis_)));
@@ -128,6 +173,7 @@ Status Network::Index() {
                                 std::to_string(p.max_clock_skew_ms()) + "; at most " +
                                 std::to_string(limits::kMaxClockSkewMsLimit) + " is supported");
   }
+  HM_RETURN_IF_ERROR(CheckGovernanceParams(governance_));
   if (g.organizations_size() == 0) return Status::InvalidInput("genesis has no organizations");
   if (static_cast<size_t>(g.organizations_size()) > limits::kMaxOrganizations) {
     return Status::InvalidInput("genesis has more than " +

@@ -53,6 +53,9 @@ class Network {
   uint64_t max_block_bytes() const { return genesis_.consensus().max_block_bytes(); }
   uint64_t idle_block_interval_ms() const { return genesis_.consensus().idle_block_interval_ms(); }
   uint64_t max_clock_skew_ms() const { return genesis_.consensus().max_clock_skew_ms(); }
+  // Approval threshold, proposal lifetime and validator-change delay (docs/governance.md), with
+  // defaults filled in (also when genesis has no governance section).
+  const pb::GovernanceParams& governance() const { return governance_; }
   // The default age past which a verifier calls a proof stale: the network certifies a new head
   // at least every idle interval, so an honest node's answer is never much older than that.
   uint64_t freshness_ms() const {
@@ -64,6 +67,7 @@ class Network {
   Status Index();
 
   pb::Genesis genesis_;
+  pb::GovernanceParams governance_;
   Hash256 hash_;
   std::unordered_map<std::string, int> org_by_id_;
   std::unordered_map<Hash256, int> org_by_key_;

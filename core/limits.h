@@ -53,6 +53,26 @@ inline constexpr size_t kMaxOrgIdBytes = 32;
 inline constexpr size_t kMaxDisplayNameBytes = 128;
 inline constexpr uint64_t kMaxTotalVotingPower = uint64_t{1} << 60;
 
+// Governance (docs/governance.md). Defaults of genesis' `governance` section and the bounds it
+// must keep, and the limits on what governance records make the network state hold.
+inline constexpr uint32_t kDefaultApprovalNumerator = 2;  // More than 2/3 of the members.
+inline constexpr uint32_t kDefaultApprovalDenominator = 3;
+inline constexpr uint32_t kMaxApprovalDenominator = 1000;
+inline constexpr uint64_t kDefaultProposalLifetimeHeights = 100'000;
+inline constexpr uint64_t kMaxProposalLifetimeHeights = 10'000'000;
+inline constexpr uint64_t kDefaultValidatorChangeDelayHeights = 10;
+inline constexpr uint64_t kMinValidatorChangeDelayHeights = 2;
+inline constexpr uint64_t kMaxValidatorChangeDelayHeights = 1'000'000;
+// Unexpired proposals waiting for approvals, in all and per proposing organisation.
+inline constexpr size_t kMaxPendingProposals = 256;
+inline constexpr size_t kMaxPendingProposalsPerOrganization = 8;
+// Organisations ever admitted, removed ones included (their ids stay reserved).
+inline constexpr size_t kMaxOrganizationRecords = 4 * 1024;
+// Signing keys an organisation has ever had, revoked ones included (the history answers "was
+// this key valid at that height" for old records).
+inline constexpr size_t kMaxKeyHistoryPerOrganization = 256;
+inline constexpr size_t kMaxValidatorNameBytes = 64;
+
 // Blocks. The genesis may set lower limits; never higher.
 inline constexpr uint32_t kMaxBlockRecords = 10'000;
 inline constexpr uint64_t kMaxBlockBytes = 32ull * 1024 * 1024;

@@ -235,6 +235,30 @@ std::string_view RejectReasonCode(RejectReason reason) {
       return "period_limit";
     case RejectReason::kHistoryFull:
       return "history_full";
+    case RejectReason::kNotMember:
+      return "not_member";
+    case RejectReason::kUnknownOrganization:
+      return "unknown_organization";
+    case RejectReason::kUnknownValidator:
+      return "unknown_validator";
+    case RejectReason::kUnknownProposal:
+      return "unknown_proposal";
+    case RejectReason::kDuplicateApproval:
+      return "duplicate_approval";
+    case RejectReason::kExpired:
+      return "expired";
+    case RejectReason::kThresholdNotReached:
+      return "threshold_not_reached";
+    case RejectReason::kDuplicate:
+      return "duplicate";
+    case RejectReason::kLastKey:
+      return "last_key";
+    case RejectReason::kStillValidator:
+      return "still_validator";
+    case RejectReason::kNoValidatorLeft:
+      return "no_validator_left";
+    case RejectReason::kPowerShiftTooLarge:
+      return "power_shift_too_large";
   }
   return "unknown";
 }
@@ -357,6 +381,14 @@ std::optional<Rejection> DecodeRecord(const pb::Envelope& env, std::string_view 
     return Reject(RejectReason::kWrongChain, "record is for chain \"" + p.chain_id().substr(0, 64) +
                                                  "\", this network is \"" + std::string(chain_id) +
                                                  "\"");
+  }
+  if (p.has_governance()) {
+    // Proposals and approvals are decoded by DecodeGovernanceRecord (core/governance.h) and
+    // checked against the network state, never by the custody rules.
+    return Reject(RejectReason::kMalformed,
+                  p.body_case() != pb::RecordPayload::BODY_NOT_SET
+                      ? "record has both a custody body and a governance body"
+                      : "a governance record (proposal or approval) is not a custody record");
   }
   auto item = ParseItemId(p.item_id());
   if (!item.ok()) return Reject(RejectReason::kBadItemId, item.status().message());

@@ -30,6 +30,19 @@ enum class RejectReason {
   kNotAuthorized,      // The signer may not make this record.
   kPeriodLimit,        // An outsider's limit of this kind of record per custody period.
   kHistoryFull,        // The item's history is at its cap for this signer or this record.
+  // Governance records (core/governance.h, docs/governance.md).
+  kNotMember,            // The signer is not a valid key of a member organisation.
+  kUnknownOrganization,  // The change names an organisation that is not a member.
+  kUnknownValidator,     // The change names a consensus key that is not a validator's.
+  kUnknownProposal,      // The approval names no pending proposal.
+  kDuplicateApproval,    // The organisation already approved (or proposed) it.
+  kExpired,              // The proposal's expiry height has passed.
+  kThresholdNotReached,  // Approvals short of genesis' threshold (a claimed completion).
+  kDuplicate,            // An id, key, prefix or name that is already used.
+  kLastKey,              // Revoking an organisation's last signing key.
+  kStillValidator,       // Removing an organisation that still has a validator.
+  kNoValidatorLeft,      // The change would leave no validator.
+  kPowerShiftTooLarge,   // The change would move more than a third of the voting power.
 };
 
 std::string_view RejectReasonCode(RejectReason reason);  // "stale_prev", …
