@@ -230,4 +230,110 @@ Status VerifyEvidence(const ValidatorSet& validators, std::string_view chain_id,
   return Status::Ok();
 }
 
+Status VerifyEvidence(const ValidatorSet& validators, std::string_view chain_id,
+                      const DuplicateProposalEvidence& evidence, const SignatureCheck& check) {
+  const Proposal& a = evidence.first;
+  const Proposal& b = evidence.second;
+  if (a.proposer != b.proposer)
+    return Status::InvalidInput("evidence: the two proposals are from different validators");
+  if (a.height != b.height || a.round != b.round)
+    return Status::InvalidInput("evidence: the proposals are not for one height and round");
+  if (a.block_id == b.block_id && a.pol_round == b.pol_round)
+    return Status::InvalidInput("evidence: the proposals are for the same block");
+  if (!a.block.empty() || !b.block.empty())
+    return Status::InvalidInput("evidence: a proposal carries block bytes");
+  if (!validators.IndexOf(a.proposer))
+    return Status::InvalidInput("evidence: proposals from " + ShortKey(a.proposer) +
+                                ", which is not a validator");
+  for (const Proposal* p : {&a, &b}) {
+    if (!check(p->proposer, ProposalSignBytes(chain_id, *p), p->signature))
+      return Status::InvalidInput("evidence: proposal from " + ShortKey(p->proposer) +
+                                  " at height " + std::to_string(p->height) +
+                                  " has a bad signature");
+  }
+  return Status::Ok();
+}
+
+namespace {
+
+Bytes FirstSignBytes(std::string_view chain_id, const DuplicateVoteEvidence& e, bool second) {
+  return VoteSignBytes(chain_id, second ? e.second : e.first);
+}
+Bytes FirstSignBytes(std::string_view chain_id, const DuplicateProposalEvidence& e, bool second) {
+  return ProposalSignBytes(chain_id, second ? e.second : e.first);
+}
+
+}  // namespace
+
+bool IsCanonicalEvidence(std::string_view chain_id, const Evidence& evidence) {
+  return std::visit(
+      [&](const auto& e) {
+        using T = std::decay_t<decltype(e)>;
+        if constexpr (std::is_same_v<T, DuplicateProposalEvidence>) {
+          if (!e.first.block.empty() || !e.second.block.empty()) return false;
+        }
+        return FirstSignBytes(chain_id, e, false) < FirstSignBytes(chain_id, e, true);
+      },
+      evidence);
+}
+
+Evidence CanonicalEvidence(Evidence evidence) {
+  // The chain id is the same prefix of both sign-bytes, so any chain id orders them alike.
+  std::visit(
+      [](auto& e) {
+        using T = std::decay_t<decltype(e)>;
+        if constexpr (std::is_same_v<T, DuplicateProposalEvidence>) {
+          e.first.block.clear();
+          e.second.block.clear();
+        }
+        if (FirstSignBytes("", e, true) < FirstSignBytes("", e, false))
+          std::swap(e.first, e.second);
+      },
+      evidence);
+  return evidence;
+}
+
+Status VerifyEvidence(const ValidatorSet& validators, std::string_view chain_id,
+                      const Evidence& evidence, const SignatureCheck& check) {
+  HM_RETURN_IF_ERROR(std::visit(
+      [&](const auto& e) { return VerifyEvidence(validators, chain_id, e, check); }, evidence));
+  if (!IsCanonicalEvidence(chain_id, evidence))
+    return Status::InvalidInput("evidence: the two messages are not in canonical order");
+  return Status::Ok();
+}
+
+Status VerifyEvidence(const Network& network, const Evidence& evidence) {
+  Result<ValidatorSet> set = ValidatorSet::FromNetwork(network);
+  if (!set.ok()) return set.status();
+  return VerifyEvidence(*set, network.chain_id(), evidence);
+}
+
+std::string_view OffenceKindName(OffenceKind kind) {
+  switch (kind) {
+    case OffenceKind::kDuplicatePrevote:
+      return "duplicate_prevote";
+    case OffenceKind::kDuplicatePrecommit:
+      return "duplicate_precommit";
+    case OffenceKind::kDuplicateProposal:
+      return "duplicate_proposal";
+  }
+  return "unknown";
+}
+
+Offence OffenceOf(const Evidence& evidence) {
+  return std::visit(
+      [](const auto& e) {
+        using T = std::decay_t<decltype(e)>;
+        if constexpr (std::is_same_v<T, DuplicateVoteEvidence>) {
+          return Offence{e.first.validator, e.first.height, e.first.round,
+                         e.first.type == VoteType::kPrevote ? OffenceKind::kDuplicatePrevote
+                                                            : OffenceKind::kDuplicatePrecommit};
+        } else {
+          return Offence{e.first.proposer, e.first.height, e.first.round,
+                         OffenceKind::kDuplicateProposal};
+        }
+      },
+      evidence);
+}
+
 }  // namespace hallmark::core

@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "core/bytes.h"
@@ -139,6 +140,41 @@ struct DuplicateVoteEvidence {
   bool operator==(const DuplicateVoteEvidence&) const = default;
 };
 
+// Two different signed proposals from one validator at one height and round (different blocks,
+// or one block with different proof-of-lock rounds). The proposals' block bytes are not part of
+// the evidence: the signatures cover only the block id. Value type; thread-compatible.
+struct DuplicateProposalEvidence {
+  Proposal first;
+  Proposal second;
+
+  bool operator==(const DuplicateProposalEvidence&) const = default;
+};
+
+// A piece of evidence of equivocation, the record a block commits (docs/consensus.md,
+// "Evidence"). Value type.
+using Evidence = std::variant<DuplicateVoteEvidence, DuplicateProposalEvidence>;
+
+// What a piece of evidence is about. One offence is committed at most once, whichever pair of
+// messages proves it.
+enum class OffenceKind : uint8_t {
+  kDuplicatePrevote = 1,
+  kDuplicatePrecommit = 2,
+  kDuplicateProposal = 3,
+};
+std::string_view OffenceKindName(OffenceKind kind);  // "duplicate_prevote", …
+struct Offence {
+  PublicKey validator;
+  uint64_t height = 0;
+  uint32_t round = 0;
+  OffenceKind kind = OffenceKind::kDuplicatePrevote;
+
+  bool operator==(const Offence&) const = default;
+  auto operator<=>(const Offence&) const = default;
+};
+// The offence a piece names (read from its first message; VerifyEvidence checks the second
+// agrees).
+Offence OffenceOf(const Evidence& evidence);
+
 // ---------------------------------------------------------------------------------------------
 // Sign-bytes. REQUIRES: chain_id.size() <= limits::kMaxChainIdBytes.
 Bytes VoteSignBytes(std::string_view chain_id, uint64_t height, uint32_t round, VoteType type,
@@ -183,5 +219,23 @@ Status VerifyCommitCertificate(const Network& network, const CommitCertificate& 
 Status VerifyEvidence(const ValidatorSet& validators, std::string_view chain_id,
                       const DuplicateVoteEvidence& evidence,
                       const SignatureCheck& check = PolicySignatureCheck);
+// Both proposals are signed by one validator of the set, at one height and round, differ in
+// block id or proof-of-lock round, carry no block bytes, and both signatures verify.
+Status VerifyEvidence(const ValidatorSet& validators, std::string_view chain_id,
+                      const DuplicateProposalEvidence& evidence,
+                      const SignatureCheck& check = PolicySignatureCheck);
+
+// THE evidence check for the record a block commits and peers gossip: one of the two checks
+// above, and the pair in canonical order (IsCanonicalEvidence). Pure: needs only the two
+// signed messages, the genesis validator set and the chain id.
+Status VerifyEvidence(const ValidatorSet& validators, std::string_view chain_id,
+                      const Evidence& evidence, const SignatureCheck& check = PolicySignatureCheck);
+// The same against a loaded genesis.
+Status VerifyEvidence(const Network& network, const Evidence& evidence);
+
+// The canonical form of a pair: the message whose sign-bytes sort first comes first, and
+// proposals carry no block bytes. One pair of messages has one canonical form, hence one id.
+Evidence CanonicalEvidence(Evidence evidence);
+bool IsCanonicalEvidence(std::string_view chain_id, const Evidence& evidence);
 
 }  // namespace hallmark::core

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "core/codec.h"
+#include "core/crypto/sha256.h"
 #include "core/limits.h"
 
 namespace hallmark::core {
@@ -84,6 +85,30 @@ pb::DuplicateVoteEvidence ToProto(const DuplicateVoteEvidence& evidence) {
   return out;
 }
 
+pb::DuplicateProposalEvidence ToProto(const DuplicateProposalEvidence& evidence) {
+  pb::DuplicateProposalEvidence out;
+  *out.mutable_first() = ToProto(evidence.first);
+  *out.mutable_second() = ToProto(evidence.second);
+  out.mutable_first()->clear_block();
+  out.mutable_second()->clear_block();
+  return out;
+}
+
+pb::Evidence ToProto(const Evidence& evidence) {
+  pb::Evidence out;
+  std::visit(
+      [&](const auto& e) {
+        using T = std::decay_t<decltype(e)>;
+        if constexpr (std::is_same_v<T, DuplicateVoteEvidence>) {
+          *out.mutable_duplicate_vote() = ToProto(e);
+        } else {
+          *out.mutable_duplicate_proposal() = ToProto(e);
+        }
+      },
+      evidence);
+  return out;
+}
+
 Result<Vote> FromProto(const pb::Vote& in) {
   Vote vote;
   vote.height = in.height();
@@ -140,6 +165,48 @@ Result<DuplicateVoteEvidence> FromProto(const pb::DuplicateVoteEvidence& in) {
   Result<Vote> b = FromProto(in.second());
   if (!b.ok()) return b.status().WithContext("evidence second vote");
   return DuplicateVoteEvidence{*a, *b};
+}
+
+Result<DuplicateProposalEvidence> FromProto(const pb::DuplicateProposalEvidence& in) {
+  if (!in.first().block().empty() || !in.second().block().empty())
+    return Status::InvalidInput("evidence proposals must carry no block bytes");
+  Result<Proposal> a = FromProto(in.first());
+  if (!a.ok()) return a.status().WithContext("evidence first proposal");
+  Result<Proposal> b = FromProto(in.second());
+  if (!b.ok()) return b.status().WithContext("evidence second proposal");
+  return DuplicateProposalEvidence{*a, *b};
+}
+
+Result<Evidence> FromProto(const pb::Evidence& in) {
+  switch (in.kind_case()) {
+    case pb::Evidence::kDuplicateVote: {
+      Result<DuplicateVoteEvidence> e = FromProto(in.duplicate_vote());
+      if (!e.ok()) return e.status();
+      return Evidence(*e);
+    }
+    case pb::Evidence::kDuplicateProposal: {
+      Result<DuplicateProposalEvidence> e = FromProto(in.duplicate_proposal());
+      if (!e.ok()) return e.status();
+      return Evidence(*e);
+    }
+    case pb::Evidence::KIND_NOT_SET:
+      break;
+  }
+  return Status::InvalidInput("evidence names no kind");
+}
+
+std::string EncodeEvidence(const Evidence& evidence) {
+  return SerializeDeterministic(ToProto(evidence));
+}
+
+Hash256 EvidenceId(const pb::Evidence& evidence) {
+  return Sha256Of(std::string_view(SerializeDeterministic(evidence)));
+}
+
+Result<Evidence> DecodeEvidence(std::string_view bytes) {
+  pb::Evidence proto;
+  HM_RETURN_IF_ERROR(ParseStrict(bytes, &proto, "evidence"));
+  return FromProto(proto);
 }
 
 std::string EncodeCertificate(const CommitCertificate& certificate) {

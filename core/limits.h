@@ -79,6 +79,17 @@ inline constexpr uint64_t kMaxBlockBytes = 32ull * 1024 * 1024;
 inline constexpr uint32_t kDefaultBlockRecords = 2'000;
 inline constexpr uint64_t kDefaultBlockBytes = 8ull * 1024 * 1024;
 
+// Evidence of equivocation (docs/consensus.md, "Evidence"). A block commits at most
+// kMaxEvidencePerBlock pieces, each about an offence at most kMaxEvidenceAgeHeights below the
+// block's height (and not above it). A node keeps at most kMaxPendingEvidence verified pieces
+// waiting for a block, at most kMaxPendingEvidencePerValidator about one validator, and reads at
+// most kMaxEvidencePerGossip pieces from one gossip message.
+inline constexpr uint32_t kMaxEvidencePerBlock = 32;
+inline constexpr uint64_t kMaxEvidenceAgeHeights = 100'000;
+inline constexpr size_t kMaxPendingEvidence = 1'024;
+inline constexpr size_t kMaxPendingEvidencePerValidator = 16;
+inline constexpr size_t kMaxEvidencePerGossip = 32;
+
 // Time. An idle network makes an empty block every idle interval; validators refuse proposals
 // dated further ahead of their clock than the skew allowance (docs/proofs.md, "Freshness").
 inline constexpr uint32_t kDefaultIdleBlockIntervalMs = 10'000;

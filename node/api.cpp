@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <unordered_map>
 
 #include <spdlog/spdlog.h>
@@ -74,6 +75,17 @@ std::string TypeOf(const pb::RecordPayload& p) {
       break;
   }
   return "unknown";
+}
+
+// A decimal integer of at most 19 digits (fits in 63 bits); nullopt otherwise.
+std::optional<uint64_t> ParseUnsigned(std::string_view text) {
+  if (text.empty() || text.size() > 19) return std::nullopt;
+  uint64_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return v;
 }
 
 // Item ids arrive percent-decoded by the router, in any form ParseItemId accepts.
@@ -308,6 +320,90 @@ class Api {
     out.set_node_key(ctx_.node_key_hex);
     out.set_observer(ctx_.observer);
     out.set_version(std::string(Version()));
+    out.mutable_evidence()->set_committed(ctx_.ledger->committed_evidence_count());
+    if (ctx_.pending_evidence) out.mutable_evidence()->set_pending(ctx_.pending_evidence());
+    return Reply(req, out);
+  }
+
+  // GET /v1/evidence[?before=H.P][&height=H][&validator=KEY][&limit=N]
+  Response Evidence(const Request& req) {
+    uint64_t limit = kDefaultEvidencePage;
+    if (auto text = req.query("limit")) {
+      auto n = ParseUnsigned(*text);
+      if (!n || *n == 0 || *n > kMaxEvidencePage) {
+        return ErrorReply(req, 400, "bad_request",
+                          "limit must be between 1 and " + std::to_string(kMaxEvidencePage));
+      }
+      limit = *n;
+    }
+    pb::EvidenceListResponse out;
+    pb::ChainHead head = ctx_.ledger->head();
+    out.set_height(head.height());
+    out.set_committed(head.evidence_count());
+    std::vector<storage::CommittedEvidence> found;
+    if (auto key_hex = req.query("validator")) {
+      // Every committed offence of one validator, oldest first: what governance acts on.
+      auto key = core::PublicKey::FromHex(*key_hex);
+      if (!key.ok())
+        return ErrorReply(req, 400, "bad_request", "validator must be a 64-digit hex key");
+      auto listed = ctx_.ledger->ListEvidenceAgainst(*key, limit);
+      if (!listed.ok()) return LocalFailure(req, listed.status());
+      found = std::move(listed).value();
+    } else {
+      uint64_t before_height = UINT64_MAX;
+      uint32_t before_position = UINT32_MAX;
+      std::optional<uint64_t> only_height;
+      if (auto text = req.query("height")) {
+        only_height = ParseUnsigned(*text);
+        if (!only_height) return ErrorReply(req, 400, "bad_request", "height must be an integer");
+        if (*only_height < UINT64_MAX) {
+          before_height = *only_height + 1;
+          before_position = 0;
+        }
+      }
+      if (auto text = req.query("before")) {
+        // "H.P", as returned in `next`.
+        const size_t dot = text->find('.');
+        auto h = ParseUnsigned(text->substr(0, dot));
+        auto p = dot == std::string::npos ? std::optional<uint64_t>()
+                                          : ParseUnsigned(text->substr(dot + 1));
+        if (!h || !p || *p > UINT32_MAX) {
+          return ErrorReply(req, 400, "bad_request",
+                            "before must be HEIGHT.POSITION, as given in `next`");
+        }
+        if (*h < before_height || (*h == before_height && *p < before_position)) {
+          before_height = *h;
+          before_position = static_cast<uint32_t>(*p);
+        }
+      }
+      // One more than asked for tells whether there is a next page.
+      auto listed = ctx_.ledger->ListCommittedEvidence(before_height, before_position, limit + 1);
+      if (!listed.ok()) return LocalFailure(req, listed.status());
+      found = std::move(listed).value();
+      if (only_height) {
+        std::erase_if(found, [&](const auto& e) { return e.height != *only_height; });
+      }
+      if (found.size() > limit) {
+        found.resize(limit);
+        out.set_next(std::to_string(found.back().height) + "." +
+                     std::to_string(found.back().position));
+      }
+    }
+    for (auto& e : found) {
+      pb::EvidenceEntry* entry = out.add_evidence();
+      entry->set_id(core::EvidenceId(e.evidence).Hex());
+      entry->set_height(e.height);
+      entry->set_position(e.position);
+      auto decoded = core::FromProto(e.evidence);
+      if (decoded.ok()) {
+        const core::Offence offence = core::OffenceOf(*decoded);
+        entry->set_validator(offence.validator.Hex());
+        entry->set_kind(std::string(core::OffenceKindName(offence.kind)));
+        entry->set_offence_height(offence.height);
+        entry->set_offence_round(offence.round);
+      }
+      *entry->mutable_evidence() = std::move(e.evidence);
+    }
     return Reply(req, out);
   }
 
@@ -394,6 +490,7 @@ void RegisterApiRoutes(Router& router, ApiContext context) {
   router.Add("POST /v1/items:check", [api](const Request& r) { return api->Check(r); });
   router.Add("GET /v1/status", [api](const Request& r) { return api->Status(r); });
   router.Add("GET /v1/blocks/{height}", [api](const Request& r) { return api->Block(r); });
+  router.Add("GET /v1/evidence", [api](const Request& r) { return api->Evidence(r); });
   router.Add("GET /v1/health", [api](const Request& r) { return api->Health(r); });
   router.Add("GET /metrics", [api](const Request& r) { return api->Metrics(r); });
 }

@@ -22,6 +22,8 @@ struct ApiContext {
   // A record was admitted: gossip it and wake a waiting proposer.
   std::function<void(const pb::Envelope&)> on_accepted;
   std::function<std::vector<pb::PeerView>()> peers;
+  // Verified evidence waiting for a block on this node (the driver's pool); 0 when unset.
+  std::function<uint64_t()> pending_evidence;
   std::string node_key_hex;
   bool observer = false;
 };
@@ -32,5 +34,8 @@ void RegisterApiRoutes(Router& router, ApiContext context);
 // Caps of the API itself.
 inline constexpr size_t kMaxCheckIds = 1000;
 inline constexpr size_t kMaxHistoryRecords = 10'000;
+// GET /v1/evidence: pieces per page, by default and at most.
+inline constexpr size_t kDefaultEvidencePage = 100;
+inline constexpr size_t kMaxEvidencePage = 1'000;
 
 }  // namespace hallmark::node

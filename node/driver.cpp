@@ -10,6 +10,7 @@
 #include "core/codec.h"
 #include "core/consensus_codec.h"
 #include "core/crypto/sha256.h"
+#include "core/limits.h"
 #include "node/signer_state.h"
 #include "proto/node.pb.h"
 
@@ -67,13 +68,25 @@ ConsensusDriver::ConsensusDriver(asio::io_context& io, const core::Network& netw
       mempool_(mempool),
       peers_(peers),
       signer_(signer),
-      metrics_(metrics) {
+      metrics_(metrics),
+      evidence_(network, ledger) {
   height_gauge_ = &metrics_->GetGauge("hallmark_height", "Height of the latest committed block.");
   commit_latency_ = &metrics_->GetHistogram("hallmark_commit_latency_seconds",
                                             "Time from entering a height to committing it.",
                                             kLatencyBucketsSeconds);
   rounds_ = &metrics_->GetCounter("hallmark_consensus_round_changes_total",
                                   "Rounds entered after the first of a height.");
+  evidence_committed_ = &metrics_->GetGauge("hallmark_evidence_committed",
+                                            "Pieces of equivocation evidence committed in blocks.");
+  evidence_pending_ = &metrics_->GetGauge("hallmark_evidence_pending",
+                                          "Verified evidence waiting for a block on this node.");
+  using R = EvidencePool::AddResult;
+  for (R r : {R::kAdded, R::kKnown, R::kCommitted, R::kTooOld, R::kInvalid, R::kFull}) {
+    evidence_received_[r] = &metrics_->GetCounter(
+        "hallmark_evidence_received_total",
+        "Evidence reported by this node's engine or received from peers, by outcome.",
+        {{"outcome", std::string(EvidencePool::AddResultName(r))}});
+  }
 }
 
 ConsensusDriver::~ConsensusDriver() {
@@ -184,6 +197,7 @@ Status ConsensusDriver::Start() {
   }
   engine_ = std::make_unique<consensus::Engine>(std::move(config), signer_, std::move(start));
   height_gauge_->Set(static_cast<double>(ledger_->height()));
+  evidence_committed_->Set(static_cast<double>(ledger_->committed_evidence_count()));
   build_timer_ = std::make_unique<asio::steady_timer>(strand_);
   Post([this] {
     height_started_ = std::chrono::steady_clock::now();
@@ -271,6 +285,7 @@ void ConsensusDriver::Do(const consensus::Action& action, std::vector<consensus:
           spdlog::warn("evidence of equivocation by validator {}: {}",
                        a.evidence.first.validator.Hex().substr(0, 16),
                        st.ok() ? "stored" : st.ToString());
+          AddEvidence(core::Evidence(a.evidence), "this node");
         } else if constexpr (std::is_same_v<T, consensus::Log>) {
           spdlog::info("consensus: {}", a.message);
         }
@@ -440,11 +455,15 @@ void ConsensusDriver::BuildNow(const consensus::BuildBlock& a,
   uint64_t time_ms = std::max(NowMs(), head.time_ms() + 1);
   auto candidates = mempool_->Take(network_.max_block_records(), network_.max_block_bytes() - 4096);
   Hash256 proposer = Hash256::FromSpan(signer_->public_key().span());
-  auto built = ledger_->BuildBlock(candidates, time_ms, proposer, mempool_->CachedSignatureCheck());
+  const std::vector<pb::Evidence> evidence = evidence_.Pending(core::limits::kMaxEvidencePerBlock);
+  auto built = ledger_->BuildBlock(candidates, time_ms, proposer, mempool_->CachedSignatureCheck(),
+                                   evidence);
   if (!built.ok()) {
     Fatal("building block " + std::to_string(a.height) + ": " + built.status().ToString());
     return;
   }
+  for (const auto& why : built->dropped_evidence)
+    spdlog::info("proposer dropped evidence: {}", why);
   for (const auto& d : built->dropped) {
     spdlog::debug("proposer dropped record {}: {}", d.record_id.Hex().substr(0, 16),
                   d.rejection.ToString());
@@ -536,6 +555,13 @@ void ConsensusDriver::DoCommit(const consensus::CommitBlock& a) {
   waiting_build_.reset();
   build_wait_.store(BuildWait::kNone);
   mempool_->OnCommitted(committed, NowMs());
+  evidence_.OnCommitted(committed, height);
+  evidence_pending_->Set(static_cast<double>(evidence_.size()));
+  evidence_committed_->Set(static_cast<double>(ledger_->committed_evidence_count()));
+  if (committed.evidence_size() > 0) {
+    spdlog::warn("block {} commits {} piece(s) of equivocation evidence", height,
+                 committed.evidence_size());
+  }
   auto now = std::chrono::steady_clock::now();
   commit_latency_->Observe(std::chrono::duration<double>(now - height_started_).count());
   height_started_ = now;
@@ -646,6 +672,9 @@ void ConsensusDriver::OnPeerMessage(const core::PublicKey& from, pb::PeerMessage
       case pb::PeerMessage::kStatus:
         peer_heights_[from] = message.status().height();
         break;
+      case pb::PeerMessage::kEvidence:
+        OnEvidenceGossip(from, message.evidence());
+        break;
       case pb::PeerMessage::kHello:
       case pb::PeerMessage::kRecords:
       case pb::PeerMessage::BODY_NOT_SET:
@@ -662,6 +691,45 @@ void ConsensusDriver::OnPeerStatus(const core::PublicKey& peer, bool connected, 
       peer_heights_.erase(peer);
     }
   });
+}
+
+void ConsensusDriver::AddEvidence(const core::Evidence& evidence, std::string_view source) {
+  std::string why;
+  const EvidencePool::AddResult result = evidence_.Add(evidence, &why);
+  evidence_received_.at(result)->Inc();
+  evidence_pending_->Set(static_cast<double>(evidence_.size()));
+  const core::Offence offence = core::OffenceOf(evidence);
+  if (result != EvidencePool::AddResult::kAdded) {
+    spdlog::debug("evidence from {} about {} at height {}: {} ({})", source,
+                  offence.validator.Hex().substr(0, 16), offence.height,
+                  EvidencePool::AddResultName(result), why);
+    return;
+  }
+  spdlog::warn("evidence from {}: {} by validator {} at height {} round {}; passing it on", source,
+               core::OffenceKindName(offence.kind), offence.validator.Hex().substr(0, 16),
+               offence.height, offence.round);
+  pb::PeerMessage msg;
+  *msg.mutable_evidence()->add_evidence() = core::ToProto(core::CanonicalEvidence(evidence));
+  peers_->Broadcast(msg);
+}
+
+void ConsensusDriver::OnEvidenceGossip(const core::PublicKey& from,
+                                       const pb::EvidenceGossip& gossip) {
+  if (static_cast<size_t>(gossip.evidence_size()) > core::limits::kMaxEvidencePerGossip) {
+    spdlog::info("peer {} sent {} pieces of evidence in one message; ignored",
+                 from.Hex().substr(0, 16), gossip.evidence_size());
+    return;
+  }
+  const std::string source = "peer " + from.Hex().substr(0, 16);
+  for (const pb::Evidence& ev : gossip.evidence()) {
+    auto decoded = core::FromProto(ev);
+    if (!decoded.ok()) {
+      evidence_received_.at(EvidencePool::AddResult::kInvalid)->Inc();
+      spdlog::info("{} sent malformed evidence: {}", source, decoded.status().message());
+      continue;
+    }
+    AddEvidence(*decoded, source);
+  }
 }
 
 void ConsensusDriver::Fatal(const std::string& what) {

@@ -17,6 +17,7 @@
 #include "consensus/engine.h"
 #include "core/certificate.h"
 #include "core/crypto/ed25519.h"
+#include "node/evidence_pool.h"
 #include "node/mempool.h"
 #include "node/metrics.h"
 #include "node/signer_state.h"
@@ -91,6 +92,8 @@ class ConsensusDriver {
 
   void AddCommitListener(CommitListener listener);
   bool abstaining() const { return abstaining_.load(); }
+  // Verified evidence waiting for a block on this node.
+  size_t pending_evidence() const { return evidence_.size(); }
   uint64_t engine_height() const { return engine_height_.load(); }
 
  private:
@@ -116,6 +119,9 @@ class ConsensusDriver {
   void ServeBlocks(const core::PublicKey& to, const pb::BlockRequest& request);
   void OnBlocks(const core::PublicKey& from, const pb::BlockResponse& response);
   void Schedule(const consensus::Timeout& timeout, uint64_t delay_ms);
+  // Checks a piece of evidence into the pool and, when it is new, passes it to every peer.
+  void AddEvidence(const core::Evidence& evidence, std::string_view source);
+  void OnEvidenceGossip(const core::PublicKey& from, const pb::EvidenceGossip& gossip);
   void Fatal(const std::string& what);
   uint64_t NowMs() const;
 
@@ -132,6 +138,11 @@ class ConsensusDriver {
   Gauge* height_gauge_ = nullptr;
   Histogram* commit_latency_ = nullptr;
   Counter* rounds_ = nullptr;
+  Gauge* evidence_committed_ = nullptr;
+  Gauge* evidence_pending_ = nullptr;
+  std::map<EvidencePool::AddResult, Counter*> evidence_received_;
+
+  EvidencePool evidence_;  // Used on the strand.
 
   std::unique_ptr<consensus::Engine> engine_;
   std::atomic<bool> stopped_{false};

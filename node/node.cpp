@@ -150,6 +150,7 @@ Status Node::Start() {
   ctx.metrics = &metrics_;
   ctx.on_accepted = [this](const pb::Envelope& env) { Gossip(env); };
   ctx.peers = [this] { return PeerViews(); };
+  ctx.pending_evidence = [this] { return static_cast<uint64_t>(driver_->pending_evidence()); };
   ctx.node_key_hex = key_->public_key().Hex();
   ctx.observer = config_.observer();
   RegisterApiRoutes(router, std::move(ctx));

@@ -33,6 +33,34 @@ inline std::string Evidence(const core::Hash256& id) {
 inline std::string EvidencePrefix() {
   return "E";
 }
+// Committed evidence: `V` + committing height + position among that block's evidence.
+inline std::string CommittedEvidencePrefix() {
+  return "V";
+}
+inline std::string CommittedEvidenceAt(uint64_t height, uint32_t position) {
+  std::string k = "V";
+  core::PutBigEndian64(&k, height);
+  core::PutBigEndian32(&k, position);
+  return k;
+}
+inline std::string CommittedEvidenceAtHeight(uint64_t height) {
+  std::string k = "V";
+  core::PutBigEndian64(&k, height);
+  return k;
+}
+// Offences with committed evidence: `O` + validator (32) + height (8) + round (4) + kind (1);
+// the value is the committed evidence's height (8) and position (4).
+inline std::string OffencePrefix(const core::Hash256& validator) {
+  return "O" + std::string(validator.view());
+}
+inline std::string Offence(const core::Hash256& validator, uint64_t height, uint32_t round,
+                           uint8_t kind) {
+  std::string k = OffencePrefix(validator);
+  core::PutBigEndian64(&k, height);
+  core::PutBigEndian32(&k, round);
+  k.push_back(static_cast<char>(kind));
+  return k;
+}
 // Node-local state that is not part of the chain (the signer's last vote, its lock).
 inline std::string Local(std::string_view name) {
   return "L/" + std::string(name);

@@ -13,6 +13,7 @@
 #include <unordered_set>
 
 #include "core/codec.h"
+#include "core/consensus_codec.h"
 #include "core/crypto/sha256.h"
 #include "core/limits.h"
 #include "core/merkle.h"
@@ -104,6 +105,9 @@ Ledger::~Ledger() {
 Result<std::unique_ptr<Ledger>> Ledger::Open(const std::filesystem::path& dir,
                                              const core::Network& network, LedgerOptions options) {
   std::unique_ptr<Ledger> ledger(new Ledger(network, options));
+  auto validators = core::ValidatorSet::FromNetwork(network);
+  if (!validators.ok()) return validators.status();
+  ledger->validators_ = std::move(validators).value();
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return Status::IoError("cannot create data folder " + dir.string() + ": " + ec.message());
@@ -190,8 +194,9 @@ Status Ledger::Load() {
 }
 
 Result<PreparedBlock> Ledger::BuildBlock(std::span<const pb::Envelope> candidates, uint64_t time_ms,
-                                         const Hash256& proposer, const SignatureCheck& check) {
-  return Execute(nullptr, pb::Block(), candidates, time_ms, proposer, check);
+                                         const Hash256& proposer, const SignatureCheck& check,
+                                         std::span<const pb::Evidence> evidence) {
+  return Execute(nullptr, pb::Block(), candidates, time_ms, proposer, check, evidence);
 }
 
 Result<PreparedBlock> Ledger::ValidateBlock(const pb::Block& block, const SignatureCheck& check) {
@@ -225,16 +230,54 @@ Result<PreparedBlock> Ledger::ValidateBlock(const pb::Block& block, const Signat
     return fail("has " + std::to_string(block.records_size()) + " records; the limit is " +
                 std::to_string(network_.max_block_records()));
   }
+  if (header.evidence_count() != static_cast<uint32_t>(block.evidence_size())) {
+    return fail("header says " + std::to_string(header.evidence_count()) +
+                " pieces of evidence, block has " + std::to_string(block.evidence_size()));
+  }
+  if (static_cast<uint64_t>(block.evidence_size()) > core::limits::kMaxEvidencePerBlock) {
+    return fail("has " + std::to_string(block.evidence_size()) +
+                " pieces of evidence; the limit is " +
+                std::to_string(core::limits::kMaxEvidencePerBlock));
+  }
   if (block.ByteSizeLong() > network_.max_block_bytes()) {
     return fail("is " + std::to_string(block.ByteSizeLong()) + " bytes; the limit is " +
                 std::to_string(network_.max_block_bytes()));
   }
-  return Execute(&header, block, {}, header.time_ms(), proposer, check);
+  return Execute(&header, block, {}, header.time_ms(), proposer, check, {});
+}
+
+Result<core::Offence> Ledger::CheckEvidence(const pb::Evidence& evidence, uint64_t height,
+                                            std::vector<core::Offence>* seen) const {
+  auto decoded = core::FromProto(evidence);
+  if (!decoded.ok()) return decoded.status();
+  HM_RETURN_IF_ERROR(core::VerifyEvidence(validators_, network_.chain_id(), *decoded));
+  core::Offence offence = core::OffenceOf(*decoded);
+  const std::string what = std::string(core::OffenceKindName(offence.kind)) + " by " +
+                           offence.validator.Hex().substr(0, 16) + "… at height " +
+                           std::to_string(offence.height) + " round " +
+                           std::to_string(offence.round);
+  if (offence.height > height) return Status::InvalidInput(what + " is from a later height");
+  if (height - offence.height > core::limits::kMaxEvidenceAgeHeights) {
+    return Status::InvalidInput(what + " is more than " +
+                                std::to_string(core::limits::kMaxEvidenceAgeHeights) +
+                                " heights old");
+  }
+  if (std::find(seen->begin(), seen->end(), offence) != seen->end())
+    return Status::InvalidInput(what + " appears twice in the block");
+  auto committed = FindOffence(offence);
+  if (!committed.ok()) return committed.status();
+  if (committed->has_value()) {
+    return Status::InvalidInput(what + " was already committed at height " +
+                                std::to_string((*committed)->height));
+  }
+  seen->push_back(offence);
+  return offence;
 }
 
 Result<PreparedBlock> Ledger::Execute(const pb::BlockHeader* expected, pb::Block block,
                                       std::span<const pb::Envelope> candidates, uint64_t time_ms,
-                                      const Hash256& proposer, const SignatureCheck& check) {
+                                      const Hash256& proposer, const SignatureCheck& check,
+                                      std::span<const pb::Evidence> evidence) {
   const bool building = expected == nullptr;
   PreparedBlock out;
   out.base_height = head_.height();
@@ -245,10 +288,37 @@ Result<PreparedBlock> Ledger::Execute(const pb::BlockHeader* expected, pb::Block
                                 std::to_string(head_.time_ms()));
   }
 
+  // Evidence first: it is small, capped per block, and counts against the block's bytes.
+  uint64_t bytes = 0;
+  std::vector<const pb::Evidence*> kept_evidence;
+  {
+    const size_t m = building ? evidence.size() : static_cast<size_t>(block.evidence_size());
+    for (size_t i = 0; i < m; ++i) {
+      const pb::Evidence& ev = building ? evidence[i] : block.evidence(static_cast<int>(i));
+      if (building) {
+        if (kept_evidence.size() >= core::limits::kMaxEvidencePerBlock) break;
+        const size_t size = ev.ByteSizeLong() + 8;
+        if (bytes + size + kBlockOverheadBytes > network_.max_block_bytes()) break;
+        bytes += size;
+      }
+      auto offence = CheckEvidence(ev, ctx.height, &out.offences);
+      if (!offence.ok()) {
+        if (offence.status().code() != core::StatusCode::kInvalidInput) return offence.status();
+        if (!building) {
+          return Status::InvalidInput("block " + std::to_string(ctx.height) + " evidence " +
+                                      std::to_string(i) +
+                                      " is invalid: " + offence.status().message());
+        }
+        out.dropped_evidence.push_back(offence.status().message());
+        continue;
+      }
+      kept_evidence.push_back(&ev);
+    }
+  }
+
   Overlay overlay(this);
   std::vector<const pb::Envelope*> accepted;
   const size_t n = building ? candidates.size() : static_cast<size_t>(block.records_size());
-  uint64_t bytes = 0;
   std::unordered_set<Hash256> seen;
   core::Record rec;
   for (size_t i = 0; i < n; ++i) {
@@ -305,6 +375,12 @@ Result<PreparedBlock> Ledger::Execute(const pb::BlockHeader* expected, pb::Block
   leaves.reserve(out.record_ids.size());
   for (const Hash256& id : out.record_ids) leaves.push_back(core::MerkleLeafHash(id.span()));
   Hash256 records_root = core::MerkleRoot(leaves);
+  std::vector<Hash256> evidence_leaves;
+  for (const pb::Evidence* ev : kept_evidence)
+    evidence_leaves.push_back(core::MerkleLeafHash(core::EvidenceId(*ev).span()));
+  const std::string evidence_root = evidence_leaves.empty()
+                                        ? std::string()
+                                        : std::string(core::MerkleRoot(evidence_leaves).view());
 
   if (building) {
     pb::BlockHeader& h = out.header;
@@ -316,12 +392,19 @@ Result<PreparedBlock> Ledger::Execute(const pb::BlockHeader* expected, pb::Block
     h.set_records_root(std::string(records_root.view()));
     h.set_state_root(std::string(out.tree_update.root.view()));
     h.set_record_count(static_cast<uint32_t>(accepted.size()));
+    h.set_evidence_root(evidence_root);
+    h.set_evidence_count(static_cast<uint32_t>(kept_evidence.size()));
     out.block.set_header(core::SerializeDeterministic(h));
     for (const pb::Envelope* env : accepted) *out.block.add_records() = *env;
+    for (const pb::Evidence* ev : kept_evidence) *out.block.add_evidence() = *ev;
   } else {
     if (expected->records_root() != records_root.view()) {
       return Status::InvalidInput("block " + std::to_string(ctx.height) +
                                   ": records_root does not match its records");
+    }
+    if (expected->evidence_root() != evidence_root) {
+      return Status::InvalidInput("block " + std::to_string(ctx.height) +
+                                  ": evidence_root does not match its evidence");
     }
     if (expected->state_root() != out.tree_update.root.view()) {
       return Status::InvalidInput("block " + std::to_string(ctx.height) +
@@ -364,8 +447,23 @@ Status Ledger::Commit(const PreparedBlock& p, std::string_view certificate) {
   }
   for (const auto& item : p.items) batch.Put(keys::Item(item.key), item.state_bytes);
   PutSmtUpdate(p.tree_update, keys::kStateTreePrefix, &batch);
+  HM_ASSERT(p.offences.size() == static_cast<size_t>(p.block.evidence_size()));
+  pb::StoredEvidence se;
+  for (size_t i = 0; i < p.offences.size(); ++i) {
+    const uint32_t position = static_cast<uint32_t>(i);
+    *se.mutable_evidence() = p.block.evidence(static_cast<int>(i));
+    se.set_height(height);
+    se.set_position(position);
+    const std::string at = keys::CommittedEvidenceAt(height, position);
+    batch.Put(at, core::SerializeDeterministic(se));
+    const core::Offence& o = p.offences[i];
+    batch.Put(keys::Offence(Hash256::FromSpan(o.validator.span()), o.height, o.round,
+                            static_cast<uint8_t>(o.kind)),
+              at.substr(1));
+  }
 
   pb::ChainHead head = head_;
+  head.set_evidence_count(head.evidence_count() + p.offences.size());
   head.set_height(height);
   head.set_block_hash(std::string(p.hash.view()));
   head.set_state_root(p.header.state_root());
@@ -445,6 +543,75 @@ Result<std::vector<std::string>> Ledger::ListEvidence(size_t max) const {
   return out;
 }
 
+Result<std::optional<CommittedEvidence>> Ledger::ReadCommittedEvidence(std::string_view key) const {
+  auto stored = Get(db_.get(), std::string(key), "evidence");
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) return std::optional<CommittedEvidence>();
+  pb::StoredEvidence se;
+  HM_RETURN_IF_ERROR(ParseStored(**stored, &se, "committed evidence"));
+  CommittedEvidence out;
+  out.height = se.height();
+  out.position = se.position();
+  out.evidence = std::move(*se.mutable_evidence());
+  return std::optional<CommittedEvidence>(std::move(out));
+}
+
+Result<std::vector<CommittedEvidence>> Ledger::ListCommittedEvidence(uint64_t before_height,
+                                                                     uint32_t before_position,
+                                                                     size_t limit) const {
+  std::vector<CommittedEvidence> out;
+  const std::string prefix = keys::CommittedEvidencePrefix();
+  const std::string start = keys::CommittedEvidenceAt(before_height, before_position);
+  leveldb::ReadOptions ro;
+  ro.verify_checksums = true;
+  std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(ro));
+  // The last key before `start`: Seek finds the first at or after it.
+  it->Seek(start);
+  if (it->Valid()) {
+    it->Prev();
+  } else {
+    it->SeekToLast();
+  }
+  for (; it->Valid() && it->key().starts_with(prefix) && out.size() < limit; it->Prev()) {
+    pb::StoredEvidence se;
+    HM_RETURN_IF_ERROR(ParseStored(it->value().ToString(), &se, "committed evidence"));
+    out.push_back(CommittedEvidence{se.height(), se.position(), std::move(*se.mutable_evidence())});
+  }
+  HM_RETURN_IF_ERROR(FromLevelDb(it->status(), "reading evidence"));
+  return out;
+}
+
+Result<std::vector<CommittedEvidence>> Ledger::ListEvidenceAgainst(const core::PublicKey& validator,
+                                                                   size_t limit) const {
+  std::vector<CommittedEvidence> out;
+  const std::string prefix = keys::OffencePrefix(Hash256::FromSpan(validator.span()));
+  leveldb::ReadOptions ro;
+  ro.verify_checksums = true;
+  std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(ro));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix) && out.size() < limit;
+       it->Next()) {
+    auto found = ReadCommittedEvidence(keys::CommittedEvidencePrefix() + it->value().ToString());
+    if (!found.ok()) return found.status();
+    if (!found->has_value()) return Status::Corruption("offence index names missing evidence");
+    out.push_back(std::move(**found));
+  }
+  HM_RETURN_IF_ERROR(FromLevelDb(it->status(), "reading the offence index"));
+  return out;
+}
+
+Result<std::optional<CommittedEvidence>> Ledger::FindOffence(const core::Offence& o) const {
+  auto at = Get(db_.get(),
+                keys::Offence(Hash256::FromSpan(o.validator.span()), o.height, o.round,
+                              static_cast<uint8_t>(o.kind)),
+                "offence index");
+  if (!at.ok()) return at.status();
+  if (!at->has_value()) return std::optional<CommittedEvidence>();
+  auto found = ReadCommittedEvidence(keys::CommittedEvidencePrefix() + **at);
+  if (!found.ok()) return found.status();
+  if (!found->has_value()) return Status::Corruption("offence index names missing evidence");
+  return found;
+}
+
 Result<std::optional<pb::Block>> Ledger::GetBlock(uint64_t height) const {
   auto stored = Get(db_.get(), keys::Block(height), "block");
   if (!stored.ok()) return stored.status();
@@ -464,6 +631,18 @@ Result<std::optional<pb::Block>> Ledger::GetBlock(uint64_t height) const {
     }
     *block.add_records() = (*rec)->envelope();
   }
+  const std::string prefix = keys::CommittedEvidenceAtHeight(height);
+  std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(leveldb::ReadOptions()));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    pb::StoredEvidence se;
+    HM_RETURN_IF_ERROR(
+        ParseStored(it->value().ToString(), &se, "evidence of block " + std::to_string(height)));
+    if (se.position() != static_cast<uint32_t>(block.evidence_size())) {
+      return Status::Corruption("evidence of block " + std::to_string(height) + " has a gap");
+    }
+    *block.add_evidence() = std::move(*se.mutable_evidence());
+  }
+  HM_RETURN_IF_ERROR(FromLevelDb(it->status(), "reading evidence"));
   return std::optional<pb::Block>(std::move(block));
 }
 

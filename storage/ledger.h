@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/bytes.h"
+#include "core/certificate.h"
 #include "core/genesis.h"
 #include "core/records.h"
 #include "core/smt.h"
@@ -55,6 +56,9 @@ struct PreparedBlock {
   pb::BlockHeader header;
   core::Hash256 hash;
   std::vector<DroppedRecord> dropped;  // Only from BuildBlock.
+  // Evidence the proposer left out (invalid, already committed, too old, a second piece about
+  // one offence), with the reason; only from BuildBlock.
+  std::vector<std::string> dropped_evidence;
 
   // Private to the ledger: what Commit writes.
   struct ItemWrite {
@@ -70,7 +74,15 @@ struct PreparedBlock {
   std::vector<core::Hash256> record_ids;
   std::vector<ItemWrite> items;
   std::vector<HistoryWrite> history;
+  std::vector<core::Offence> offences;  // Of block.evidence, in order.
   core::SmtUpdate tree_update;
+};
+
+// A piece of evidence a block committed.
+struct CommittedEvidence {
+  uint64_t height = 0;    // The committing block.
+  uint32_t position = 0;  // Its place among that block's evidence.
+  pb::Evidence evidence;
 };
 
 // The item's state as stored: the exact bytes hashed into the state tree, and their parse.
@@ -120,12 +132,19 @@ class Ledger {
 
   // The proposer's path: executes candidates in order against the head, drops each record that
   // fails (with its reason), stops at the block limits, and returns a block with its header.
+  // It also takes up to limits::kMaxEvidencePerBlock pieces of `evidence`, in order, that pass
+  // the checks ValidateBlock makes, before any record (they count against the block's bytes).
   core::Result<PreparedBlock> BuildBlock(std::span<const pb::Envelope> candidates, uint64_t time_ms,
                                          const core::Hash256& proposer,
-                                         const SignatureCheck& check = VerifyEverySignature());
+                                         const SignatureCheck& check = VerifyEverySignature(),
+                                         std::span<const pb::Evidence> evidence = {});
 
   // The follower's path: checks the header and every record; one bad record or root rejects the
-  // whole block (InvalidInput naming the record and the rule).
+  // whole block (InvalidInput naming the record and the rule). Each piece of evidence must pass
+  // core::VerifyEvidence against the genesis validators, be about an offence at most
+  // limits::kMaxEvidenceAgeHeights below the block (and not above it) that no committed block
+  // and no other piece in the block names, at most limits::kMaxEvidencePerBlock pieces, and the
+  // header must commit to them (evidence_root, evidence_count).
   core::Result<PreparedBlock> ValidateBlock(const pb::Block& block,
                                             const SignatureCheck& check = VerifyEverySignature());
 
@@ -150,6 +169,22 @@ class Ledger {
   // Evidence of misbehaviour, keyed by its hash; idempotent.
   core::Status PutEvidence(const core::Hash256& id, std::string_view encoded);
   core::Result<std::vector<std::string>> ListEvidence(size_t max) const;
+
+  // Committed evidence (from blocks), newest first: the pieces strictly before (before_height,
+  // before_position) in block order, at most `limit`. Pass UINT64_MAX, UINT32_MAX for the newest.
+  core::Result<std::vector<CommittedEvidence>> ListCommittedEvidence(uint64_t before_height,
+                                                                     uint32_t before_position,
+                                                                     size_t limit) const;
+  // Committed evidence against one validator, oldest offence first: what governance acts on.
+  core::Result<std::vector<CommittedEvidence>> ListEvidenceAgainst(const core::PublicKey& validator,
+                                                                   size_t limit) const;
+  // Where the evidence of `offence` was committed; nullopt if no block committed any.
+  core::Result<std::optional<CommittedEvidence>> FindOffence(const core::Offence& offence) const;
+  // Pieces of evidence committed up to the head.
+  uint64_t committed_evidence_count() const {
+    std::lock_guard lock(head_mu_);
+    return head_.evidence_count();
+  }
 
   // Reads. NotFound is a value (nullopt), not an error; errors are local failures.
   core::Result<std::optional<pb::Block>> GetBlock(uint64_t height) const;
@@ -179,9 +214,16 @@ class Ledger {
   core::Status Load();
   core::Result<PreparedBlock> Execute(const pb::BlockHeader* expected, pb::Block block,
                                       std::span<const pb::Envelope> candidates, uint64_t time_ms,
-                                      const core::Hash256& proposer, const SignatureCheck& check);
+                                      const core::Hash256& proposer, const SignatureCheck& check,
+                                      std::span<const pb::Evidence> evidence);
+  // One piece of evidence for a block at `height`: InvalidInput with the reason, or a local
+  // failure. Adds its offence to `seen`.
+  core::Result<core::Offence> CheckEvidence(const pb::Evidence& evidence, uint64_t height,
+                                            std::vector<core::Offence>* seen) const;
+  core::Result<std::optional<CommittedEvidence>> ReadCommittedEvidence(std::string_view key) const;
 
   const core::Network& network_;
+  core::ValidatorSet validators_;  // The genesis validators, for evidence.
   LedgerOptions options_;
   std::unique_ptr<leveldb::Cache> block_cache_;  // Outlive db_ (destroyed after it).
   std::unique_ptr<const leveldb::FilterPolicy> filter_policy_;
