@@ -350,7 +350,8 @@ void Engine::RecordVote(ValidatorIndex index, const Vote& vote, Actions* out) {
                 std::to_string(vote.round) + " (" + Short(first.block_id) + ", " +
                 Short(vote.block_id) + ")",
             out);
-    out->push_back(ReportEvidence{DuplicateVoteEvidence{first, vote}});
+    // In canonical order (core::CanonicalEvidence), the one form every node keeps and commits.
+    out->push_back(ReportEvidence{core::CanonicalEvidence(DuplicateVoteEvidence{first, vote})});
   }
   NoteRound(index, vote.round);
 }
@@ -488,10 +489,18 @@ void Engine::OnProposal(const Proposal& proposal, Actions* out) {
   RoundState& rs = Round(proposal.round);
   if (rs.proposal) {
     if (proposal.round < round_) HelpLaggingRound(expected, proposal.round, out);
-    if (rs.proposal->block_id != proposal.block_id || rs.proposal->pol_round != proposal.pol_round)
+    if (rs.proposal->block_id != proposal.block_id ||
+        rs.proposal->pol_round != proposal.pol_round) {
       LogLine("validator " + std::to_string(expected) + " sent two proposals for round " +
                   std::to_string(proposal.round) + "; keeping the first",
               out);
+      // Both are signed by the round's proposer: evidence anyone can check (the signatures
+      // cover the block ids, not the blocks, so the bytes are left out).
+      Proposal second = proposal;
+      second.block.clear();
+      out->push_back(ReportEvidence{
+          core::CanonicalEvidence(DuplicateProposalEvidence{*rs.proposal, std::move(second)})});
+    }
     return;
   }
   blocks_.try_emplace(proposal.block_id, proposal.block);

@@ -120,8 +120,12 @@ std::string Describe(const Action& action) {
         } else if constexpr (std::is_same_v<A, FetchBlocks>) {
           return "fetch " + std::to_string(a.from_height) + ".." + std::to_string(a.to_height);
         } else if constexpr (std::is_same_v<A, ReportEvidence>) {
-          return "evidence " + Describe(Message{a.evidence.first}) + " vs " +
-                 Short(a.evidence.second.block_id);
+          return std::visit(
+              [](const auto& pair) {
+                return "evidence " + Describe(Message{pair.first}) + " vs " +
+                       Short(pair.second.block_id);
+              },
+              a.evidence);
         } else {
           static_assert(std::is_same_v<A, Log>);
           return "log " + a.message;

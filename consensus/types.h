@@ -19,7 +19,9 @@ namespace hallmark::consensus {
 using core::Bytes;
 using core::CommitCertificate;
 using core::CommitSignature;
+using core::DuplicateProposalEvidence;
 using core::DuplicateVoteEvidence;
+using core::Evidence;
 using core::Hash256;
 using core::Proposal;
 using core::PublicKey;
@@ -201,8 +203,9 @@ struct FetchBlocks {
   uint64_t to_height = 0;
   std::vector<ValidatorIndex> peers;
 };
+// Two conflicting signed votes, or two conflicting signed proposals, from one validator.
 struct ReportEvidence {
-  DuplicateVoteEvidence evidence;
+  Evidence evidence;
 };
 struct Log {
   std::string message;

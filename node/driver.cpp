@@ -279,13 +279,14 @@ void ConsensusDriver::Do(const consensus::Action& action, std::vector<consensus:
         } else if constexpr (std::is_same_v<T, consensus::FetchBlocks>) {
           DoFetch(a);
         } else if constexpr (std::is_same_v<T, consensus::ReportEvidence>) {
-          pb::DuplicateVoteEvidence ev = core::ToProto(a.evidence);
-          std::string bytes = core::SerializeDeterministic(ev);
+          const pb::Evidence ev = core::ToProto(a.evidence);
+          const std::string bytes = core::SerializeDeterministic(ev);
           Status st = ledger_->PutEvidence(core::Sha256Of(std::string_view(bytes)), bytes);
-          spdlog::warn("evidence of equivocation by validator {}: {}",
-                       a.evidence.first.validator.Hex().substr(0, 16),
+          const core::Offence offence = core::OffenceOf(a.evidence);
+          spdlog::warn("evidence of equivocation ({}) by validator {}: {}",
+                       core::OffenceKindName(offence.kind), offence.validator.Hex().substr(0, 16),
                        st.ok() ? "stored" : st.ToString());
-          AddEvidence(core::Evidence(a.evidence), "this node");
+          AddEvidence(a.evidence, "this node");
         } else if constexpr (std::is_same_v<T, consensus::Log>) {
           spdlog::info("consensus: {}", a.message);
         }

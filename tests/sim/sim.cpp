@@ -799,7 +799,7 @@ void Simulation::Execute(size_t i, const Actions& actions) {
       if (!in.twin) {
         core::Status s =
             core::VerifyEvidence(config_.validators, kChainId, e->evidence, CachedPolicyCheck);
-        auto index = config_.validators.IndexOf(e->evidence.first.validator);
+        auto index = config_.validators.IndexOf(core::OffenceOf(e->evidence).validator);
         if (!s.ok()) Fail("node " + std::to_string(i) + " reported bad evidence: " + s.ToString());
         if (!index || !equivocators_.count(static_cast<ValidatorIndex>(*index)))
           Fail("evidence from node " + std::to_string(i) + " names validator " +

@@ -240,10 +240,38 @@ TEST_CASE("engine: two conflicting votes from one validator become one piece of 
   CHECK(Only<ReportEvidence>(e.Step(VoteReceived{a})).empty());  // A duplicate is not evidence.
   auto ev = Only<ReportEvidence>(e.Step(VoteReceived{b}));
   REQUIRE(ev.size() == 1);
-  CHECK(ev[0].evidence.first == a);
-  CHECK(ev[0].evidence.second == b);
+  const auto* votes = std::get_if<DuplicateVoteEvidence>(&ev[0].evidence);
+  REQUIRE(votes != nullptr);
+  // Reported in canonical order: the vote whose sign-bytes sort first comes first.
+  CHECK(((votes->first == a && votes->second == b) || (votes->first == b && votes->second == a)));
+  CHECK(core::IsCanonicalEvidence(kChain, ev[0].evidence));
   CHECK(core::VerifyEvidence(v.set, kChain, ev[0].evidence).ok());
   CHECK(Only<ReportEvidence>(e.Step(VoteReceived{c})).empty());  // Reported once.
+}
+
+TEST_CASE("engine: two proposals from the round's proposer become evidence anyone can check") {
+  test::TestValidators v(4);
+  const ValidatorIndex proposer = ProposerFor(ProposerSchedule(v.set), 1, 0);
+  Engine e(Config(v), v.signers[(proposer + 1) % 4].get(), EngineStart{});
+  (void)e.Start();
+  auto signed_proposal = [&](const char* block) {
+    Proposal p{1, 0, std::nullopt, BlockId(block), {1, 2}, v.signers[proposer]->public_key(), {}};
+    p.signature = v.signers[proposer]->Sign(core::ProposalSignBytes(kChain, p));
+    return p;
+  };
+  const Proposal first = signed_proposal("x");
+  CHECK(Only<ReportEvidence>(e.Step(ProposalReceived{first})).empty());
+  CHECK(Only<ReportEvidence>(e.Step(ProposalReceived{first})).empty());  // The same again.
+  auto ev = Only<ReportEvidence>(e.Step(ProposalReceived{signed_proposal("y")}));
+  REQUIRE(ev.size() == 1);
+  const auto* pair = std::get_if<DuplicateProposalEvidence>(&ev[0].evidence);
+  REQUIRE(pair != nullptr);
+  CHECK(pair->first.block_id != pair->second.block_id);
+  CHECK(core::IsCanonicalEvidence(kChain, ev[0].evidence));
+  CHECK(pair->second.block.empty());  // Signatures cover ids, so the bytes are left out.
+  CHECK(core::VerifyEvidence(v.set, kChain, ev[0].evidence).ok());
+  CHECK(core::OffenceOf(ev[0].evidence).kind == core::OffenceKind::kDuplicateProposal);
+  CHECK(core::OffenceOf(ev[0].evidence).validator == v.signers[proposer]->public_key());
 }
 
 TEST_CASE("engine: after a crash the signer guard refuses to sign a conflicting proposal") {
