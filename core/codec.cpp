@@ -3,6 +3,7 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/util/json_util.h>
+#include <google/protobuf/wire_format_lite.h>
 
 #include <vector>
 
@@ -39,6 +40,54 @@ Status ParseCanonical(std::string_view bytes, google::protobuf::Message* out,
     return Status::InvalidInput(std::string(what) +
                                 " is not in canonical encoding (fields repeated, out of order, "
                                 "or encoded at more length than needed)");
+  }
+  return Status::Ok();
+}
+
+namespace {
+
+// Returns false when the count is exceeded; malformed input ends the scan quietly.
+bool CountMessages(std::string_view bytes, const google::protobuf::Descriptor& type, int depth,
+                   size_t max_messages, size_t* count) {
+  using google::protobuf::internal::WireFormatLite;
+  if (depth > 100) return true;  // Protobuf's own recursion limit refuses it.
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
+                                            static_cast<int>(bytes.size()));
+  while (true) {
+    const uint32_t tag = in.ReadTag();
+    if (tag == 0) return true;
+    const google::protobuf::FieldDescriptor* field =
+        type.FindFieldByNumber(WireFormatLite::GetTagFieldNumber(tag));
+    if (field != nullptr &&
+        field->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE &&
+        WireFormatLite::GetTagWireType(tag) == WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
+      uint32_t length = 0;
+      if (!in.ReadVarint32(&length)) return true;
+      const int at = in.CurrentPosition();
+      if (length > bytes.size() - static_cast<size_t>(at)) return true;
+      if (++*count > max_messages) return false;
+      if (!CountMessages(bytes.substr(static_cast<size_t>(at), length), *field->message_type(),
+                         depth + 1, max_messages, count)) {
+        return false;
+      }
+      if (!in.Skip(static_cast<int>(length))) return true;
+    } else if (!WireFormatLite::SkipField(&in, tag)) {
+      return true;
+    }
+  }
+}
+
+}  // namespace
+
+Status CheckMessageCount(std::string_view bytes, const google::protobuf::Descriptor& type,
+                         size_t max_messages, std::string_view what) {
+  if (bytes.size() > static_cast<size_t>(INT32_MAX)) {
+    return Status::InvalidInput(std::string(what) + " is too large");
+  }
+  size_t count = 0;
+  if (!CountMessages(bytes, type, 0, max_messages, &count)) {
+    return Status::InvalidInput(std::string(what) + " holds more than " +
+                                std::to_string(max_messages) + " messages");
   }
   return Status::Ok();
 }

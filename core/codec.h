@@ -23,6 +23,13 @@ Status ParseStrict(std::string_view bytes, google::protobuf::Message* out, std::
 Status ParseCanonical(std::string_view bytes, google::protobuf::Message* out,
                       std::string_view what);
 
+// Counts the messages that parsing `bytes` as `type` would create (nested and repeated message
+// fields, without building them) and refuses more than `max_messages`, so that a small input of
+// empty repeated messages (two bytes each) cannot make the parser allocate gigabytes. Malformed
+// input is left for the parser to report. `what` names the thing for the error message.
+Status CheckMessageCount(std::string_view bytes, const google::protobuf::Descriptor& type,
+                         size_t max_messages, std::string_view what);
+
 // True when `message` or any message nested in it carries fields this build does not know.
 bool HasUnknownFieldsDeep(const google::protobuf::Message& message);
 

@@ -7,6 +7,7 @@
 #include "core/consensus_codec.h"
 #include "core/crypto/sha256.h"
 #include "core/item_id.h"
+#include "core/limits.h"
 #include "core/smt.h"
 #include "proto/chain.pb.h"
 
@@ -72,6 +73,14 @@ ProofVerdict VerifyProofBundle(const Network& network, std::string_view bundle_b
     return Fail(ProofCheck::kFormat, "bundle is " + std::to_string(bundle_bytes.size()) +
                                          " bytes; the limit is " +
                                          std::to_string(kMaxProofBundleBytes));
+  }
+  // The records and signatures are counted before parsing: 64 MiB of empty envelopes (two bytes
+  // each) would otherwise become 33 million objects before the record count is looked at.
+  if (Status st =
+          CheckMessageCount(bundle_bytes, *pb::ProofBundle::descriptor(),
+                            kMaxBundleRecords + limits::kMaxValidators + 16, "proof bundle");
+      !st.ok()) {
+    return Fail(ProofCheck::kFormat, st.message());
   }
   pb::ProofBundle bundle;
   if (Status st = ParseCanonical(bundle_bytes, &bundle, "proof bundle"); !st.ok()) {

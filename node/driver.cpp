@@ -321,11 +321,17 @@ void ConsensusDriver::Schedule(const consensus::Timeout& timeout, uint64_t delay
   // passed (BuildDelayMs), so round 0's propose timeout waits that long as well. The first
   // record admitted re-arms it at its normal length (OnRecordsAvailable), so a silent proposer
   // still costs only the usual timeout once there is work.
-  if (timeout.kind == consensus::TimeoutKind::kPropose && timeout.round == 0 &&
-      mempool_->stats().records == 0) {
-    delay_ms += IdleRemainingMs();
+  // The flag is raised before the pool is looked at, so an admission either lands before the
+  // look or sees the flag (as with build_wait_).
+  if (timeout.kind == consensus::TimeoutKind::kPropose && timeout.round == 0) {
     idle_propose_ = timeout;
     idle_propose_armed_.store(true);
+    if (mempool_->stats().records == 0) {
+      delay_ms += IdleRemainingMs();
+    } else {
+      idle_propose_.reset();
+      idle_propose_armed_.store(false);
+    }
   } else if (timeout.kind == consensus::TimeoutKind::kPropose) {
     idle_propose_.reset();
     idle_propose_armed_.store(false);
@@ -413,10 +419,16 @@ void ConsensusDriver::OnRecordsAvailable() {
       idle_propose_.reset();
       const auto key = std::make_tuple(t.height, t.round, static_cast<int>(t.kind));
       // Only while that timeout is still pending: once fired, the engine has moved on.
-      if (t.height != engine_->height() || engine_->round() != 0 || !timers_.contains(key)) {
+      auto pending = timers_.find(key);
+      if (t.height != engine_->height() || engine_->round() != 0 || pending == timers_.end()) {
         return;
       }
-      Schedule(t, network_.genesis().consensus().timeout_propose_ms());
+      // The normal timeout from now, but never later than the stretched one would have fired.
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            pending->second->expiry() - std::chrono::steady_clock::now())
+                            .count();
+      const uint64_t normal = network_.genesis().consensus().timeout_propose_ms();
+      Schedule(t, left <= 0 ? 0 : std::min<uint64_t>(normal, static_cast<uint64_t>(left)));
     });
   }
   switch (build_wait_.load()) {

@@ -324,8 +324,9 @@ int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out,
       verify_options.timeout_ms = static_cast<uint32_t>(std::llround(verify_timeout_s * 1000));
       if (!verify_max_age.empty()) {
         auto age = ParseDuration(verify_max_age);
-        if (!age.ok()) {
-          err << "hallmark verify: --max-age: " << age.status().message() << "\n";
+        if (!age.ok() || *age == 0) {
+          err << "hallmark verify: --max-age: "
+              << (age.ok() ? "must be more than 0" : age.status().message()) << "\n";
           return ToInt(ExitCode::kFileOrUsage);
         }
         verify_options.max_age_ms = *age;
@@ -352,8 +353,9 @@ int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out,
       check_options.node_url = node_url;
       if (!check_max_age.empty()) {
         auto age = ParseDuration(check_max_age);
-        if (!age.ok()) {
-          err << "hallmark check: --max-age: " << age.status().message() << "\n";
+        if (!age.ok() || *age == 0) {
+          err << "hallmark check: --max-age: "
+              << (age.ok() ? "must be more than 0" : age.status().message()) << "\n";
           return ToInt(ExitCode::kFileOrUsage);
         }
         check_options.max_age_ms = *age;

@@ -108,6 +108,10 @@ std::string ItemPath(const core::ItemId& id) {
 core::Status ParseApiBody(const HttpResponse& response, google::protobuf::Message* out,
                           const core::JsonLimits& limits) {
   if (response.content_type.rfind(kProtobuf, 0) == 0) {
+    // As many messages as the JSON form may hold values: no amplification through empty
+    // repeated messages either.
+    HM_RETURN_IF_ERROR(core::CheckMessageCount(response.body, *out->GetDescriptor(),
+                                               limits.values_max, "the Protobuf body"));
     if (!out->ParseFromString(response.body)) {
       return core::Status::InvalidInput("the Protobuf body does not parse");
     }

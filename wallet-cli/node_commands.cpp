@@ -573,9 +573,8 @@ int RunCheck(const CheckOptions& o, std::istream& in, std::ostream& out, std::os
     // Batches may be answered at different heights; the lowest is what all answers are as fresh
     // as.
     height = std::min(height.value_or(r->height()), r->height());
-    if (r->head_time_ms() != 0) {
-      head_time_ms = std::min(head_time_ms.value_or(r->head_time_ms()), r->head_time_ms());
-    }
+    // A node that does not say how fresh it is counts as infinitely old (time 0).
+    head_time_ms = std::min(head_time_ms.value_or(r->head_time_ms()), r->head_time_ms());
     batch_ids.clear();
     batch_index.clear();
     return std::nullopt;
@@ -610,7 +609,8 @@ int RunCheck(const CheckOptions& o, std::istream& in, std::ostream& out, std::os
   // could show a bag flagged stolen a minute ago as clean.
   const uint64_t now = o.now_ms != 0 ? o.now_ms : core::UnixTimeMs();
   const uint64_t age = head_time_ms && now > *head_time_ms ? now - *head_time_ms : 0;
-  const bool stale = head_time_ms && o.max_age_ms != 0 && age > o.max_age_ms;
+  const bool stale =
+      head_time_ms && o.max_age_ms != 0 && (*head_time_ms == 0 || age > o.max_age_ms);
   if (o.json) {
     pb::CheckResponse response;
     for (pb::CheckResult& r : results) *response.add_results() = std::move(r);
@@ -621,7 +621,11 @@ int RunCheck(const CheckOptions& o, std::istream& in, std::ostream& out, std::os
     out << JsonLine(response) << "\n";
   } else {
     out << FormatCheck(results, height.value_or(0));
-    if (stale) {
+    if (stale && *head_time_ms == 0) {
+      out << "STALE: the node did not say how recent its answers are (an older node?), so a "
+             "recent flag could be missing. Ask another node (--node URL), or verify with "
+             "hallmark verify ID --genesis FILE.\n";
+    } else if (stale) {
       out << "STALE: the node's answers are as of block " << height.value_or(0) << ", "
           << FormatAge(age) << " ago, older than the limit of " << FormatAge(o.max_age_ms)
           << "; the node may be behind, so a recent flag could be missing. Ask another node "

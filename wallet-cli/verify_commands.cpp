@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <sstream>
 
@@ -144,6 +145,11 @@ core::Result<uint64_t> ParseDuration(std::string_view text) {
       return core::Status::InvalidInput("duration '" + std::string(text) +
                                         "' is not like 90s, 10m, 2h, 7d or 1h30m");
     }
+    // Ten years at most: a sum that wrapped around must never become "no limit".
+    constexpr uint64_t kMaxDurationMs = 10ull * 366 * 86'400'000;
+    if (n > kMaxDurationMs / scale || total + n * scale > kMaxDurationMs) {
+      return core::Status::InvalidInput("duration '" + std::string(text) + "' is too long");
+    }
     total += n * scale;
   }
   return total;
@@ -181,12 +187,15 @@ struct Fetched {
   core::ProofVerdict verdict;
 };
 
-// Asks every node and verifies each answer. Returns the newest header that checks out; when
-// none does, the first failure (or, when no node answered at all, an error for exit 3).
-// Answers that do not check out while another does are warned about on `err`.
+// Asks every node and verifies each answer, reading the clock after each answer arrives (a
+// node that stalls must not make another's fresh header look dated in the future, nor an old
+// one look younger). Returns the newest header that checks out; when none does, the first
+// failure; when no node answered at all, an error for exit 3. Two answers that check out at
+// one height with different blocks are a fork: a failure, whoever sent them. Answers that do
+// not check out while another does are warned about on `err`.
 core::Result<Fetched> FetchNewest(const VerifyOptions& o, const core::Network& network,
-                                  const core::ItemId& item, const core::VerifyOptions& checks,
-                                  std::ostream& err) {
+                                  const core::ItemId& item, core::VerifyOptions checks,
+                                  const std::function<uint64_t()>& clock, std::ostream& err) {
   std::vector<std::string> urls = o.node_urls;
   if (urls.empty()) urls.push_back(ResolveNodeUrl(""));
   std::vector<Fetched> answers;
@@ -199,6 +208,7 @@ core::Result<Fetched> FetchNewest(const VerifyOptions& o, const core::Network& n
       continue;
     }
     Fetched f{url, std::move(*fetched), {}};
+    checks.now_ms = clock();
     f.verdict = core::VerifyProofBundle(network, f.bytes, checks);
     answers.push_back(std::move(f));
   }
@@ -209,7 +219,21 @@ core::Result<Fetched> FetchNewest(const VerifyOptions& o, const core::Network& n
   }
   const Fetched* best = nullptr;
   for (const Fetched& f : answers) {
-    if (f.verdict.ok() && (!best || f.verdict.item.height > best->verdict.item.height)) best = &f;
+    if (!f.verdict.ok()) continue;
+    for (const Fetched& g : answers) {
+      if (&g != &f && g.verdict.ok() && g.verdict.item.height == f.verdict.item.height &&
+          g.verdict.item.block_hash != f.verdict.item.block_hash) {
+        Fetched fork{f.url, f.bytes, {}};
+        fork.verdict.failure = core::ProofFailure{
+            core::ProofCheck::kCertificate,
+            f.url + " and " + g.url + " show two different certified blocks at height " +
+                std::to_string(f.verdict.item.height) +
+                ": more than a third of the validators signed both, so no proof from this "
+                "network can be trusted now"};
+        return fork;
+      }
+    }
+    if (!best || f.verdict.item.height > best->verdict.item.height) best = &f;
   }
   if (urls.size() > 1) {
     for (const std::string& u : unreachable) err << "warning: no answer from " << u << "\n";
@@ -260,10 +284,12 @@ int RunVerify(const VerifyOptions& o, std::ostream& out, std::ostream& err) {
   auto network = core::Network::FromFile(o.genesis_path);
   if (!network.ok()) return Usage(err, network.status().message());
 
-  const uint64_t now = o.now_ms != 0 ? o.now_ms : core::UnixTimeMs();
+  const std::function<uint64_t()> clock = [&o] {
+    return o.now_ms != 0 ? o.now_ms : core::UnixTimeMs();
+  };
   core::VerifyOptions checks;
   if (item) checks.expected_item = o.item;
-  checks.now_ms = now;
+  checks.now_ms = clock();
   // Online, a proof must be recent unless the user says otherwise: a node that withholds newer
   // blocks must not be able to show a stolen item as clean.
   // 0: no limit.
@@ -286,7 +312,7 @@ int RunVerify(const VerifyOptions& o, std::ostream& out, std::ostream& err) {
       verdict = core::VerifyProofBundle(*network, bytes, checks);
     }
   } else {
-    auto fetched = FetchNewest(o, *network, *item, checks, err);
+    auto fetched = FetchNewest(o, *network, *item, checks, clock, err);
     if (!fetched.ok()) return Usage(err, fetched.status().message());
     bytes = std::move(fetched->bytes);
     verdict = std::move(fetched->verdict);
@@ -320,7 +346,8 @@ int RunVerify(const VerifyOptions& o, std::ostream& out, std::ostream& err) {
   }
 
   const core::ProvenItem& p = verdict.item;
-  const uint64_t age = core::ProofAgeMs(p, now);
+  // The age at the time of the verdict, after every node has answered.
+  const uint64_t age = core::ProofAgeMs(p, clock());
   const bool stale = max_age != 0 && age > max_age;
   const std::vector<std::string> reasons = p.NotCleanReasons();
   auto id = core::ParseItemId(p.item_id);  // Checked by the verifier.

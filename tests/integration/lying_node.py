@@ -188,6 +188,9 @@ def main(argv):
     case("a node that never answers ends at the deadline (exit 3)", silent, {3}, "", max_s=20)
     case("nested JSON arrays are refused, not expanded (exit 2 or 3)",
          answer(b'{"history":' + b"[" * 200000 + b"]" * 200000 + b"}"), {2, 3}, "", max_s=20)
+    case("16 MiB of empty records as binary Protobuf are refused, not built (exit 3)",
+         answer(b"\x4a\x00" * (8 * 1024 * 1024 - 8), "application/x-protobuf"), {3},
+         "holds more than", max_s=20)
     print(f"peak CLI memory over all cases: {peak // 1024} MiB")
     if failed:
         print(f"FAIL: {len(failed)} case(s): " + "; ".join(failed))

@@ -9,6 +9,7 @@
 #include "core/codec.h"
 #include "core/crypto/sha256.h"
 #include "core/proof_bundle.h"
+#include "peak_memory.h"
 #include "proof_fixture.h"
 #include "proto/chain.pb.h"
 
@@ -98,8 +99,8 @@ TEST_CASE("proof bundle v2: unknown fields at any depth are refused") {
   {
     pb::ProofBundle b = good;
     REQUIRE(b.certificate().signatures_size() > 0);
-    Unknown(b.mutable_certificate()->mutable_signatures(0))->AddLengthDelimited(
-        12, "tracking-id-0042");
+    Unknown(b.mutable_certificate()->mutable_signatures(0))
+        ->AddLengthDelimited(12, "tracking-id-0042");
     refused(b);
   }
   {
@@ -155,7 +156,8 @@ TEST_CASE("proof bundle v2: a non-canonical encoding of the same bundle is refus
   head_only.set_version(b.version());
   pb::ProofBundle rest = b;
   rest.clear_version();
-  std::string reordered = core::SerializeDeterministic(rest) + core::SerializeDeterministic(head_only);
+  std::string reordered =
+      core::SerializeDeterministic(rest) + core::SerializeDeterministic(head_only);
   REQUIRE(reparsed.ParseFromString(reordered));
   CHECK(FailedCheck(chain, reordered) == ProofCheck::kFormat);
 }
@@ -217,4 +219,36 @@ TEST_CASE("genesis: idle block interval and clock skew default, and are bounded"
   g.mutable_consensus()->set_idle_block_interval_ms(2'000);
   g.mutable_consensus()->set_max_clock_skew_ms(3'600'000);
   CHECK_FALSE(core::Network::FromProto(g).ok());
+}
+
+TEST_CASE("proof bundle v2: megabytes of empty records are refused before they are built") {
+  // Two bytes (field 9, length 0) are one empty Envelope: 64 MiB of them would be 33 million
+  // objects, gigabytes, before the record count is compared with the proven state.
+  ProvenChain chain;
+  LiveItem(chain, kMaisonItem, 2);
+  const std::string good = chain.BundleBytes(kMaisonItem);
+  std::string flood;
+  flood.reserve(64 * 1024 * 1024);
+  while (flood.size() + 2 <= 64 * 1024 * 1024) flood += std::string("\x4a\x00", 2);
+  std::optional<ProofCheck> failed;
+  std::string msg;
+  auto peak = PeakMemoryGrowthBytes([&] { failed = FailedCheck(chain, flood, &msg); });
+  REQUIRE(failed.has_value());
+  CHECK(*failed == ProofCheck::kFormat);
+  CHECK(msg.find("holds more than") != std::string::npos);
+  if (peak) {
+    MESSAGE("64 MiB of empty records refused with " << Megabytes(*peak) << " of peak growth");
+    CHECK(*peak < 64ull * 1024 * 1024);
+  }
+  // Just over the cap behind a real bundle; empty commit signatures inside the certificate too.
+  std::string over = good;
+  for (int i = 0; i < 100'300; ++i) over += std::string("\x4a\x00", 2);
+  CHECK(FailedCheck(chain, over, &msg) == ProofCheck::kFormat);
+  CHECK(msg.find("holds more than") != std::string::npos);
+  pb::ProofBundle b = Parse(good);
+  for (int i = 0; i < 300; ++i) b.mutable_certificate()->add_signatures();
+  b.mutable_history()->Clear();
+  for (int i = 0; i < 100'000; ++i) b.add_history();
+  CHECK(FailedCheck(chain, core::SerializeDeterministic(b), &msg) == ProofCheck::kFormat);
+  CHECK(msg.find("holds more than") != std::string::npos);
 }

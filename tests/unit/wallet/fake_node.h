@@ -292,7 +292,7 @@ class FakeNode {
       if (!s.ok()) return Error(400, "malformed", s.message());
       pb::CheckResponse out;
       out.set_height(height_);
-      out.set_head_time_ms(head_time_ms_);
+      out.set_head_time_ms(head_time_ms_ ? *head_time_ms_ : wallet::NowMs());
       for (const std::string& input : req.ids()) {
         pb::CheckResult* res = out.add_results();
         res->set_input(input);
@@ -376,7 +376,8 @@ class FakeNode {
   std::map<std::string, pb::ItemState> items_;
   std::map<std::string, std::vector<pb::HistoryEntry>> history_;
   uint64_t height_ = 10;
-  uint64_t head_time_ms_ = 0;  // 0: not reported (an older node).
+  // The check route's head time; unset: now (a node that is keeping up). 0: not reported.
+  std::optional<uint64_t> head_time_ms_;
   uint64_t block_time_ms_ = 0;
 };
 

@@ -579,4 +579,10 @@ TEST_CASE("cli check: answers from a head older than --max-age are stale and nev
   CHECK(fresh.code == 0);
   CHECK_FALSE(Contains(fresh.out, "STALE"));
   CHECK(f.Run({"check", "--max-age", "nonsense", kItem}).code == 3);
+  CHECK(f.Run({"check", "--max-age", "0s", kItem}).code == 3);
+  // A node that does not report its head time is not trusted to be current.
+  f.node.SetHeadTimeMs(0);
+  CliRun unknown = f.Run({"check", kItem});
+  CHECK(unknown.code == 1);
+  CHECK(Contains(unknown.out, "did not say how recent its answers are"));
 }

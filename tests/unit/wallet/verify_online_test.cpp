@@ -95,7 +95,8 @@ TEST_CASE("verify online: an old bundle of a now-stolen item is stale (exit 4), 
   CHECK(t.Verify({liar.url()}, clean_time + 60'000, false, 30'000).code == 4);
 }
 
-TEST_CASE("verify online: an old absence proof of a registered item is stale, not 'never registered'") {
+TEST_CASE(
+    "verify online: an old absence proof of a registered item is stale, not 'never registered'") {
   Online t;
   LiveItem(t.chain, kOtherItem, 1);
   const std::string absent = t.chain.BundleBytes(kMaisonItem);  // Before its registration.
@@ -147,10 +148,10 @@ TEST_CASE("verify online: with several nodes the newest bundle that checks out w
   ServeBundle(honest, flagged);
   ServeBundle(forger, broken);
   const uint64_t now = t.chain.time_ms() + 10'000;
-  for (const auto& order : std::vector<std::vector<std::string>>{
-           {withholding.url(), honest.url(), forger.url()},
-           {forger.url(), honest.url(), withholding.url()},
-           {honest.url(), withholding.url()}}) {
+  for (const auto& order :
+       std::vector<std::vector<std::string>>{{withholding.url(), honest.url(), forger.url()},
+                                             {forger.url(), honest.url(), withholding.url()},
+                                             {honest.url(), withholding.url()}}) {
     auto r = t.Verify(order, now, true);
     CHECK(r.code == 1);
     CHECK(r.json.verdict() == "not_clean");
@@ -166,6 +167,30 @@ TEST_CASE("verify online: with several nodes the newest bundle that checks out w
   auto partial = t.Verify({"http://127.0.0.1:1", honest.url()}, now);
   CHECK(partial.code == 1);
   CHECK(partial.err.find("no answer from http://127.0.0.1:1") != std::string::npos);
+}
+
+TEST_CASE("verify online: two nodes showing different certified blocks at one height: exit 2") {
+  // Only possible if more than a third of the validators signed both: a fork. Neither answer
+  // may be trusted, whichever node is listed first.
+  Online t;
+  ProvenChain other;  // Same genesis, another history: another block at the same heights.
+  LiveItem(t.chain, kMaisonItem, 2);
+  auto recs = LiveItem(other, kMaisonItem, 1);
+  pb::RecordPayload flag = Payload(kMaisonItem, Id(recs.back()));
+  flag.mutable_flag()->set_kind(pb::STOLEN);
+  other.CommitOne("maison", flag);
+  REQUIRE(t.chain.ledger().height() == other.ledger().height());
+  FakeNode a, b;
+  ServeBundle(a, t.chain.BundleBytes(kMaisonItem));
+  ServeBundle(b, other.BundleBytes(kMaisonItem));
+  const uint64_t now = t.chain.time_ms() + 1'000;
+  for (const auto& order :
+       std::vector<std::vector<std::string>>{{a.url(), b.url()}, {b.url(), a.url()}}) {
+    auto r = t.Verify(order, now, true);
+    CHECK(r.code == 2);
+    CHECK(r.json.failed_check() == "certificate");
+    CHECK(r.json.message().find("two different certified blocks at height") != std::string::npos);
+  }
 }
 
 }  // namespace hallmark::test

@@ -254,6 +254,10 @@ TEST_CASE("verify: durations") {
   CHECK(wallet::ParseDuration("1h30m").value() == 5'400'000);
   CHECK(wallet::ParseDuration("7d").value() == 604'800'000);
   CHECK(wallet::ParseDuration("250ms").value() == 250);
+  // Sums that would wrap around to a small number (or 0, "no limit") are refused.
+  CHECK_FALSE(wallet::ParseDuration("999999999d999999999d999999999d").ok());
+  CHECK_FALSE(wallet::ParseDuration("4000d").ok());
+  CHECK(wallet::ParseDuration("3650d").ok());
   for (const char* bad : {"", "10", "m", "10x", "-5s", "1.5h", "99999999999999h"}) {
     INFO(bad);
     CHECK(!wallet::ParseDuration(bad).ok());
