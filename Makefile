@@ -38,10 +38,12 @@ FUZZ_SECONDS ?= 60
 fuzz: deps
 	@CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHALLMARK_FUZZ=ON \
 	  -DHALLMARK_SANITIZE=address,undefined >/dev/null
-	@cmake --build build-fuzz -j $(JOBS) --target proof_bundle_fuzz
-	@mkdir -p build-fuzz/corpus/proof_bundle
-	@cd build-fuzz && ./bin/proof_bundle_fuzz -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-	  corpus/proof_bundle ../tests/fuzz/corpus/proof_bundle
+	@cmake --build build-fuzz -j $(JOBS) --target proof_bundle_fuzz json_fuzz
+	@for t in proof_bundle json; do \
+	  mkdir -p build-fuzz/corpus/$$t && \
+	  (cd build-fuzz && ./bin/$${t}_fuzz -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    corpus/$$t ../tests/fuzz/corpus/$$t) || exit 1; \
+	done
 
 # The demo needs only the two programs, not every test.
 demo: configure
