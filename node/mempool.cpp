@@ -299,7 +299,9 @@ void Mempool::RememberRejection(const Hash256& id, Rejection rejection) {
 }
 
 Hash256 Mempool::VerdictKey(const pb::Envelope& env, const Hash256& id) {
-  // The record id covers the payload only; the verdict is about (payload, signer, signature).
+  // The verdict is about (payload, signer, signature). The record id covers all three
+  // (core::RecordIdOf); the key binds signer and signature again so the cache stays sound
+  // whatever the id is defined over.
   std::string bytes;
   bytes.reserve(32 + env.signer().size() + env.signature().size() + 8);
   bytes.append(id.view());
