@@ -84,11 +84,13 @@ int RunExport(const ExportOptions& o, std::ostream& out, std::ostream& err) {
     bytes = std::move(*fetched);
   }
 
-  const core::ProofVerdict verdict =
-      core::VerifyProofBundle(*network, bytes, std::string_view(o.item));
+  const uint64_t now = o.now_ms != 0 ? o.now_ms : core::UnixTimeMs();
+  core::VerifyOptions checks;
+  checks.expected_item = o.item;
+  checks.now_ms = now;  // A header dated beyond the skew allowance ahead is refused here too.
+  const core::ProofVerdict verdict = core::VerifyProofBundle(*network, bytes, checks);
   if (!verdict.ok()) return FailCheck(err, verdict.failure->check, verdict.failure->message);
 
-  const uint64_t now = o.now_ms != 0 ? o.now_ms : core::UnixTimeMs();
   core::Result<std::string> doc = EpcisDocumentJson(*network, verdict.item, now);
   if (!doc.ok()) return Fail(err, ExitCodeFor(doc.status()), doc.status().message());
 

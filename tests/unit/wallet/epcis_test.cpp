@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "cli_runner.h"
+#include "core/clock.h"
 #include "core/codec.h"
 #include "core/crypto/sha256.h"
 #include "fake_node.h"
@@ -860,4 +861,21 @@ TEST_CASE("epcis: sample bundles for the schema check") {
                                    "--proof", (dir / f).string(), "--genesis", genesis});
     CHECK(r.code == 0);
   }
+}
+
+TEST_CASE("export: a bundle whose header is dated a day ahead of this clock exits 2 (freshness)") {
+  test::ProvenChain chain;
+  test::LiveItem(chain, kItemA, 2);
+  // The next block is dated a day after the real clock: a proposer no honest validator follows.
+  const uint64_t now = core::UnixTimeMs();
+  chain.SkipTime(now + 86'400'000 - chain.time_ms());
+  test::LiveItem(chain, kItemB, 1);
+  test::TempDir dir;
+  const std::string genesis = WriteGenesis(dir.path());
+  WriteFile(dir.path() / "future.pb", chain.BundleBytes(kItemA));
+  test::CliRun r = test::RunCli({"export", kItemA, "--format", "epcis", "--proof",
+                                 (dir.path() / "future.pb").string(), "--genesis", genesis});
+  CHECK(r.code == 2);
+  CHECK(r.out.empty());
+  CHECK(r.err.find("freshness") != std::string::npos);
 }
