@@ -295,35 +295,13 @@ std::vector<std::string> SortedPrefixes(const Prefixes& prefixes) {
 
 std::optional<Rejection> DecodeGovernanceRecord(const pb::Envelope& env, std::string_view chain_id,
                                                 GovernanceRecord* out) {
-  if (env.payload().size() > limits::kMaxPayloadBytes) {
-    return Reject(RejectReason::kLimitExceeded,
-                  "payload is " + std::to_string(env.payload().size()) + " bytes; the limit is " +
-                      std::to_string(limits::kMaxPayloadBytes));
-  }
-  if (HasUnknownFieldsDeep(env)) {
-    return Reject(RejectReason::kMalformed, "envelope has unknown fields");
-  }
-  if (env.signer().size() != 32) {
-    return Reject(RejectReason::kMalformed, "signer must be a 32-byte Ed25519 public key, found " +
-                                                std::to_string(env.signer().size()) + " bytes");
-  }
-  if (env.signature().size() != 64) {
-    return Reject(RejectReason::kMalformed,
-                  "signature must be 64 bytes, found " + std::to_string(env.signature().size()));
-  }
-  if (!out->payload.ParseFromString(env.payload())) {
-    return Reject(RejectReason::kMalformed, "payload is not a valid RecordPayload");
-  }
+  if (auto rej = DecodeEnvelope(env, chain_id, &out->payload)) return rej;
   const pb::RecordPayload& p = out->payload;
-  if (HasUnknownFieldsDeep(p)) {
-    return Reject(RejectReason::kMalformed, "payload has fields this version does not know");
-  }
-  if (p.chain_id() != chain_id) {
-    return Reject(RejectReason::kWrongChain, "record is for chain " + Quote(p.chain_id()) +
-                                                 ", this network is " + Quote(chain_id));
-  }
   if (!p.has_governance()) {
     return Reject(RejectReason::kMalformed, "not a governance record (no governance body)");
+  }
+  if (HasUnknownFieldsDeep(p.governance())) {
+    return Reject(RejectReason::kMalformed, "payload has fields this version does not know");
   }
   if (p.body_case() != pb::RecordPayload::BODY_NOT_SET) {
     return Reject(RejectReason::kMalformed, "record has both a custody body and a governance body");

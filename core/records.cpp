@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/codec.h"
 #include "core/crypto/ed25519.h"
 #include "core/crypto/sha256.h"
 #include "core/limits.h"
@@ -354,8 +355,8 @@ Hash256 RecordIdOf(const pb::Envelope& envelope) {
       .Finish();
 }
 
-std::optional<Rejection> DecodeRecord(const pb::Envelope& env, std::string_view chain_id,
-                                      Record* out) {
+std::optional<Rejection> DecodeEnvelope(const pb::Envelope& env, std::string_view chain_id,
+                                        pb::RecordPayload* payload) {
   if (env.payload().size() > limits::kMaxPayloadBytes) {
     return Reject(RejectReason::kLimitExceeded,
                   "payload is " + std::to_string(env.payload().size()) + " bytes; the limit is " +
@@ -370,18 +371,25 @@ std::optional<Rejection> DecodeRecord(const pb::Envelope& env, std::string_view 
     return Reject(RejectReason::kMalformed,
                   "signature must be 64 bytes, found " + std::to_string(env.signature().size()));
   }
-  if (!out->payload.ParseFromString(env.payload())) {
+  if (!payload->ParseFromString(env.payload())) {
     return Reject(RejectReason::kMalformed, "payload is not a valid RecordPayload");
   }
-  const pb::RecordPayload& p = out->payload;
-  if (HasUnknownFields(p)) {
+  // Nested bodies are checked by their own decoders (CheckBodyStructure, DecodeGovernanceRecord).
+  if (HasUnknownFields(*payload)) {
     return Reject(RejectReason::kMalformed, "payload has fields this version does not know");
   }
-  if (p.chain_id() != chain_id) {
-    return Reject(RejectReason::kWrongChain, "record is for chain \"" + p.chain_id().substr(0, 64) +
-                                                 "\", this network is \"" + std::string(chain_id) +
-                                                 "\"");
+  if (payload->chain_id() != chain_id) {
+    return Reject(RejectReason::kWrongChain,
+                  "record is for chain \"" + payload->chain_id().substr(0, 64) +
+                      "\", this network is \"" + std::string(chain_id) + "\"");
   }
+  return std::nullopt;
+}
+
+std::optional<Rejection> DecodeRecord(const pb::Envelope& env, std::string_view chain_id,
+                                      Record* out) {
+  if (auto rej = DecodeEnvelope(env, chain_id, &out->payload)) return rej;
+  const pb::RecordPayload& p = out->payload;
   if (p.has_governance()) {
     // Proposals and approvals are decoded by DecodeGovernanceRecord (core/governance.h) and
     // checked against the network state, never by the custody rules.

@@ -86,6 +86,13 @@ Hash256 RecordIdOf(const pb::Envelope& envelope);
 // Decodes an envelope: sizes, payload parsing (unknown fields refused), chain id, canonical
 // item id, body present and within limits. Does not check the signature.
 // On failure returns the rejection; `out` is then unspecified.
+// What every signed record shares, custody or governance: payload size, envelope shape (32-byte
+// signer, 64-byte signature, no unknown fields), a strict parse of the payload (unknown top-level
+// fields refused; each body's decoder checks its own) and its chain id. Does not check the
+// signature.
+std::optional<Rejection> DecodeEnvelope(const pb::Envelope& envelope, std::string_view chain_id,
+                                        pb::RecordPayload* payload);
+
 std::optional<Rejection> DecodeRecord(const pb::Envelope& envelope, std::string_view chain_id,
                                       Record* out);
 
