@@ -1,12 +1,11 @@
 #include "node/evidence_pool.h"
 
-#include "node/validator_sets.h"
-
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 
 #include "core/consensus_codec.h"
+#include "node/validator_sets.h"
 
 namespace hallmark::node {
 
