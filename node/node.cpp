@@ -85,14 +85,24 @@ core::Result<std::unique_ptr<Node>> Node::Create(const std::filesystem::path& ho
   // at the heights whose set holds its key and follows at the others (a validator that has
   // left, or one whose set is not in force yet).
   const core::Hash256 my_key = core::Hash256::FromSpan(node->key_->public_key().span());
+  const std::shared_ptr<const core::NetworkState> state = node->NetworkState();
   bool is_validator = false;
-  for (const auto& epoch : node->NetworkState()->validator_epochs())
+  for (const auto& epoch : state->validator_epochs())
     for (const auto& v : epoch.validators) is_validator |= v.key == my_key;
+  // Also a key a pending proposal would make a validator's: its node can start, follow and sync
+  // before the change completes, and vote once its set is in force, without a restart.
+  const std::string mine(my_key.view());
+  for (const auto& [id, proposal] : state->pending()) {
+    const pb::GovernanceChange& change = proposal.change;
+    is_validator |= change.has_add_validator() && change.add_validator().consensus_key() == mine;
+    is_validator |= change.has_change_validator_key() &&
+                    change.change_validator_key().new_consensus_key() == mine;
+  }
   if (!node->config_.observer() && !is_validator) {
     return Status::InvalidInput("the node key " + my_key.Hex().substr(0, 16) +
                                 "… is in no validator set (genesis' or one governance "
-                                "scheduled); start with --observer to follow the chain without "
-                                "voting");
+                                "scheduled) nor in a pending proposal to add it; start with "
+                                "--observer to follow the chain without voting");
   }
   if (!node->config_.observer()) node->signer_ = std::make_unique<KeySigner>(*node->key_);
 
