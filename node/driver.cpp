@@ -645,6 +645,23 @@ void ConsensusDriver::DoFetch(const consensus::FetchBlocks& a) {
   });
 }
 
+void ConsensusDriver::CatchUp() {
+  if (!engine_) return;
+  const uint64_t head = ledger_->height();
+  uint64_t best = 0;
+  for (const auto& [key, height] : peer_heights_) best = std::max(best, height);
+  // One height ahead is routine (a peer committed a moment before us).
+  if (best <= head + 1) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (catch_up_at_ && now - *catch_up_at_ < std::chrono::milliseconds(kFetchRetryMs)) return;
+  catch_up_at_ = now;
+  // A peer's height is only its word; the blocks are committed only after their certificates
+  // check against the set of their height.
+  DoFetch(consensus::FetchBlocks{head + 1, std::min<uint64_t>(best, head + kMaxBlocksPerResponse),
+                                 {},
+                                 {}});
+}
+
 void ConsensusDriver::ServeBlocks(const core::PublicKey& to, const pb::BlockRequest& request) {
   pb::PeerMessage msg;
   pb::BlockResponse* resp = msg.mutable_block_response();
@@ -721,6 +738,7 @@ void ConsensusDriver::OnPeerMessage(const core::PublicKey& from, pb::PeerMessage
         break;
       case pb::PeerMessage::kStatus:
         peer_heights_[from] = message.status().height();
+        CatchUp();
         break;
       case pb::PeerMessage::kEvidence:
         OnEvidenceGossip(from, message.evidence());
@@ -737,6 +755,7 @@ void ConsensusDriver::OnPeerStatus(const core::PublicKey& peer, bool connected, 
   Post([this, peer, connected, height] {
     if (connected) {
       peer_heights_[peer] = height;
+      CatchUp();
     } else {
       peer_heights_.erase(peer);
     }

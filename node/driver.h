@@ -125,6 +125,12 @@ class ConsensusDriver {
   void DoValidate(const consensus::ValidateBlock& a, std::vector<consensus::Event>* events);
   void DoCommit(const consensus::CommitBlock& a);
   void DoFetch(const consensus::FetchBlocks& a);
+  // Asks peers that announce a height above ours + 1 for the blocks in between, at most once per
+  // retry period. The engine fetches on proof and on the word of validators of its height; a
+  // node behind by several validator set changes may know none of the validators that are
+  // still signing, and this is how it catches up (their certificates are checked, per height,
+  // when the engine gets there).
+  void CatchUp();
   void SendMessage(const consensus::Message& message, const core::PublicKey* to);
   void ServeBlocks(const core::PublicKey& to, const pb::BlockRequest& request);
   void OnBlocks(const core::PublicKey& from, const pb::BlockResponse& response);
@@ -171,6 +177,7 @@ class ConsensusDriver {
   std::vector<CommitListener> listeners_;
   std::map<core::PublicKey, uint64_t> peer_heights_;
   size_t fetch_cursor_ = 0;
+  std::optional<std::chrono::steady_clock::time_point> catch_up_at_;  // Last CatchUp fetch.
   // A proposer asked to build while the pool was empty: the build waits briefly for records.
   std::optional<consensus::BuildBlock> waiting_build_;
   // What a waiting build waits for. kForRecords is set before a proposer looks at the pool, so

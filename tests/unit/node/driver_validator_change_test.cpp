@@ -32,16 +32,21 @@ class Loopback final : public node::PeerSender {
     nodes_.emplace_back(key, driver);
   }
   void SetSelf(const core::PublicKey& key) { self_ = key; }
+  // Delivers only block responses: the others hear no vote, proposal or status from this node.
+  void OnlyBlocks() { only_blocks_ = true; }
   void Broadcast(const pb::PeerMessage& message) override {
+    if (only_blocks_ && !message.has_block_response()) return;
     for (auto& [key, driver] : nodes_)
       if (key != self_) driver->OnPeerMessage(self_, message);
   }
   void Send(const core::PublicKey& to, const pb::PeerMessage& message) override {
+    if (only_blocks_ && !message.has_block_response()) return;
     for (auto& [key, driver] : nodes_)
       if (key == to) driver->OnPeerMessage(self_, message);
   }
 
  private:
+  bool only_blocks_ = false;
   core::PublicKey self_;
   std::vector<std::pair<core::PublicKey, node::ConsensusDriver*>> nodes_;
 };
@@ -66,15 +71,16 @@ std::shared_ptr<const core::NetworkState> StateWithJoiner(const core::Network& n
 
 struct Member {
   Member(const core::Network& net, std::string_view name, Loopback* sender,
-         std::shared_ptr<const core::NetworkState> state, asio::io_context& io)
+         std::shared_ptr<const core::NetworkState> state, asio::io_context& io,
+         bool observer = false)
       : key(KeyFor(name)), signer(key) {
     ledger = std::move(storage::Ledger::Open(dir.path(), net, {.sync = false}).value());
     REQUIRE(ledger->PutLocal("signer", node::EncodeSignerState(consensus::SignerState{})).ok());
     pool = std::make_unique<node::Mempool>(net, ledger.get());
     node::DriverOptions options;
     options.network_state = [state] { return state; };
-    driver = std::make_unique<node::ConsensusDriver>(io, net, ledger.get(), pool.get(), sender,
-                                                     &signer, &metrics, options);
+    driver = std::make_unique<node::ConsensusDriver>(
+        io, net, ledger.get(), pool.get(), sender, observer ? nullptr : &signer, &metrics, options);
   }
   TempDir dir;
   core::SigningKey key;
@@ -98,7 +104,7 @@ bool Signs(const core::CommitCertificate& c, const core::PublicKey& key) {
 
 }  // namespace
 
-TEST_CASE("driver: a node whose key joins the set follows, then votes from its first height") {
+pb::Genesis FastSoloGenesis() {
   pb::Genesis g = TestGenesis();
   while (g.validators_size() > 1) g.mutable_validators()->RemoveLast();
   g.mutable_consensus()->set_timeout_propose_ms(300);
@@ -106,6 +112,50 @@ TEST_CASE("driver: a node whose key joins the set follows, then votes from its f
   g.mutable_consensus()->set_timeout_precommit_ms(100);
   g.mutable_consensus()->set_timeout_delta_ms(50);
   g.mutable_consensus()->set_idle_block_interval_ms(100);
+  return g;
+}
+
+TEST_CASE("driver: a node far behind catches up from a peer's announced height alone") {
+  // The follower hears no vote from anyone (as when every validator it knows has left the set):
+  // only a status with the peer's height, and then the blocks it asks for.
+  const core::Network net = std::move(core::Network::FromProto(FastSoloGenesis()).value());
+  const auto state =
+      std::make_shared<const core::NetworkState>(core::NetworkState::FromGenesis(net));
+  asio::io_context io;
+  auto work = asio::make_work_guard(io);
+  Senders senders;
+  Member v0(net, "validator-0", &senders.a, state, io);
+  Member follower(net, "observer-0", &senders.b, state, io, /*observer=*/true);
+  for (Loopback* l : {&senders.a, &senders.b}) {
+    l->Attach(v0.key.public_key(), v0.driver.get());
+    l->Attach(follower.key.public_key(), follower.driver.get());
+  }
+  senders.a.SetSelf(v0.key.public_key());
+  senders.a.OnlyBlocks();
+  senders.b.SetSelf(follower.key.public_key());
+  REQUIRE(v0.driver->Start().ok());
+  REQUIRE(follower.driver->Start().ok());
+  std::thread thread([&] { io.run(); });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline && v0.ledger->height() < 4)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const uint64_t target = v0.ledger->height();
+  pb::PeerMessage status;
+  status.mutable_status()->set_height(target);
+  follower.driver->OnPeerMessage(v0.key.public_key(), status);
+  while (std::chrono::steady_clock::now() < deadline && follower.ledger->height() < target)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  v0.driver->Stop();
+  follower.driver->Stop();
+  work.reset();
+  io.stop();
+  thread.join();
+  REQUIRE(target >= 4);
+  CHECK(follower.ledger->height() >= target);
+}
+
+TEST_CASE("driver: a node whose key joins the set follows, then votes from its first height") {
+  pb::Genesis g = FastSoloGenesis();
   const core::Network net = std::move(core::Network::FromProto(g).value());
   const core::PublicKey joiner = KeyFor("validator-1").public_key();
   const auto state = StateWithJoiner(net, joiner);
