@@ -433,6 +433,15 @@ void Simulation::PlanChanges() {
     const uint64_t from = schedule(completed, plan.Between(2, 4), static_cast<int>(plan.Below(4)));
     completed = from + plan.Below(2);
   }
+  // Half the runs: the joiner's node comes up late, with an empty chain, and has to sync (by
+  // fetching) before and perhaps after its set is in force.
+  if (plan.Chance(500'000)) {
+    SimEvent e;
+    e.kind = SimEvent::Kind::kCrash;
+    e.instance = instances_of_[joiner_].front();
+    e.param = plan.Between(500, 6000);
+    Push(0, e);
+  }
 }
 
 void Simulation::Setup() {
