@@ -311,3 +311,37 @@ TEST_CASE("validator change: the proposer of a height rotates over the set of th
     CHECK(e.ProposerOf(7, r) == ProposerFor(ProposerSchedule(b), 7, r));
   }
 }
+
+TEST_CASE("validator change: a key outside the set without signer state still runs the check") {
+  // It may join a later set, and must not sign there before the double-sign check has passed.
+  Keys k;
+  const ValidatorSet a = k.Set({{0, 1}, {1, 1}, {2, 1}, {3, 1}});
+  Engine e(Config(a), k.all.signers[4].get(), EngineStart{0, std::nullopt, std::nullopt});
+  Actions out = e.Start();
+  CHECK(e.abstaining());
+  CHECK_FALSE(e.my_index().has_value());
+  bool check_scheduled = false;
+  for (const auto& t : Only<ScheduleTimeout>(out))
+    check_scheduled |= t.timeout.kind == TimeoutKind::kDoubleSignCheck;
+  CHECK(check_scheduled);
+}
+
+TEST_CASE("validator change: SendTo and FetchBlocks name validators by key as well as index") {
+  Keys k;
+  const ValidatorSet a = k.Set({{0, 1}, {1, 1}, {2, 1}, {3, 1}});
+  const ValidatorSet b = k.Set({{0, 1}, {4, 1}, {2, 1}, {3, 1}});
+  Engine e(Config(a), k.all.signers[0].get(), EngineStart{});
+  (void)e.Start();
+  (void)e.Step(ScheduleValidators{2, b});
+  const Block b1{BlockId("one"), core::Bytes{1}};
+  // After the commit of height 1 the engine is at height 2, whose set is b: indices are b's, and
+  // the keys say which validator is meant.
+  Actions out = e.Step(BlockFetched{b1, k.all.Certificate(1, 0, b1.id, {0, 1, 2})});
+  REQUIRE(Only<CommitBlock>(out).size() == 1);
+  auto fetch = Only<FetchBlocks>(
+      e.Step(CertificateReceived{k.all.Certificate(3, 0, BlockId("x"), {2, 3, 4})}));
+  REQUIRE(fetch.size() == 1);
+  REQUIRE(fetch[0].peers.size() == fetch[0].peer_keys.size());
+  for (size_t i = 0; i < fetch[0].peers.size(); ++i)
+    CHECK(b.at(fetch[0].peers[i]).key == fetch[0].peer_keys[i]);
+}
