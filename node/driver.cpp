@@ -657,9 +657,8 @@ void ConsensusDriver::CatchUp() {
   catch_up_at_ = now;
   // A peer's height is only its word; the blocks are committed only after their certificates
   // check against the set of their height.
-  DoFetch(consensus::FetchBlocks{head + 1, std::min<uint64_t>(best, head + kMaxBlocksPerResponse),
-                                 {},
-                                 {}});
+  DoFetch(consensus::FetchBlocks{
+      head + 1, std::min<uint64_t>(best, head + kMaxBlocksPerResponse), {}, {}});
 }
 
 void ConsensusDriver::ServeBlocks(const core::PublicKey& to, const pb::BlockRequest& request) {
