@@ -94,10 +94,9 @@ Status ValidateConfig(pb::NodeConfig* c) {
     h->set_rate_limit_per_second(static_cast<uint32_t>(http_limits::kRatePerSecond));
   }
   if (h->rate_limit_per_second() > kRateLimitPerSecondMax) {
-    return Status::InvalidInput("http.rate_limit_per_second is " +
-                                std::to_string(h->rate_limit_per_second()) + "; at most " +
-                                std::to_string(kRateLimitPerSecondMax) +
-                                " (0 turns the limit off)");
+    return Status::InvalidInput(
+        "http.rate_limit_per_second is " + std::to_string(h->rate_limit_per_second()) +
+        "; at most " + std::to_string(kRateLimitPerSecondMax) + " (0 turns the limit off)");
   }
   return Status::Ok();
 }

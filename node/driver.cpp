@@ -180,7 +180,7 @@ void ConsensusDriver::ScheduleNewEpochs(std::vector<consensus::Event>* events) {
   const std::shared_ptr<const core::NetworkState> state = NetworkState();
   for (const core::ValidatorEpoch& epoch : state->validator_epochs()) {
     if (epoch.from_height <= scheduled_to_) continue;
-    auto set = ValidatorSetOf(epoch);
+    auto set = core::ToValidatorSet(epoch);
     if (!set.ok()) {
       Fatal("the validator set scheduled from height " + std::to_string(epoch.from_height) +
             " is not a valid set: " + set.status().ToString());
@@ -203,7 +203,7 @@ Status ConsensusDriver::Start() {
   const std::shared_ptr<const core::NetworkState> state = NetworkState();
   // The engine starts with the set of the height it enters; later sets are scheduled at once.
   const uint64_t first = ledger_->height() + 1;
-  auto set = ValidatorSetOf(state->ValidatorSetAt(first));
+  auto set = core::ToValidatorSet(state->ValidatorSetAt(first));
   if (!set.ok())
     return set.status().WithContext("the validator set of height " + std::to_string(first));
   scheduled_to_ = first;

@@ -55,7 +55,7 @@ EvidencePool::AddResult EvidencePool::Add(const core::Evidence& evidence, std::s
   // Against the set of the offence's height (the age check above keeps it at most the next
   // height, whose set is known).
   core::Result<core::ValidatorSet> set = validators_;
-  if (state_) set = ValidatorSetOf(state_()->ValidatorSetAt(offence.height));
+  if (state_) set = core::ToValidatorSet(state_()->ValidatorSetAt(offence.height));
   if (!set.ok()) return say(AddResult::kInvalid, set.status().message());
   core::Status st = core::VerifyEvidence(*set, network_.chain_id(), canonical);
   if (!st.ok()) return say(AddResult::kInvalid, st.message());

@@ -57,8 +57,6 @@ core::Result<std::unique_ptr<Node>> Node::Create(const std::filesystem::path& ho
   auto network = core::Network::FromFile(ResolvePath(home, node->config_.genesis_file()));
   if (!network.ok()) return network.status();
   node->network_ = std::make_unique<core::Network>(std::move(network).value());
-  node->genesis_state_ =
-      std::make_shared<const core::NetworkState>(core::NetworkState::FromGenesis(*node->network_));
 
   std::filesystem::path key_path = ResolvePath(home, node->config_.node_key_file());
   auto info = core::ReadKeystoreInfo(key_path);
@@ -118,8 +116,7 @@ Node::~Node() {
 }
 
 std::shared_ptr<const core::NetworkState> Node::NetworkState() const {
-  // Placeholder (see node.h): genesis' state until the ledger keeps the network state.
-  return genesis_state_;
+  return ledger_->network_state();
 }
 
 Status Node::Start() {

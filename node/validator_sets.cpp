@@ -4,18 +4,6 @@
 
 namespace hallmark::node {
 
-core::Result<core::ValidatorSet> ValidatorSetOf(const core::ValidatorEpoch& epoch) {
-  std::vector<core::ValidatorEntry> entries;
-  entries.reserve(epoch.validators.size());
-  for (const core::ValidatorInfo& v : epoch.validators) {
-    core::ValidatorEntry e;
-    std::copy(v.key.span().begin(), v.key.span().end(), e.key.bytes.begin());
-    e.voting_power = v.voting_power;
-    entries.push_back(e);
-  }
-  return core::ValidatorSet::Create(std::move(entries));
-}
-
 std::map<core::PublicKey, std::string> ValidatorsFrom(const core::NetworkState& state,
                                                       uint64_t height) {
   std::map<core::PublicKey, std::string> out;

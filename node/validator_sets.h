@@ -11,9 +11,8 @@
 
 namespace hallmark::node {
 
-// The validators of an epoch as the engine wants them (same order). Fails only on a set the
-// governance rules could not have built (our bug or a corrupt store).
-core::Result<core::ValidatorSet> ValidatorSetOf(const core::ValidatorEpoch& epoch);
+// The validators of an epoch as the engine wants them: core::ToValidatorSet (same order). It
+// fails only on a set the governance rules could not have built (our bug or a corrupt store).
 
 // Every validator of the set in force at `height` or of a set scheduled after it, by key, with
 // its name: who may connect as a validator (Transport::SetValidators).

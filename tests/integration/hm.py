@@ -10,6 +10,10 @@ Used from the shell scripts as a command:
                                         registered on the node at URL
   hm.py same-items IDS_FILE URL...      GET /v1/items/{id} and POST /v1/items:check answer the
                                         same on every node (no records in flight)
+  hm.py monitor OUT URL...              until killed, appends "SECONDS HEIGHT" to OUT each time
+                                        the highest head among the nodes grows (polls 10/s)
+  hm.py max-gap OUT                     prints the longest time in seconds between two growths
+                                        that `monitor` wrote, and the height after it
 and imported by bad_input.py.
 """
 
@@ -169,6 +173,33 @@ def same_items(ids, urls):
         n.close()
 
 
+def monitor(out, urls):
+    nodes = [Node(u, timeout=2) for u in urls]
+    best = 0
+    with open(out, "a") as f:
+        while True:
+            for n in nodes:
+                try:
+                    h = n.height()
+                except (Fail, OSError, http.client.HTTPException, ValueError):
+                    n.close()
+                    continue
+                if h > best:
+                    best = h
+                    f.write(f"{time.monotonic():.3f} {h}\n")
+                    f.flush()
+            time.sleep(0.1)
+
+
+def max_gap(out):
+    rows = [line.split() for line in open(out) if line.strip()]
+    gap, after = 0.0, 0
+    for (t0, _), (t1, h1) in zip(rows, rows[1:]):
+        if float(t1) - float(t0) > gap:
+            gap, after = float(t1) - float(t0), int(h1)
+    return gap, after
+
+
 def main(argv):
     try:
         if argv[1] == "chain":
@@ -177,6 +208,11 @@ def main(argv):
         elif argv[1] == "committed":
             ids = open(argv[3]).read().split()
             wait_committed(argv[2], ids, float(argv[4]))
+        elif argv[1] == "monitor":
+            monitor(argv[2], argv[3:])
+        elif argv[1] == "max-gap":
+            gap, after = max_gap(argv[2])
+            print(f"{gap:.1f} {after}")
         elif argv[1] == "same-items":
             ids = open(argv[2]).read().split()
             same_items(ids, argv[3:])

@@ -72,10 +72,10 @@ TEST_CASE("validator sets: the union from a height is the set in force there and
   CHECK_FALSE(after.count(three));
   CHECK(after.count(seven));
   // The set of each height, for the engine, in the epoch's order.
-  auto set = node::ValidatorSetOf(state->ValidatorSetAt(10));
+  auto set = core::ToValidatorSet(state->ValidatorSetAt(10));
   REQUIRE(set.ok());
   CHECK(set->at(3).key == seven);
-  CHECK(node::ValidatorSetOf(state->ValidatorSetAt(9))->at(3).key == three);
+  CHECK(core::ToValidatorSet(state->ValidatorSetAt(9))->at(3).key == three);
 }
 
 }  // namespace hallmark::test
