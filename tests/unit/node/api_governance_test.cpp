@@ -117,7 +117,7 @@ TEST_CASE("api governance: /v1/network shows genesis' members, validators and pa
 
 TEST_CASE(
     "api governance: a proposal is listed with its approvals, then shown completed with its "
-    "effective height; the network shows the result") {
+    "effective height, and the network shows the result") {
   GovApi api;
   api.Commit({Register("maison", "K-1")});  // Height 1, signed by the key about to be revoked.
 
@@ -272,7 +272,7 @@ TEST_CASE(
   CHECK(removed->roles(0) == pb::SERVICE_CENTER);
 }
 
-TEST_CASE("api governance: an expired proposal is shown expired; bad and unknown ids are 4xx") {
+TEST_CASE("api governance: an expired proposal is shown expired, and bad and unknown ids are 4xx") {
   GovApi api;
   pb::Envelope proposal = ProposeEnv("maison", RemoveOrgChange("repairco"), 3);
   api.Commit({proposal});  // Height 1, expires after 3.

@@ -139,8 +139,8 @@ TEST_CASE("cli gov: propose, list, show and approve a key until the proposal com
 }
 
 TEST_CASE(
-    "cli key rotate: the only key: proposes the add and says the revocation waits; the same "
-    "command again proposes the revocation; the revoked key then signs nothing") {
+    "cli key rotate: the only key: proposes the add and says the revocation waits, the same "
+    "command again proposes the revocation, and the revoked key then signs nothing") {
   Fixture f;
   auto first = Fixture::Json<pb::KeyRotateOutput>(
       f.Run({"key", "rotate", "--key", f.maison, "--new", f.maison2, "--org", "maison", "--timeout",
@@ -355,4 +355,24 @@ TEST_CASE("cli gov: bad input is refused with a clear message and exit code") {
   }
   // None of them made a block.
   CHECK(f.node.ledger().height() == 0);
+}
+
+TEST_CASE(
+    "cli key rotate --revoke-old: signed with the new key, names the old one with --old, and "
+    "proposes only the revocation") {
+  Fixture f;
+  auto first = Fixture::Json<pb::KeyRotateOutput>(
+      f.Run({"key", "rotate", "--key", f.atelier, "--new", f.atelier2, "--org", "atelier",
+             "--timeout", "10", "--json"}));
+  REQUIRE(first.proposals_size() == 1);
+  f.ApproveAll(first.proposals(0).id(), {f.maison, f.resale, f.authlab});
+  const std::string old_hex = test::PubFor("atelier").Hex();
+  auto second = Fixture::Json<pb::KeyRotateOutput>(
+      f.Run({"key", "rotate", "--key", f.atelier2, "--org", "atelier", "--old", old_hex,
+             "--revoke-old", "--timeout", "10", "--json"}));
+  REQUIRE(second.proposals_size() == 1);
+  CHECK(second.proposals(0).change().kind() == "revoke_signing_key");
+  CHECK(second.proposals(0).change().signing_keys(0) == old_hex);
+  CHECK(second.proposals(0).signer() == test::PubFor("atelier-2").Hex());
+  CHECK(second.next_step().empty());
 }
