@@ -68,6 +68,17 @@ inline pb::GovernanceChange RemoveOrgChange(const std::string& id) {
   return c;
 }
 
+inline pb::GovernanceChange AddValidatorChange(const std::string& name, const std::string& org,
+                                               std::string_view key_name, uint64_t power) {
+  pb::GovernanceChange c;
+  auto* a = c.mutable_add_validator();
+  a->set_name(name);
+  a->set_organization(org);
+  a->set_consensus_key(std::string(PubFor(key_name).view()));
+  a->set_voting_power(power);
+  return c;
+}
+
 // The approvers TestNetwork() needs after the proposer: 5 members, so 4 organisations in all
 // (4 × 3 > 2 × 5).
 inline std::vector<std::string> TestApprovers(const std::string& proposer) {

@@ -216,3 +216,37 @@ TEST_CASE("ledger governance: a removed organisation's keys sign nothing; its it
   REQUIRE(item.ok());
   CHECK(item->has_value());
 }
+
+TEST_CASE("ledger governance: a validator added in block h proposes from h + delay, not before") {
+  TempDir dir;
+  auto net = TestNetwork();
+  auto ledger = OpenGovLedger(dir, net);
+  const uint64_t done =
+      Pass(*ledger, "maison", "maison", AddValidatorChange("v4", "resale", "validator-4", 1));
+  const uint64_t delay = net.governance().validator_change_delay_heights();
+  CHECK(ledger->ValidatorSetAt(done + delay).Find(PubFor("validator-4")) != nullptr);
+  CHECK(ledger->ValidatorSetAt(done + delay - 1).Find(PubFor("validator-4")) == nullptr);
+  // A follower refuses the newcomer's blocks until its set is in force.
+  TempDir other_dir;
+  auto other = OpenGovLedger(other_dir, net);
+  for (uint64_t h = 1; h <= ledger->height(); ++h)
+    REQUIRE(other->CommitBlock(**ledger->GetBlock(h)).ok());
+  while (ledger->height() + 1 < done + delay) {
+    auto early =
+        ledger->BuildBlock(std::vector<pb::Envelope>{},
+                           kTestTimeMs + 10'000 * (ledger->height() + 1), PubFor("validator-4"));
+    REQUIRE(early.ok());
+    auto verdict = other->ValidateBlock(early->block);
+    REQUIRE_FALSE(verdict.ok());
+    CHECK(verdict.status().message().find("is not a validator at height") != std::string::npos);
+    Commit(*ledger, {});
+    REQUIRE(other->CommitBlock(**ledger->GetBlock(ledger->height())).ok());
+  }
+  auto in_force =
+      ledger->BuildBlock(std::vector<pb::Envelope>{}, kTestTimeMs + 10'000 * (ledger->height() + 1),
+                         PubFor("validator-4"));
+  REQUIRE(in_force.ok());
+  auto verdict = other->ValidateBlock(in_force->block);
+  INFO(verdict.status().ToString());
+  CHECK(verdict.ok());
+}
