@@ -941,6 +941,7 @@ struct GovCommandLine::State {
   CLI::App* list = nullptr;
   CLI::App* show = nullptr;
   CLI::App* network = nullptr;
+  CLI::App* members = nullptr;  // `gov members`: the same as `network`.
 
   ProposeOptions propose_options;
   std::string key_path;
@@ -1080,6 +1081,8 @@ GovCommandLine::GovCommandLine(CLI::App& app) : state_(std::make_unique<State>()
       "Show the consortium: members and their signing keys, removed organisations, the "
       "validator set in force and scheduled ones, and the governance parameters");
   s.network->add_flag("--json", s.local_json, "Print one line of JSON");
+  s.members = s.gov->add_subcommand("members", "The same as hallmark network");
+  s.members->add_flag("--json", s.local_json, "Print one line of JSON");
 }
 
 GovCommandLine::~GovCommandLine() = default;
@@ -1114,7 +1117,7 @@ int GovCommandLine::Run(bool json, const std::string& node_url, std::ostream& ou
                         .key_path = s.key_path,
                         .wait = !s.no_wait,
                         .timeout_ms = static_cast<uint32_t>(std::llround(s.timeout_s * 1000))};
-  if (s.network->parsed()) return RunNetwork(read, out, err);
+  if (s.network->parsed() || s.members->parsed()) return RunNetwork(read, out, err);
   if (s.list->parsed()) return RunGovList(read, out, err);
   if (s.show->parsed()) return RunGovShow(read, s.proposal_id, out, err);
   if (s.approve->parsed()) return RunGovApprove(write, s.proposal_id, out, err);
@@ -1134,7 +1137,7 @@ int GovCommandLine::Run(bool json, const std::string& node_url, std::ostream& ou
     }
     return RunGovPropose(o, out, err);
   }
-  err << "hallmark gov: give a subcommand: propose, approve, list or show\n";
+  err << "hallmark gov: give a subcommand: propose, approve, list, show or members\n";
   return ToInt(ExitCode::kFileOrUsage);
 }
 

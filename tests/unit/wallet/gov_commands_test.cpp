@@ -136,6 +136,7 @@ TEST_CASE("cli gov: propose, list, show and approve a key until the proposal com
   CHECK(net.code == 0);
   CHECK(Contains(net.out, new_key));
   CHECK(Contains(net.out, "4 approvals now"));
+  CHECK(f.Run({"gov", "members"}).out == net.out);
 }
 
 TEST_CASE(
