@@ -1,5 +1,6 @@
 #include "node/api.h"
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -74,7 +75,181 @@ std::string TypeOf(const pb::RecordPayload& p) {
     case pb::RecordPayload::BODY_NOT_SET:
       break;
   }
+  // Governance records carry their body beside the custody oneof (docs/governance.md).
+  if (p.has_governance()) {
+    if (p.governance().has_proposal()) return "governance_proposal";
+    if (p.governance().has_approval()) return "governance_approval";
+  }
   return "unknown";
+}
+
+void ValidatorViewOf(const core::ValidatorInfo& v, pb::ValidatorView* out) {
+  out->set_name(v.name);
+  out->set_organization(v.organization);
+  out->set_key(v.key.Hex());
+  out->set_voting_power(v.voting_power);
+}
+
+void ValidatorSetViewOf(const core::ValidatorEpoch& epoch, pb::ValidatorSetView* out) {
+  out->set_from_height(epoch.from_height);
+  for (const auto& v : epoch.validators) ValidatorViewOf(v, out->add_validators());
+  out->set_total_power(epoch.total_power());
+}
+
+// An organisation as it is at `height` (its version then, every key with its period).
+void OrganizationViewOf(const core::OrganizationRecord& org, uint64_t height,
+                        pb::OrganizationView* out) {
+  const core::OrganizationVersion& v = org.VersionAt(height);
+  out->set_id(org.id);
+  out->set_display_name(v.display_name);
+  for (pb::Role r : v.roles) out->add_roles(r);
+  for (const std::string& p : v.prefixes) out->add_gs1_company_prefixes(p);
+  out->set_member_from(org.member_from);
+  out->set_removed_at(org.removed_at);
+  for (const core::KeyPeriod& k : org.keys) {
+    pb::SigningKeyView* kv = out->add_signing_keys();
+    kv->set_key(k.key.Hex());
+    kv->set_valid_from(k.valid_from);
+    kv->set_revoked_at(k.revoked_at);
+    kv->set_valid(org.MemberAt(height) && k.ValidAt(height));
+  }
+}
+
+// The fewest approving organisations that reach the threshold among `members`.
+uint64_t ApprovalsNeeded(uint64_t members, const pb::GovernanceParams& params) {
+  for (uint64_t k = 1; k <= members; ++k) {
+    if (core::ThresholdReached(k, members, params)) return k;
+  }
+  return members;
+}
+
+std::string KeyHex(const std::string& bytes) {
+  return core::ToHex(bytes);
+}
+
+// "3f2a91c05be40d17…": enough of a key for a summary line; the fields have it in full.
+std::string ShortKey(const std::string& bytes) {
+  return core::ToHex(std::string_view(bytes).substr(0, 8)) + "…";
+}
+
+std::string RoleList(const google::protobuf::RepeatedField<int>& roles) {
+  std::string out;
+  for (int r : roles) {
+    out += (out.empty() ? "" : ",") + pb::Role_Name(static_cast<pb::Role>(r));
+  }
+  return out.empty() ? "no role" : out;
+}
+
+std::string ValidatorName(const core::ValidatorEpoch& latest, const std::string& key_bytes) {
+  auto key = Hash256::FromBytes(key_bytes);
+  const core::ValidatorInfo* v = key ? latest.Find(*key) : nullptr;
+  return v ? "\"" + v->name + "\"" : "with key " + ShortKey(key_bytes);
+}
+
+// A change in readable form. `latest` names validators by their current name.
+pb::ChangeView ChangeViewOf(const pb::GovernanceChange& c, const core::ValidatorEpoch& latest) {
+  pb::ChangeView v;
+  v.set_kind(std::string(core::GovernanceChangeName(c)));
+  std::string summary;
+  switch (c.kind_case()) {
+    case pb::GovernanceChange::kAddOrganization: {
+      const auto& a = c.add_organization();
+      v.set_organization(a.id());
+      v.set_display_name(a.display_name());
+      for (int r : a.roles()) v.add_roles(static_cast<pb::Role>(r));
+      for (const auto& p : a.gs1_company_prefixes()) v.add_gs1_company_prefixes(p);
+      for (const auto& k : a.signing_keys()) v.add_signing_keys(KeyHex(k));
+      summary = "add organisation " + a.id() + " (\"" + a.display_name() + "\", " +
+                RoleList(a.roles()) + ", " + std::to_string(a.signing_keys_size()) +
+                " signing key" + (a.signing_keys_size() == 1 ? "" : "s");
+      if (a.gs1_company_prefixes_size() > 0) {
+        summary += ", GS1 prefix";
+        for (const auto& p : a.gs1_company_prefixes()) summary += " " + p;
+      }
+      summary += ")";
+      break;
+    }
+    case pb::GovernanceChange::kUpdateOrganization: {
+      const auto& u = c.update_organization();
+      v.set_organization(u.id());
+      v.set_display_name(u.display_name());
+      for (int r : u.roles()) v.add_roles(static_cast<pb::Role>(r));
+      for (const auto& p : u.gs1_company_prefixes()) v.add_gs1_company_prefixes(p);
+      summary = "update organisation " + u.id() + " to \"" + u.display_name() + "\", " +
+                RoleList(u.roles());
+      if (u.gs1_company_prefixes_size() > 0) {
+        summary += ", GS1 prefix";
+        for (const auto& p : u.gs1_company_prefixes()) summary += " " + p;
+      }
+      break;
+    }
+    case pb::GovernanceChange::kRemoveOrganization:
+      v.set_organization(c.remove_organization().id());
+      summary = "remove organisation " + c.remove_organization().id();
+      break;
+    case pb::GovernanceChange::kAddSigningKey:
+      v.set_organization(c.add_signing_key().organization());
+      v.add_signing_keys(KeyHex(c.add_signing_key().key()));
+      summary = "add signing key " + ShortKey(c.add_signing_key().key()) + " to " +
+                c.add_signing_key().organization();
+      break;
+    case pb::GovernanceChange::kRevokeSigningKey:
+      v.set_organization(c.revoke_signing_key().organization());
+      v.add_signing_keys(KeyHex(c.revoke_signing_key().key()));
+      summary = "revoke signing key " + ShortKey(c.revoke_signing_key().key()) + " of " +
+                c.revoke_signing_key().organization();
+      break;
+    case pb::GovernanceChange::kAddValidator: {
+      const auto& a = c.add_validator();
+      v.set_organization(a.organization());
+      v.set_validator_name(a.name());
+      v.set_consensus_key(KeyHex(a.consensus_key()));
+      v.set_voting_power(a.voting_power());
+      summary = "add validator \"" + a.name() + "\" of " + a.organization() + " (key " +
+                ShortKey(a.consensus_key()) + ", power " + std::to_string(a.voting_power()) + ")";
+      break;
+    }
+    case pb::GovernanceChange::kRemoveValidator:
+      v.set_consensus_key(KeyHex(c.remove_validator().consensus_key()));
+      summary = "remove validator " + ValidatorName(latest, c.remove_validator().consensus_key());
+      break;
+    case pb::GovernanceChange::kSetValidatorPower:
+      v.set_consensus_key(KeyHex(c.set_validator_power().consensus_key()));
+      v.set_voting_power(c.set_validator_power().voting_power());
+      summary = "set the power of validator " +
+                ValidatorName(latest, c.set_validator_power().consensus_key()) + " to " +
+                std::to_string(c.set_validator_power().voting_power());
+      break;
+    case pb::GovernanceChange::kChangeValidatorKey:
+      v.set_consensus_key(KeyHex(c.change_validator_key().consensus_key()));
+      v.set_new_consensus_key(KeyHex(c.change_validator_key().new_consensus_key()));
+      summary = "change the key of validator " +
+                ValidatorName(latest, c.change_validator_key().consensus_key()) + " to " +
+                ShortKey(c.change_validator_key().new_consensus_key());
+      break;
+    case pb::GovernanceChange::KIND_NOT_SET:
+      break;
+  }
+  v.set_summary(summary);
+  return v;
+}
+
+bool IsValidatorChange(const pb::GovernanceChange& c) {
+  switch (c.kind_case()) {
+    case pb::GovernanceChange::kAddValidator:
+    case pb::GovernanceChange::kRemoveValidator:
+    case pb::GovernanceChange::kSetValidatorPower:
+    case pb::GovernanceChange::kChangeValidatorKey:
+      return true;
+    case pb::GovernanceChange::kAddOrganization:
+    case pb::GovernanceChange::kUpdateOrganization:
+    case pb::GovernanceChange::kRemoveOrganization:
+    case pb::GovernanceChange::kAddSigningKey:
+    case pb::GovernanceChange::kRevokeSigningKey:
+    case pb::GovernanceChange::KIND_NOT_SET:
+      break;
+  }
+  return false;
 }
 
 // A decimal integer of at most 19 digits (fits in 63 bits); nullopt otherwise.
@@ -96,8 +271,9 @@ core::Result<core::ItemId> ItemFromPath(const Request& req) {
 class Api {
  public:
   explicit Api(ApiContext ctx) : ctx_(std::move(ctx)) {
-    for (const char* type : {"register", "transfer", "attest", "flag", "clear_flag", "service",
-                             "decommission", "reassign", "unknown"}) {
+    for (const char* type :
+         {"register", "transfer", "attest", "flag", "clear_flag", "service", "decommission",
+          "reassign", "governance_proposal", "governance_approval", "unknown"}) {
       for (const char* outcome : {"accepted", "duplicate", "committed", "rejected", "full"}) {
         records_[std::string(type) + "/" + outcome] = &ctx_.metrics->GetCounter(
             "hallmark_records_total", "Records submitted, by type and outcome.",
@@ -232,6 +408,9 @@ class Api {
     auto history = ctx_.ledger->GetHistory(key);
     if (!history.ok()) return LocalFailure(req, history.status());
     HeaderTimes times(ctx_.ledger);
+    // A key names its organisation also after it was rotated out or revoked, and for an
+    // organisation admitted by governance: keys are never reused.
+    const std::shared_ptr<const core::NetworkState> state = ctx_.ledger->network_state();
     for (pb::StoredRecord& sr : *history) {
       pb::HistoryEntry* e = out.add_history();
       Hash256 id = core::RecordIdOf(sr.envelope());
@@ -241,8 +420,8 @@ class Api {
       e->set_block_time_ms(times(sr.height()));
       e->set_signer(Hex(sr.envelope().signer()));
       if (auto signer = Hash256::FromBytes(sr.envelope().signer())) {
-        if (const auto* org = ctx_.network->OrganizationOfKey(*signer)) {
-          e->set_signer_organization(org->id());
+        if (const auto* org = state->OrganizationEverHoldingKey(*signer)) {
+          e->set_signer_organization(org->id);
         }
       }
       if (e->mutable_payload()->ParseFromString(sr.envelope().payload())) {
@@ -302,12 +481,10 @@ class Api {
     out.set_block_time_ms(head.time_ms());
     out.set_state_root(Hex(head.state_root()));
     out.set_genesis_hash(ctx_.network->hash().Hex());
-    for (const auto& v : ctx_.network->validators()) {
-      pb::ValidatorView* vv = out.add_validators();
-      vv->set_name(v.name);
-      vv->set_organization(v.organization);
-      vv->set_key(v.key.Hex());
-      vv->set_voting_power(v.voting_power);
+    // The set that certifies the next block, after every change in force by then.
+    const auto state = ctx_.ledger->network_state();
+    for (const auto& v : state->ValidatorSetAt(head.height() + 1).validators) {
+      ValidatorViewOf(v, out.add_validators());
     }
     if (ctx_.peers) {
       for (auto& p : ctx_.peers()) *out.add_peers() = std::move(p);
@@ -407,6 +584,174 @@ class Api {
     return Reply(req, out);
   }
 
+  // GET /v1/network: the consortium as the next block sees it.
+  Response NetworkView(const Request& req) {
+    auto [head, state] = HeadAndState();
+    const uint64_t next = head.height() + 1;
+    pb::NetworkResponse out;
+    out.set_chain_id(ctx_.network->chain_id());
+    out.set_genesis_hash(ctx_.network->hash().Hex());
+    out.set_height(head.height());
+    for (const core::OrganizationRecord* org : state->MembersAt(next)) {
+      OrganizationViewOf(*org, next, out.add_members());
+    }
+    for (const auto& [id, org] : state->organizations()) {
+      if (org.removed_at != 0 && org.removed_at <= next) {
+        OrganizationViewOf(org, org.removed_at - 1, out.add_removed());
+      }
+    }
+    ValidatorSetViewOf(state->ValidatorSetAt(next), out.mutable_validators());
+    for (const core::ValidatorEpoch& epoch : state->validator_epochs()) {
+      if (epoch.from_height > next) ValidatorSetViewOf(epoch, out.add_scheduled());
+    }
+    *out.mutable_governance() = state->params();
+    out.set_approvals_needed(ApprovalsNeeded(state->MemberCountAt(next), state->params()));
+    return Reply(req, out);
+  }
+
+  // GET /v1/governance/proposals: the pending proposals that can still be approved.
+  Response Proposals(const Request& req) {
+    auto [head, state] = HeadAndState();
+    const uint64_t next = head.height() + 1;
+    pb::ProposalListResponse out;
+    out.set_height(head.height());
+    out.set_members(state->MemberCountAt(next));
+    out.set_approvals_needed(ApprovalsNeeded(out.members(), state->params()));
+    for (const auto& [id, pending] : state->pending()) {
+      if (pending.expires_height < next) continue;  // Expired; pruned by the next record.
+      pb::ProposalView* v = out.add_proposals();
+      *v = PendingView(pending, *state, head.height());
+      if (auto st = AddRecordDetails(id, v); !st.ok()) return LocalFailure(req, st);
+    }
+    return Reply(req, out);
+  }
+
+  // GET /v1/governance/proposals/{id}: pending, completed or expired; 404 when unknown.
+  Response Proposal(const Request& req) {
+    auto id = Hash256::FromHex(req.param("id"));
+    if (!id) return ErrorReply(req, 400, "bad_request", "proposal id must be 64 hex digits");
+    auto [head, state] = HeadAndState();
+    if (const core::PendingProposal* pending = state->FindProposal(*id)) {
+      pb::ProposalView v = PendingView(*pending, *state, head.height());
+      if (auto st = AddRecordDetails(*id, &v); !st.ok()) return LocalFailure(req, st);
+      return Reply(req, v);
+    }
+    auto stored = ctx_.ledger->GetRecord(*id);
+    if (!stored.ok()) return LocalFailure(req, stored.status());
+    if (!stored->has_value()) {
+      core::Rejection rejection;
+      switch (ctx_.mempool->Lookup(*id, &rejection)) {
+        case Mempool::Known::kPending: {
+          pb::ProposalView v;
+          v.set_id(id->Hex());
+          v.set_status("submitted");
+          v.set_height(head.height());
+          return Reply(req, v);
+        }
+        case Mempool::Known::kRejected:
+          return ErrorReply(req, 404, "not_found",
+                            "no committed proposal " + id->Hex() + "; this node refused it: " +
+                                std::string(core::RejectReasonCode(rejection.reason)) + ": " +
+                                rejection.message);
+        case Mempool::Known::kUnknown:
+          break;
+      }
+      return ErrorReply(req, 404, "not_found",
+                        "no proposal " + id->Hex() + " on this node (as of height " +
+                            std::to_string(head.height()) + ")");
+    }
+    const pb::StoredRecord& sr = **stored;
+    pb::RecordPayload payload;
+    if (!payload.ParseFromString(sr.envelope().payload()) || !payload.has_governance() ||
+        !payload.governance().has_proposal()) {
+      return ErrorReply(req, 404, "not_found",
+                        "record " + id->Hex() + " is a " + TypeOf(payload) +
+                            " record, not a governance proposal");
+    }
+    const pb::GovernanceProposal& proposal = payload.governance().proposal();
+    pb::ProposalView v;
+    v.set_id(id->Hex());
+    v.set_height(head.height());
+    v.set_signer(Hex(sr.envelope().signer()));
+    auto signer = Hash256::FromBytes(sr.envelope().signer());
+    const core::OrganizationRecord* proposer =
+        signer ? state->OrganizationEverHoldingKey(*signer) : nullptr;
+    if (proposer) v.set_proposer(proposer->id);
+    *v.mutable_change() = ChangeViewOf(proposal.change(), state->LatestValidatorSet());
+    v.set_note(proposal.note());
+    v.set_proposed_height(sr.height());
+    v.set_expires_height(proposal.expires_height());
+
+    // Not pending any more: completed by an approval in a block up to its expiry, or expired.
+    // The blocks that could have completed it are its own and those of its approvals; the first
+    // after which it is no longer pending completed it.
+    const uint64_t last = std::min(proposal.expires_height(), head.height());
+    std::vector<std::pair<uint64_t, std::string>> approvals;  // (height, organisation)
+    uint64_t from = sr.height();
+    size_t scanned = 0;
+    bool done = false;
+    while (!done) {
+      auto page = ctx_.ledger->ListGovernance(from, kGovernanceScanPage);
+      if (!page.ok()) return LocalFailure(req, page.status());
+      for (const pb::StoredRecord& r : *page) {
+        if (r.height() > last) {
+          done = true;
+          break;
+        }
+        pb::RecordPayload p;
+        if (!p.ParseFromString(r.envelope().payload()) || !p.governance().has_approval() ||
+            p.governance().approval().proposal() != std::string(id->view())) {
+          continue;
+        }
+        auto key = Hash256::FromBytes(r.envelope().signer());
+        const core::OrganizationRecord* org =
+            key ? state->OrganizationEverHoldingKey(*key) : nullptr;
+        approvals.emplace_back(r.height(), org ? org->id : Hex(r.envelope().signer()));
+      }
+      scanned += page->size();
+      if (page->size() < kGovernanceScanPage) break;
+      if (scanned >= kMaxGovernanceScan) {
+        return ErrorReply(req, 503, "unavailable",
+                          "the proposal's history is longer than this node reads in one request");
+      }
+      // A page may end inside a block: the next one reads that block again (what repeats is
+      // deduplicated below).
+      from = page->back().height();
+    }
+    std::vector<uint64_t> candidates{sr.height()};
+    for (const auto& [h, org] : approvals) candidates.push_back(h);
+    std::sort(candidates.begin(), candidates.end());
+    candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
+    std::optional<uint64_t> completed;
+    for (uint64_t h : candidates) {
+      if (h > last) break;
+      auto after = ctx_.ledger->NetworkStateAfter(h);
+      if (!after.ok()) return LocalFailure(req, after.status());
+      if (after->FindProposal(*id) == nullptr) {
+        completed = h;
+        break;
+      }
+    }
+    std::vector<std::string> orgs;
+    if (proposer) orgs.push_back(proposer->id);
+    for (const auto& [h, org] : approvals) {
+      if (!completed || h <= *completed) orgs.push_back(org);
+    }
+    std::sort(orgs.begin(), orgs.end());
+    orgs.erase(std::unique(orgs.begin(), orgs.end()), orgs.end());
+    for (const std::string& o : orgs) v.add_approvals(o);
+    if (completed) {
+      v.set_status("completed");
+      v.set_completed_height(*completed);
+      v.set_effective_height(IsValidatorChange(proposal.change())
+                                 ? *completed + state->params().validator_change_delay_heights()
+                                 : *completed + 1);
+    } else {
+      v.set_status("expired");
+    }
+    return Reply(req, v);
+  }
+
   Response Block(const Request& req) {
     uint64_t height = 0;
     std::string_view text = req.param("height");
@@ -468,6 +813,55 @@ class Api {
   }
 
  private:
+  // The head and the network state after it, read so that both are of the same block.
+  std::pair<pb::ChainHead, std::shared_ptr<const core::NetworkState>> HeadAndState() const {
+    for (int attempt = 0;; ++attempt) {
+      pb::ChainHead head = ctx_.ledger->head();
+      auto state = ctx_.ledger->network_state();
+      if (ctx_.ledger->height() == head.height() || attempt == 8) return {head, state};
+    }
+  }
+
+  // A pending proposal as the next block sees it.
+  pb::ProposalView PendingView(const core::PendingProposal& p, const core::NetworkState& state,
+                               uint64_t height) const {
+    const uint64_t next = height + 1;
+    pb::ProposalView v;
+    v.set_id(p.id.Hex());
+    v.set_status(p.expires_height >= next ? "pending" : "expired");
+    v.set_proposer(p.proposer);
+    *v.mutable_change() = ChangeViewOf(p.change, state.LatestValidatorSet());
+    v.set_proposed_height(p.proposed_height);
+    v.set_expires_height(p.expires_height);
+    uint64_t counted = 0;
+    for (const std::string& org : p.approvals) {
+      v.add_approvals(org);
+      const core::OrganizationRecord* o = state.FindOrganization(org);
+      if (o != nullptr && o->MemberAt(next)) ++counted;
+    }
+    const uint64_t needed = ApprovalsNeeded(state.MemberCountAt(next), state.params());
+    v.set_approvals_counted(counted);
+    v.set_approvals_needed(needed);
+    v.set_approvals_missing(needed > counted ? needed - counted : 0);
+    v.set_height(height);
+    return v;
+  }
+
+  // The proposal record's signer and note.
+  core::Status AddRecordDetails(const Hash256& id, pb::ProposalView* v) const {
+    auto stored = ctx_.ledger->GetRecord(id);
+    if (!stored.ok()) return stored.status();
+    if (!stored->has_value()) {
+      return core::Status::Corruption("pending proposal " + id.Hex() + " is not stored");
+    }
+    v->set_signer(Hex((*stored)->envelope().signer()));
+    pb::RecordPayload p;
+    if (p.ParseFromString((*stored)->envelope().payload())) {
+      v->set_note(p.governance().proposal().note());
+    }
+    return core::Status::Ok();
+  }
+
   void Count(const std::string& type, const char* outcome) {
     auto it = records_.find(type + "/" + outcome);
     if (it != records_.end()) it->second->Inc();
@@ -491,6 +885,10 @@ void RegisterApiRoutes(Router& router, ApiContext context) {
   router.Add("GET /v1/status", [api](const Request& r) { return api->Status(r); });
   router.Add("GET /v1/blocks/{height}", [api](const Request& r) { return api->Block(r); });
   router.Add("GET /v1/evidence", [api](const Request& r) { return api->Evidence(r); });
+  router.Add("GET /v1/network", [api](const Request& r) { return api->NetworkView(r); });
+  router.Add("GET /v1/governance/proposals", [api](const Request& r) { return api->Proposals(r); });
+  router.Add("GET /v1/governance/proposals/{id}",
+             [api](const Request& r) { return api->Proposal(r); });
   router.Add("GET /v1/health", [api](const Request& r) { return api->Health(r); });
   router.Add("GET /metrics", [api](const Request& r) { return api->Metrics(r); });
 }

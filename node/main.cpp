@@ -21,6 +21,10 @@ int main(int argc, char** argv) {
   auto* tn = app.add_subcommand("testnet", "Write a local network: genesis, node homes, keys");
   tn->add_option("--validators", testnet.validators, "Number of validators")->default_val(4);
   tn->add_option("--observers", testnet.observers, "Number of observer nodes")->default_val(0);
+  tn->add_option("--joiners", testnet.joiners,
+                 "Number of nodes that join later: consensus keys and organisations not in "
+                 "genesis, for governance to add (they start as observers)")
+      ->default_val(0);
   tn->add_option("--dir", testnet.dir, "Folder to write")->required();
   tn->add_option("--base-port", base_port,
                  "Node i listens for peers on P+i and serves HTTP on P+100+i")

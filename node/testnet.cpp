@@ -56,6 +56,9 @@ Status WriteTestnet(const TestnetOptions& o, std::string* summary) {
   if (o.observers < 0 || o.observers > 16) {
     return Status::InvalidInput("--observers must be between 0 and 16");
   }
+  if (o.joiners < 0 || o.joiners > 16) {
+    return Status::InvalidInput("--joiners must be between 0 and 16");
+  }
   if (o.base_port < 1024 || o.base_port > 65535 - 200) {
     return Status::InvalidInput("--base-port must be between 1024 and 65335");
   }
@@ -105,6 +108,9 @@ Status WriteTestnet(const TestnetOptions& o, std::string* summary) {
     uint16_t p2p;
     uint16_t http;
     bool observer;
+    bool joiner = false;
+    std::string org;      // Joiners: the organisation governance would admit.
+    std::string org_key;  // Joiners: its signing key, hex.
   };
   std::vector<NodeKeys> nodes;
   for (int i = 0; i < o.validators; ++i) {
@@ -115,7 +121,7 @@ Status WriteTestnet(const TestnetOptions& o, std::string* summary) {
     if (!added.ok()) return added.status();
     nodes.push_back(NodeKeys{"node" + std::to_string(i), "node" + std::to_string(i),
                              core::SigningKey::Generate(), static_cast<uint16_t>(o.base_port + i),
-                             static_cast<uint16_t>(o.base_port + 100 + i), false});
+                             static_cast<uint16_t>(o.base_port + 100 + i), false, false, "", ""});
     pb::Validator* v = g.add_validators();
     v->set_name(nodes.back().name);
     v->set_organization(org);
@@ -134,7 +140,20 @@ Status WriteTestnet(const TestnetOptions& o, std::string* summary) {
     nodes.push_back(NodeKeys{"observer" + std::to_string(j), "observer" + std::to_string(j),
                              core::SigningKey::Generate(),
                              static_cast<uint16_t>(o.base_port + 50 + j),
-                             static_cast<uint16_t>(o.base_port + 150 + j), true});
+                             static_cast<uint16_t>(o.base_port + 150 + j), true, false, "", ""});
+  }
+
+  // Joiners: a consensus key and an organisation, neither in genesis.
+  for (int k = 0; k < o.joiners; ++k) {
+    const std::string org = "joiner-" + std::to_string(k);
+    auto org_key = core::SigningKey::Generate();
+    ks.label = org;
+    HM_RETURN_IF_ERROR(
+        core::WriteKeystore(o.dir / "keys" / (org + ".key"), org_key, std::nullopt, ks));
+    nodes.push_back(NodeKeys{
+        "joiner" + std::to_string(k), "joiner" + std::to_string(k), core::SigningKey::Generate(),
+        static_cast<uint16_t>(o.base_port + 80 + k), static_cast<uint16_t>(o.base_port + 180 + k),
+        true, true, org, org_key.public_key().Hex()});
   }
 
   auto network = core::Network::FromProto(g);
@@ -176,7 +195,7 @@ Status WriteTestnet(const TestnetOptions& o, std::string* summary) {
     // (node/signer_state.h); without them it would abstain at first.
     auto ledger = storage::Ledger::Open(home / c.data_dir() / "ledger", *network);
     if (!ledger.ok()) return ledger.status();
-    if (!n.observer) {
+    if (!n.observer || n.joiner) {
       HM_RETURN_IF_ERROR(
           (*ledger)->PutLocal("signer", EncodeSignerState(consensus::SignerState{})));
       HM_RETURN_IF_ERROR(WriteWatermark(home / kWatermarkFileName,
@@ -191,9 +210,36 @@ Status WriteTestnet(const TestnetOptions& o, std::string* summary) {
     *summary += lines;
     *summary += "Nodes:\n";
     for (const auto& n : nodes) {
+      if (n.joiner) continue;
       *summary += "  " + n.name + (n.observer ? " (observer)" : "") + "  p2p " + o.host + ":" +
                   std::to_string(n.p2p) + "  http http://" + o.host + ":" + std::to_string(n.http) +
                   "  home " + (o.dir / n.dir).string() + "\n";
+    }
+    if (o.joiners > 0) {
+      const std::string api = "http://" + o.host + ":" + std::to_string(o.base_port + 100);
+      const std::string proposer = (o.dir / "keys" / (OrgName(0) + ".key")).string();
+      *summary +=
+          "Joiners (not in genesis: each starts as an observer; governance admits its "
+          "organisation, then adds it as a validator):\n";
+      for (const auto& n : nodes) {
+        if (!n.joiner) continue;
+        *summary += "  " + n.name + " (joiner)  p2p " + o.host + ":" + std::to_string(n.p2p) +
+                    "  http http://" + o.host + ":" + std::to_string(n.http) + "  home " +
+                    (o.dir / n.dir).string() + "\n";
+        *summary += "    consensus key " + n.key.public_key().Hex() + "\n";
+        *summary += "    organisation " + n.org + " (not a member yet)  signing key " + n.org_key +
+                    "  keys/" + n.org + ".key\n";
+        *summary += "    admit it: hallmark --node " + api + " gov propose add-org --id " + n.org +
+                    " --role marketplace --signing-key " + n.org_key + " --key " + proposer + "\n";
+        *summary += "    then:     hallmark --node " + api + " gov propose add-validator --name " +
+                    n.name + " --org " + n.org + " --consensus-key " + n.key.public_key().Hex() +
+                    " --power 1 --key " + proposer + "\n";
+      }
+      *summary +=
+          "    each proposal completes when more than 2/3 of the members approve it: "
+          "hallmark gov approve ID --key " +
+          (o.dir / "keys" / "ORG.key").string() +
+          " (a validator change may move at most a third of the voting power)\n";
     }
     *summary += "Start a node: hallmarkd start --home " + (o.dir / "node0").string() + "\n";
   }

@@ -14,6 +14,7 @@
 #include "core/item_id.h"
 #include "proto/cli.pb.h"
 #include "wallet-cli/export_commands.h"
+#include "wallet-cli/gov_commands.h"
 #include "wallet-cli/key_commands.h"
 #include "wallet-cli/keystore.h"
 #include "wallet-cli/node_commands.h"
@@ -270,6 +271,7 @@ int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out,
 
   KeyCommandLine key_commands(app);
   ExportCommandLine export_command(app);
+  GovCommandLine gov_commands(app);
 
   VerifyOptions verify_options;
   std::string verify_max_age;
@@ -297,6 +299,10 @@ int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out,
   verify->add_option("--timeout", verify_timeout_s, "Seconds to wait for the node")
       ->check(CLI::Range(0.001, 86400.0));
 
+  if (auto unknown = GovCommandLine::UnknownKind(argc, argv)) {
+    err << *unknown << "\n";
+    return ToInt(ExitCode::kFileOrUsage);
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -316,7 +322,8 @@ int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out,
       keygen_options.out_path = keygen_out;
       return RunKeygen(keygen_options, ReadNewPassphrase, out, err);
     }
-    if (key_commands.parsed()) return key_commands.Run(json, out, err);
+    if (key_commands.parsed()) return key_commands.Run(json, node_url, out, err);
+    if (gov_commands.parsed()) return gov_commands.Run(json, node_url, out, err);
     if (export_command.parsed()) return export_command.Run(node_url, out, err);
     if (verify->parsed()) {
       verify_options.node_urls = node_urls;

@@ -1,6 +1,7 @@
 #include "wallet-cli/key_commands.h"
 
 #include <CLI/CLI.hpp>
+#include <cmath>
 #include <ostream>
 #include <string_view>
 #include <system_error>
@@ -10,6 +11,7 @@
 #include "core/crypto/shamir.h"
 #include "proto/share.pb.h"
 #include "wallet-cli/format.h"
+#include "wallet-cli/gov_commands.h"
 #include "wallet-cli/keystore.h"
 
 namespace hallmark::wallet {
@@ -336,6 +338,7 @@ struct KeyCommandLine::State {
   CLI::App* show = nullptr;
   CLI::App* split = nullptr;
   CLI::App* combine = nullptr;
+  CLI::App* rotate = nullptr;
 
   bool local_json = false;
   KeyShowOptions show_options;
@@ -348,6 +351,12 @@ struct KeyCommandLine::State {
   std::string combine_out;
   std::string combine_label;
   CLI::Option* combine_label_option = nullptr;
+  KeyRotateOptions rotate_options;
+  std::string rotate_key;
+  uint64_t rotate_expires_in = 0;
+  CLI::Option* rotate_expires_option = nullptr;
+  double rotate_timeout_s = kDefaultWaitTimeoutMs / 1000.0;
+  bool rotate_no_wait = false;
 };
 
 KeyCommandLine::KeyCommandLine(CLI::App& app) : state_(std::make_unique<State>()) {
@@ -395,6 +404,32 @@ KeyCommandLine::KeyCommandLine(CLI::App& app) : state_(std::make_unique<State>()
   s.combine_label_option = s.combine->add_option(
       "--label", s.combine_label, "Free text stored with the key (default: the shares' label)");
   s.combine->add_flag("--json", s.local_json, "Print one line of JSON");
+
+  s.rotate = s.key->add_subcommand(
+      "rotate",
+      "Replace an organisation's signing key through governance: propose adding the new key "
+      "and, when another key stays valid, revoking the old one (signed with --key; the other "
+      "members approve with hallmark gov approve)");
+  s.rotate
+      ->add_option("--key", s.rotate_key, "Keystore of a valid signing key (usually the old one)")
+      ->required();
+  s.rotate->add_option("--new", s.rotate_options.new_key,
+                       "The new key: its keystore (from hallmark keygen) or 64 hex digits");
+  s.rotate->add_option("--org", s.rotate_options.org, "The organisation whose key changes")
+      ->required();
+  s.rotate->add_option("--old", s.rotate_options.old_key,
+                       "The key to replace, if not --key's: 64 hex digits or a keystore");
+  s.rotate->add_flag("--revoke-old", s.rotate_options.revoke_old,
+                     "Only propose revoking the old key (the new one is in force)");
+  s.rotate_expires_option = s.rotate->add_option(
+      "--expires-in", s.rotate_expires_in,
+      "Heights during which the proposals may be approved (default: the network's lifetime)");
+  s.rotate->add_option("--note", s.rotate_options.note, "Why, for the other members");
+  s.rotate->add_flag("--no-wait", s.rotate_no_wait,
+                     "Return once the node has accepted each proposal");
+  s.rotate->add_option("--timeout", s.rotate_timeout_s, "Seconds to wait for the node (30)")
+      ->check(CLI::Range(0.001, 86400.0));
+  s.rotate->add_flag("--json", s.local_json, "Print one line of JSON");
 }
 
 KeyCommandLine::~KeyCommandLine() = default;
@@ -403,9 +438,20 @@ bool KeyCommandLine::parsed() const {
   return state_->key->parsed();
 }
 
-int KeyCommandLine::Run(bool json, std::ostream& out, std::ostream& err) {
+int KeyCommandLine::Run(bool json, const std::string& node_url, std::ostream& out,
+                        std::ostream& err) {
   State& s = *state_;
   json = json || s.local_json;
+  if (s.rotate->parsed()) {
+    KeyRotateOptions& o = s.rotate_options;
+    o.write.node_url = node_url;
+    o.write.json = json;
+    o.write.key_path = s.rotate_key;
+    o.write.wait = !s.rotate_no_wait;
+    o.write.timeout_ms = static_cast<uint32_t>(std::llround(s.rotate_timeout_s * 1000));
+    if (s.rotate_expires_option->count() > 0) o.expires_in = s.rotate_expires_in;
+    return RunKeyRotate(o, out, err);
+  }
   if (s.show->parsed()) {
     s.show_options.keystore = s.show_file;
     s.show_options.json = json;
@@ -424,7 +470,7 @@ int KeyCommandLine::Run(bool json, std::ostream& out, std::ostream& err) {
     s.combine_options.json = json;
     return RunKeyCombine(s.combine_options, ReadNewPassphrase, out, err);
   }
-  err << "hallmark key: give a subcommand: show, split or combine\n";
+  err << "hallmark key: give a subcommand: show, split, combine or rotate\n";
   return ToInt(ExitCode::kFileOrUsage);
 }
 

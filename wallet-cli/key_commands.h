@@ -1,6 +1,7 @@
 #pragma once
 
 // `hallmark key`: key custody. `key show` prints a keystore's public key and fingerprint;
+// `key rotate` replaces an organisation's signing key through governance (gov_commands.h);
 // `key split` and `key combine` hold a signing key as K-of-N Shamir shares, so that a brand's key
 // can be restored by any K of N officers and by no fewer (core/crypto/shamir.h; the share files
 // are described in docs/keystore.md, "Key custody"). Like the other commands these are library
@@ -103,8 +104,8 @@ class KeyCommandLine {
   KeyCommandLine& operator=(const KeyCommandLine&) = delete;
 
   bool parsed() const;
-  // `json` is the global --json flag.
-  int Run(bool json, std::ostream& out, std::ostream& err);
+  // `json` is the global --json flag, `node_url` the global --node (for `key rotate`).
+  int Run(bool json, const std::string& node_url, std::ostream& out, std::ostream& err);
 
  private:
   struct State;

@@ -182,6 +182,21 @@ NodeResult<pb::RecordStatusResponse> NodeClient::GetRecord(const core::Hash256& 
   return r;
 }
 
+NodeResult<pb::NetworkResponse> NodeClient::GetNetwork(uint32_t timeout_ms) {
+  return Interpret<pb::NetworkResponse>(http_.Get("/v1/network", timeout_ms), {200}, "network view",
+                                        url());
+}
+
+NodeResult<pb::ProposalListResponse> NodeClient::ListProposals(uint32_t timeout_ms) {
+  return Interpret<pb::ProposalListResponse>(http_.Get("/v1/governance/proposals", timeout_ms),
+                                             {200}, "proposal list", url());
+}
+
+NodeResult<pb::ProposalView> NodeClient::GetProposal(const core::Hash256& id, uint32_t timeout_ms) {
+  return Interpret<pb::ProposalView>(http_.Get("/v1/governance/proposals/" + id.Hex(), timeout_ms),
+                                     {200}, "proposal", url());
+}
+
 NodeResult<pb::CheckResponse> NodeClient::Check(const std::vector<std::string>& ids,
                                                 uint32_t timeout_ms) {
   HM_ASSERT(ids.size() <= kCheckBatchMax);

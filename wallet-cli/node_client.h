@@ -107,6 +107,12 @@ class NodeClient {
   // GET /v1/records/{id hex}.
   NodeResult<pb::RecordStatusResponse> GetRecord(const core::Hash256& record_id,
                                                  uint32_t timeout_ms = 0);
+  // GET /v1/network: members, keys, validators and governance parameters.
+  NodeResult<pb::NetworkResponse> GetNetwork(uint32_t timeout_ms = 0);
+  // GET /v1/governance/proposals: the pending proposals.
+  NodeResult<pb::ProposalListResponse> ListProposals(uint32_t timeout_ms = 0);
+  // GET /v1/governance/proposals/{id hex}. An unknown id is a kRejected error (404 not_found).
+  NodeResult<pb::ProposalView> GetProposal(const core::Hash256& id, uint32_t timeout_ms = 0);
   // POST /v1/items:check. REQUIRES: ids.size() <= kCheckBatchMax.
   NodeResult<pb::CheckResponse> Check(const std::vector<std::string>& ids, uint32_t timeout_ms = 0);
 

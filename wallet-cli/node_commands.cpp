@@ -20,107 +20,14 @@
 #include "wallet-cli/keystore.h"
 #include "wallet-cli/node_client.h"
 #include "wallet-cli/records.h"
+#include "wallet-cli/reporter.h"
 #include "wallet-cli/verify_commands.h"
 
 namespace hallmark::wallet {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-// A single request never waits longer than this, however long --timeout is, so that one lost
-// answer does not eat the whole wait.
-constexpr uint32_t kRequestTimeoutMsMax = 15'000;
 // How many organisation ids an "unknown organisation" message lists.
 constexpr size_t kListedOrgsMax = 12;
-
-ExitCode ExitCodeForNode(const NodeError& e) {
-  switch (e.kind) {
-    case NodeErrorKind::kRejected:
-      return ExitCode::kInvalidInput;
-    case NodeErrorKind::kTransport:
-    case NodeErrorKind::kBadResponse:
-    case NodeErrorKind::kBusy:
-    case NodeErrorKind::kServer:
-      return ExitCode::kFileOrUsage;
-  }
-  return ExitCode::kInternal;
-}
-
-// Prints a command's failures, each prefixed with the command's name, and with --json also the
-// node's ErrorResponse on stdout so that scripts can read the code.
-class Reporter {
- public:
-  Reporter(std::string command, bool json, std::ostream& out, std::ostream& err)
-      : command_(std::move(command)), json_(json), out_(out), err_(err) {}
-
-  // Messages may quote the node's words, which pass through ForTerminal like all network text.
-  int Fail(ExitCode code, std::string_view message) const {
-    err_ << command_ << ": " << ForTerminal(message) << "\n";
-    return ToInt(code);
-  }
-  int Fail(const core::Status& status, std::string_view context = "") const {
-    return Fail(ExitCodeFor(status), context.empty()
-                                         ? status.message()
-                                         : std::string(context) + ": " + status.message());
-  }
-  // `what` names the request ("the record", "the item look-up"). A transport failure already
-  // names the node, so it is printed alone; otherwise the node's code and message follow as sent.
-  int FailNode(const NodeError& e, std::string_view what) const {
-    if (json_) {
-      pb::ErrorResponse r;
-      *r.mutable_error() = e.error;
-      out_ << JsonLine(r) << "\n";
-    }
-    const std::string status = " (HTTP " + std::to_string(e.http_status) + ")";
-    switch (e.kind) {
-      case NodeErrorKind::kTransport:
-      case NodeErrorKind::kBadResponse:
-        return Fail(ExitCodeForNode(e), e.ToString());
-      case NodeErrorKind::kRejected:
-        return Fail(ExitCodeForNode(e),
-                    "the node refused " + std::string(what) + ": " + e.ToString());
-      case NodeErrorKind::kBusy:
-        return Fail(ExitCodeForNode(e), "the node is busy" + status + " and refused " +
-                                            std::string(what) + ": " + e.ToString() +
-                                            "; try again later");
-      case NodeErrorKind::kServer:
-        return Fail(ExitCodeForNode(e),
-                    "the node failed" + status + " on " + std::string(what) + ": " + e.ToString());
-    }
-    return Fail(ExitCode::kInternal, e.ToString());
-  }
-  const std::string& command() const { return command_; }
-
- private:
-  std::string command_;
-  bool json_;
-  std::ostream& out_;
-  std::ostream& err_;
-};
-
-uint32_t RemainingMs(Clock::time_point deadline) {
-  const auto left =
-      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-  if (left <= 0) return 0;
-  return static_cast<uint32_t>(std::min<int64_t>(left, std::numeric_limits<uint32_t>::max()));
-}
-
-// The timeout for one request made before `deadline`; at least 1 ms, since 0 means "default".
-uint32_t RequestTimeoutMs(Clock::time_point deadline) {
-  return std::max<uint32_t>(1, std::min(RemainingMs(deadline), kRequestTimeoutMsMax));
-}
-
-std::string SecondsText(uint32_t ms) {
-  if (ms % 1000 == 0) return std::to_string(ms / 1000) + " s";
-  return std::to_string(ms / 1000) + "." + std::to_string((ms % 1000) / 100) + " s";
-}
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 // --- Turning options into a payload ------------------------------------------------------------
 
@@ -415,14 +322,32 @@ int RunWrite(const WriteOptions& o, std::ostream& out, std::ostream& err) {
     }
   }
 
-  const core::Hash256 record_id = RecordIdOf(*envelope);
+  const std::string still_pending =
+      "it may still commit: `hallmark show " + canonical + "` will tell";
+  SubmitOutcome done = SubmitAndWait(node, *envelope, deadline, o.timeout_ms, o.wait, o.json,
+                                     report, still_pending, out);
+  if (done.failure) return *done.failure;
+  if (!o.wait) {
+    PrintSubmitted(done.submitted, o.json, out);
+  } else {
+    PrintRecordStatus(done.status, o.json, out);
+  }
+  return ToInt(ExitCode::kOk);
+}
+
+SubmitOutcome SubmitAndWait(NodeClient& node, const pb::Envelope& envelope,
+                            Clock::time_point deadline, uint32_t timeout_ms, bool wait, bool json,
+                            const Reporter& report, std::string_view still_pending_hint,
+                            std::ostream& out) {
+  SubmitOutcome outcome;
+  const core::Hash256 record_id = RecordIdOf(envelope);
   const std::string record_hex = record_id.Hex();
 
   // A full mempool answers 429 or 503; the record is offered again until the deadline.
   uint32_t busy_wait_ms = kBusyFirstMs;
   std::optional<pb::SubmitResponse> submitted;
   while (!submitted) {
-    NodeResult<pb::SubmitResponse> r = node.Submit(*envelope, RequestTimeoutMs(deadline));
+    NodeResult<pb::SubmitResponse> r = node.Submit(envelope, RequestTimeoutMs(deadline));
     if (r.ok()) {
       submitted = std::move(*r);
       break;
@@ -434,21 +359,21 @@ int RunWrite(const WriteOptions& o, std::ostream& out, std::ostream& err) {
                                                        std::numeric_limits<uint32_t>::max()))
             : busy_wait_ms;
     if (e.kind != NodeErrorKind::kBusy || wait_ms >= RemainingMs(deadline)) {
-      return report.FailNode(e, "the record");
+      outcome.failure = report.FailNode(e, "the record");
+      return outcome;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));
     busy_wait_ms = std::min(busy_wait_ms * 2, kBusyMaxMs);
   }
   if (!submitted->record_id().empty() && !EqualsIgnoreCase(submitted->record_id(), record_hex)) {
-    return report.Fail(ExitCode::kFileOrUsage, "the node at " + node.url() + " names the record " +
-                                                   submitted->record_id() + " but its id is " +
-                                                   record_hex);
+    outcome.failure = report.Fail(ExitCode::kFileOrUsage,
+                                  "the node at " + node.url() + " names the record " +
+                                      submitted->record_id() + " but its id is " + record_hex);
+    return outcome;
   }
   submitted->set_record_id(record_hex);
-  if (!o.wait) {
-    PrintSubmitted(*submitted, o.json, out);
-    return ToInt(ExitCode::kOk);
-  }
+  outcome.submitted = *submitted;
+  if (!wait) return outcome;
 
   pb::RecordStatusResponse last;
   last.set_record_id(record_hex);
@@ -465,7 +390,8 @@ int RunWrite(const WriteOptions& o, std::ostream& out, std::ostream& err) {
     if (!r.ok()) {
       // A refusal is final; a lost answer or a busy node may be fine at the next poll.
       if (r.error().kind == NodeErrorKind::kRejected) {
-        return report.FailNode(r.error(), "the record status request");
+        outcome.failure = report.FailNode(r.error(), "the record status request");
+        return outcome;
       }
       last_error = r.error();
       continue;
@@ -473,27 +399,30 @@ int RunWrite(const WriteOptions& o, std::ostream& out, std::ostream& err) {
     last = std::move(*r);
     last.set_record_id(record_hex);
     if (last.status() == "committed") {
-      PrintRecordStatus(last, o.json, out);
-      return ToInt(ExitCode::kOk);
+      outcome.status = std::move(last);
+      return outcome;
     }
     if (last.status() == "rejected") {
-      PrintRecordStatus(last, o.json, out);
-      return report.Fail(ExitCode::kInvalidInput, "record " + record_hex +
-                                                      " was rejected: " + last.rejection().code() +
-                                                      ": " + last.rejection().message());
+      PrintRecordStatus(last, json, out);
+      outcome.failure =
+          report.Fail(ExitCode::kInvalidInput, "record " + record_hex +
+                                                   " was rejected: " + last.rejection().code() +
+                                                   ": " + last.rejection().message());
+      return outcome;
     }
   }
 
-  PrintRecordStatus(last, o.json, out);
+  PrintRecordStatus(last, json, out);
   std::string why = "record " + record_hex + " is still " + ForTerminal(last.status()) + " after " +
-                    SecondsText(o.timeout_ms);
+                    SecondsText(timeout_ms);
   if (last.status() == "unknown") {
     why += "; the node does not know it (it may have been dropped): submit it again";
   } else {
-    why += "; it may still commit: `hallmark show " + canonical + "` will tell";
+    why += "; " + std::string(still_pending_hint);
   }
   if (last_error) why += " (last poll: " + last_error->ToString() + ")";
-  return report.Fail(ExitCode::kPending, why);
+  outcome.failure = report.Fail(ExitCode::kPending, why);
+  return outcome;
 }
 
 int RunShow(const ShowOptions& o, std::ostream& out, std::ostream& err) {
