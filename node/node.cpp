@@ -97,10 +97,14 @@ core::Result<std::unique_ptr<Node>> Node::Create(const std::filesystem::path& ho
                     change.change_validator_key().new_consensus_key() == mine;
   }
   if (!node->config_.observer() && !is_validator) {
-    return Status::InvalidInput("the node key " + my_key.Hex().substr(0, 16) +
-                                "… is in no validator set (genesis' or one governance "
-                                "scheduled) nor in a pending proposal to add it; start with "
-                                "--observer to follow the chain without voting");
+    // A node joining through governance: it syncs first (its data folder may not hold the
+    // proposal yet) and votes from the first height whose set holds its key. Peers accept it
+    // while it is in their observer_keys or, once the change is known, in a validator set.
+    spdlog::warn(
+        "the node key {}… is in no validator set this node knows of yet (height {}); it "
+        "follows the chain and votes once governance puts it in a set that is in force. "
+        "If this node should never vote, set observer in config.json",
+        my_key.Hex().substr(0, 16), node->ledger_->height());
   }
   if (!node->config_.observer()) node->signer_ = std::make_unique<KeySigner>(*node->key_);
 

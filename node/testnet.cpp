@@ -176,7 +176,8 @@ Status WriteTestnet(const TestnetOptions& o, std::string* summary) {
     c.set_node_key_file("node.key");
     c.set_p2p_listen(o.host + ":" + std::to_string(n.p2p));
     c.set_http_listen(o.host + ":" + std::to_string(n.http));
-    c.set_observer(n.observer);
+    // Joiners start with their validator role: they follow until governance adds them.
+    c.set_observer(n.observer && !n.joiner);
     for (const auto& other : nodes) {
       if (&other == &n) continue;
       // Validators dial every validator; observers dial the validators.
@@ -219,8 +220,8 @@ Status WriteTestnet(const TestnetOptions& o, std::string* summary) {
       const std::string api = "http://" + o.host + ":" + std::to_string(o.base_port + 100);
       const std::string proposer = (o.dir / "keys" / (OrgName(0) + ".key")).string();
       *summary +=
-          "Joiners (not in genesis: each starts as an observer; governance admits its "
-          "organisation, then adds it as a validator):\n";
+          "Joiners (not in genesis: each starts following the chain; governance admits its "
+          "organisation, then adds it as a validator, and it votes once that is in force):\n";
       for (const auto& n : nodes) {
         if (!n.joiner) continue;
         *summary += "  " + n.name + " (joiner)  p2p " + o.host + ":" + std::to_string(n.p2p) +

@@ -64,8 +64,14 @@ std::optional<HelloRefusal> CheckHello(const pb::Hello& hello, const HelloPolicy
   if (*key == policy.own_key) {
     return HelloRefusal{DisconnectReason::kSelf, "peer presented our own key"};
   }
-  const auto& allowed = hello.observer() ? policy.observers : policy.validators;
-  if (!allowed.contains(*key)) {
+  // A validator's node may also be a configured observer's key presenting itself as a validator
+  // to be: a node that joins through governance follows with its validator role before its set
+  // is in force. The role grants nothing: every consensus message is checked against the
+  // validator set of its height.
+  const bool allowed = hello.observer()
+                           ? policy.observers.contains(*key)
+                           : policy.validators.contains(*key) || policy.observers.contains(*key);
+  if (!allowed) {
     return HelloRefusal{
         DisconnectReason::kUnknownPeer,
         "key " + key->Hex() + " is not " +

@@ -33,7 +33,8 @@ TEST_CASE("testnet: joiners get homes whose keys are not in genesis, and every n
     auto config = node::LoadConfig(o.dir / name);
     INFO(config.status().ToString());
     REQUIRE(config.ok());
-    CHECK(config->observer());  // Not a genesis validator: it can only start as an observer.
+    // Not a genesis validator, but a validator's node: it follows until governance adds it.
+    CHECK_FALSE(config->observer());
     CHECK(config->p2p_listen() == "127.0.0.1:" + std::to_string(21080 + k));
     CHECK(config->http_listen() == "127.0.0.1:" + std::to_string(21180 + k));
     REQUIRE(config->peers_size() == 4);  // It dials every validator.
