@@ -288,6 +288,29 @@ Status Network::Index() {
   return Status::Ok();
 }
 
+Network Network::WithOrganizations(std::vector<pb::Organization> organizations) const {
+  Network out = *this;
+  out.genesis_.clear_organizations();
+  for (pb::Organization& org : organizations) *out.genesis_.add_organizations() = std::move(org);
+  out.IndexOrganizations();
+  return out;
+}
+
+void Network::IndexOrganizations() {
+  org_by_id_.clear();
+  org_by_key_.clear();
+  brand_by_prefix_.clear();
+  for (int i = 0; i < genesis_.organizations_size(); ++i) {
+    const pb::Organization& org = genesis_.organizations(i);
+    org_by_id_.emplace(org.id(), i);
+    for (const std::string& hex : org.signing_keys()) {
+      if (auto key = Hash256::FromHex(hex)) org_by_key_.emplace(*key, i);
+    }
+    for (const std::string& prefix : org.gs1_company_prefixes())
+      brand_by_prefix_.emplace(prefix, i);
+  }
+}
+
 const pb::Organization* Network::FindOrganization(std::string_view id) const {
   auto it = org_by_id_.find(std::string(id));
   return it == org_by_id_.end() ? nullptr : &genesis_.organizations(it->second);

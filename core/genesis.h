@@ -62,9 +62,16 @@ class Network {
     return limits::kFreshnessIdleIntervals * idle_block_interval_ms() + max_clock_skew_ms();
   }
 
+  // A copy with `organizations` in place of genesis', keeping the network's identity (chain id,
+  // hash, validators, parameters): the membership of a later height, for replaying a record
+  // under the rules of its block (NetworkState::MembershipAt). The organisations are not
+  // validated again; the governance rules admitted them. Keys are 64 hex digits.
+  Network WithOrganizations(std::vector<pb::Organization> organizations) const;
+
  private:
   Network() = default;
   Status Index();
+  void IndexOrganizations();
 
   pb::Genesis genesis_;
   pb::GovernanceParams governance_;

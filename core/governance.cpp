@@ -496,6 +496,34 @@ Hash256 NetworkState::Hash() const {
   return Sha256Of(std::string_view(Serialize()));
 }
 
+Hash256 NetworkState::GovernedHash() const {
+  pb::NetworkStateProto proto = ToProto();
+  proto.clear_pending();
+  return Sha256Of(std::string_view(SerializeDeterministic(proto)));
+}
+
+Network NetworkState::MembershipAt(const Network& genesis, uint64_t height) const {
+  std::vector<pb::Organization> members;
+  for (const auto& [id, org] : orgs_) {
+    if (!org.MemberAt(height)) continue;
+    const OrganizationVersion& version = org.VersionAt(height);
+    pb::Organization o;
+    o.set_id(org.id);
+    o.set_display_name(version.display_name);
+    for (pb::Role r : version.roles) o.add_roles(r);
+    for (const auto& k : org.keys) {
+      if (k.ValidAt(height)) o.add_signing_keys(k.key.Hex());
+    }
+    for (const auto& p : version.prefixes) o.add_gs1_company_prefixes(p);
+    members.push_back(std::move(o));
+  }
+  return genesis.WithOrganizations(std::move(members));
+}
+
+Hash256 NetworkStateLeafKey() {
+  return Sha256Of(std::string_view("hallmark/network-state"));
+}
+
 Result<NetworkState> NetworkState::FromProto(const pb::NetworkStateProto& proto,
                                              const pb::GovernanceParams& params) {
   auto bad = [](std::string what) { return Status::Corruption("network state: " + what); };

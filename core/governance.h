@@ -117,6 +117,15 @@ class NetworkState {
   pb::NetworkStateProto ToProto() const;
   std::string Serialize() const;
   Hash256 Hash() const;  // SHA-256 of Serialize().
+  // SHA-256 of the deterministic encoding of ToProto() with `pending` cleared: the value of the
+  // network-state leaf in the state tree (NetworkStateLeafKey), what a proof's governance walk
+  // is confirmed against. Proposals that never completed are not part of it.
+  Hash256 GovernedHash() const;
+  // The genesis network as the custody rules see it at `height`: the same chain id, hash,
+  // validators and parameters, with the organisations that are members at `height` (their
+  // version at that height) and only their signing keys valid at `height`, in id order.
+  // REQUIRES: `genesis` is the network this state was built from.
+  Network MembershipAt(const Network& genesis, uint64_t height) const;
 
   // --- Organisations and keys ---
   // Any organisation ever admitted (also a removed one), or nullptr.
@@ -160,6 +169,10 @@ class NetworkState {
   // Every signing key ever added → its organisation's id (keys are never reused).
   std::unordered_map<Hash256, std::string> org_by_key_;
 };
+
+// The state tree's key for the network state: SHA-256("hallmark/network-state"). No item key can
+// equal it (item keys hash canonical ids, which start with "01/").
+Hash256 NetworkStateLeafKey();
 
 // May `record` be applied in the block at `height`, on `state` (the state after every earlier
 // record, also of this block)? Pure. Every refusal names the rule (docs/governance.md):
