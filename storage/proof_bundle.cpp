@@ -1,8 +1,11 @@
 #include "storage/proof_bundle.h"
 
 #include <string>
+#include <vector>
 
 #include "core/codec.h"
+#include "core/governance.h"
+#include "core/governance_proof.h"
 #include "core/proof_bundle.h"
 #include "core/smt.h"
 
@@ -11,7 +14,57 @@ namespace hallmark::storage {
 using core::Hash256;
 using core::Status;
 
-core::Result<pb::ProofBundle> BuildProofBundle(const Ledger& ledger, const core::ItemId& item) {
+namespace {
+
+// Every governance record committed up to `head_height`, in block order.
+// TODO(issue 11): Ledger::ListGovernance once the ledger commits governance records; until
+// then DecodeRecord refuses them in every block, so there are none.
+core::Result<std::vector<core::CommittedGovernanceRecord>> CommittedGovernance(
+    const Ledger& /*ledger*/, uint64_t /*head_height*/) {
+  return std::vector<core::CommittedGovernanceRecord>{};
+}
+
+core::Result<core::WalkBlockSource> ReadWalkBlock(const Ledger& ledger, uint64_t height) {
+  auto stored = ledger.GetBlock(height);
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) {
+    return Status::Corruption("block " + std::to_string(height) +
+                              " of a governance record is missing");
+  }
+  core::WalkBlockSource out;
+  out.header = (*stored)->header();
+  for (const pb::Envelope& env : (*stored)->records())
+    out.record_ids.push_back(core::RecordIdOf(env));
+  auto cert = ledger.GetCertificate(height);
+  if (!cert.ok()) return cert.status();
+  if (!cert->has_value()) {
+    return Status::Corruption("block " + std::to_string(height) + " has no commit certificate");
+  }
+  if (!core::ParseStrict(**cert, &out.certificate, "stored certificate").ok()) {
+    return Status::Corruption("the stored certificate of block " + std::to_string(height) +
+                              " does not parse");
+  }
+  return out;
+}
+
+}  // namespace
+
+core::Result<pb::GovernanceWalk> BuildGovernanceWalk(const Ledger& ledger, uint64_t since_height,
+                                                     uint64_t head_height) {
+  auto committed = CommittedGovernance(ledger, head_height);
+  if (!committed.ok()) return committed.status();
+  auto walk =
+      core::AssembleGovernanceWalk(ledger.network(), *committed, since_height, head_height,
+                                   [&](uint64_t height) { return ReadWalkBlock(ledger, height); });
+  if (!walk.ok()) return walk.status();
+  auto proof = ledger.ProveItem(core::NetworkStateLeafKey());
+  if (!proof.ok()) return proof.status();
+  walk->set_network_state_proof(core::EncodeSmtProof(*proof));
+  return walk;
+}
+
+core::Result<pb::ProofBundle> BuildProofBundle(const Ledger& ledger, const core::ItemId& item,
+                                               uint64_t since_height) {
   const Hash256 key = item.Key();
   pb::ProofBundle bundle;
   Status st = ledger.ReadConsistent([&]() -> Status {
@@ -24,6 +77,8 @@ core::Result<pb::ProofBundle> BuildProofBundle(const Ledger& ledger, const core:
       return Status::Corruption("the head block " + std::to_string(snap.head.height()) +
                                 " has no commit certificate");
     }
+    auto walk = BuildGovernanceWalk(ledger, since_height, snap.head.height());
+    if (!walk.ok()) return walk.status();
     auto proof = ledger.ProveItem(key);
     if (!proof.ok()) return proof.status();
     auto stored = ledger.GetItem(key);
@@ -40,12 +95,16 @@ core::Result<pb::ProofBundle> BuildProofBundle(const Ledger& ledger, const core:
       return Status::Corruption("the head's stored certificate does not parse");
     }
     bundle.set_state_proof(core::EncodeSmtProof(*proof));
+    *bundle.mutable_governance() = std::move(*walk);
     if (!stored->has_value()) return Status::Ok();
     bundle.set_state((*stored)->bytes);
 
     auto history = ledger.GetHistory(key);
     if (!history.ok()) return history.status();
-    for (pb::StoredRecord& sr : *history) *bundle.add_history() = std::move(*sr.mutable_envelope());
+    for (pb::StoredRecord& sr : *history) {
+      bundle.add_history_heights(sr.height());
+      *bundle.add_history() = std::move(*sr.mutable_envelope());
+    }
     return Status::Ok();
   });
   if (!st.ok()) return st;
