@@ -288,12 +288,18 @@ Status Network::Index() {
   return Status::Ok();
 }
 
-Network Network::WithOrganizations(std::vector<pb::Organization> organizations) const {
-  Network out = *this;
-  out.genesis_.clear_organizations();
-  for (pb::Organization& org : organizations) *out.genesis_.add_organizations() = std::move(org);
-  out.IndexOrganizations();
-  return out;
+Network Network::WithMembership(std::vector<pb::Organization> organizations,
+                                std::vector<ValidatorInfo> validators) const {
+  Network net;
+  net.genesis_ = genesis_;
+  net.governance_ = governance_;
+  net.hash_ = hash_;
+  net.genesis_.clear_organizations();
+  for (auto& org : organizations) *net.genesis_.add_organizations() = std::move(org);
+  net.IndexOrganizations();
+  net.validators_ = std::move(validators);
+  for (const auto& v : net.validators_) net.total_power_ += v.voting_power;
+  return net;
 }
 
 void Network::IndexOrganizations() {
@@ -304,7 +310,7 @@ void Network::IndexOrganizations() {
     const pb::Organization& org = genesis_.organizations(i);
     org_by_id_.emplace(org.id(), i);
     for (const std::string& hex : org.signing_keys()) {
-      if (auto key = Hash256::FromHex(hex)) org_by_key_.emplace(*key, i);
+      if (auto key = ParsePublicKeyHex(hex); key.ok()) org_by_key_.emplace(*key, i);
     }
     for (const std::string& prefix : org.gs1_company_prefixes())
       brand_by_prefix_.emplace(prefix, i);

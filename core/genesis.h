@@ -47,6 +47,13 @@ class Network {
   const pb::Organization* BrandForPrefixRegion(std::string_view prefix_region) const;
   static bool HasRole(const pb::Organization& org, pb::Role role);
 
+  // This network (same chain id, hash, parameters) with its organisations and validators
+  // replaced: what the custody rules see at a height after governance changed the membership
+  // (NetworkState::MembershipAt). The replacement comes from a state the governance rules built,
+  // so it is indexed without genesis' checks. Keys in `organizations` are hex, as in genesis.
+  Network WithMembership(std::vector<pb::Organization> organizations,
+                         std::vector<ValidatorInfo> validators) const;
+
   const std::vector<ValidatorInfo>& validators() const { return validators_; }
   uint64_t total_voting_power() const { return total_power_; }
   uint32_t max_block_records() const { return genesis_.consensus().max_block_records(); }
@@ -62,15 +69,10 @@ class Network {
     return limits::kFreshnessIdleIntervals * idle_block_interval_ms() + max_clock_skew_ms();
   }
 
-  // A copy with `organizations` in place of genesis', keeping the network's identity (chain id,
-  // hash, validators, parameters): the membership of a later height, for replaying a record
-  // under the rules of its block (NetworkState::MembershipAt). The organisations are not
-  // validated again; the governance rules admitted them. Keys are 64 hex digits.
-  Network WithOrganizations(std::vector<pb::Organization> organizations) const;
-
  private:
   Network() = default;
   Status Index();
+  // Builds the look-ups of organisations without checking them.
   void IndexOrganizations();
 
   pb::Genesis genesis_;

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <set>
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
+
 #include "core/codec.h"
 #include "core/crypto/ed25519.h"
 #include "core/crypto/sha256.h"
@@ -494,34 +497,6 @@ std::string NetworkState::Serialize() const {
 
 Hash256 NetworkState::Hash() const {
   return Sha256Of(std::string_view(Serialize()));
-}
-
-Hash256 NetworkState::GovernedHash() const {
-  pb::NetworkStateProto proto = ToProto();
-  proto.clear_pending();
-  return Sha256Of(std::string_view(SerializeDeterministic(proto)));
-}
-
-Network NetworkState::MembershipAt(const Network& genesis, uint64_t height) const {
-  std::vector<pb::Organization> members;
-  for (const auto& [id, org] : orgs_) {
-    if (!org.MemberAt(height)) continue;
-    const OrganizationVersion& version = org.VersionAt(height);
-    pb::Organization o;
-    o.set_id(org.id);
-    o.set_display_name(version.display_name);
-    for (pb::Role r : version.roles) o.add_roles(r);
-    for (const auto& k : org.keys) {
-      if (k.ValidAt(height)) o.add_signing_keys(k.key.Hex());
-    }
-    for (const auto& p : version.prefixes) o.add_gs1_company_prefixes(p);
-    members.push_back(std::move(o));
-  }
-  return genesis.WithOrganizations(std::move(members));
-}
-
-Hash256 NetworkStateLeafKey() {
-  return Sha256Of(std::string_view("hallmark/network-state"));
 }
 
 Result<NetworkState> NetworkState::FromProto(const pb::NetworkStateProto& proto,
@@ -1125,6 +1100,98 @@ std::optional<Rejection> ValidateGovernance(const NetworkState& state,
 AppliedGovernance ApplyGovernance(const NetworkState& state, const GovernanceRecord& record,
                                   uint64_t height) {
   return GovernanceMutator::Apply(state, record, height);
+}
+
+}  // namespace hallmark::core
+
+namespace hallmark::core {
+
+bool IsGovernanceEnvelope(const pb::Envelope& envelope) {
+  using google::protobuf::internal::WireFormatLite;
+  const std::string& payload = envelope.payload();
+  if (payload.size() > limits::kMaxPayloadBytes) return false;
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(payload.data()),
+                                            static_cast<int>(payload.size()));
+  while (uint32_t tag = in.ReadTag()) {
+    if (WireFormatLite::GetTagFieldNumber(tag) == pb::RecordPayload::kGovernanceFieldNumber &&
+        WireFormatLite::GetTagWireType(tag) == WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
+      return true;
+    }
+    if (!WireFormatLite::SkipField(&in, tag)) return false;
+  }
+  return false;
+}
+
+Result<ValidatorSet> ToValidatorSet(const ValidatorEpoch& epoch) {
+  std::vector<ValidatorEntry> entries;
+  entries.reserve(epoch.validators.size());
+  for (const ValidatorInfo& v : epoch.validators) {
+    ValidatorEntry e;
+    std::copy(v.key.span().begin(), v.key.span().end(), e.key.bytes.begin());
+    e.voting_power = v.voting_power;
+    entries.push_back(e);
+  }
+  return ValidatorSet::Create(std::move(entries));
+}
+
+Hash256 NetworkStateLeafKey() {
+  static const Hash256 key = Sha256Of(std::string_view("hallmark/network-state"));
+  return key;
+}
+
+Hash256 NetworkState::GovernedHash() const {
+  pb::NetworkStateProto proto = ToProto();
+  proto.clear_pending();
+  return Sha256Of(std::string_view(SerializeDeterministic(proto)));
+}
+
+Network NetworkState::MembershipAt(const Network& genesis, uint64_t height) const {
+  std::vector<pb::Organization> orgs;
+  for (const auto& [id, org] : orgs_) {
+    if (!org.MemberAt(height)) continue;
+    const OrganizationVersion& v = org.VersionAt(height);
+    pb::Organization o;
+    o.set_id(org.id);
+    o.set_display_name(v.display_name);
+    for (pb::Role r : v.roles) o.add_roles(r);
+    for (const auto& p : v.prefixes) o.add_gs1_company_prefixes(p);
+    for (const auto& k : org.keys)
+      if (k.ValidAt(height)) o.add_signing_keys(k.key.Hex());
+    orgs.push_back(std::move(o));
+  }
+  return genesis.WithMembership(std::move(orgs), ValidatorSetAt(height).validators);
+}
+
+std::optional<Rejection> CheckSignerStanding(const NetworkState& state, const Hash256& signer,
+                                             uint64_t height) {
+  const OrganizationRecord* org = state.OrganizationEverHoldingKey(signer);
+  if (!org) return std::nullopt;
+  const std::string who =
+      "signing key " + signer.Hex().substr(0, 16) + "… of organization \"" + org->id + "\"";
+  if (!org->MemberAt(height)) {
+    if (org->removed_at != 0 && height >= org->removed_at) {
+      return Rejection{RejectReason::kNotAuthorized,
+                       who + ": the organization was removed at height " +
+                           std::to_string(org->removed_at) +
+                           "; its keys sign nothing from then on (earlier records stay valid)"};
+    }
+    return Rejection{RejectReason::kNotAuthorized,
+                     who + ": the organization is a member from height " +
+                         std::to_string(org->member_from) + " on"};
+  }
+  for (const auto& k : org->keys) {
+    if (k.key != signer) continue;
+    if (k.ValidAt(height)) return std::nullopt;
+    if (k.revoked_at != 0 && height >= k.revoked_at) {
+      return Rejection{RejectReason::kNotAuthorized,
+                       who + " was revoked at height " + std::to_string(k.revoked_at) +
+                           "; records it signs are refused from then on (records it signed "
+                           "before stay valid). Sign with a current key of the organization"};
+    }
+    return Rejection{RejectReason::kNotAuthorized,
+                     who + " is valid from height " + std::to_string(k.valid_from) + " on"};
+  }
+  return std::nullopt;
 }
 
 }  // namespace hallmark::core

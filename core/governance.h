@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/bytes.h"
+#include "core/certificate.h"
 #include "core/genesis.h"
 #include "core/records.h"
 #include "core/status.h"
@@ -32,6 +33,11 @@ struct GovernanceRecord {
 
   const pb::Governance& body() const { return payload.governance(); }
 };
+
+// Whether the envelope's payload carries a governance body (top-level field 20), read from the
+// wire format without parsing the payload: how the ledger and the mempool choose a decoder.
+// A payload that does not scan is not one (DecodeRecord then refuses it as malformed).
+bool IsGovernanceEnvelope(const pb::Envelope& envelope);
 
 // Decodes a governance envelope: sizes, strict payload parse, chain id, empty item_id and prev,
 // no custody body, and the body's structure (sizes, key encodings, enum values, ids' syntax).
@@ -88,6 +94,9 @@ struct ValidatorEpoch {
   const ValidatorInfo* Find(const Hash256& key) const;
 };
 
+// The epoch's validators as the consensus check wants them (same order).
+Result<ValidatorSet> ToValidatorSet(const ValidatorEpoch& epoch);
+
 // A proposal waiting for approvals.
 struct PendingProposal {
   Hash256 id;
@@ -117,14 +126,14 @@ class NetworkState {
   pb::NetworkStateProto ToProto() const;
   std::string Serialize() const;
   Hash256 Hash() const;  // SHA-256 of Serialize().
-  // SHA-256 of the deterministic encoding of ToProto() with `pending` cleared: the value of the
-  // network-state leaf in the state tree (NetworkStateLeafKey), what a proof's governance walk
-  // is confirmed against. Proposals that never completed are not part of it.
+  // SHA-256 of the deterministic form without the pending proposals: what the state tree holds
+  // under NetworkStateLeafKey(). A verifier that rebuilds the state from the completed changes
+  // alone (docs/proofs.md) gets these bytes; proposals that never completed are not part of it.
   Hash256 GovernedHash() const;
-  // The genesis network as the custody rules see it at `height`: the same chain id, hash,
-  // validators and parameters, with the organisations that are members at `height` (their
-  // version at that height) and only their signing keys valid at `height`, in id order.
-  // REQUIRES: `genesis` is the network this state was built from.
+
+  // What the custody rules see in the block at `height`: `genesis` with the organisations that
+  // are members at `height`, each with its version at `height` and only the signing keys valid
+  // at `height`, and the validator set of `height`. Same chain id and hash as `genesis`.
   Network MembershipAt(const Network& genesis, uint64_t height) const;
 
   // --- Organisations and keys ---
@@ -171,8 +180,18 @@ class NetworkState {
 };
 
 // The state tree's key for the network state: SHA-256("hallmark/network-state"). No item key can
-// equal it (item keys hash canonical ids, which start with "01/").
+// equal it (item keys hash canonical item ids, which start with "01/"). Its leaf is absent until
+// the first governance record commits; from then on its value is NetworkState::GovernedHash().
 Hash256 NetworkStateLeafKey();
+
+// May a custody record signed by `signer` be applied in the block at `height`? A key that some
+// organisation ever held speaks for that organisation only while it is valid: after its
+// revocation, before it takes effect, or once its organisation is removed, its records are
+// refused (kNotAuthorized, naming the organisation and the height), rather than being taken
+// for a consumer's. Records it signed while valid stay valid. nullopt for valid keys and for keys
+// no organisation ever held.
+std::optional<Rejection> CheckSignerStanding(const NetworkState& state, const Hash256& signer,
+                                             uint64_t height);
 
 // May `record` be applied in the block at `height`, on `state` (the state after every earlier
 // record, also of this block)? Pure. Every refusal names the rule (docs/governance.md):

@@ -330,7 +330,12 @@ ProofVerdict VerifyProofBundle(const Network& network, std::string_view bundle_b
     BlockContext ctx{bundle.history_heights(static_cast<int>(i)), header.time_ms()};
     const Network& rules = membership_at(ctx.height);
     const pb::ItemState* current = replayed ? &*replayed : nullptr;
-    if (auto rej = ValidateRecord(rules, records[i], current, ctx)) {
+    // As the ledger does: a key some organisation held speaks for it only while valid, never
+    // as a consumer's key once revoked.
+    std::optional<Rejection> rej =
+        CheckSignerStanding(network_state, records[i].signer, ctx.height);
+    if (!rej) rej = ValidateRecord(rules, records[i], current, ctx);
+    if (rej) {
       return Fail(ProofCheck::kRules, RecordLabel(i) + " (" +
                                           std::string(RecordTypeName(records[i].type)) +
                                           "): " + rej->message);

@@ -52,20 +52,35 @@ AdmitResult Mempool::Admit(const pb::Envelope& envelope, uint64_t now_ms) {
   }
   auto entry = std::make_unique<Entry>();
   entry->envelope = envelope;
-  if (auto rej = core::DecodeRecord(entry->envelope, network_.chain_id(), &entry->record)) {
-    result.rejection = std::move(rej);
-    return result;
+  core::GovernanceRecord gov;
+  if (core::IsGovernanceEnvelope(entry->envelope)) {
+    // Governance records (docs/governance.md) go to the priority lane: they are few, and a key
+    // theft is urgent. They form one pending chain, checked in order on the network state.
+    if (auto rej = core::DecodeGovernanceRecord(entry->envelope, network_.chain_id(), &gov)) {
+      result.rejection = std::move(rej);
+      return result;
+    }
+    entry->governance = true;
+    entry->record.id = gov.id;
+    entry->record.signer = gov.signer;
+    entry->record.item_key = core::NetworkStateLeafKey();
+    entry->lane = Lane::kPriority;
+  } else {
+    if (auto rej = core::DecodeRecord(entry->envelope, network_.chain_id(), &entry->record)) {
+      result.rejection = std::move(rej);
+      return result;
+    }
+    entry->lane = LaneOf(entry->record);
   }
   const Hash256 id = entry->record.id;
   result.id = id;
-  entry->lane = LaneOf(entry->record);
   result.lane = entry->lane;
   entry->bytes = entry->envelope.ByteSizeLong();
 
   // A resubmitted record that is already in a block is answered as committed. A registration
   // can only be committed if its item is registered, which the state look-up below tells for
   // free; so registrations (most of the traffic) skip this read, a miss in the common case.
-  const bool registration = entry->record.type == core::RecordType::kRegister;
+  const bool registration = !entry->governance && entry->record.type == core::RecordType::kRegister;
   if (!registration) {
     if (auto h = CommittedHeight(id)) {
       result.kind = AdmitResult::Kind::kCommitted;
@@ -99,46 +114,73 @@ AdmitResult Mempool::Admit(const pb::Envelope& envelope, uint64_t now_ms) {
     result.kind = AdmitResult::Kind::kDuplicate;
     return result;
   }
-  std::optional<pb::ItemState> scratch;
-  auto cur = CurrentState(entry->record.item_key, &scratch);
-  if (!cur.ok()) {
-    result.rejection =
-        Rejection{RejectReason::kMalformed,
-                  "the node could not read the item's state: " + cur.status().ToString()};
-    result.kind = AdmitResult::Kind::kFull;  // A local failure: the client may retry.
-    return result;
-  }
-  if (registration && *cur != nullptr) {
-    // The item exists: this may be the same registration, already committed.
-    if (auto h = CommittedHeight(id)) {
-      result.kind = AdmitResult::Kind::kCommitted;
-      result.height = *h;
+  if (entry->governance) {
+    if (entries_.size() + 1 > limits_.max_records || bytes_ + entry->bytes > limits_.max_bytes) {
+      result.kind = AdmitResult::Kind::kFull;
       return result;
     }
+    const uint64_t height = ledger_->height() + 1;
+    std::shared_ptr<const core::NetworkState> committed = ledger_->network_state();
+    const core::NetworkState& now = gov_state_ ? *gov_state_ : *committed;
+    // Point the decoded record at the envelope the entry keeps.
+    gov.envelope = &entry->envelope;
+    if (auto rej = core::ValidateGovernance(now, gov, height)) {
+      RememberRejection(id, *rej);
+      result.rejection = std::move(rej);
+      return result;
+    }
+    gov_state_ = core::ApplyGovernance(now, gov, height).state;
+    pending_[entry->record.item_key].chain.push_back(id);
+  } else {
+    std::optional<pb::ItemState> scratch;
+    auto cur = CurrentState(entry->record.item_key, &scratch);
+    if (!cur.ok()) {
+      result.rejection =
+          Rejection{RejectReason::kMalformed,
+                    "the node could not read the item's state: " + cur.status().ToString()};
+      result.kind = AdmitResult::Kind::kFull;  // A local failure: the client may retry.
+      return result;
+    }
+    if (registration && *cur != nullptr) {
+      // The item exists: this may be the same registration, already committed.
+      if (auto h = CommittedHeight(id)) {
+        result.kind = AdmitResult::Kind::kCommitted;
+        result.height = *h;
+        return result;
+      }
+    }
+    const bool priority_lane = entry->lane == Lane::kPriority;
+    const size_t record_cap =
+        priority_lane
+            ? limits_.max_records
+            : static_cast<size_t>(static_cast<double>(limits_.max_records) * limits_.bulk_share);
+    const uint64_t byte_cap =
+        priority_lane
+            ? limits_.max_bytes
+            : static_cast<uint64_t>(static_cast<double>(limits_.max_bytes) * limits_.bulk_share);
+    if (entries_.size() + 1 > record_cap || bytes_ + entry->bytes > byte_cap) {
+      result.kind = AdmitResult::Kind::kFull;
+      return result;
+    }
+
+    const core::BlockContext ctx{ledger_->height() + 1, now_ms};
+    // The organisations and keys in force in the next block.
+    std::shared_ptr<const core::Network> members = ledger_->membership();
+    std::optional<Rejection> rej =
+        core::CheckSignerStanding(*ledger_->network_state(), entry->record.signer, ctx.height);
+    if (!rej) rej = core::ValidateRecord(*members, entry->record, *cur, ctx);
+    if (rej) {
+      RememberRejection(id, *rej);
+      result.rejection = std::move(rej);
+      return result;
+    }
+    pb::ItemState next = core::ApplyRecord(*members, entry->record, *cur, ctx);
+    PendingItem& item = pending_[entry->record.item_key];
+    item.chain.push_back(id);
+    item.state = std::move(next);
   }
+
   const bool priority = entry->lane == Lane::kPriority;
-  const size_t record_cap =
-      priority ? limits_.max_records
-               : static_cast<size_t>(static_cast<double>(limits_.max_records) * limits_.bulk_share);
-  const uint64_t byte_cap =
-      priority ? limits_.max_bytes
-               : static_cast<uint64_t>(static_cast<double>(limits_.max_bytes) * limits_.bulk_share);
-  if (entries_.size() + 1 > record_cap || bytes_ + entry->bytes > byte_cap) {
-    result.kind = AdmitResult::Kind::kFull;
-    return result;
-  }
-
-  const core::BlockContext ctx{ledger_->height() + 1, now_ms};
-  if (auto rej = core::ValidateRecord(network_, entry->record, *cur, ctx)) {
-    RememberRejection(id, *rej);
-    result.rejection = std::move(rej);
-    return result;
-  }
-  pb::ItemState next = core::ApplyRecord(network_, entry->record, *cur, ctx);
-  PendingItem& item = pending_[entry->record.item_key];
-  item.chain.push_back(id);
-  item.state = std::move(next);
-
   entry->seq = next_seq_++;
   (priority ? priority_ : bulk_).emplace(entry->seq, id);
   if (priority) ++priority_count_;
@@ -201,7 +243,39 @@ void Mempool::Remove(const Hash256& id) {
   entries_.erase(it);
 }
 
+void Mempool::RecheckGovernance() {
+  auto pit = pending_.find(core::NetworkStateLeafKey());
+  gov_state_.reset();
+  if (pit == pending_.end()) return;
+  std::vector<Hash256> chain = std::move(pit->second.chain);
+  pending_.erase(pit);
+  std::shared_ptr<const core::NetworkState> committed = ledger_->network_state();
+  const uint64_t height = ledger_->height() + 1;
+  for (const Hash256& id : chain) {
+    auto eit = entries_.find(id);
+    if (eit == entries_.end()) continue;  // Committed in the block.
+    const Entry& e = *eit->second;
+    core::GovernanceRecord g;
+    if (auto rej = core::DecodeGovernanceRecord(e.envelope, network_.chain_id(), &g)) {
+      RememberRejection(id, *rej);  // Admitted before: cannot happen, but never keep it.
+      Remove(id);
+      continue;
+    }
+    const core::NetworkState& now = gov_state_ ? *gov_state_ : *committed;
+    if (auto rej = core::ValidateGovernance(now, g, height)) {
+      RememberRejection(
+          id, Rejection{rej->reason, "evicted after block " + std::to_string(ledger_->height()) +
+                                         ": " + rej->message});
+      Remove(id);
+      continue;
+    }
+    gov_state_ = core::ApplyGovernance(now, g, height).state;
+    pending_[core::NetworkStateLeafKey()].chain.push_back(id);
+  }
+}
+
 void Mempool::Recheck(const Hash256& item_key, uint64_t now_ms) {
+  if (item_key == core::NetworkStateLeafKey()) return RecheckGovernance();
   auto pit = pending_.find(item_key);
   if (pit == pending_.end()) return;
   std::vector<Hash256> chain = std::move(pit->second.chain);
@@ -209,6 +283,8 @@ void Mempool::Recheck(const Hash256& item_key, uint64_t now_ms) {
   std::optional<pb::ItemState> state;
   bool have_state = false;
   const core::BlockContext ctx{ledger_->height() + 1, now_ms};
+  std::shared_ptr<const core::Network> members = ledger_->membership();
+  std::shared_ptr<const core::NetworkState> network_state = ledger_->network_state();
   for (const Hash256& id : chain) {
     auto eit = entries_.find(id);
     if (eit == entries_.end()) continue;  // Committed in the block.
@@ -219,14 +295,17 @@ void Mempool::Recheck(const Hash256& item_key, uint64_t now_ms) {
       have_state = true;
     }
     const pb::ItemState* cur = state ? &*state : nullptr;
-    if (auto rej = core::ValidateRecord(network_, e.record, cur, ctx)) {
+    std::optional<Rejection> rej =
+        core::CheckSignerStanding(*network_state, e.record.signer, ctx.height);
+    if (!rej) rej = core::ValidateRecord(*members, e.record, cur, ctx);
+    if (rej) {
       RememberRejection(
           id, Rejection{rej->reason, "evicted after block " + std::to_string(ledger_->height()) +
                                          ": " + rej->message});
       Remove(id);
       continue;
     }
-    state = core::ApplyRecord(network_, e.record, cur, ctx);
+    state = core::ApplyRecord(*members, e.record, cur, ctx);
     PendingItem& item = pending_[item_key];
     item.chain.push_back(id);
     item.state = *state;
@@ -237,15 +316,24 @@ void Mempool::OnCommitted(const pb::Block& block, uint64_t now_ms) {
   std::lock_guard lock(mu_);
   std::vector<Hash256> touched;
   core::Record rec;
+  bool governance = false;
   for (const pb::Envelope& env : block.records()) {
     Hash256 id = core::RecordIdOf(env);
     auto it = entries_.find(id);
     if (it != entries_.end()) {
       touched.push_back(it->second->record.item_key);
       Remove(id);
+    } else if (core::IsGovernanceEnvelope(env)) {
+      governance = true;
     } else if (!core::DecodeRecord(env, network_.chain_id(), &rec)) {
       touched.push_back(rec.item_key);
     }
+  }
+  // A governance change may revoke keys or remove members: every pending record may be
+  // affected, so all are re-checked (governance blocks are rare).
+  if (governance ||
+      std::find(touched.begin(), touched.end(), core::NetworkStateLeafKey()) != touched.end()) {
+    for (const auto& [key, item] : pending_) touched.push_back(key);
   }
   std::sort(touched.begin(), touched.end());
   touched.erase(std::unique(touched.begin(), touched.end()), touched.end());

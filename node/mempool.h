@@ -12,6 +12,7 @@
 
 #include "core/bytes.h"
 #include "core/genesis.h"
+#include "core/governance.h"
 #include "core/records.h"
 #include "proto/records.pb.h"
 #include "storage/ledger.h"
@@ -88,7 +89,10 @@ class Mempool {
  private:
   struct Entry {
     pb::Envelope envelope;
-    core::Record record;  // record.envelope points at `envelope` above.
+    // record.envelope points at `envelope` above. For a governance record only id, signer and
+    // item_key (core::NetworkStateLeafKey(): governance records form one pending chain) are set.
+    core::Record record;
+    bool governance = false;
     Lane lane = Lane::kBulk;
     uint64_t seq = 0;
     uint64_t bytes = 0;
@@ -110,6 +114,8 @@ class Mempool {
   void RememberVerified(const core::Hash256& key);
   void Remove(const core::Hash256& id);
   void Recheck(const core::Hash256& item_key, uint64_t now_ms);
+  // Re-checks the pending governance chain against the committed network state.
+  void RecheckGovernance();
 
   const core::Network& network_;
   const storage::Ledger* ledger_;
@@ -123,6 +129,9 @@ class Mempool {
   std::map<uint64_t, core::Hash256> priority_;  // seq -> id, arrival order.
   std::map<uint64_t, core::Hash256> bulk_;
   std::unordered_map<core::Hash256, PendingItem> pending_;  // item key -> chain.
+  // The network state after the committed state and the pending governance records (whose chain
+  // is pending_[NetworkStateLeafKey()]); nullopt when none is pending.
+  std::optional<core::NetworkState> gov_state_;
 
   std::unordered_set<core::Hash256> verified_;
   std::deque<core::Hash256> verified_order_;

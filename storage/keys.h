@@ -86,4 +86,26 @@ inline std::string History(const core::Hash256& item_key, uint32_t seq) {
   return k;
 }
 
+// The network state (core::NetworkState::Serialize) after each block that changed it:
+// `G` + height. The current state is the last of them; none while governance never acted.
+inline std::string NetworkStatePrefix() {
+  return "G";
+}
+inline std::string NetworkStateAt(uint64_t height) {
+  std::string k = "G";
+  core::PutBigEndian64(&k, height);
+  return k;
+}
+// Committed governance records in block order: `P` + height + position; the value is the
+// record id (the envelope is under `R`).
+inline std::string GovernancePrefix() {
+  return "P";
+}
+inline std::string GovernanceAt(uint64_t height, uint32_t position) {
+  std::string k = "P";
+  core::PutBigEndian64(&k, height);
+  core::PutBigEndian32(&k, position);
+  return k;
+}
+
 }  // namespace hallmark::storage::keys

@@ -105,9 +105,6 @@ Ledger::~Ledger() {
 Result<std::unique_ptr<Ledger>> Ledger::Open(const std::filesystem::path& dir,
                                              const core::Network& network, LedgerOptions options) {
   std::unique_ptr<Ledger> ledger(new Ledger(network, options));
-  auto validators = core::ValidatorSet::FromNetwork(network);
-  if (!validators.ok()) return validators.status();
-  ledger->validators_ = std::move(validators).value();
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return Status::IoError("cannot create data folder " + dir.string() + ": " + ec.message());
@@ -147,6 +144,11 @@ Status Ledger::Load() {
     head_.set_state_root(std::string(tree_->root().view()));
     head_.set_time_ms(network_.genesis().genesis_time_ms());
     head_.set_genesis_hash(std::string(network_.hash().view()));
+    {
+      std::lock_guard lock(head_mu_);
+      SetStateLocked(
+          std::make_shared<const core::NetworkState>(core::NetworkState::FromGenesis(network_)));
+    }
     leveldb::WriteBatch batch;
     batch.Put(keys::GenesisHash(), std::string(network_.hash().view()));
     batch.Put(keys::Head(), core::SerializeDeterministic(head_));
@@ -190,7 +192,73 @@ Status Ledger::Load() {
     if (!cert.ok()) return cert.status();
     if (cert->has_value()) head_certificate_ = std::move(**cert);
   }
+  // The network state: the last one stored, which the state tree's leaf must match.
+  auto state = NetworkStateAfter(head_.height());
+  if (!state.ok()) return state.status();
+  auto leaf = tree_->GetValueHash(core::NetworkStateLeafKey());
+  if (!leaf.ok()) return leaf.status();
+  bool governed = false;
+  {
+    std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(leveldb::ReadOptions()));
+    it->Seek(keys::NetworkStatePrefix());
+    governed = it->Valid() && it->key().starts_with(keys::NetworkStatePrefix());
+  }
+  if (leaf->has_value() != governed || (governed && **leaf != state->GovernedHash())) {
+    return Status::Corruption("the stored network state does not match the state tree's leaf");
+  }
+  std::lock_guard lock(head_mu_);
+  SetStateLocked(std::make_shared<const core::NetworkState>(std::move(state).value()));
   return Status::Ok();
+}
+
+void Ledger::SetStateLocked(std::shared_ptr<const core::NetworkState> state) {
+  membership_ =
+      std::make_shared<const core::Network>(state->MembershipAt(network_, head_.height() + 1));
+  state_ = std::move(state);
+}
+
+Result<core::NetworkState> Ledger::NetworkStateAfter(uint64_t height) const {
+  std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(leveldb::ReadOptions()));
+  // The last `G` entry at or below `height`.
+  std::string after = keys::NetworkStateAt(height);
+  it->Seek(after);
+  if (it->Valid() && it->key() == leveldb::Slice(after)) {
+    // Exactly at `height`.
+  } else if (it->Valid()) {
+    it->Prev();
+  } else {
+    it->SeekToLast();
+  }
+  if (!it->Valid() || !it->key().starts_with(keys::NetworkStatePrefix())) {
+    HM_RETURN_IF_ERROR(FromLevelDb(it->status(), "reading the network state"));
+    return core::NetworkState::FromGenesis(network_);
+  }
+  pb::NetworkStateProto proto;
+  if (!proto.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+    return Status::Corruption("network state at " + core::ToHex(it->key().ToString()) +
+                              " does not parse");
+  }
+  return core::NetworkState::FromProto(proto, network_.governance());
+}
+
+Result<std::vector<pb::StoredRecord>> Ledger::ListGovernance(uint64_t from_height,
+                                                             size_t limit) const {
+  std::vector<pb::StoredRecord> out;
+  std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(leveldb::ReadOptions()));
+  for (it->Seek(keys::GovernanceAt(from_height, 0));
+       it->Valid() && it->key().starts_with(keys::GovernancePrefix()) && out.size() < limit;
+       it->Next()) {
+    if (it->value().size() != 32) return Status::Corruption("governance index entry is not an id");
+    Hash256 id = Hash256::FromSpan(core::AsSpan(std::string_view(it->value().data(), 32)));
+    auto rec = GetRecord(id);
+    if (!rec.ok()) return rec.status();
+    if (!rec->has_value()) {
+      return Status::Corruption("governance record " + id.Hex() + " is indexed but not stored");
+    }
+    out.push_back(std::move(**rec));
+  }
+  HM_RETURN_IF_ERROR(FromLevelDb(it->status(), "listing governance records"));
+  return out;
 }
 
 Result<PreparedBlock> Ledger::BuildBlock(std::span<const pb::Envelope> candidates, uint64_t time_ms,
@@ -219,9 +287,10 @@ Result<PreparedBlock> Ledger::ValidateBlock(const pb::Block& block, const Signat
   }
   if (header.proposer().size() != 32) return fail("proposer must be a 32-byte key");
   Hash256 proposer = Hash256::FromSpan(core::AsSpan(header.proposer()));
-  bool known = std::any_of(network_.validators().begin(), network_.validators().end(),
-                           [&](const core::ValidatorInfo& v) { return v.key == proposer; });
-  if (!known) return fail("proposer " + proposer.Hex().substr(0, 16) + "… is not a validator");
+  if (!state_->ValidatorSetAt(header.height()).Find(proposer)) {
+    return fail("proposer " + proposer.Hex().substr(0, 16) + "… is not a validator at height " +
+                std::to_string(header.height()));
+  }
   if (header.record_count() != static_cast<uint32_t>(block.records_size())) {
     return fail("header says " + std::to_string(header.record_count()) + " records, block has " +
                 std::to_string(block.records_size()));
@@ -250,7 +319,12 @@ Result<core::Offence> Ledger::CheckEvidence(const pb::Evidence& evidence, uint64
                                             std::vector<core::Offence>* seen) const {
   auto decoded = core::FromProto(evidence);
   if (!decoded.ok()) return decoded.status();
-  HM_RETURN_IF_ERROR(core::VerifyEvidence(validators_, network_.chain_id(), *decoded));
+  // Checked against the set of the offence's height; a later height is refused below, and the
+  // set of such a height would only be a guess.
+  const core::Offence named = core::OffenceOf(*decoded);
+  auto validators = core::ToValidatorSet(state_->ValidatorSetAt(std::min(named.height, height)));
+  if (!validators.ok()) return validators.status();
+  HM_RETURN_IF_ERROR(core::VerifyEvidence(*validators, network_.chain_id(), *decoded));
   core::Offence offence = core::OffenceOf(*decoded);
   const std::string what = std::string(core::OffenceKindName(offence.kind)) + " by " +
                            offence.validator.Hex().substr(0, 16) + "… at height " +
@@ -317,6 +391,11 @@ Result<PreparedBlock> Ledger::Execute(const pb::BlockHeader* expected, pb::Block
   }
 
   Overlay overlay(this);
+  // Governance records of this block change `gov`; every record of the block is checked under
+  // the membership in force at its height (a block is one unit: a change completed here bites
+  // from the next block).
+  const core::Network& members = *membership_;
+  std::optional<core::NetworkState> gov;
   std::vector<const pb::Envelope*> accepted;
   const size_t n = building ? candidates.size() : static_cast<size_t>(block.records_size());
   std::unordered_set<Hash256> seen;
@@ -330,13 +409,39 @@ Result<PreparedBlock> Ledger::Execute(const pb::BlockHeader* expected, pb::Block
       if (bytes + size + kBlockOverheadBytes > network_.max_block_bytes()) break;
       bytes += size;
     }
+    if (core::IsGovernanceEnvelope(env)) {
+      core::GovernanceRecord g;
+      std::optional<core::Rejection> grej =
+          core::DecodeGovernanceRecord(env, network_.chain_id(), &g);
+      if (!grej && !seen.insert(g.id).second) {
+        grej = core::Rejection{core::RejectReason::kStalePrev, "record appears twice in the block"};
+      }
+      if (!grej) grej = check(env, g.id);
+      const core::NetworkState& now = gov ? *gov : *state_;
+      if (!grej) grej = core::ValidateGovernance(now, g, ctx.height);
+      if (grej) {
+        if (!building) {
+          return Status::InvalidInput("block " + std::to_string(ctx.height) + " record " +
+                                      std::to_string(i) +
+                                      " (governance) is invalid: " + grej->ToString());
+        }
+        out.dropped.push_back(DroppedRecord{i, g.envelope == &env ? g.id : Hash256(), *grej});
+        continue;
+      }
+      gov = core::ApplyGovernance(now, g, ctx.height).state;
+      out.governance.emplace_back(static_cast<uint32_t>(accepted.size()), g.id);
+      accepted.push_back(&env);
+      out.record_ids.push_back(g.id);
+      continue;
+    }
     std::optional<core::Rejection> rej = core::DecodeRecord(env, network_.chain_id(), &rec);
     if (!rej && !seen.insert(rec.id).second) {
       rej = core::Rejection{core::RejectReason::kStalePrev, "record appears twice in the block"};
     }
     if (!rej) rej = check(env, rec.id);
+    if (!rej) rej = core::CheckSignerStanding(*state_, rec.signer, ctx.height);
     if (!rej) {
-      auto applied = core::ValidateAndApply(network_, rec, ctx, &overlay);
+      auto applied = core::ValidateAndApply(members, rec, ctx, &overlay);
       if (!applied.ok()) return applied.status();
       rej = *applied;
     }
@@ -366,6 +471,10 @@ Result<PreparedBlock> Ledger::Execute(const pb::BlockHeader* expected, pb::Block
     std::string bytes_out = core::SerializeDeterministic(overlay.state(key));
     updates.emplace_back(key, core::Sha256Of(std::string_view(bytes_out)));
     out.items.push_back({key, std::move(bytes_out)});
+  }
+  if (gov) {
+    updates.emplace_back(core::NetworkStateLeafKey(), gov->GovernedHash());
+    out.network_state = std::make_shared<const core::NetworkState>(std::move(*gov));
   }
   auto tree_update = tree_->PrepareUpdate(updates);
   if (!tree_update.ok()) return tree_update.status();
@@ -462,6 +571,11 @@ Status Ledger::Commit(const PreparedBlock& p, std::string_view certificate) {
               at.substr(1));
   }
 
+  for (const auto& [position, id] : p.governance) {
+    batch.Put(keys::GovernanceAt(height, position), std::string(id.view()));
+  }
+  if (p.network_state) batch.Put(keys::NetworkStateAt(height), p.network_state->Serialize());
+
   pb::ChainHead head = head_;
   head.set_evidence_count(head.evidence_count() + p.offences.size());
   head.set_height(height);
@@ -481,6 +595,9 @@ Status Ledger::Commit(const PreparedBlock& p, std::string_view certificate) {
     head_ = std::move(head);
     head_header_ = p.block.header();
     head_certificate_.assign(certificate.data(), certificate.size());
+    // The membership is recomputed only when the state changed: with no change, the members
+    // and keys in force at the next height are those in force now.
+    if (p.network_state) SetStateLocked(p.network_state);
   }
   commit_seq_.fetch_add(1, std::memory_order_acq_rel);  // Even again.
   return written;

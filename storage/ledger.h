@@ -14,6 +14,7 @@
 #include "core/bytes.h"
 #include "core/certificate.h"
 #include "core/genesis.h"
+#include "core/governance.h"
 #include "core/records.h"
 #include "core/smt.h"
 #include "core/status.h"
@@ -76,6 +77,10 @@ struct PreparedBlock {
   std::vector<HistoryWrite> history;
   std::vector<core::Offence> offences;  // Of block.evidence, in order.
   core::SmtUpdate tree_update;
+  // Governance: the state after the block when its records changed it (else null), and the
+  // governance records' (position in the block, record id).
+  std::shared_ptr<const core::NetworkState> network_state;
+  std::vector<std::pair<uint32_t, core::Hash256>> governance;
 };
 
 // A piece of evidence a block committed.
@@ -129,6 +134,29 @@ class Ledger {
     return head_.height();
   }
   const core::Network& network() const { return network_; }
+
+  // The network state (organisations, signing keys, validator epochs also scheduled ones, and
+  // pending proposals) after the head block; genesis' until governance acts. Any thread.
+  std::shared_ptr<const core::NetworkState> network_state() const {
+    std::lock_guard lock(head_mu_);
+    return state_;
+  }
+  // What the custody rules see in the next block: genesis with the organisations and keys in
+  // force at head + 1 (core::NetworkState::MembershipAt). Any thread.
+  std::shared_ptr<const core::Network> membership() const {
+    std::lock_guard lock(head_mu_);
+    return membership_;
+  }
+  // The validator set that certifies block `height`: known for every height up to the head
+  // plus the validator-change delay (later heights get the latest set scheduled so far).
+  core::ValidatorEpoch ValidatorSetAt(uint64_t height) const {
+    return network_state()->ValidatorSetAt(height);
+  }
+  // The network state as it was after block `height` (0: genesis).
+  core::Result<core::NetworkState> NetworkStateAfter(uint64_t height) const;
+  // Committed governance records in block order from block `from_height` on, at most `limit`.
+  core::Result<std::vector<pb::StoredRecord>> ListGovernance(uint64_t from_height,
+                                                             size_t limit) const;
 
   // The proposer's path: executes candidates in order against the head, drops each record that
   // fails (with its reason), stops at the block limits, and returns a block with its header.
@@ -222,8 +250,11 @@ class Ledger {
                                             std::vector<core::Offence>* seen) const;
   core::Result<std::optional<CommittedEvidence>> ReadCommittedEvidence(std::string_view key) const;
 
+  // Installs `state` as the state after the head (and the membership of the next block).
+  // Caller holds head_mu_.
+  void SetStateLocked(std::shared_ptr<const core::NetworkState> state);
+
   const core::Network& network_;
-  core::ValidatorSet validators_;  // The genesis validators, for evidence.
   LedgerOptions options_;
   std::unique_ptr<leveldb::Cache> block_cache_;  // Outlive db_ (destroyed after it).
   std::unique_ptr<const leveldb::FilterPolicy> filter_policy_;
@@ -233,7 +264,9 @@ class Ledger {
   mutable std::mutex head_mu_;
   pb::ChainHead head_;       // Guarded by head_mu_ for readers; written only by the writer thread.
   std::string head_header_;  // Guarded by head_mu_, like head_.
-  std::string head_certificate_;  // Guarded by head_mu_, like head_.
+  std::string head_certificate_;                     // Guarded by head_mu_, like head_.
+  std::shared_ptr<const core::NetworkState> state_;  // Guarded by head_mu_, like head_.
+  std::shared_ptr<const core::Network> membership_;  // Guarded by head_mu_, like head_.
   // Odd while Commit is changing the store, the tree or the head; see ReadConsistent.
   std::atomic<uint64_t> commit_seq_{0};
 };

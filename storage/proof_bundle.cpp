@@ -17,11 +17,41 @@ using core::Status;
 namespace {
 
 // Every governance record committed up to `head_height`, in block order.
-// TODO(issue 11): Ledger::ListGovernance once the ledger commits governance records; until
-// then DecodeRecord refuses them in every block, so there are none.
 core::Result<std::vector<core::CommittedGovernanceRecord>> CommittedGovernance(
-    const Ledger& /*ledger*/, uint64_t /*head_height*/) {
-  return std::vector<core::CommittedGovernanceRecord>{};
+    const Ledger& ledger, uint64_t head_height) {
+  constexpr size_t kPage = 1024;
+  std::vector<core::CommittedGovernanceRecord> out;
+  uint64_t from = 1;
+  while (from <= head_height) {
+    auto page = ledger.ListGovernance(from, kPage);
+    if (!page.ok()) return page.status();
+    for (pb::StoredRecord& sr : *page) {
+      if (sr.height() > head_height) return out;
+      // A page ends mid-block at worst; the next starts again at that block's height.
+      if (!out.empty() &&
+          (sr.height() < out.back().height ||
+           (sr.height() == out.back().height && sr.position() <= out.back().position))) {
+        continue;
+      }
+      out.push_back({std::move(*sr.mutable_envelope()), sr.height(), sr.position()});
+    }
+    if (page->size() < kPage) break;
+    const uint64_t next = out.empty() ? from + 1 : out.back().height;
+    if (next == from) {
+      // One block holds a whole page of governance records: ask for the rest by a larger page.
+      auto all = ledger.ListGovernance(from, SIZE_MAX);
+      if (!all.ok()) return all.status();
+      for (pb::StoredRecord& sr : *all) {
+        if (sr.height() > head_height) return out;
+        if (sr.height() == out.back().height && sr.position() <= out.back().position) continue;
+        if (sr.height() < out.back().height) continue;
+        out.push_back({std::move(*sr.mutable_envelope()), sr.height(), sr.position()});
+      }
+      break;
+    }
+    from = next;
+  }
+  return out;
 }
 
 core::Result<core::WalkBlockSource> ReadWalkBlock(const Ledger& ledger, uint64_t height) {

@@ -25,6 +25,7 @@
 #include "core/proof_bundle.h"
 #include "core/smt.h"
 #include "fixtures.h"
+#include "governance_fixture.h"
 #include "proto/chain.pb.h"
 
 namespace hallmark::test {
@@ -67,40 +68,6 @@ inline pb::Envelope Approval(std::string_view signer, const pb::Envelope& propos
   pb::Governance g;
   g.mutable_approval()->set_proposal(Id(proposal));
   return Sign(signer, GovPayload(g));
-}
-inline pb::GovernanceChange AddOrgChange(const std::string& id, pb::Role role,
-                                         const std::string& key_name,
-                                         std::initializer_list<std::string> prefixes = {}) {
-  pb::GovernanceChange c;
-  auto* a = c.mutable_add_organization();
-  a->set_id(id);
-  a->set_display_name(id);
-  a->add_roles(role);
-  a->add_signing_keys(std::string(PubFor(key_name).view()));
-  for (const auto& p : prefixes) a->add_gs1_company_prefixes(p);
-  return c;
-}
-inline pb::GovernanceChange AddKeyChange(const std::string& org, const std::string& key_name) {
-  pb::GovernanceChange c;
-  c.mutable_add_signing_key()->set_organization(org);
-  c.mutable_add_signing_key()->set_key(std::string(PubFor(key_name).view()));
-  return c;
-}
-inline pb::GovernanceChange RevokeKeyChange(const std::string& org, const std::string& key_name) {
-  pb::GovernanceChange c;
-  c.mutable_revoke_signing_key()->set_organization(org);
-  c.mutable_revoke_signing_key()->set_key(std::string(PubFor(key_name).view()));
-  return c;
-}
-inline pb::GovernanceChange AddValidatorChange(const std::string& name, const std::string& org,
-                                               const std::string& key_name, uint64_t power = 1) {
-  pb::GovernanceChange c;
-  auto* v = c.mutable_add_validator();
-  v->set_name(name);
-  v->set_organization(org);
-  v->set_consensus_key(std::string(PubFor(key_name).view()));
-  v->set_voting_power(power);
-  return c;
 }
 inline pb::GovernanceChange RemoveValidatorChange(const std::string& key_name) {
   pb::GovernanceChange c;
@@ -161,7 +128,8 @@ class GovChain {
         Item& item = items_[rec.item_key];
         const pb::ItemState* current = item.state ? &*item.state : nullptr;
         core::BlockContext ctx{h, time_ms_};
-        rej = core::ValidateRecord(rules, rec, current, ctx);
+        rej = core::CheckSignerStanding(state_, rec.signer, h);
+        if (!rej) rej = core::ValidateRecord(rules, rec, current, ctx);
         REQUIRE_MESSAGE(!rej, rej->ToString());
         item.state = core::ApplyRecord(rules, rec, current, ctx);
         item.history.push_back(env);

@@ -63,7 +63,7 @@ struct Story {
     chain.CommitRecord("maison",
                        TransferTo(kMaisonItem, chain.Prev(kMaisonItem), OrgHolder("resale")));
     early_bundle = chain.BundleBytes(kMaisonItem);
-    chain.Pass(AddOrgChange("nouveau", pb::BRAND, "nouveau", {"7654321"}));
+    chain.Pass(AddOrgChange("nouveau", pb::BRAND, {"7654321"}));
     chain.CommitRecord("nouveau", Register(kNouveauItem));
     chain.Pass(AddKeyChange("maison", "maison-2"),
                {"atelier", "resale", "authlab", "repairco", "nouveau"});
@@ -73,7 +73,7 @@ struct Story {
     chain.CommitRecord("maison-2", Register(kMaisonItem2));
     chain.CommitRecord("resale",
                        TransferTo(kMaisonItem, chain.Prev(kMaisonItem), KeyHolder("alice")));
-    chain.Pass(AddValidatorChange("v4", "nouveau", "validator-4"),
+    chain.Pass(AddValidatorChange("v4", "nouveau", "validator-4", 1),
                {"atelier", "resale", "authlab", "repairco", "nouveau"}, "maison-2");
     validator_added = chain.height();
     chain.AdvanceTo(validator_added +
@@ -131,8 +131,8 @@ TEST_CASE("governance walk: items from before, between and after changes verify 
 
 TEST_CASE("governance walk: records of a block share one header and certificate") {
   GovChain chain;
-  chain.Pass(AddOrgChange("nouveau", pb::BRAND, "nouveau", {"7654321"}),
-             {"atelier", "resale", "authlab"}, "maison", /*one_block=*/true);
+  chain.Pass(AddOrgChange("nouveau", pb::BRAND, {"7654321"}), {"atelier", "resale", "authlab"},
+             "maison", /*one_block=*/true);
   chain.CommitRecord("nouveau", Register(kNouveauItem));
   pb::ProofBundle b = chain.Bundle(kNouveauItem);
   REQUIRE(b.governance().blocks_size() == 1);
@@ -183,7 +183,7 @@ TEST_CASE("governance walk: a forged approval fails the governance check") {
     INFO(forgery);
     GovChain chain;
     const pb::Envelope proposal =
-        Proposal("maison", AddOrgChange("nouveau", pb::BRAND, "nouveau", {"7654321"}), 500);
+        Proposal("maison", AddOrgChange("nouveau", pb::BRAND, {"7654321"}), 500);
     chain.Commit({proposal, Approval("atelier", proposal), Approval("resale", proposal)});
     pb::Envelope forged;
     if (std::string_view(forgery) == "bad signature") {
@@ -259,7 +259,7 @@ TEST_CASE("governance walk: a skipped or withheld change fails the governance ch
   // Withheld, a change of organisations whose absence no certificate shows: the state leaf.
   {
     GovChain c2;
-    c2.Pass(AddOrgChange("nouveau", pb::BRAND, "nouveau", {"7654321"}));
+    c2.Pass(AddOrgChange("nouveau", pb::BRAND, {"7654321"}));
     c2.CommitRecord("maison", Register(kMaisonItem));
     pb::ProofBundle b = c2.Bundle(kMaisonItem);
     b.mutable_governance()->clear_blocks();
@@ -289,8 +289,8 @@ TEST_CASE("governance walk: a certificate by the outgoing minority fails") {
   GovChain c3;
   c3.Pass(RemoveValidatorChange("validator-3"));
   c3.AdvanceTo(c3.height() + delay);
-  const pb::Envelope p = Proposal(
-      "maison", AddOrgChange("nouveau", pb::BRAND, "nouveau", {"7654321"}), c3.height() + 100);
+  const pb::Envelope p =
+      Proposal("maison", AddOrgChange("nouveau", pb::BRAND, {"7654321"}), c3.height() + 100);
   c3.Commit({p}, std::vector<std::string>{"validator-1", "validator-3"});
   c3.Commit({Approval("atelier", p), Approval("resale", p), Approval("authlab", p)});
   auto v3 = Check(c3, c3.Bundle(kMaisonItem));
@@ -299,8 +299,8 @@ TEST_CASE("governance walk: a certificate by the outgoing minority fails") {
 
 TEST_CASE("governance walk: any changed byte of the walk is refused") {
   GovChain chain;
-  chain.Pass(AddOrgChange("nouveau", pb::BRAND, "nouveau", {"7654321"}),
-             {"atelier", "resale", "authlab"}, "maison", /*one_block=*/true);
+  chain.Pass(AddOrgChange("nouveau", pb::BRAND, {"7654321"}), {"atelier", "resale", "authlab"},
+             "maison", /*one_block=*/true);
   chain.CommitRecord("nouveau", Register(kNouveauItem));
   const pb::ProofBundle good = chain.Bundle(kNouveauItem);
   REQUIRE(Check(chain, good).ok());
@@ -328,7 +328,7 @@ TEST_CASE("governance walk: a trusted state verifies only the changes after it")
   // The verifier checked the chain at some height; later changes come since then.
   GovChain early;
   early.CommitRecord("maison", Register(kMaisonItem));
-  early.Pass(AddOrgChange("nouveau", pb::BRAND, "nouveau", {"7654321"}));
+  early.Pass(AddOrgChange("nouveau", pb::BRAND, {"7654321"}));
   auto first = Check(early, early.Bundle(kMaisonItem));
   REQUIRE(first.ok());
   core::TrustedState trusted{first.item.height, *first.item.network_state};
@@ -341,7 +341,7 @@ TEST_CASE("governance walk: a trusted state verifies only the changes after it")
   REQUIRE(mid.ok());
   core::TrustedState trusted_mid{mid.item.height, *mid.item.network_state};
   early.Commit({Approval("resale", p), Approval("authlab", p), Approval("nouveau", p)});
-  early.Pass(AddValidatorChange("v4", "nouveau", "validator-4"),
+  early.Pass(AddValidatorChange("v4", "nouveau", "validator-4", 1),
              {"atelier", "resale", "authlab", "repairco", "nouveau"});
   early.CommitRecord("maison-2",
                      TransferTo(kMaisonItem, early.Prev(kMaisonItem), OrgHolder("resale")));

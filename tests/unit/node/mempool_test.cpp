@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include "fixtures.h"
+#include "governance_fixture.h"
 #include "node/mempool.h"
 #include "test_util.h"
 
@@ -212,5 +213,77 @@ TEST_CASE("mempool: committed records sent again are answered as committed, with
   p.mutable_register_()->add_attributes()->set_key("again");
   auto again = pool.Admit(Sign("maison", p), kTestTimeMs + 2);
   CHECK(again.kind == AdmitResult::Kind::kRejected);
+  CHECK(pool.stats().records == 0);
+}
+
+// Governance records (docs/governance.md) share the pool: checked in order on the network state
+// with the pending ones applied, in the priority lane, and re-checked when a block changes it.
+TEST_CASE("mempool: governance records queue in order, commit, and a revoked key is refused") {
+  Fixture f;
+  node::Mempool pool(f.net, f.ledger.get());
+  auto proposal = ProposeEnv("maison", AddKeyChange("maison", "maison-2"), 100);
+  auto admitted = pool.Admit(proposal, kTestTimeMs);
+  REQUIRE(admitted.kind == AdmitResult::Kind::kAccepted);
+  CHECK(admitted.lane == node::Lane::kPriority);
+  // An approval of it, pending too, is checked against the pending proposal.
+  REQUIRE(pool.Admit(ApproveEnv("atelier", RecordId(proposal)), kTestTimeMs).kind ==
+          AdmitResult::Kind::kAccepted);
+  // A second approval by one organisation is refused at once.
+  auto twice = pool.Admit(ApproveEnv("atelier", RecordId(proposal), kTestTimeMs + 1), kTestTimeMs);
+  REQUIRE(twice.rejection.has_value());
+  CHECK(twice.rejection->reason == core::RejectReason::kDuplicateApproval);
+  // A stranger's approval too.
+  auto stranger = pool.Admit(ApproveEnv("mallory", RecordId(proposal)), kTestTimeMs);
+  REQUIRE(stranger.rejection.has_value());
+  CHECK(stranger.rejection->reason == core::RejectReason::kNotMember);
+  for (const char* org : {"resale", "authlab"}) {
+    CHECK(pool.Admit(ApproveEnv(org, RecordId(proposal)), kTestTimeMs).kind ==
+          AdmitResult::Kind::kAccepted);
+  }
+  // Complete (pending): one more approval names no pending proposal.
+  auto late_approval = pool.Admit(ApproveEnv("repairco", RecordId(proposal)), kTestTimeMs);
+  REQUIRE(late_approval.rejection.has_value());
+  CHECK(late_approval.rejection->reason == core::RejectReason::kUnknownProposal);
+
+  f.CommitAll(pool, 1000);
+  CHECK(pool.stats().records == 0);
+  CHECK(f.ledger->network_state()->IsKeyValid(PubFor("maison-2"), "maison", 2));
+
+  // Revoke the old key; from the block after the completing one the old key is refused.
+  auto revoke = ProposeEnv("maison-2", RevokeKeyChange("maison", "maison"), 100);
+  REQUIRE(pool.Admit(revoke, kTestTimeMs).kind == AdmitResult::Kind::kAccepted);
+  for (const auto& org : TestApprovers("maison"))
+    REQUIRE(pool.Admit(ApproveEnv(org, RecordId(revoke)), kTestTimeMs).kind ==
+            AdmitResult::Kind::kAccepted);
+  f.CommitAll(pool, 2000);
+  auto late = pool.Admit(f.Register("AFTER"), kTestTimeMs + 3000);
+  REQUIRE(late.rejection.has_value());
+  CHECK(late.rejection->reason == core::RejectReason::kNotAuthorized);
+  CHECK(late.rejection->message.find("revoked at height 3") != std::string::npos);
+  auto p = Payload("01/00614141000012/21/AFTER");
+  p.mutable_register_();
+  CHECK(pool.Admit(Sign("maison-2", p), kTestTimeMs + 3000).kind == AdmitResult::Kind::kAccepted);
+}
+
+TEST_CASE("mempool: a pending approval is evicted when another node's block makes it invalid") {
+  Fixture f;
+  node::Mempool pool(f.net, f.ledger.get());
+  auto proposal = ProposeEnv("maison", AddKeyChange("maison", "maison-2"), 100);
+  REQUIRE(pool.Admit(proposal, kTestTimeMs).kind == AdmitResult::Kind::kAccepted);
+  f.CommitAll(pool, 1000);
+  // This node holds atelier's approval; another proposer's block commits another envelope of
+  // atelier's approval (a new timestamp), so the pending one would count twice.
+  auto mine = ApproveEnv("atelier", RecordId(proposal));
+  REQUIRE(pool.Admit(mine, kTestTimeMs).kind == AdmitResult::Kind::kAccepted);
+  auto other = ApproveEnv("atelier", RecordId(proposal), kTestTimeMs + 7);
+  auto built = f.ledger->BuildBlock(std::vector<pb::Envelope>{other}, kTestTimeMs + 2000,
+                                    PubFor("validator-1"));
+  REQUIRE(built.ok());
+  REQUIRE(built->dropped.empty());
+  REQUIRE(f.ledger->Commit(*built).ok());
+  pool.OnCommitted(built->block, kTestTimeMs + 2000);
+  core::Rejection why;
+  CHECK(pool.Lookup(RecordId(mine), &why) == node::Mempool::Known::kRejected);
+  CHECK(why.reason == core::RejectReason::kDuplicateApproval);
   CHECK(pool.stats().records == 0);
 }

@@ -535,8 +535,8 @@ TEST_CASE("proof bundle: the fuzz corpus seeds are valid bundles") {
     // A governance walk: an organisation added (one block), a key added, the new
     // organisation's item registered (a chain built by hand, tests/unit/gov_chain_fixture.h).
     GovChain gov;
-    gov.Pass(AddOrgChange("nouveau", pb::BRAND, "nouveau", {"7654321"}),
-             {"atelier", "resale", "authlab"}, "maison", /*one_block=*/true);
+    gov.Pass(AddOrgChange("nouveau", pb::BRAND, {"7654321"}), {"atelier", "resale", "authlab"},
+             "maison", /*one_block=*/true);
     gov.Pass(AddKeyChange("maison", "maison-2"),
              {"atelier", "resale", "authlab", "repairco", "nouveau"});
     pb::RecordPayload reg = Payload("01/07654321000015/21/N-1");
