@@ -1,7 +1,6 @@
 #include "core/governance_proof.h"
 
 #include <algorithm>
-#include <cstring>
 #include <map>
 #include <utility>
 
@@ -17,18 +16,6 @@ namespace {
 
 // The longest audit path of a block's records tree (at most limits::kMaxBlockRecords leaves).
 constexpr int kMaxInclusionProofHashes = 64;
-
-Result<ValidatorSet> SetOf(const ValidatorEpoch& epoch) {
-  std::vector<ValidatorEntry> entries;
-  entries.reserve(epoch.validators.size());
-  for (const ValidatorInfo& v : epoch.validators) {
-    ValidatorEntry e;
-    std::memcpy(e.key.bytes.data(), v.key.data(), kEd25519PublicKeySize);
-    e.voting_power = v.voting_power;
-    entries.push_back(e);
-  }
-  return ValidatorSet::Create(std::move(entries));
-}
 
 std::string BlockLabel(size_t index, uint64_t height) {
   return "walk block " + std::to_string(index + 1) + " (height " + std::to_string(height) + ")";
@@ -101,7 +88,7 @@ Result<WalkResult> VerifyGovernanceWalk(const Network& network, const pb::Govern
     // was completed in an earlier walk block.
     auto cert = FromProto(block.certificate());
     if (!cert.ok()) return Refuse(where + ": certificate: " + cert.status().message());
-    auto set = SetOf(state.ValidatorSetAt(h));
+    auto set = ToValidatorSet(state.ValidatorSetAt(h));
     if (!set.ok()) return Refuse(where + ": validator set: " + set.status().message());
     const Hash256 block_id = Sha256Of(std::string_view(block.header()));
     if (Status st = VerifyCommitCertificate(*set, network.chain_id(), *cert, h, block_id);

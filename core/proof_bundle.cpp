@@ -154,14 +154,7 @@ ProofVerdict VerifyProofBundle(const Network& network, std::string_view bundle_b
   const Hash256 block_hash = Sha256Of(std::string_view(bundle.header()));
   auto cert = FromProto(bundle.certificate());
   if (!cert.ok()) return Fail(ProofCheck::kCertificate, cert.status().message());
-  std::vector<ValidatorEntry> entries;
-  for (const ValidatorInfo& v : network_state.ValidatorSetAt(header.height()).validators) {
-    ValidatorEntry e;
-    std::copy(v.key.span().begin(), v.key.span().end(), e.key.bytes.begin());
-    e.voting_power = v.voting_power;
-    entries.push_back(e);
-  }
-  auto set = ValidatorSet::Create(std::move(entries));
+  auto set = ToValidatorSet(network_state.ValidatorSetAt(header.height()));
   if (!set.ok()) return Fail(ProofCheck::kCertificate, set.status().message());
   if (Status st =
           VerifyCommitCertificate(*set, network.chain_id(), *cert, header.height(), block_hash);
