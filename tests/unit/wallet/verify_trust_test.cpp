@@ -210,3 +210,61 @@ TEST_CASE("verify trust: online, a warm verify asks only for the changes since")
 }
 
 }  // namespace hallmark::test
+
+namespace hallmark::test {
+
+TEST_CASE("verify: forged governance walks exit 2 naming the check and the block") {
+  TrustFixture t;
+  t.trust_dir.clear();  // Genesis alone.
+  t.chain.Pass(AddKeyChange("maison", "maison-2"),
+               {"atelier", "resale", "authlab", "repairco", "nouveau"});
+  const pb::ProofBundle good = t.chain.Bundle(kMaisonItem);
+  REQUIRE(t.Offline(core::SerializeDeterministic(good)).code == 0);
+  struct Case {
+    const char* what;
+    pb::ProofBundle bundle;
+    const char* check;
+    const char* names;
+  };
+  std::vector<Case> cases;
+  {
+    pb::ProofBundle b = good;  // The second change withheld.
+    REQUIRE(b.governance().blocks_size() == 9);
+    b.mutable_governance()->mutable_blocks()->DeleteSubrange(4, 5);
+    cases.push_back({"withheld change", b, "governance", "at the header's height"});
+  }
+  {
+    pb::ProofBundle b = good;  // A byte of an approval changed.
+    auto* env = b.mutable_governance()->mutable_blocks(1)->mutable_records(0)->mutable_envelope();
+    std::string payload = env->payload();
+    payload.back() ^= 0x01;
+    env->set_payload(payload);
+    cases.push_back({"tampered approval", b, "governance", "walk block 2"});
+  }
+  {
+    pb::ProofBundle b = good;  // A forged signature on an approval.
+    auto* env = b.mutable_governance()->mutable_blocks(2)->mutable_records(0)->mutable_envelope();
+    pb::Envelope forged = Approval("mallory", pb::Envelope());
+    env->set_signer(forged.signer());
+    cases.push_back({"approval re-attributed", b, "governance", "walk block 3"});
+  }
+  {
+    pb::ProofBundle b = good;  // A walk block's certificate by one validator.
+    b.mutable_governance()
+        ->mutable_blocks(0)
+        ->mutable_certificate()
+        ->mutable_signatures()
+        ->DeleteSubrange(1, 3);
+    cases.push_back({"minority certificate", b, "governance", "walk block 1"});
+  }
+  for (const Case& c : cases) {
+    INFO(c.what);
+    Run r = t.Offline(core::SerializeDeterministic(c.bundle));
+    INFO(r.out << r.err);
+    CHECK(r.code == 2);
+    CHECK(r.out.find(std::string("failed check  ") + c.check) != std::string::npos);
+    CHECK(r.out.find(c.names) != std::string::npos);
+  }
+}
+
+}  // namespace hallmark::test
