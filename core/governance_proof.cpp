@@ -59,6 +59,9 @@ Result<WalkResult> VerifyGovernanceWalk(const Network& network, const pb::Govern
 
   NetworkState& state = out.state;
   uint64_t last_height = 0;
+  // A walk block without a certificate (height, block id): certified by its successor, which
+  // must be the next block of the chain, carry a certificate and name it as prev.
+  std::optional<std::pair<uint64_t, Hash256>> unlinked;
   for (int bi = 0; bi < walk.blocks_size(); ++bi) {
     const pb::GovernanceBlock& block = walk.blocks(bi);
     pb::BlockHeader header;
@@ -82,18 +85,35 @@ Result<WalkResult> VerifyGovernanceWalk(const Network& network, const pb::Govern
     }
     last_height = h;
     if (block.records_size() == 0) return Refuse(where + " has no records");
+    const Hash256 block_id = Sha256Of(std::string_view(block.header()));
+    if (unlinked) {
+      if (h != unlinked->first + 1 || header.prev_hash() != unlinked->second.view()) {
+        return Refuse(where +
+                      " does not follow the walk block before it, which has no "
+                      "certificate of its own (it must be the next block and name it)");
+      }
+      if (!block.has_certificate()) {
+        return Refuse(where + " has no certificate, nor has the walk block before it");
+      }
+      unlinked.reset();
+    }
 
     // The header is final under the set the walk so far says certifies this height. A change
     // completed at c is in force from c + delay >= c + 2, so every change that shapes this set
-    // was completed in an earlier walk block.
-    auto cert = FromProto(block.certificate());
-    if (!cert.ok()) return Refuse(where + ": certificate: " + cert.status().message());
-    auto set = ToValidatorSet(state.ValidatorSetAt(h));
-    if (!set.ok()) return Refuse(where + ": validator set: " + set.status().message());
-    const Hash256 block_id = Sha256Of(std::string_view(block.header()));
-    if (Status st = VerifyCommitCertificate(*set, network.chain_id(), *cert, h, block_id);
-        !st.ok()) {
-      return Refuse(where + ": certificate by the validator set of that height: " + st.message());
+    // was completed in an earlier walk block, and never in one that only its successor
+    // certifies (a block at h certified by h + 1).
+    if (block.has_certificate()) {
+      auto cert = FromProto(block.certificate());
+      if (!cert.ok()) return Refuse(where + ": certificate: " + cert.status().message());
+      auto set = ToValidatorSet(state.ValidatorSetAt(h));
+      if (!set.ok()) return Refuse(where + ": validator set: " + set.status().message());
+      if (Status st = VerifyCommitCertificate(*set, network.chain_id(), *cert, h, block_id);
+          !st.ok()) {
+        return Refuse(where + ": certificate by the validator set of that height: " + st.message());
+      }
+    } else if (h != header_height) {
+      // The bundle's own header (h == header_height) is certified by the bundle's certificate.
+      unlinked.emplace(h, block_id);
     }
     auto records_root = Hash256::FromBytes(header.records_root());
     if (!records_root) return Refuse(where + ": records root is not 32 bytes");
@@ -162,6 +182,14 @@ Result<WalkResult> VerifyGovernanceWalk(const Network& network, const pb::Govern
       ++out.records;
     }
     ++out.blocks;
+  }
+  if (unlinked) {
+    pb::BlockHeader last;
+    if (!ParseStrict(header_bytes, &last, "block header").ok() ||
+        last.height() != unlinked->first + 1 || last.prev_hash() != unlinked->second.view()) {
+      return Refuse("the last walk block (height " + std::to_string(unlinked->first) +
+                    ") has no certificate and is not the parent of the bundle's header");
+    }
   }
   return out;
 }
@@ -260,6 +288,28 @@ Result<pb::GovernanceWalk> AssembleGovernanceWalk(
     for (const Hash256& node : MerkleInclusionProof(leaves, c.position)) {
       rp->add_inclusion_proof(std::string(node.view()));
     }
+  }
+
+  // A block's certificate is left out when the next block of the chain certifies it: the next
+  // walk block (which then keeps its own) or the bundle's header. Its `prev_hash` names it.
+  std::vector<uint64_t> heights;
+  for (const pb::GovernanceBlock& b : walk.blocks()) {
+    pb::BlockHeader h;
+    if (!h.ParseFromString(b.header())) return Status::Corruption("a stored header does not parse");
+    heights.push_back(h.height());
+  }
+  bool keep = false;
+  for (size_t i = 0; i < heights.size(); ++i) {
+    if (keep) {
+      keep = false;
+      continue;
+    }
+    const bool last = i + 1 == heights.size();
+    const bool linked = last ? (heights[i] + 1 == head_height || heights[i] == head_height)
+                             : heights[i + 1] == heights[i] + 1;
+    if (!linked) continue;
+    walk.mutable_blocks(static_cast<int>(i))->clear_certificate();
+    keep = !last;
   }
   return walk;
 }

@@ -293,7 +293,19 @@ TEST_CASE("governance walk: a certificate by the outgoing minority fails") {
       Proposal("maison", AddOrgChange("nouveau", pb::BRAND, {"7654321"}), c3.height() + 100);
   c3.Commit({p}, std::vector<std::string>{"validator-1", "validator-3"});
   c3.Commit({Approval("atelier", p), Approval("resale", p), Approval("authlab", p)});
-  auto v3 = Check(c3, c3.Bundle(kMaisonItem));
+  // The walk leaves a block's certificate out when the next block certifies it; a node that
+  // sends the minority's certificate all the same is refused.
+  pb::ProofBundle b3 = c3.Bundle(kMaisonItem);
+  bool replaced = false;
+  for (auto& block : *b3.mutable_governance()->mutable_blocks()) {
+    pb::BlockHeader h;
+    REQUIRE(h.ParseFromString(block.header()));
+    if (h.height() != c3.height() - 1) continue;
+    *block.mutable_certificate() = c3.WalkBlock(h.height(), {0}).certificate();
+    replaced = true;
+  }
+  REQUIRE(replaced);
+  auto v3 = Check(c3, b3);
   ExpectFailure(v3, ProofCheck::kGovernance, "certificate by the validator set of that height");
 }
 
@@ -390,4 +402,47 @@ TEST_CASE("network state: the leaf key, the governed hash and the membership at 
   CHECK(after.OrganizationOfKey(PubFor("maison")) == nullptr);
   CHECK(after.BrandForPrefixRegion("061414100001")->id() == "maison");
   CHECK(after.validators().size() == 4);
+}
+
+TEST_CASE("governance walk: a block certified by its successor must be its parent") {
+  GovChain chain;
+  chain.Pass(AddKeyChange("maison", "maison-2"));  // Proposal, then an approval a block.
+  chain.CommitRecord("maison", Register(kMaisonItem));
+  const pb::ProofBundle good = chain.Bundle(kMaisonItem);
+  REQUIRE(good.governance().blocks_size() == 4);
+  // Each block but the last is certified by the next one, which keeps its own certificate.
+  CHECK_FALSE(good.governance().blocks(0).has_certificate());
+  CHECK(good.governance().blocks(1).has_certificate());
+  CHECK_FALSE(good.governance().blocks(2).has_certificate());
+  CHECK(good.governance().blocks(3).has_certificate());
+  REQUIRE(Check(chain, good).ok());
+
+  // A fabricated header in place of an uncertified block (another time): its successor does
+  // not name it.
+  {
+    pb::ProofBundle b = good;
+    pb::BlockHeader h;
+    REQUIRE(h.ParseFromString(b.governance().blocks(0).header()));
+    h.set_time_ms(h.time_ms() + 1);
+    b.mutable_governance()->mutable_blocks(0)->set_header(core::SerializeDeterministic(h));
+    ExpectFailure(Check(chain, b), ProofCheck::kGovernance, "does not follow");
+  }
+  // Its successor left out.
+  {
+    pb::ProofBundle b = good;
+    b.mutable_governance()->mutable_blocks()->DeleteSubrange(1, 1);
+    ExpectFailure(Check(chain, b), ProofCheck::kGovernance, "walk block 2");
+  }
+  // Its successor's certificate left out too.
+  {
+    pb::ProofBundle b = good;
+    b.mutable_governance()->mutable_blocks(1)->clear_certificate();
+    ExpectFailure(Check(chain, b), ProofCheck::kGovernance, "nor has");
+  }
+  // The last walk block uncertified but not the header's parent (its successor left out).
+  {
+    pb::ProofBundle b = good;
+    b.mutable_governance()->mutable_blocks()->DeleteSubrange(3, 1);
+    ExpectFailure(Check(chain, b), ProofCheck::kGovernance, "not the parent");
+  }
 }
