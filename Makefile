@@ -26,11 +26,16 @@ test: build
 bench: build
 	@$(BUILD_DIR)/bin/hallmark-microbench --benchmark_min_time=0.5
 
-# The consensus simulator's long run: 100,000 fault seeds and 20,000 Twins scenarios.
+# The consensus simulator's long run: 100,000 fault seeds and 20,000 Twins scenarios (a third
+# of them with validator set changes), and 10,000 fault seeds and 4,000 Twins scenarios with
+# set changes in every one.
 soak: build
 	@$(BUILD_DIR)/bin/hallmark-sim --seed 1 --seeds 100000
 	@$(BUILD_DIR)/bin/hallmark-sim --twins 1 --validators 4 --seed 1 --seeds 10000
 	@$(BUILD_DIR)/bin/hallmark-sim --twins 2 --validators 7 --seed 1 --seeds 10000
+	@$(BUILD_DIR)/bin/hallmark-sim --seed 100001 --seeds 10000 --set-changes always
+	@$(BUILD_DIR)/bin/hallmark-sim --twins 1 --validators 4 --seed 10001 --seeds 2000 --set-changes always
+	@$(BUILD_DIR)/bin/hallmark-sim --twins 2 --validators 7 --seed 10001 --seeds 2000 --set-changes always
 
 # libFuzzer with ASan and UBSan (clang): each target for FUZZ_SECONDS, from the committed corpus.
 # New inputs the fuzzer finds stay in build-fuzz/corpus; crashes are written to build-fuzz/.

@@ -22,20 +22,13 @@ std::string Short(const Hash256& id) {
 Engine::Engine(EngineConfig config, const VoteSigner* signer, EngineStart start)
     : config_(std::move(config)), signer_(signer) {
   HM_ASSERT(config_.validators.size() > 0);
-  if (signer_) {
-    std::optional<size_t> index = config_.validators.IndexOf(signer_->public_key());
-    if (index) my_index_ = static_cast<ValidatorIndex>(*index);
-  }
-  schedule_ = ProposerSchedule(config_.validators);
-  const size_t n = config_.validators.size();
-  max_round_.assign(n, 0);
-  helped_at_.assign(n, 0);
-  asked_to_.assign(n, 0);
-  peer_height_.assign(n, 0);
-  rounds_helped_.assign(n, {});
-  future_.assign(n, {});
   height_ = start.committed_height + 1;
   known_committed_ = start.committed_height;
+  epochs_.emplace(height_, config_.validators);
+  {
+    Actions ignored;  // Nothing to say yet: the first set is the one configured.
+    EnterHeight(&ignored);
+  }
   if (start.signer_state) {
     signer_state_ = *start.signer_state;
 #ifdef HALLMARK_MUTANT_LOCK_NOT_RESTORED
@@ -56,7 +49,7 @@ Engine::Engine(EngineConfig config, const VoteSigner* signer, EngineStart start)
         verdicts_[lock->block.id] = Verdict::kValid;
         RoundState& rs = Round(lock->round);
         for (const Vote& v : lock->polka) {
-          auto index = config_.validators.IndexOf(v.validator);
+          auto index = validators_.IndexOf(v.validator);
           if (index && v.height == height_ && v.round == lock->round &&
               v.type == VoteType::kPrevote && v.block_id == lock->block.id)
             rs.prevotes.Add(static_cast<ValidatorIndex>(*index), v, nullptr);
@@ -72,8 +65,11 @@ Actions Engine::Start() {
   HM_ASSERT(!started_);
   started_ = true;
   Actions out;
-  if (signer_ && !my_index_) LogLine("this node's key is not a validator: following only", &out);
-  if (abstaining_ && my_index_) {
+  if (signer_ && !my_index_)
+    LogLine("this node's key is not in the validator set of this height: following only", &out);
+  // Also for a key outside the current set: it may join a later set, and must not sign there
+  // before the check has passed.
+  if (abstaining_ && signer_) {
     LogLine(
         "signer state is missing (wiped or restored data folder): abstaining from signing until "
         "the network has committed past any height this validator could have signed "
@@ -127,16 +123,123 @@ void Engine::Dispatch(const Event& event, Actions* out) {
           OnBlockBuilt(e, out);
         } else if constexpr (std::is_same_v<E, BlockVerdict>) {
           OnVerdict(e, out);
-        } else {
-          static_assert(std::is_same_v<E, BlockFetched>);
+        } else if constexpr (std::is_same_v<E, BlockFetched>) {
           OnFetched(e, out);
+        } else {
+          static_assert(std::is_same_v<E, ScheduleValidators>);
+          OnSchedule(e, out);
         }
       },
       event);
 }
 
 Engine::RoundState& Engine::Round(uint32_t round) {
-  return rounds_.try_emplace(round, height_, round, &config_.validators).first->second;
+  return rounds_.try_emplace(round, height_, round, &validators_).first->second;
+}
+
+const ValidatorSet& Engine::ValidatorSetAt(uint64_t height) const {
+#ifdef HALLMARK_MUTANT_SET_ONE_HEIGHT_EARLY
+  // Mutant: a scheduled set is applied one height before it is in force.
+  ++height;
+#endif
+  auto it = epochs_.upper_bound(height);
+  if (it == epochs_.begin()) return validators_;  // Before the first epoch kept.
+  return std::prev(it)->second;
+}
+
+ValidatorIndex Engine::ProposerOf(uint64_t height, uint32_t round) const {
+  if (height == height_) return ProposerFor(schedule_, height, round);
+  if (height == height_ + 1) return ProposerFor(next_schedule_, height, round);
+  return ProposerFor(ProposerSchedule(ValidatorSetAt(height)), height, round);
+}
+
+namespace {
+
+bool SameSet(const ValidatorSet& a, const ValidatorSet& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a.at(i).key != b.at(i).key || a.at(i).voting_power != b.at(i).voting_power) return false;
+  return true;
+}
+
+// `values`, indexed by `from`, re-indexed by `to`: a validator keeps its entry by key, a new one
+// gets `fresh`.
+template <typename T>
+std::vector<T> Remap(std::vector<T> values, const ValidatorSet& from, const ValidatorSet& to,
+                     const T& fresh) {
+  std::vector<T> out(to.size(), fresh);
+  for (size_t i = 0; i < to.size(); ++i) {
+    std::optional<size_t> j = from.IndexOf(to.at(i).key);
+    if (j && *j < values.size()) out[i] = std::move(values[*j]);
+  }
+  return out;
+}
+
+}  // namespace
+
+void Engine::EnterHeight(Actions* out) {
+  // Sets in force before this height are no longer needed.
+  auto current = epochs_.upper_bound(height_);
+  HM_ASSERT(current != epochs_.begin());
+  --current;
+  epochs_.erase(epochs_.begin(), current);
+  const ValidatorSet& set = ValidatorSetAt(height_);
+  const bool first = validators_.size() == 0;
+  if (first || !SameSet(set, validators_)) {
+    if (!first) {
+      peer_height_ = Remap(std::move(peer_height_), validators_, set, uint64_t{0});
+      helped_at_ = Remap(std::move(helped_at_), validators_, set, uint64_t{0});
+      asked_to_ = Remap(std::move(asked_to_), validators_, set, uint64_t{0});
+      rounds_helped_ = Remap(std::move(rounds_helped_), validators_, set, std::set<uint32_t>{});
+    } else {
+      peer_height_.assign(set.size(), 0);
+      helped_at_.assign(set.size(), 0);
+      asked_to_.assign(set.size(), 0);
+      rounds_helped_.assign(set.size(), {});
+    }
+    validators_ = set;
+    schedule_ = ProposerSchedule(validators_);
+    const std::optional<ValidatorIndex> was = my_index_;
+    my_index_.reset();
+    if (signer_) {
+      if (std::optional<size_t> index = validators_.IndexOf(signer_->public_key()))
+        my_index_ = static_cast<ValidatorIndex>(*index);
+    }
+    if (!first) {
+      LogLine("validator set changes: " + std::to_string(validators_.size()) +
+                  " validators, total power " + std::to_string(validators_.total_power()),
+              out);
+      if (signer_ && !was && my_index_)
+        LogLine("this node's key is in the set from this height: it votes", out);
+      if (signer_ && was && !my_index_)
+        LogLine("this node's key is no longer in the set: it stops voting and follows", out);
+    }
+  }
+  max_round_.assign(validators_.size(), 0);
+  RefreshNextSet();
+  future_.assign(next_validators_.size(), {});
+}
+
+void Engine::RefreshNextSet() {
+  const ValidatorSet& next = ValidatorSetAt(height_ + 1);
+  if (next_validators_.size() > 0 && SameSet(next, next_validators_)) return;
+  next_validators_ = next;
+  next_schedule_ = ProposerSchedule(next_validators_);
+  // Messages buffered for height + 1 were checked against the set that was known for it; drop
+  // them rather than re-check (their senders repeat them).
+  future_.assign(next_validators_.size(), {});
+}
+
+void Engine::OnSchedule(const ScheduleValidators& schedule, Actions* out) {
+  if (schedule.from_height <= height_ || schedule.set.size() == 0) {
+    LogLine("ignoring a validator set scheduled from height " +
+                std::to_string(schedule.from_height) +
+                ", a height already entered (or an empty set): the driver's bug",
+            out);
+    return;
+  }
+  epochs_.insert_or_assign(schedule.from_height, schedule.set);
+  RefreshNextSet();
 }
 
 Engine::Verdict Engine::VerdictOf(const Hash256& block_id) const {
@@ -373,8 +476,9 @@ EngineFootprint Engine::Footprint() const {
   return f;
 }
 
-EngineFootprint FootprintLimit(const EngineConfig& config) {
-  const size_t n = config.validators.size();
+namespace {
+
+EngineFootprint LimitFor(size_t n, uint64_t max_block_bytes) {
   EngineFootprint f;
   // The window behind and ahead, and the proof rounds older than it: the valid round, the locked
   // round, and one per proposal kept at the current round or later.
@@ -382,11 +486,21 @@ EngineFootprint FootprintLimit(const EngineConfig& config) {
   f.vote_entries = f.rounds * 2 * n * VoteSet::MaxVotesPerValidator(n);
   // One proposal per round whose blocks are held, and the valid value.
   f.blocks = kBlockRoundsKept + 1 + kMaxProposalRoundsAhead + 1;
-  f.block_bytes = f.blocks * config.max_block_bytes;
+  f.block_bytes = f.blocks * max_block_bytes;
   f.buffered = n * kMaxFutureMessagesPerValidator;
-  f.buffered_bytes = n * config.max_block_bytes;  // One proposal per validator.
+  f.buffered_bytes = n * max_block_bytes;  // One proposal per validator.
   f.other = f.blocks + f.rounds * n * 2 + n * kMaxRoundsKept;
   return f;
+}
+
+}  // namespace
+
+EngineFootprint FootprintLimit(const EngineConfig& config) {
+  return LimitFor(config.validators.size(), config.max_block_bytes);
+}
+
+EngineFootprint Engine::Limit() const {
+  return LimitFor(std::max(validators_.size(), next_validators_.size()), config_.max_block_bytes);
 }
 
 void Engine::NoteRound(ValidatorIndex index, uint32_t round) {
@@ -408,16 +522,15 @@ void Engine::BufferFuture(ValidatorIndex index, Event event) {
 }
 
 void Engine::OnVote(const Vote& vote, Actions* out) {
-  std::optional<size_t> index = config_.validators.IndexOf(vote.validator);
-  if (!index) return;
-  const auto peer = static_cast<ValidatorIndex>(*index);
-  if (vote.height < height_) {
-    if (!WillHelp(peer) ||
-        !Check(vote.validator, core::VoteSignBytes(config_.chain_id, vote), vote.signature))
-      return;
-    return HelpLaggard(peer, vote.height, out);
-  }
+  // Index in the set of the current height; per-validator state is kept by it.
+  std::optional<size_t> index = validators_.IndexOf(vote.validator);
   if (vote.height > height_) {
+    // Signed by a validator of the vote's height: the next height's set, or for later heights
+    // the latest set known (a vote that fails only triggers no fetch).
+    const ValidatorSet& set =
+        vote.height == height_ + 1 ? next_validators_ : ValidatorSetAt(vote.height);
+    std::optional<size_t> signer = set.IndexOf(vote.validator);
+    if (!signer) return;
     const Bytes sign_bytes = core::VoteSignBytes(config_.chain_id, vote);
     bool verified = false;
     if (vote.height == height_ + 1) {
@@ -425,10 +538,22 @@ void Engine::OnVote(const Vote& vote, Actions* out) {
       // the validator it names.
       if (!Check(vote.validator, sign_bytes, vote.signature)) return;
       verified = true;
-      BufferFuture(peer, VoteReceived{vote});
+      BufferFuture(static_cast<ValidatorIndex>(*signer), VoteReceived{vote});
     }
-    NoteAhead(peer, vote.height, verified, vote.validator, sign_bytes, vote.signature, out);
+    // Only validators of the current height are followed (and fetched from) on their word.
+    if (index)
+      NoteAhead(static_cast<ValidatorIndex>(*index), vote.height, verified, vote.validator,
+                sign_bytes, vote.signature, out);
     return;
+  }
+  if (!index) return;
+  const auto peer = static_cast<ValidatorIndex>(*index);
+  if (vote.height < height_) {
+    // Helped only while it is a validator of our height (its own height's set may be gone).
+    if (!WillHelp(peer) ||
+        !Check(vote.validator, core::VoteSignBytes(config_.chain_id, vote), vote.signature))
+      return;
+    return HelpLaggard(peer, vote.height, out);
   }
   // Old rounds are dropped, except the prevotes of a round that line 28 may still need.
   const bool old_round = vote.round + kMaxRoundsKept < round_;
@@ -444,7 +569,31 @@ void Engine::OnVote(const Vote& vote, Actions* out) {
 }
 
 void Engine::OnProposal(const Proposal& proposal, Actions* out) {
-  std::optional<size_t> index = config_.validators.IndexOf(proposal.proposer);
+  std::optional<size_t> index = validators_.IndexOf(proposal.proposer);
+  if (proposal.height > height_) {
+    // As for votes: signed by a validator of the proposal's height (next set, or latest known).
+    const ValidatorSet& set =
+        proposal.height == height_ + 1 ? next_validators_ : ValidatorSetAt(proposal.height);
+    std::optional<size_t> signer = set.IndexOf(proposal.proposer);
+    if (!signer) return;
+    const Bytes sign_bytes = core::ProposalSignBytes(config_.chain_id, proposal);
+    bool verified = false;
+    if (proposal.height == height_ + 1) {
+      // Buffered only when it could be kept at the next height's round 0 and is signed by the
+      // proposer of its round (by the next height's set).
+      if (proposal.round > kMaxProposalRoundsAhead ||
+          proposal.block.size() > config_.max_block_bytes ||
+          ProposerOf(proposal.height, proposal.round) != *signer ||
+          !Check(proposal.proposer, sign_bytes, proposal.signature))
+        return;
+      verified = true;
+      BufferFuture(static_cast<ValidatorIndex>(*signer), ProposalReceived{proposal});
+    }
+    if (index)
+      NoteAhead(static_cast<ValidatorIndex>(*index), proposal.height, verified, proposal.proposer,
+                sign_bytes, proposal.signature, out);
+    return;
+  }
   if (!index) return;
   const auto peer = static_cast<ValidatorIndex>(*index);
   if (proposal.height < height_) {
@@ -454,29 +603,11 @@ void Engine::OnProposal(const Proposal& proposal, Actions* out) {
       return;
     return HelpLaggard(peer, proposal.height, out);
   }
-  if (proposal.height > height_) {
-    const Bytes sign_bytes = core::ProposalSignBytes(config_.chain_id, proposal);
-    bool verified = false;
-    if (proposal.height == height_ + 1) {
-      // Buffered only when it could be kept at the next height's round 0 and is signed by the
-      // proposer of its round.
-      if (proposal.round > kMaxProposalRoundsAhead ||
-          proposal.block.size() > config_.max_block_bytes ||
-          ProposerOf(proposal.height, proposal.round) != peer ||
-          !Check(proposal.proposer, sign_bytes, proposal.signature))
-        return;
-      verified = true;
-      BufferFuture(peer, ProposalReceived{proposal});
-    }
-    NoteAhead(peer, proposal.height, verified, proposal.proposer, sign_bytes, proposal.signature,
-              out);
-    return;
-  }
   if (proposal.round > round_ + kMaxRoundsAhead || proposal.round + kMaxRoundsKept < round_) return;
   if (proposal.block.size() > config_.max_block_bytes) return;
   const ValidatorIndex expected = ProposerOf(height_, proposal.round);
-  if (!core::VerifyProposalSignature(config_.chain_id, proposal,
-                                     config_.validators.at(expected).key, config_.check)
+  if (!core::VerifyProposalSignature(config_.chain_id, proposal, validators_.at(expected).key,
+                                     config_.check)
            .ok())
     return;
   NoteRound(expected, proposal.round);
@@ -584,8 +715,13 @@ void Engine::OnTimeout(const Timeout& timeout, Actions* out) {
 
 void Engine::OnCertificate(const CommitCertificate& certificate, Actions* out) {
   if (certificate.height < height_) return;
-  if (!core::VerifyCommitCertificate(config_.validators, config_.chain_id, certificate,
-                                     certificate.height, certificate.block_id, config_.check)
+  // By the set of the certificate's height; beyond the next height, the latest set known, which
+  // may not be the right one: then the certificate triggers no fetch (the round's rebroadcast
+  // still asks peers heard ahead), and a fetched block is committed only after its own
+  // certificate checks against the set of its height.
+  if (!core::VerifyCommitCertificate(ValidatorSetAt(certificate.height), config_.chain_id,
+                                     certificate, certificate.height, certificate.block_id,
+                                     config_.check)
            .ok())
     return;
   known_committed_ = std::max(known_committed_, certificate.height);
@@ -601,20 +737,26 @@ void Engine::OnCertificate(const CommitCertificate& certificate, Actions* out) {
   fetch_requested_to_ = to;
   std::vector<ValidatorIndex> peers;
   for (const CommitSignature& s : certificate.signatures) {
-    auto i = config_.validators.IndexOf(s.validator);
+    auto i = validators_.IndexOf(s.validator);
     if (i && (!my_index_ || *i != *my_index_)) peers.push_back(static_cast<ValidatorIndex>(*i));
   }
   LogLine("behind: height " + std::to_string(certificate.height) +
               " is certified; fetching blocks from " + std::to_string(height_),
           out);
-  out->push_back(FetchBlocks{height_, to, std::move(peers)});
+  out->push_back(Fetch(to, std::move(peers)));
+}
+
+FetchBlocks Engine::Fetch(uint64_t to, std::vector<ValidatorIndex> peers) const {
+  FetchBlocks f{height_, to, std::move(peers), {}};
+  for (ValidatorIndex i : f.peers) f.peer_keys.push_back(validators_.at(i).key);
+  return f;
 }
 
 void Engine::OnFetched(const BlockFetched& fetched, Actions* out) {
   const CommitCertificate& c = fetched.certificate;
   if (c.height != height_ || fetched.block.id != c.block_id) return;
-  if (!core::VerifyCommitCertificate(config_.validators, config_.chain_id, c, height_,
-                                     fetched.block.id, config_.check)
+  if (!core::VerifyCommitCertificate(validators_, config_.chain_id, c, height_, fetched.block.id,
+                                     config_.check)
            .ok())
     return;
   Commit(fetched.block, c, /*live=*/false, out);
@@ -640,7 +782,7 @@ void Engine::NoteAhead(ValidatorIndex peer, uint64_t their_height, bool verified
     LogLine("behind: validator " + std::to_string(peer) + " is at height " +
                 std::to_string(their_height) + "; fetching blocks",
             out);
-    out->push_back(FetchBlocks{height_, asked_to_[peer], {peer}});
+    out->push_back(Fetch(asked_to_[peer], {peer}));
   }
 }
 
@@ -658,13 +800,13 @@ void Engine::FetchFromPeersAhead(Actions* out) {
   std::fill(asked_to_.begin(), asked_to_.end(), 0);
   if (target < height_) return;
   if (peers.empty()) {
-    for (ValidatorIndex i = 0; i < config_.validators.size(); ++i)
+    for (ValidatorIndex i = 0; i < validators_.size(); ++i)
       if (!my_index_ || i != *my_index_) peers.push_back(i);
   }
   target = FetchLimit(target);
   // Only proven heights (certificates, quorums) hold back later fetches.
   fetch_requested_to_ = std::min(target, known_committed_);
-  out->push_back(FetchBlocks{height_, target, std::move(peers)});
+  out->push_back(Fetch(target, std::move(peers)));
 }
 
 void Engine::HelpLaggingRound(ValidatorIndex peer, uint32_t their_round, Actions* out) {
@@ -676,20 +818,20 @@ void Engine::HelpLaggingRound(ValidatorIndex peer, uint32_t their_round, Actions
   if (it == rounds_.end()) return;
   const RoundState& rs = it->second;
   if (std::optional<Proposal> own = WithBlock(rs.own_proposal))
-    out->push_back(SendTo{peer, std::move(*own)});
-  if (rs.own_prevote) out->push_back(SendTo{peer, *rs.own_prevote});
-  if (rs.own_precommit) out->push_back(SendTo{peer, *rs.own_precommit});
+    out->push_back(SendTo{peer, std::move(*own), validators_.at(peer).key});
+  if (rs.own_prevote) out->push_back(SendTo{peer, *rs.own_prevote, validators_.at(peer).key});
+  if (rs.own_precommit) out->push_back(SendTo{peer, *rs.own_precommit, validators_.at(peer).key});
 }
 
 uint64_t Engine::HeightOfOneThird() const {
   std::vector<std::pair<uint64_t, uint64_t>> heard;  // (height, power)
   for (ValidatorIndex i = 0; i < peer_height_.size(); ++i)
-    heard.emplace_back(peer_height_[i], config_.validators.at(i).voting_power);
+    heard.emplace_back(peer_height_[i], validators_.at(i).voting_power);
   std::sort(heard.begin(), heard.end(), std::greater<>());
   uint64_t power = 0;
   for (const auto& [height, p] : heard) {
     power += p;
-    if (HasOneThirdPlus(power, config_.validators.total_power())) return height;
+    if (HasOneThirdPlus(power, validators_.total_power())) return height;
   }
   return 0;
 }
@@ -704,7 +846,7 @@ void Engine::HelpLaggard(ValidatorIndex peer, uint64_t their_height, Actions* ou
   const CommitCertificate* send = &recent_certificates_.back();
   for (const CommitCertificate& c : recent_certificates_)
     if (c.height == their_height) send = &c;
-  out->push_back(SendTo{peer, *send});
+  out->push_back(SendTo{peer, *send, validators_.at(peer).key});
 }
 
 void Engine::ProcessRules(Actions* out) {
@@ -793,7 +935,7 @@ bool Engine::TryCommit(Actions* out) {
         std::vector<ValidatorIndex> peers;
         for (const auto& [index, vote] : rs.precommits.votes())
           if (vote.block_id == *id && (!my_index_ || index != *my_index_)) peers.push_back(index);
-        out->push_back(FetchBlocks{height_, height_, std::move(peers)});
+        out->push_back(Fetch(height_, std::move(peers)));
       }
       continue;
     }
@@ -823,13 +965,13 @@ bool Engine::TrySkipRound(Actions* out) {
   std::vector<std::pair<uint32_t, uint64_t>> ahead;  // (round + 1, power)
   for (ValidatorIndex i = 0; i < max_round_.size(); ++i) {
     if (max_round_[i] > round_ + 1)
-      ahead.emplace_back(max_round_[i], config_.validators.at(i).voting_power);
+      ahead.emplace_back(max_round_[i], validators_.at(i).voting_power);
   }
   std::sort(ahead.begin(), ahead.end(), std::greater<>());
   uint64_t power = 0;
   for (const auto& [round_plus_one, p] : ahead) {
     power += p;
-    if (HasOneThirdPlus(power, config_.validators.total_power())) {
+    if (HasOneThirdPlus(power, validators_.total_power())) {
       StartRound(round_plus_one - 1, out);
       return true;
     }
@@ -887,11 +1029,11 @@ void Engine::Commit(const Block& block, const CommitCertificate& certificate, bo
   blocks_.clear();
   verdicts_.clear();
   evidence_reported_.clear();
-  std::fill(max_round_.begin(), max_round_.end(), 0);
-  StartRound(0, out);
-  // Messages that arrived early for this height.
-  std::vector<std::vector<Event>> buffered(config_.validators.size());
+  // Messages that arrived early for this height, checked against its set (now the current one).
+  std::vector<std::vector<Event>> buffered;
   buffered.swap(future_);
+  EnterHeight(out);
+  StartRound(0, out);
   for (auto& events : buffered)
     for (const Event& e : events) Dispatch(e, out);
 }

@@ -35,6 +35,9 @@ inline constexpr uint32_t kMaxRoundsKept = 64;
 
 struct EngineConfig {
   std::string chain_id;
+  // The validator set of the first height the engine enters (EngineStart::committed_height + 1).
+  // Later sets arrive as ScheduleValidators events (docs/consensus.md, "Changing validator
+  // sets").
   ValidatorSet validators;
   TimeoutConfig timeouts;
   // genesis.json's consensus.max_block_bytes: larger proposals are dropped unread.
@@ -45,7 +48,8 @@ struct EngineConfig {
 };
 
 // What the engine holds that peers can make it hold, for tests, the simulator and metrics.
-// FootprintLimit gives the bound on each (docs/consensus.md, "Limits").
+// FootprintLimit gives the bound on each (docs/consensus.md, "Limits"). Validator sets the driver
+// schedules are not counted: they come from the committed chain, not from peers.
 struct EngineFootprint {
   size_t rounds = 0;        // Rounds of the current height kept.
   size_t vote_entries = 0;  // (block, validator) pairs remembered, over every vote set.
@@ -75,12 +79,18 @@ struct EngineStart {
 // PersistSignerState before the Broadcast, and refuses while the double-sign check is pending.
 //
 // Thread-compatible: one driver thread (or strand) calls Start and Step.
+//
+// FootprintLimit bounds what an engine holds with config.validators as its set; when the set
+// changes, the bound is that of the larger of the sets of the current and the next height
+// (Engine::Limit), so a caller that checks against a fixed bound passes the largest set it
+// schedules.
 EngineFootprint FootprintLimit(const EngineConfig& config);
 
 class Engine {
  public:
-  // `signer` may be null for a node that only follows (it never signs); otherwise its key must
-  // be in the validator set. `signer` must outlive the engine.
+  // `signer` may be null for a node that only follows (it never signs). A signer whose key is
+  // not in the set of the current height follows too, and signs from the first height whose set
+  // holds its key (and stops at the first one that does not). `signer` must outlive the engine.
   Engine(EngineConfig config, const VoteSigner* signer, EngineStart start);
 
   // Enters the first round of the next height. Call once, before any Step.
@@ -94,12 +104,19 @@ class Engine {
   const SignerState& signer_state() const { return signer_state_; }
   bool abstaining() const { return abstaining_; }
   LockState lock() const { return {locked_round_, locked_block_}; }
+  // This validator's index in the set of the current height; nullopt while it only follows.
   std::optional<ValidatorIndex> my_index() const { return my_index_; }
-  ValidatorIndex ProposerOf(uint64_t height, uint32_t round) const {
-    return ProposerFor(schedule_, height, round);
-  }
+  // The proposer of (height, round) by the set of `height` (the latest known for heights beyond
+  // the next one).
+  ValidatorIndex ProposerOf(uint64_t height, uint32_t round) const;
+  // The set of the current height, and of any height: the latest scheduled set with
+  // from_height <= height (the set of the current height for earlier ones).
+  const ValidatorSet& validators() const { return validators_; }
+  const ValidatorSet& ValidatorSetAt(uint64_t height) const;
   const EngineConfig& config() const { return config_; }
   EngineFootprint Footprint() const;
+  // The bound on Footprint() for the sets the engine holds now (see FootprintLimit).
+  EngineFootprint Limit() const;
 
  private:
   enum class Verdict { kPending, kValid, kInvalid };
@@ -129,7 +146,13 @@ class Engine {
   void OnBlockBuilt(const BlockBuilt& built, Actions* out);
   void OnVerdict(const BlockVerdict& verdict, Actions* out);
   void OnFetched(const BlockFetched& fetched, Actions* out);
+  void OnSchedule(const ScheduleValidators& schedule, Actions* out);
   void Dispatch(const Event& event, Actions* out);
+  // Takes the sets of height_ and height_ + 1 from epochs_; at a set boundary rebuilds the
+  // per-validator state by key. Leaves future_ empty, sized for the set of height_ + 1.
+  void EnterHeight(Actions* out);
+  // Re-reads the set of height_ + 1 after a schedule; drops buffered messages if it changed.
+  void RefreshNextSet();
 
   void StartRound(uint32_t round, Actions* out);
   // Applies every rule whose condition holds until none does.
@@ -157,6 +180,8 @@ class Engine {
   void NoteAhead(ValidatorIndex peer, uint64_t their_height, bool verified, const PublicKey& key,
                  const Bytes& sign_bytes, const Signature& signature, Actions* out);
   void FetchFromPeersAhead(Actions* out);
+  // A FetchBlocks from height_ to `to`, asking `peers` (indices in validators_).
+  FetchBlocks Fetch(uint64_t to, std::vector<ValidatorIndex> peers) const;
   // The last height of one fetch batch starting at height_ and asking up to `to`.
   uint64_t FetchLimit(uint64_t to) const { return std::min(to, height_ + kMaxFetchHeights - 1); }
   // A peer still in an earlier round of our height: send it what we signed in that round, which
@@ -185,9 +210,16 @@ class Engine {
 
   EngineConfig config_;
   const VoteSigner* signer_;
-  std::optional<ValidatorIndex> my_index_;
-  std::vector<ValidatorIndex> schedule_;
+  std::optional<ValidatorIndex> my_index_;  // In validators_.
   bool started_ = false;
+
+  // Validator sets by the first height they are in force; the first entry is the set of
+  // height_ (older ones are dropped on entering a height), later ones are scheduled.
+  std::map<uint64_t, ValidatorSet> epochs_;
+  ValidatorSet validators_;  // Of height_: every per-validator vector below is indexed by it.
+  std::vector<ValidatorIndex> schedule_;
+  ValidatorSet next_validators_;  // Of height_ + 1: future_ is indexed by it.
+  std::vector<ValidatorIndex> next_schedule_;
 
   // Tendermint's per-height state.
   uint64_t height_ = 1;
@@ -215,7 +247,8 @@ class Engine {
   std::vector<uint64_t> asked_to_;     // Per validator: last height asked of it on its word.
   std::vector<std::set<uint32_t>> rounds_helped_;  // Per validator, since the last rebroadcast.
   std::deque<CommitCertificate> recent_certificates_;
-  std::vector<std::vector<Event>> future_;  // Per validator, messages for height + 1.
+  // Per validator of the set of height + 1, messages for height + 1.
+  std::vector<std::vector<Event>> future_;
 
   // Signing.
   SignerState signer_state_;

@@ -83,10 +83,14 @@ std::string Describe(const Event& event) {
         } else if constexpr (std::is_same_v<E, BlockVerdict>) {
           return "verdict h=" + std::to_string(e.height) + " block=" + Short(e.block_id) +
                  (e.valid ? " valid" : " invalid");
-        } else {
-          static_assert(std::is_same_v<E, BlockFetched>);
+        } else if constexpr (std::is_same_v<E, BlockFetched>) {
           return "fetched h=" + std::to_string(e.certificate.height) +
                  " block=" + Short(e.block.id);
+        } else {
+          static_assert(std::is_same_v<E, ScheduleValidators>);
+          return "schedule validators from h=" + std::to_string(e.from_height) +
+                 " n=" + std::to_string(e.set.size()) +
+                 " power=" + std::to_string(e.set.total_power());
         }
       },
       event);

@@ -30,7 +30,8 @@ using core::ValidatorSet;
 using core::Vote;
 using core::VoteType;
 
-// An index into the validator set (genesis order).
+// An index into the validator set of one height (the set's order: genesis order, validators
+// added by governance appended).
 using ValidatorIndex = uint32_t;
 
 // A block as the engine sees it: an id and bytes only the application understands. The
@@ -155,8 +156,18 @@ struct BlockFetched {
   Block block;
   CommitCertificate certificate;
 };
+// The validator set in force from `from_height` on (until a later schedule), sent by the driver
+// after it has applied a committed block, once for each epoch that block scheduled. Because a
+// change completed in block h is in force from h + delay with delay >= 2, the set of every height
+// the engine enters, and of the one after it, is known before it is needed.
+// REQUIRES: from_height > the engine's height (a schedule for a height already entered is the
+// driver's bug; the engine logs it and ignores it).
+struct ScheduleValidators {
+  uint64_t from_height = 0;
+  ValidatorSet set;
+};
 using Event = std::variant<ProposalReceived, VoteReceived, CertificateReceived, TimeoutFired,
-                           BlockBuilt, BlockVerdict, BlockFetched>;
+                           BlockBuilt, BlockVerdict, BlockFetched, ScheduleValidators>;
 
 // ---------------------------------------------------------------------------------------------
 // Actions, carried out by the driver in the order given.
@@ -165,9 +176,13 @@ using Message = std::variant<Proposal, Vote, CommitCertificate>;
 struct Broadcast {
   Message message;
 };
+// To one validator: `to` is its index in the set of the height the engine was at when it emitted
+// the action, `key` its key. The driver should use `key`: one Step's actions can span a commit,
+// after which indices refer to another set.
 struct SendTo {
   ValidatorIndex to = 0;
   Message message;
+  PublicKey key;
 };
 struct ScheduleTimeout {
   Timeout timeout;
@@ -197,11 +212,14 @@ struct CommitBlock {
   CommitCertificate certificate;
 };
 // Fetch committed blocks [from_height, to_height] with their certificates from one of `peers`
-// (validators that signed a certificate at to_height) and deliver them as BlockFetched.
+// (validators that signed a certificate at to_height) and deliver them as BlockFetched. `peers`
+// are indices in the set of the engine's height when it emitted the action, `peer_keys` their
+// keys in the same order (see SendTo).
 struct FetchBlocks {
   uint64_t from_height = 0;
   uint64_t to_height = 0;
   std::vector<ValidatorIndex> peers;
+  std::vector<PublicKey> peer_keys;
 };
 // Two conflicting signed votes, or two conflicting signed proposals, from one validator.
 struct ReportEvidence {

@@ -69,7 +69,7 @@ ConsensusDriver::ConsensusDriver(asio::io_context& io, const core::Network& netw
       peers_(peers),
       signer_(signer),
       metrics_(metrics),
-      evidence_(network, ledger) {
+      evidence_(network, ledger, core::limits::kMaxPendingEvidence, options_.network_state) {
   height_gauge_ = &metrics_->GetGauge("hallmark_height", "Height of the latest committed block.");
   commit_latency_ = &metrics_->GetHistogram("hallmark_commit_latency_seconds",
                                             "Time from entering a height to committing it.",
@@ -171,14 +171,46 @@ core::Result<std::optional<consensus::SignerState>> ConsensusDriver::LoadSignerS
   return choice.state;
 }
 
+std::shared_ptr<const core::NetworkState> ConsensusDriver::NetworkState() const {
+  if (options_.network_state) return options_.network_state();
+  return genesis_state_;
+}
+
+void ConsensusDriver::ScheduleNewEpochs(std::vector<consensus::Event>* events) {
+  const std::shared_ptr<const core::NetworkState> state = NetworkState();
+  for (const core::ValidatorEpoch& epoch : state->validator_epochs()) {
+    if (epoch.from_height <= scheduled_to_) continue;
+    auto set = ValidatorSetOf(epoch);
+    if (!set.ok()) {
+      Fatal("the validator set scheduled from height " + std::to_string(epoch.from_height) +
+            " is not a valid set: " + set.status().ToString());
+      return;
+    }
+    const bool mine = signer_ && set->IndexOf(signer_->public_key()).has_value();
+    spdlog::info(
+        "validator set from height {}: {} validators, total power {}{}", epoch.from_height,
+        set->size(), set->total_power(),
+        signer_ ? (mine ? "; this node's key is in it" : "; this node's key is not in it") : "");
+    scheduled_to_ = epoch.from_height;
+    events->push_back(consensus::ScheduleValidators{epoch.from_height, std::move(set).value()});
+  }
+}
+
 Status ConsensusDriver::Start() {
-  auto set = core::ValidatorSet::FromNetwork(network_);
-  if (!set.ok()) return set.status();
-  validators_ = std::move(set).value();
+  if (!options_.network_state)
+    genesis_state_ =
+        std::make_shared<const core::NetworkState>(core::NetworkState::FromGenesis(network_));
+  const std::shared_ptr<const core::NetworkState> state = NetworkState();
+  // The engine starts with the set of the height it enters; later sets are scheduled at once.
+  const uint64_t first = ledger_->height() + 1;
+  auto set = ValidatorSetOf(state->ValidatorSetAt(first));
+  if (!set.ok())
+    return set.status().WithContext("the validator set of height " + std::to_string(first));
+  scheduled_to_ = first;
 
   consensus::EngineConfig config;
   config.chain_id = network_.chain_id();
-  config.validators = validators_;
+  config.validators = std::move(set).value();
   const auto& p = network_.genesis().consensus();
   config.timeouts = consensus::TimeoutConfig{p.timeout_propose_ms(), p.timeout_prevote_ms(),
                                              p.timeout_precommit_ms(), p.timeout_delta_ms()};
@@ -202,6 +234,9 @@ Status ConsensusDriver::Start() {
   Post([this] {
     height_started_ = std::chrono::steady_clock::now();
     Execute(engine_->Start());
+    std::vector<consensus::Event> schedules;
+    ScheduleNewEpochs(&schedules);
+    for (const consensus::Event& e : schedules) Handle(e);
   });
   return Status::Ok();
 }
@@ -245,6 +280,7 @@ void ConsensusDriver::Execute(consensus::Actions actions) {
   }
   abstaining_.store(engine_->abstaining());
   engine_height_.store(engine_->height());
+  voting_.store(signer_ && engine_->my_index() && !engine_->abstaining());
   for (const consensus::Event& event : events) Handle(event);
 }
 
@@ -255,7 +291,8 @@ void ConsensusDriver::Do(const consensus::Action& action, std::vector<consensus:
         if constexpr (std::is_same_v<T, consensus::Broadcast>) {
           SendMessage(a.message, nullptr);
         } else if constexpr (std::is_same_v<T, consensus::SendTo>) {
-          if (a.to < validators_.size()) SendMessage(a.message, &validators_.at(a.to).key);
+          // By key: the index is of the set of the height the engine was at when it sent it.
+          SendMessage(a.message, &a.key);
         } else if constexpr (std::is_same_v<T, consensus::ScheduleTimeout>) {
           Schedule(a.timeout, a.delay_ms);
         } else if constexpr (std::is_same_v<T, consensus::BuildBlock>) {
@@ -276,6 +313,9 @@ void ConsensusDriver::Do(const consensus::Action& action, std::vector<consensus:
           if (!st.ok()) Fatal("cannot persist the lock: " + st.ToString());
         } else if constexpr (std::is_same_v<T, consensus::CommitBlock>) {
           DoCommit(a);
+          // The block may have scheduled validator sets; the engine hears of them after this
+          // list, before any other message (delay >= 2: none is for the height it just entered).
+          ScheduleNewEpochs(out);
         } else if constexpr (std::is_same_v<T, consensus::FetchBlocks>) {
           DoFetch(a);
         } else if constexpr (std::is_same_v<T, consensus::ReportEvidence>) {
@@ -585,10 +625,7 @@ void ConsensusDriver::DoCommit(const consensus::CommitBlock& a) {
 }
 
 void ConsensusDriver::DoFetch(const consensus::FetchBlocks& a) {
-  std::vector<core::PublicKey> candidates;
-  for (auto idx : a.peers) {
-    if (idx < validators_.size()) candidates.push_back(validators_.at(idx).key);
-  }
+  std::vector<core::PublicKey> candidates = a.peer_keys;
   for (const auto& [key, height] : peer_heights_) {
     if (height >= a.to_height) candidates.push_back(key);
   }
@@ -606,6 +643,22 @@ void ConsensusDriver::DoFetch(const consensus::FetchBlocks& a) {
     if (ec || stopped_.load()) return;
     if (ledger_->height() < a.from_height) DoFetch(a);
   });
+}
+
+void ConsensusDriver::CatchUp() {
+  if (!engine_) return;
+  const uint64_t head = ledger_->height();
+  uint64_t best = 0;
+  for (const auto& [key, height] : peer_heights_) best = std::max(best, height);
+  // One height ahead is routine (a peer committed a moment before us).
+  if (best <= head + 1) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (catch_up_at_ && now - *catch_up_at_ < std::chrono::milliseconds(kFetchRetryMs)) return;
+  catch_up_at_ = now;
+  // A peer's height is only its word; the blocks are committed only after their certificates
+  // check against the set of their height.
+  DoFetch(consensus::FetchBlocks{
+      head + 1, std::min<uint64_t>(best, head + kMaxBlocksPerResponse), {}, {}});
 }
 
 void ConsensusDriver::ServeBlocks(const core::PublicKey& to, const pb::BlockRequest& request) {
@@ -684,6 +737,7 @@ void ConsensusDriver::OnPeerMessage(const core::PublicKey& from, pb::PeerMessage
         break;
       case pb::PeerMessage::kStatus:
         peer_heights_[from] = message.status().height();
+        CatchUp();
         break;
       case pb::PeerMessage::kEvidence:
         OnEvidenceGossip(from, message.evidence());
@@ -700,6 +754,7 @@ void ConsensusDriver::OnPeerStatus(const core::PublicKey& peer, bool connected, 
   Post([this, peer, connected, height] {
     if (connected) {
       peer_heights_[peer] = height;
+      CatchUp();
     } else {
       peer_heights_.erase(peer);
     }

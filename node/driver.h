@@ -17,10 +17,12 @@
 #include "consensus/engine.h"
 #include "core/certificate.h"
 #include "core/crypto/ed25519.h"
+#include "core/governance.h"
 #include "node/evidence_pool.h"
 #include "node/mempool.h"
 #include "node/metrics.h"
 #include "node/signer_state.h"
+#include "node/validator_sets.h"
 #include "proto/p2p.pb.h"
 #include "storage/ledger.h"
 
@@ -56,6 +58,11 @@ struct DriverOptions {
   // data folder's signer state and compared with it at start. Empty: none (observers, and tests
   // of the driver alone), and the data folder's state is used as it is.
   std::filesystem::path signer_watermark;
+  // The network state after the head block, whose validator epochs (past, current and
+  // scheduled) say which set certifies each height: the ledger's
+  // (storage::Ledger::network_state()). Called on the driver's strand, at start and after each
+  // commit. Unset: genesis' state (no governance), read once.
+  std::function<std::shared_ptr<const core::NetworkState>()> network_state;
 };
 
 // Called after each commit, on the driver's strand.
@@ -95,6 +102,9 @@ class ConsensusDriver {
   // Verified evidence waiting for a block on this node.
   size_t pending_evidence() const { return evidence_.size(); }
   uint64_t engine_height() const { return engine_height_.load(); }
+  // Whether this node signs at its engine's current height (its key is in that height's set,
+  // and it is not abstaining). Any thread.
+  bool voting() const { return voting_.load(); }
 
  private:
   // The signer state to start with, from the watermark and the data folder
@@ -115,6 +125,12 @@ class ConsensusDriver {
   void DoValidate(const consensus::ValidateBlock& a, std::vector<consensus::Event>* events);
   void DoCommit(const consensus::CommitBlock& a);
   void DoFetch(const consensus::FetchBlocks& a);
+  // Asks peers that announce a height above ours + 1 for the blocks in between, at most once per
+  // retry period. The engine fetches on proof and on the word of validators of its height; a
+  // node behind by several validator set changes may know none of the validators that are
+  // still signing, and this is how it catches up (their certificates are checked, per height,
+  // when the engine gets there).
+  void CatchUp();
   void SendMessage(const consensus::Message& message, const core::PublicKey* to);
   void ServeBlocks(const core::PublicKey& to, const pb::BlockRequest& request);
   void OnBlocks(const core::PublicKey& from, const pb::BlockResponse& response);
@@ -122,6 +138,11 @@ class ConsensusDriver {
   // Checks a piece of evidence into the pool and, when it is new, passes it to every peer.
   void AddEvidence(const core::Evidence& evidence, std::string_view source);
   void OnEvidenceGossip(const core::PublicKey& from, const pb::EvidenceGossip& gossip);
+  // The network state to read validator sets from (DriverOptions::network_state, or genesis').
+  std::shared_ptr<const core::NetworkState> NetworkState() const;
+  // After a commit: ScheduleValidators for every epoch the state holds that the engine has not
+  // been told of yet (from_height above the last one sent), appended to `events`.
+  void ScheduleNewEpochs(std::vector<consensus::Event>* events);
   void Fatal(const std::string& what);
   uint64_t NowMs() const;
 
@@ -129,7 +150,8 @@ class ConsensusDriver {
   boost::asio::io_context& io_;
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   const core::Network& network_;
-  core::ValidatorSet validators_;
+  std::shared_ptr<const core::NetworkState> genesis_state_;  // When no network_state is given.
+  uint64_t scheduled_to_ = 0;  // Highest from_height the engine knows a set for.
   storage::Ledger* ledger_;
   Mempool* mempool_;
   PeerSender* peers_;
@@ -148,12 +170,14 @@ class ConsensusDriver {
   std::atomic<bool> stopped_{false};
   std::atomic<bool> abstaining_{false};
   std::atomic<uint64_t> engine_height_{0};
+  std::atomic<bool> voting_{false};
   // Blocks this node built or validated, ready to commit without re-executing.
   std::unordered_map<core::Hash256, storage::PreparedBlock> prepared_;
   std::map<std::tuple<uint64_t, uint32_t, int>, std::unique_ptr<boost::asio::steady_timer>> timers_;
   std::vector<CommitListener> listeners_;
   std::map<core::PublicKey, uint64_t> peer_heights_;
   size_t fetch_cursor_ = 0;
+  std::optional<std::chrono::steady_clock::time_point> catch_up_at_;  // Last CatchUp fetch.
   // A proposer asked to build while the pool was empty: the build waits briefly for records.
   std::optional<consensus::BuildBlock> waiting_build_;
   // What a waiting build waits for. kForRecords is set before a proposer looks at the pool, so

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "core/consensus_codec.h"
+#include "node/validator_sets.h"
 
 namespace hallmark::node {
 
@@ -27,8 +28,8 @@ std::string_view EvidencePool::AddResultName(AddResult result) {
 }
 
 EvidencePool::EvidencePool(const core::Network& network, const storage::Ledger* ledger,
-                           size_t max_pieces)
-    : network_(network), ledger_(ledger), max_pieces_(max_pieces) {
+                           size_t max_pieces, StateSource state)
+    : network_(network), state_(std::move(state)), ledger_(ledger), max_pieces_(max_pieces) {
   auto set = core::ValidatorSet::FromNetwork(network);
   HM_ASSERT(set.ok());  // The network was validated when it was loaded.
   validators_ = std::move(set).value();
@@ -51,7 +52,12 @@ EvidencePool::AddResult EvidencePool::Add(const core::Evidence& evidence, std::s
   if (count != per_validator_.end() &&
       count->second >= core::limits::kMaxPendingEvidencePerValidator)
     return say(AddResult::kFull, "this validator's share of the pool is full");
-  core::Status st = core::VerifyEvidence(validators_, network_.chain_id(), canonical);
+  // Against the set of the offence's height (the age check above keeps it at most the next
+  // height, whose set is known).
+  core::Result<core::ValidatorSet> set = validators_;
+  if (state_) set = ValidatorSetOf(state_()->ValidatorSetAt(offence.height));
+  if (!set.ok()) return say(AddResult::kInvalid, set.status().message());
+  core::Status st = core::VerifyEvidence(*set, network_.chain_id(), canonical);
   if (!st.ok()) return say(AddResult::kInvalid, st.message());
   auto committed = ledger_->FindOffence(offence);
   if (!committed.ok()) {

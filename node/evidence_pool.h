@@ -2,11 +2,14 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "core/certificate.h"
+#include "core/governance.h"
 #include "core/limits.h"
 #include "proto/chain.pb.h"
 #include "storage/ledger.h"
@@ -14,7 +17,8 @@
 namespace hallmark::node {
 
 // Evidence of equivocation waiting for a block: what this node's engine reported and what peers
-// gossiped, each piece checked (core::VerifyEvidence against the genesis validators, not yet
+// gossiped, each piece checked (core::VerifyEvidence against the validator set of the offence's
+// height, from the network state; genesis' set when none is given; not yet
 // committed, within the age window) before it is kept, so that only checked evidence is passed
 // on. One piece per offence (validator, height, round, kind). Bounded: at most `max_pieces` in
 // all and limits::kMaxPendingEvidencePerValidator about one validator; when full, new pieces are
@@ -35,9 +39,13 @@ class EvidencePool {
   };
   static std::string_view AddResultName(AddResult result);
 
-  // REQUIRES: `ledger` outlives the pool.
+  // The network state after the head block (the ledger's), whose validator epochs give the set
+  // of each offence's height. Called from the pool's thread.
+  using StateSource = std::function<std::shared_ptr<const core::NetworkState>()>;
+  // REQUIRES: `ledger` outlives the pool. Without `state`, offences are checked against the
+  // genesis validators.
   EvidencePool(const core::Network& network, const storage::Ledger* ledger,
-               size_t max_pieces = core::limits::kMaxPendingEvidence);
+               size_t max_pieces = core::limits::kMaxPendingEvidence, StateSource state = {});
 
   // Checks and keeps a piece (any order of its two messages; it is stored canonically).
   // `why` receives the reason when it is not added. Local read failures count as kInvalid and
@@ -53,7 +61,8 @@ class EvidencePool {
 
  private:
   const core::Network& network_;
-  core::ValidatorSet validators_;
+  core::ValidatorSet validators_;  // Genesis', when there is no state_.
+  const StateSource state_;
   const storage::Ledger* ledger_;
   const size_t max_pieces_;
   std::map<core::Offence, pb::Evidence> pending_;  // Ordered by validator, then height.

@@ -57,6 +57,8 @@ core::Result<std::unique_ptr<Node>> Node::Create(const std::filesystem::path& ho
   auto network = core::Network::FromFile(ResolvePath(home, node->config_.genesis_file()));
   if (!network.ok()) return network.status();
   node->network_ = std::make_unique<core::Network>(std::move(network).value());
+  node->genesis_state_ =
+      std::make_shared<const core::NetworkState>(core::NetworkState::FromGenesis(*node->network_));
 
   std::filesystem::path key_path = ResolvePath(home, node->config_.node_key_file());
   auto info = core::ReadKeystoreInfo(key_path);
@@ -74,20 +76,35 @@ core::Result<std::unique_ptr<Node>> Node::Create(const std::filesystem::path& ho
   if (!key.ok()) return key.status().WithContext("node key");
   node->key_ = std::make_unique<core::SigningKey>(std::move(key).value());
 
-  const core::Hash256 my_key = core::Hash256::FromSpan(node->key_->public_key().span());
-  bool is_validator = false;
-  for (const auto& v : node->network_->validators()) is_validator |= v.key == my_key;
-  if (!node->config_.observer() && !is_validator) {
-    return Status::InvalidInput("the node key " + my_key.Hex().substr(0, 16) +
-                                "… is not a validator in genesis; start with --observer to "
-                                "follow the chain without voting");
-  }
-  if (!node->config_.observer()) node->signer_ = std::make_unique<KeySigner>(*node->key_);
-
   auto ledger = storage::Ledger::Open(ResolvePath(home, node->config_.data_dir()) / "ledger",
                                       *node->network_);
   if (!ledger.ok()) return ledger.status();
   node->ledger_ = std::move(ledger).value();
+
+  // A validator's node: its key is in some validator set, past, current or scheduled. It votes
+  // at the heights whose set holds its key and follows at the others (a validator that has
+  // left, or one whose set is not in force yet).
+  const core::Hash256 my_key = core::Hash256::FromSpan(node->key_->public_key().span());
+  const std::shared_ptr<const core::NetworkState> state = node->NetworkState();
+  bool is_validator = false;
+  for (const auto& epoch : state->validator_epochs())
+    for (const auto& v : epoch.validators) is_validator |= v.key == my_key;
+  // Also a key a pending proposal would make a validator's: its node can start, follow and sync
+  // before the change completes, and vote once its set is in force, without a restart.
+  const std::string mine(my_key.view());
+  for (const auto& [id, proposal] : state->pending()) {
+    const pb::GovernanceChange& change = proposal.change;
+    is_validator |= change.has_add_validator() && change.add_validator().consensus_key() == mine;
+    is_validator |= change.has_change_validator_key() &&
+                    change.change_validator_key().new_consensus_key() == mine;
+  }
+  if (!node->config_.observer() && !is_validator) {
+    return Status::InvalidInput("the node key " + my_key.Hex().substr(0, 16) +
+                                "… is in no validator set (genesis' or one governance "
+                                "scheduled) nor in a pending proposal to add it; start with "
+                                "--observer to follow the chain without voting");
+  }
+  if (!node->config_.observer()) node->signer_ = std::make_unique<KeySigner>(*node->key_);
 
   MempoolLimits limits;
   limits.max_records = node->config_.mempool().max_records();
@@ -98,6 +115,11 @@ core::Result<std::unique_ptr<Node>> Node::Create(const std::filesystem::path& ho
 
 Node::~Node() {
   Stop();
+}
+
+std::shared_ptr<const core::NetworkState> Node::NetworkState() const {
+  // Placeholder (see node.h): genesis' state until the ledger keeps the network state.
+  return genesis_state_;
 }
 
 Status Node::Start() {
@@ -131,15 +153,35 @@ Status Node::Start() {
         return mempool_->Admit(env, core::UnixTimeMs()).kind == AdmitResult::Kind::kAccepted;
       },
       [this] { driver_->OnRecordsAvailable(); });
+  // Validators may connect if they are in the set of the next height or a later one.
+  p2p_state_ = NetworkState();
+  {
+    std::set<core::PublicKey> keys;
+    auto named = ValidatorsFrom(*p2p_state_, ledger_->height() + 1);
+    for (const auto& [key, name] : named) keys.insert(key);
+    transport_->SetValidators(std::move(keys), std::move(named));
+  }
   DriverOptions driver_options;
   driver_options.block_interval_ms = config_.block_interval_ms();
+  driver_options.network_state = [this] { return NetworkState(); };
   // Beside node.key, outside the data folder: a restored data folder cannot roll it back.
   if (signer_) driver_options.signer_watermark = home_ / kWatermarkFileName;
   driver_ =
       std::make_unique<ConsensusDriver>(io_, *network_, ledger_.get(), mempool_.get(),
                                         sender_.get(), signer_.get(), &metrics_, driver_options);
-  driver_->AddCommitListener(
-      [this](const pb::Block&, uint64_t height) { transport_->SetHeight(height); });
+  driver_->AddCommitListener([this](const pb::Block&, uint64_t height) {
+    transport_->SetHeight(height);
+    // The network state changes only with governance records: recompute who may connect as a
+    // validator then (this runs on the driver's strand).
+    std::shared_ptr<const core::NetworkState> state = NetworkState();
+    if (state != p2p_state_) {
+      p2p_state_ = state;
+      std::set<core::PublicKey> keys;
+      auto named = ValidatorsFrom(*state, height + 1);
+      for (const auto& [key, name] : named) keys.insert(key);
+      transport_->SetValidators(std::move(keys), std::move(named));
+    }
+  });
   transport_->SetHeight(ledger_->height());
 
   Router router;

@@ -52,6 +52,13 @@ class Node {
   std::unique_ptr<core::SigningKey> key_;
   std::unique_ptr<KeySigner> signer_;
   std::unique_ptr<storage::Ledger> ledger_;
+  // The network state after the head block, for the validator sets. Placeholder until the
+  // ledger keeps it: on main, storage::Ledger::network_state() (issue 11, ledger part), and the
+  // merge makes this `return ledger_->network_state();`. Until then it is genesis' state.
+  std::shared_ptr<const core::NetworkState> NetworkState() const;
+  std::shared_ptr<const core::NetworkState> genesis_state_;
+  // The state whose validators the transport was last given (on the driver's strand).
+  std::shared_ptr<const core::NetworkState> p2p_state_;
   MetricsRegistry metrics_;
   std::unique_ptr<Mempool> mempool_;
   boost::asio::io_context io_;

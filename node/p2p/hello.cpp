@@ -66,9 +66,10 @@ std::optional<HelloRefusal> CheckHello(const pb::Hello& hello, const HelloPolicy
   }
   const auto& allowed = hello.observer() ? policy.observers : policy.validators;
   if (!allowed.contains(*key)) {
-    return HelloRefusal{DisconnectReason::kUnknownPeer,
-                        "key " + key->Hex() + " is not " +
-                            (hello.observer() ? "an allowed observer" : "a genesis validator")};
+    return HelloRefusal{
+        DisconnectReason::kUnknownPeer,
+        "key " + key->Hex() + " is not " +
+            (hello.observer() ? "an allowed observer" : "a validator (current or scheduled set)")};
   }
   std::string signed_bytes =
       HelloSignBytes(hello.chain_id(), policy.genesis_hash, exporter, hello.observer());

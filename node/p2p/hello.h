@@ -35,7 +35,7 @@ inline constexpr size_t kHelloExporterBytes = 32;
 struct HelloPolicy {
   std::string chain_id;
   core::Hash256 genesis_hash;
-  std::set<core::PublicKey> validators;  // Genesis validators: may connect as validators.
+  std::set<core::PublicKey> validators;  // Current and scheduled validators: may connect as such.
   std::set<core::PublicKey> observers;   // Configured observer keys: may connect as observers.
   core::PublicKey own_key;               // Our key: a peer presenting it is refused.
 };

@@ -143,7 +143,15 @@ class TransportImpl : public std::enable_shared_from_this<TransportImpl> {
   pb::Hello SignHello(const core::Hash256& exporter);
 
   asio::io_context& io_;
-  const HelloPolicy policy_;
+  // Who may connect. The validators change with the validator sets (SetValidators); the rest is
+  // fixed. Guarded by mu_.
+  HelloPolicy policy_;
+  HelloPolicy Policy() const {
+    std::lock_guard lock(mu_);
+    return policy_;
+  }
+  void SetValidators(std::set<core::PublicKey> validators,
+                     std::map<core::PublicKey, std::string> names);
   const core::SigningKey key_;
   // SigningKey is thread-compatible only, and connections on different threads sign Hellos.
   std::mutex key_mu_;
@@ -154,7 +162,7 @@ class TransportImpl : public std::enable_shared_from_this<TransportImpl> {
   // Runs the acceptor and the dial timers.
   const asio::strand<asio::io_context::executor_type> strand_;
   const asio::any_io_executor callback_ex_;
-  std::map<core::PublicKey, std::string> validator_names_;  // Immutable after construction.
+  std::map<core::PublicKey, std::string> validator_names_;  // Guarded by mu_.
   std::unique_ptr<asio::ssl::context> tls_;                 // Set once in Start().
   std::atomic<uint16_t> listen_port_{0};
   std::atomic<uint64_t> height_{0};
@@ -384,7 +392,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void HandleHello(const pb::Hello& hello) {
-    if (auto refusal = CheckHello(hello, impl_->policy_, exporter_)) {
+    if (auto refusal = CheckHello(hello, impl_->Policy(), exporter_)) {
       return CloseNow(refusal->reason, refusal->detail);
     }
     core::PublicKey key = core::PublicKey::FromBytes(core::AsSpan(hello.node_key())).value();
@@ -635,8 +643,18 @@ TransportImpl::TransportImpl(asio::io_context& io, const core::Network& network,
 
 pb::Hello TransportImpl::SignHello(const core::Hash256& exporter) {
   std::lock_guard lock(key_mu_);
+  // chain_id and genesis_hash never change after construction.
   return MakeHello(policy_.chain_id, policy_.genesis_hash, exporter, key_, config_.observer,
                    height_.load(), Version());
+}
+
+void TransportImpl::SetValidators(std::set<core::PublicKey> validators,
+                                  std::map<core::PublicKey, std::string> names) {
+  std::lock_guard lock(mu_);
+  if (validators == policy_.validators) return;
+  // Connections already open stay; the new policy applies to every Hello from now on.
+  policy_.validators = std::move(validators);
+  for (auto& [key, name] : names) validator_names_.insert_or_assign(key, std::move(name));
 }
 
 void TransportImpl::Log(const std::string& line, bool warning) const {
@@ -751,7 +769,7 @@ core::Status TransportImpl::AddPeerLocked(PeerAddress peer) {
   if (peer.key == policy_.own_key) return core::Status::Ok();
   if (!policy_.validators.contains(peer.key) && !policy_.observers.contains(peer.key)) {
     return core::Status::InvalidInput("p2p peer " + peer.name + " (" + peer.key.Hex() +
-                                      ") is neither a genesis validator nor an allowed observer");
+                                      ") is neither a validator nor an allowed observer");
   }
   if (dialers_.contains(peer.key)) {
     return core::Status::InvalidInput("p2p peer " + peer.name + " (" + peer.key.Hex() +
@@ -1040,6 +1058,11 @@ size_t Transport::Broadcast(const pb::PeerMessage& message) {
 bool Transport::Send(const core::PublicKey& to, const pb::PeerMessage& message) {
   return impl_->Send(to, message);
 }
+void Transport::SetValidators(std::set<core::PublicKey> validators,
+                              std::map<core::PublicKey, std::string> names) {
+  impl_->SetValidators(std::move(validators), std::move(names));
+}
+
 void Transport::SetHeight(uint64_t height) {
   impl_->height_.store(height);
 }

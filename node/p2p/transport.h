@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -114,7 +115,8 @@ class TransportImpl;
 // Keeps one authenticated TLS 1.3 connection to each peer of the network and moves
 // pb::PeerMessages over them.
 //
-// Who may connect: the genesis validators, and as observers the keys in `allowed_observers`.
+// Who may connect: the validators (genesis', then whatever SetValidators says: the union of the
+// current and scheduled validator sets), and as observers the keys in `allowed_observers`.
 // Each side proves its consensus key with a Hello bound to the TLS session (see hello.h); a
 // peer that fails any check is logged with the reason and disconnected. When two connections
 // link the same pair of nodes, both nodes keep the one dialed by the lower key (or, if both
@@ -166,6 +168,12 @@ class Transport {
   size_t Broadcast(const pb::PeerMessage& message);
   // Queues `message` to one peer. False when that peer is not connected or its queue is full.
   bool Send(const core::PublicKey& to, const pb::PeerMessage& message);
+
+  // Who may connect as a validator from now on (the union of the validator sets current and
+  // scheduled), with names for logs and PeerInfo. Connections already open are kept; the next
+  // Hello of any peer is checked against it.
+  void SetValidators(std::set<core::PublicKey> validators,
+                     std::map<core::PublicKey, std::string> names);
 
   // Our committed height, sent in the next Hello and in keepalive StatusUpdates.
   void SetHeight(uint64_t height);

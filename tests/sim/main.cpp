@@ -2,7 +2,7 @@
 //
 //   hallmark-sim [--seed S] [--seeds N] [--validators 4|7] [--twins K] [--trace-hash] [--trace]
 //                [--stop-on-failure] [--check-determinism] [--ci-budget] [--expect-failure]
-//                [--deployment-invariants]
+//                [--deployment-invariants] [--set-changes mixed|always|never]
 //
 // Runs seeds S .. S+N-1 (S defaults to 1, N to 1). --twins K runs Twins scenarios with K twin
 // pairs instead of the fault simulation. Prints one line per failing seed with the command that
@@ -15,6 +15,8 @@
 // the exit status: 0 when some seed failed, 1 when every seed passed.
 // --deployment-invariants checks only agreement, validity, double signs, bounded memory and
 // liveness: no certificate re-check and no restored-lock check.
+// --set-changes: validator set changes during the run in every third seed (mixed, the default),
+// in every seed, or in none.
 
 #include <algorithm>
 #include <chrono>
@@ -32,7 +34,7 @@ void Usage() {
   std::fprintf(stderr,
                "usage: hallmark-sim [--seed S] [--seeds N] [--validators 4|7] [--twins K] "
                "[--trace-hash] [--trace] [--stop-on-failure] [--check-determinism] [--ci-budget] "
-               "[--expect-failure] [--deployment-invariants]\n");
+               "[--expect-failure] [--deployment-invariants] [--set-changes mixed|always|never]\n");
 }
 
 bool ParseU64(const char* s, uint64_t* out) {
@@ -56,6 +58,8 @@ int main(int argc, char** argv) {
   bool ci_budget = false;
   bool expect_failure = false;
   bool deployment_invariants = false;
+  auto set_changes = hallmark::sim::SimOptions::SetChanges::kMixed;
+  std::string set_changes_arg;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     const char* next = i + 1 < argc ? argv[i + 1] : nullptr;
@@ -80,6 +84,12 @@ int main(int argc, char** argv) {
       ci_budget = true;
     } else if (arg == "--deployment-invariants") {
       deployment_invariants = true;
+    } else if (arg == "--set-changes") {
+      using S = hallmark::sim::SimOptions::SetChanges;
+      const std::string v = next ? next : "";
+      ok = v == "mixed" || v == "always" || v == "never", ++i;
+      set_changes = v == "always" ? S::kAlways : (v == "never" ? S::kNever : S::kMixed);
+      if (v != "mixed") set_changes_arg = " --set-changes " + v;
     } else if (arg == "--expect-failure") {
       expect_failure = stop_on_failure = true;
     } else {
@@ -108,7 +118,7 @@ int main(int argc, char** argv) {
   }
 
   const auto started = std::chrono::steady_clock::now();
-  uint64_t failed = 0, ran = 0, heights = 0, evidence = 0, crashes = 0, max_round = 0;
+  uint64_t failed = 0, ran = 0, heights = 0, evidence = 0, crashes = 0, max_round = 0, changes = 0;
   for (const Run& run : runs) {
     for (uint64_t s = run.seed; s < run.seed + run.seeds; ++s) {
       if (stop_on_failure && failed) break;
@@ -118,6 +128,7 @@ int main(int argc, char** argv) {
       options.twins = static_cast<int>(run.twins);
       options.print_trace = trace;
       options.deployment_invariants_only = deployment_invariants;
+      options.set_changes = set_changes;
       hallmark::sim::SimResult r = hallmark::sim::RunSimulation(options);
       if (r.ok && check_determinism) {
         options.print_trace = false;
@@ -131,6 +142,7 @@ int main(int argc, char** argv) {
       heights += r.heights;
       evidence += r.evidence;
       crashes += r.crashes;
+      changes += r.set_changes;
       max_round = std::max(max_round, r.max_round);
       if (trace_hash)
         std::printf("seed %llu trace-hash %s\n", static_cast<unsigned long long>(s),
@@ -139,10 +151,10 @@ int main(int argc, char** argv) {
         ++failed;
         const std::string twins_note = run.twins ? ", twins=" + std::to_string(run.twins) : "";
         const std::string twins_arg = run.twins ? " --twins " + std::to_string(run.twins) : "";
-        std::printf("FAIL seed %llu (n=%d%s): %s\n  replay: %s --seed %llu --validators %d%s\n",
+        std::printf("FAIL seed %llu (n=%d%s): %s\n  replay: %s --seed %llu --validators %d%s%s\n",
                     static_cast<unsigned long long>(s), r.validators, twins_note.c_str(),
                     r.failure.c_str(), argv[0], static_cast<unsigned long long>(s), r.validators,
-                    twins_arg.c_str());
+                    twins_arg.c_str(), set_changes_arg.c_str());
         std::fflush(stdout);
       }
     }
@@ -151,12 +163,13 @@ int main(int argc, char** argv) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::printf(
       "hallmark-sim: %llu %s from seed %llu, %llu failed; %llu heights committed, max round %llu, "
-      "%llu crashes, %llu evidence; %.1f s\n",
+      "%llu crashes, %llu evidence, %llu validator set changes; %.1f s\n",
       static_cast<unsigned long long>(ran),
       ci_budget ? "runs (CI budget)" : (twins ? "twins scenarios" : "seeds"),
       static_cast<unsigned long long>(seed), static_cast<unsigned long long>(failed),
       static_cast<unsigned long long>(heights), static_cast<unsigned long long>(max_round),
-      static_cast<unsigned long long>(crashes), static_cast<unsigned long long>(evidence), secs);
+      static_cast<unsigned long long>(crashes), static_cast<unsigned long long>(evidence),
+      static_cast<unsigned long long>(changes), secs);
   if (expect_failure) {
     std::printf("hallmark-sim: %s\n",
                 failed ? "the broken build was caught" : "the broken build was NOT caught");

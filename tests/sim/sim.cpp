@@ -34,7 +34,9 @@ constexpr uint64_t kLivenessHeights = 3;    // Heights every honest node must ad
 constexpr uint64_t kTwinsHeights = 2;       // Twins: heights with per-round partitions,
 constexpr uint32_t kTwinsRounds = 3;        // and rounds per height.
 
-// Validator keys: fixed seeds, made once per process.
+// Validator keys: fixed seeds, made once per process. Keys 0..n-1 are the first set's; the next
+// ones belong to nodes that follow until a set change makes them validators.
+constexpr size_t kKeys = 10;
 class KeySigner : public VoteSigner {
  public:
   explicit KeySigner(core::SigningKey key) : key_(std::move(key)) {}
@@ -48,7 +50,7 @@ class KeySigner : public VoteSigner {
 const KeySigner& SignerFor(size_t index) {
   static std::vector<std::unique_ptr<KeySigner>> signers = [] {
     std::vector<std::unique_ptr<KeySigner>> out;
-    for (int i = 0; i < 7; ++i) {
+    for (size_t i = 0; i < kKeys; ++i) {
       core::Hash256 seed = core::Sha256Of("hallmark-sim/validator-" + std::to_string(i));
       out.push_back(
           std::make_unique<KeySigner>(std::move(core::SigningKey::FromSeed(seed.span()).value())));
@@ -134,10 +136,10 @@ std::tuple<uint64_t, uint32_t, int> HeightRoundStep(const Message& m) {
 }
 
 struct Instance {
-  ValidatorIndex validator = 0;
-  bool twin = false;     // A second copy of a validator's key (or the first copy of one).
-  bool faulty = false;   // Counts against f: twins, lost signer state, a lying application.
-  bool bad_app = false;  // Builds blocks that do not extend the chain.
+  ValidatorIndex validator = 0;  // Its key (SignerFor); the first set's index for 0..n-1.
+  bool twin = false;             // A second copy of a validator's key (or the first copy of one).
+  bool faulty = false;           // Counts against f: twins, lost signer state, a lying application.
+  bool bad_app = false;          // Builds blocks that do not extend the chain.
   // A Byzantine actor: the sim signs with its key behind its engine's back (Adversary).
   uint32_t attacks = 0;      // kAttack* bits.
   int crash_after_lock = 0;  // Twins: crash this often, each right after precommitting a block.
@@ -189,6 +191,22 @@ class Simulation {
   void Setup();
   void SetupFaults();
   void SetupTwins();
+  // Validator set changes: followers for the keys that join, then the schedule of sets.
+  void AddFollowers();
+  void PlanChanges();
+  // The set of height h by the plan: what every honest ledger would say.
+  const ValidatorSet& SetAt(uint64_t h) const;
+  // What the driver does: start the engine, and tell it the sets its chain has scheduled.
+  void StartEngine(size_t i);
+  // After instance i committed height h: the sets block h scheduled (ScheduleValidators).
+  void ScheduleAfterCommit(size_t i, uint64_t h);
+  const PublicKey& KeyOf(size_t i) const { return SignerFor(instances_[i].validator).public_key(); }
+  // The key id (SignerFor index) of a validator's key.
+  ValidatorIndex IdOf(const PublicKey& key) const {
+    for (ValidatorIndex k = 0; k < kKeys; ++k)
+      if (SignerFor(k).public_key() == key) return k;
+    return static_cast<ValidatorIndex>(kKeys);
+  }
   void Push(uint64_t at, SimEvent e) { queue_.push(Queued{at, next_seq_++, std::move(e)}); }
   void PushEngine(uint64_t at, size_t i, Event e, bool with_incarnation) {
     SimEvent se;
@@ -244,8 +262,17 @@ class Simulation {
   int f_ = 1;
   EngineConfig config_;
   std::vector<Instance> instances_;
-  std::vector<std::vector<size_t>> instances_of_;  // Per validator.
+  std::vector<std::vector<size_t>> instances_of_;  // Per key id.
   std::set<ValidatorIndex> twinned_;
+  // Validator set changes.
+  struct Epoch {
+    uint64_t from_height = 0;
+    uint64_t completed = 0;  // The height whose commit schedules it (from_height - delay).
+    ValidatorSet set;
+  };
+  bool changes_ = false;
+  std::vector<Epoch> epochs_;                // By from_height; the first from height 1.
+  ValidatorIndex joiner_ = 0, new_key_ = 0;  // Key ids of the two followers.
 
   uint64_t now_ = 0;
   uint64_t next_seq_ = 0;
@@ -272,14 +299,149 @@ class Simulation {
   std::set<Hash256> proposed_;
   std::set<Hash256> validated_by_honest_;
   std::map<std::tuple<ValidatorIndex, uint64_t, uint32_t, int>, Hash256> signed_;
-  std::set<ValidatorIndex> equivocators_;  // Validators that may sign twice (evidence is fine).
+  std::set<ValidatorIndex> equivocators_;  // Key ids that may sign twice (evidence is fine).
   EngineFootprint limit_;
 };
 
 std::unique_ptr<Engine> Simulation::MakeEngine(size_t i) {
   Instance& in = instances_[i];
-  return std::make_unique<Engine>(config_, &SignerFor(in.validator),
+  EngineConfig config = config_;
+  config.validators = SetAt(in.chain.size() + 1);
+  return std::make_unique<Engine>(std::move(config), &SignerFor(in.validator),
                                   EngineStart{in.chain.size(), in.signer_state, in.lock});
+}
+
+const ValidatorSet& Simulation::SetAt(uint64_t h) const {
+  const ValidatorSet* set = &epochs_.front().set;
+  for (const Epoch& e : epochs_)
+    if (e.from_height <= h) set = &e.set;
+  return *set;
+}
+
+void Simulation::StartEngine(size_t i) {
+  Execute(i, instances_[i].engine->Start());
+  const uint64_t h = instances_[i].chain.size();
+  for (const Epoch& e : epochs_) {
+    if (failed_ || !instances_[i].up) return;
+    if (e.completed >= 1 && e.completed <= h && e.from_height > h + 1)
+      Execute(i, instances_[i].engine->Step(ScheduleValidators{e.from_height, e.set}));
+  }
+}
+
+void Simulation::ScheduleAfterCommit(size_t i, uint64_t h) {
+  for (const Epoch& e : epochs_) {
+    if (failed_ || !instances_[i].up) return;
+    if (e.completed == h) {
+      Trace(i, "schedule validators from h=" + std::to_string(e.from_height));
+      Execute(i, instances_[i].engine->Step(ScheduleValidators{e.from_height, e.set}));
+    }
+  }
+}
+
+void Simulation::AddFollowers() {
+  // Two nodes with keys outside the first set, following from the start: one joins, the other
+  // takes over a validator's key (a replaced machine).
+  joiner_ = static_cast<ValidatorIndex>(n_);
+  new_key_ = static_cast<ValidatorIndex>(n_ + 1);
+  for (ValidatorIndex k : {joiner_, new_key_}) {
+    instances_.emplace_back();
+    instances_.back().validator = k;
+    instances_of_[k].push_back(instances_.size() - 1);
+  }
+}
+
+void Simulation::PlanChanges() {
+  // Its own generator, so that runs without changes draw exactly what they drew before.
+  Rng plan(Rng::Mix(options_.seed ^ 0x5e7c4a9e5ull));
+  std::vector<std::pair<ValidatorIndex, uint64_t>> cur;  // (key id, power), in set order.
+  for (int v = 0; v < n_; ++v) cur.push_back({static_cast<ValidatorIndex>(v), 1});
+  std::set<ValidatorIndex> faulty;
+  for (const Instance& in : instances_)
+    if (in.faulty) faulty.insert(in.validator);
+  auto total = [&] {
+    uint64_t t = 0;
+    for (auto [k, p] : cur) t += p;
+    return t;
+  };
+  auto faulty_power = [&] {
+    uint64_t t = 0;
+    for (auto [k, p] : cur) t += faulty.count(k) ? p : 0;
+    return t;
+  };
+  auto honest = [&] {
+    std::vector<size_t> out;
+    for (size_t j = 0; j < cur.size(); ++j)
+      if (!faulty.count(cur[j].first)) out.push_back(j);
+    return out;
+  };
+  bool joined = false, rekeyed = false;
+  auto schedule = [&](uint64_t completed, uint64_t delay, int kind) {
+    // kind: 0 add, 1 remove, 2 re-weight, 3 change key. Each moves power 1 while the previous
+    // change is in force already, so the one-third rule (3 x moved <= total) holds for totals
+    // of 3 or more; and faulty validators keep less than a third of every set.
+    const uint64_t before = total();
+    if (kind == 0 && joined) kind = 2;
+    if (kind == 3 && rekeyed) kind = 2;
+    if (kind == 1) {
+      std::optional<size_t> victim;
+      for (size_t j = 0; j < cur.size(); ++j)
+        if (faulty.count(cur[j].first) && !victim) victim = j;
+      if (!victim && 3 * faulty_power() < before - 1) {
+        auto h = honest();
+        victim = h[plan.Below(h.size())];
+      }
+      if (!victim || cur.size() <= 3)
+        kind = 2;
+      else
+        cur.erase(cur.begin() + static_cast<std::ptrdiff_t>(*victim));
+    }
+    if (kind == 0) {
+      joined = true;
+      cur.push_back({joiner_, 1});
+    } else if (kind == 2) {
+      auto h = honest();
+      ++cur[h[plan.Below(h.size())]].second;
+    } else if (kind == 3) {
+      rekeyed = true;
+      auto h = honest();
+      cur[h[plan.Below(h.size())]].first = new_key_;
+    }
+    HM_ASSERT(3 * 1 <= before && 3 * faulty_power() < total());
+    std::vector<core::ValidatorEntry> entries;
+    for (auto [k, p] : cur) entries.push_back({SignerFor(k).public_key(), p});
+    epochs_.push_back(Epoch{completed + delay, completed,
+                            std::move(core::ValidatorSet::Create(std::move(entries)).value())});
+    ++result_.set_changes;
+    Trace(0, "plan: validators from h=" + std::to_string(completed + delay) + " (completed at " +
+                 std::to_string(completed) + "): kind " + std::to_string(kind) + ", " +
+                 std::to_string(cur.size()) + " validators, power " + std::to_string(total()));
+    return completed + delay;
+  };
+  if (options_.twins > 0) {
+    // The Twin of a leaving validator: a twinned validator (faulty, so the first one removal
+    // picks) is removed while the partitions of the first heights still hold; then a validator
+    // joins or changes its key. Delays of 3 as well as 2: with 2, a set is scheduled only when
+    // the height before it is entered, so applying it a height early is only possible with 3.
+    uint64_t at = schedule(plan.Between(1, 2), plan.Between(2, 3), 1);
+    at = schedule(at, plan.Between(2, 3), plan.Chance(500'000) ? 0 : 3);
+    // Every honest node must reach the last set, and commit a height under it.
+    liveness_target_ = std::max(liveness_target_, at + 1);
+    return;
+  }
+  uint64_t completed = plan.Between(1, 3);
+  for (uint64_t c = plan.Between(1, 3); c > 0; --c) {
+    const uint64_t from = schedule(completed, plan.Between(2, 4), static_cast<int>(plan.Below(4)));
+    completed = from + plan.Below(2);
+  }
+  // Half the runs: the joiner's node comes up late, with an empty chain, and has to sync (by
+  // fetching) before and perhaps after its set is in force.
+  if (plan.Chance(500'000)) {
+    SimEvent e;
+    e.kind = SimEvent::Kind::kCrash;
+    e.instance = instances_of_[joiner_].front();
+    e.param = plan.Between(500, 6000);
+    Push(0, e);
+  }
 }
 
 void Simulation::Setup() {
@@ -294,18 +456,36 @@ void Simulation::Setup() {
   config_.validators = std::move(core::ValidatorSet::Create(std::move(entries)).value());
   config_.check = CachedPolicyCheck;
   config_.max_block_bytes = kMaxBlockBytes;
-  limit_ = FootprintLimit(config_);
-  instances_of_.assign(n_, {});
+  instances_of_.assign(kKeys, {});
   for (int v = 0; v < n_; ++v) {
     instances_.emplace_back();
     instances_.back().validator = v;
     instances_of_[v].push_back(v);
   }
+  epochs_.push_back(Epoch{1, 0, config_.validators});
+  switch (options_.set_changes) {
+    case SimOptions::SetChanges::kMixed:
+      changes_ = options_.seed % 3 == 0;
+      break;
+    case SimOptions::SetChanges::kAlways:
+      changes_ = true;
+      break;
+    case SimOptions::SetChanges::kNever:
+      changes_ = false;
+      break;
+  }
+  if (changes_) AddFollowers();
   if (options_.twins > 0) {
     SetupTwins();
   } else {
     SetupFaults();
   }
+  if (changes_) PlanChanges();
+  // Bounded memory: the bound of the largest set the run schedules.
+  EngineConfig largest = config_;
+  for (const Epoch& e : epochs_)
+    if (e.set.size() > largest.validators.size()) largest.validators = e.set;
+  limit_ = FootprintLimit(largest);
   blocked_.assign(instances_.size(), std::vector<bool>(instances_.size(), false));
   for (size_t i = 0; i < instances_.size(); ++i) {
     instances_[i].engine = MakeEngine(i);
@@ -482,7 +662,7 @@ void Simulation::CheckSigned(size_t i, const Message& message) {
   Hash256 id;
   uint64_t h = 0;
   uint32_t r = 0;
-  const PublicKey& own = config_.validators.at(in.validator).key;
+  const PublicKey& own = KeyOf(i);
   if (auto* p = std::get_if<Proposal>(&message)) {
     if (p->proposer != own) return;
     step = 1;
@@ -498,6 +678,10 @@ void Simulation::CheckSigned(size_t i, const Message& message) {
   } else {
     return;
   }
+  // An honest node signs only at heights whose set holds its key.
+  if (!SetAt(h).IndexOf(own))
+    Fail("validator " + std::to_string(in.validator) + " (node " + std::to_string(i) +
+         ") signed at h=" + std::to_string(h) + ", where its key is not in the validator set");
   auto [it, inserted] = signed_.try_emplace({in.validator, h, r, step}, id);
   if (!inserted && it->second != id)
     Fail("double sign: validator " + std::to_string(in.validator) + " signed two different " +
@@ -528,7 +712,7 @@ void Simulation::SendSigned(size_t from, const std::vector<size_t>& to, Message 
 void Simulation::Adversary(size_t i, const Message& message) {
   const Instance& in = instances_[i];
   const ValidatorIndex v = in.validator;
-  const PublicKey& own = config_.validators.at(v).key;
+  const PublicKey& own = KeyOf(i);
   std::vector<size_t> all, side_a, side_b;
   for (size_t j = 0; j < instances_.size(); ++j) {
     if (j == i) continue;
@@ -617,19 +801,18 @@ void Simulation::Adversary(size_t i, const Message& message) {
                   r,
                   VoteType::kPrevote,
                   random_id(),
-                  config_.validators.at(victim).key,
+                  SignerFor(victim).public_key(),
                   {}};
       for (auto& byte : forged.signature.bytes) byte = static_cast<uint8_t>(rng_.Next());
       SendSigned(i, all, forged);
     }
-    Proposal forged{
-        h + 1,
-        0,
-        std::nullopt,
-        random_id(),
-        Bytes(1024, 7),
-        config_.validators.at(ProposerFor(ProposerSchedule(config_.validators), h + 1, 0)).key,
-        {}};
+    Proposal forged{h + 1,
+                    0,
+                    std::nullopt,
+                    random_id(),
+                    Bytes(1024, 7),
+                    SetAt(h + 1).at(ProposerFor(ProposerSchedule(SetAt(h + 1)), h + 1, 0)).key,
+                    {}};
     for (auto& byte : forged.signature.bytes) byte = static_cast<uint8_t>(rng_.Next());
     SendSigned(i, all, forged);
   }
@@ -693,8 +876,9 @@ void Simulation::OnCommit(size_t i, const CommitBlock& c) {
          std::to_string(in.chain.size()));
     return;
   }
-  core::Status s = core::VerifyCommitCertificate(config_.validators, kChainId, c.certificate, h,
-                                                 c.block.id, CachedPolicyCheck);
+  // By the set of its height (the plan's, as every honest ledger knows it).
+  core::Status s = core::VerifyCommitCertificate(SetAt(h), kChainId, c.certificate, h, c.block.id,
+                                                 CachedPolicyCheck);
   if (!s.ok() && !options_.deployment_invariants_only) {
     Fail("node " + std::to_string(i) + " committed with a bad certificate: " + s.ToString());
     return;
@@ -736,8 +920,9 @@ void Simulation::OnCommit(size_t i, const CommitBlock& c) {
 }
 
 void Simulation::OnFetch(size_t i, const FetchBlocks& f) {
-  if (f.peers.empty()) return;
-  const ValidatorIndex v = f.peers[rng_.Below(f.peers.size())];
+  if (f.peer_keys.empty()) return;
+  const ValidatorIndex v = IdOf(f.peer_keys[rng_.Below(f.peer_keys.size())]);
+  if (v >= kKeys) return;
   for (size_t j : instances_of_[v]) {
     if (j == i || !instances_[j].up || !Connected(j, i, nullptr)) continue;
     if (faults_active_ && rng_.Chance(loss_ppm_)) return;
@@ -752,6 +937,7 @@ void Simulation::OnFetch(size_t i, const FetchBlocks& f) {
 }
 
 void Simulation::Execute(size_t i, const Actions& actions) {
+  std::vector<uint64_t> committed;  // Heights committed by these actions.
   for (const Action& a : actions) {
     if (failed_) return;
     Instance& in = instances_[i];
@@ -767,7 +953,7 @@ void Simulation::Execute(size_t i, const Actions& actions) {
       }
       crash_point = true;
     } else if (auto* s = std::get_if<SendTo>(&a)) {
-      for (size_t j : instances_of_.at(s->to))
+      for (size_t j : instances_of_.at(IdOf(s->key)))
         if (j != i) Send(i, j, s->message);
     } else if (auto* t = std::get_if<ScheduleTimeout>(&a)) {
       PushEngine(now_ + t->delay_ms * in.skew_permille / 1000, i, TimeoutFired{t->timeout}, true);
@@ -792,25 +978,28 @@ void Simulation::Execute(size_t i, const Actions& actions) {
       in.lock = l->lock;
     } else if (auto* c = std::get_if<CommitBlock>(&a)) {
       OnCommit(i, *c);
+      if (in.chain.size() == c->certificate.height) committed.push_back(c->certificate.height);
       crash_point = true;
     } else if (auto* f = std::get_if<FetchBlocks>(&a)) {
       OnFetch(i, *f);
     } else if (auto* e = std::get_if<ReportEvidence>(&a)) {
       if (!in.twin) {
+        // Checked against the set of the offence's height.
+        const core::Offence offence = core::OffenceOf(e->evidence);
         core::Status s =
-            core::VerifyEvidence(config_.validators, kChainId, e->evidence, CachedPolicyCheck);
-        auto index = config_.validators.IndexOf(core::OffenceOf(e->evidence).validator);
+            core::VerifyEvidence(SetAt(offence.height), kChainId, e->evidence, CachedPolicyCheck);
+        const ValidatorIndex id = IdOf(offence.validator);
         if (!s.ok()) Fail("node " + std::to_string(i) + " reported bad evidence: " + s.ToString());
-        if (!index || !equivocators_.count(static_cast<ValidatorIndex>(*index)))
+        if (!equivocators_.count(id))
           Fail("evidence from node " + std::to_string(i) + " names validator " +
-               (index ? std::to_string(*index) : "?") + ", which never signed twice");
+               (id < kKeys ? std::to_string(id) : "?") + ", which never signed twice");
         ++result_.evidence;
       }
     }
     if (auto* b = std::get_if<Broadcast>(&a); b && in.crash_after_lock) {
       const Vote* v = std::get_if<Vote>(&b->message);
       if (v && v->type == VoteType::kPrecommit && !core::IsNil(v->block_id) &&
-          v->validator == config_.validators.at(in.validator).key) {
+          v->validator == KeyOf(i)) {
         --in.crash_after_lock;
         Trace(i, "crash after lock");
         Crash(i, false, rng_.Between(10, 500));
@@ -826,6 +1015,8 @@ void Simulation::Execute(size_t i, const Actions& actions) {
       return;
     }
   }
+  // As the driver does once the whole list has run: the sets the committed blocks scheduled.
+  for (uint64_t h : committed) ScheduleAfterCommit(i, h);
 }
 
 void Simulation::Crash(size_t i, bool lost_state, uint64_t restart_after_ms) {
@@ -878,7 +1069,7 @@ void Simulation::Restart(size_t i) {
            s.lock_block_id.Hex().substr(0, 12) + " from round " + std::to_string(s.lock_round));
   }
   Trace(i, "restart chain=" + std::to_string(in.chain.size()));
-  Execute(i, in.engine->Start());
+  StartEngine(i);
 }
 
 void Simulation::Heal() {
@@ -945,7 +1136,10 @@ void Simulation::Handle(SimEvent& e) {
         if (!instances_[lead].up) return;
         const ValidatorIndex p = instances_[lead].engine->ProposerOf(
             instances_[lead].engine->height(), instances_[lead].engine->round());
-        for (size_t j : instances_of_[p])
+        const Engine& lead_engine = *instances_[lead].engine;
+        const ValidatorIndex p_id =
+            IdOf(lead_engine.ValidatorSetAt(lead_engine.height()).at(p).key);
+        for (size_t j : instances_of_.at(p_id))
           for (size_t k = 0; k < count; ++k) blocked_[j][k] = blocked_[k][j] = (j != k);
         Trace(0, "partition: isolate proposer " + std::to_string(p));
       } else if (e.param == 1) {
@@ -973,7 +1167,7 @@ void Simulation::Handle(SimEvent& e) {
 
 SimResult Simulation::Run() {
   Setup();
-  for (size_t i = 0; i < instances_.size(); ++i) Execute(i, instances_[i].engine->Start());
+  for (size_t i = 0; i < instances_.size(); ++i) StartEngine(i);
   while (!failed_ && !done_ && !queue_.empty()) {
     Queued q = std::move(const_cast<Queued&>(queue_.top()));
     queue_.pop();

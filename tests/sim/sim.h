@@ -25,6 +25,10 @@ struct SimOptions {
   // memory, liveness), not the certificate re-check or the restored-lock check, to show that
   // a broken engine is caught by those too.
   bool deployment_invariants_only = false;
+  // Validator set changes during the run (docs/consensus.md, "The simulator"): kMixed has them
+  // in every third seed (seed % 3 == 0).
+  enum class SetChanges { kMixed, kAlways, kNever };
+  SetChanges set_changes = SetChanges::kMixed;
 };
 
 struct SimResult {
@@ -36,6 +40,7 @@ struct SimResult {
   uint64_t max_round = 0;  // Highest round of any commit certificate.
   uint64_t evidence = 0;   // Pieces of evidence reported by honest nodes.
   uint64_t crashes = 0;
+  uint64_t set_changes = 0;  // Validator sets scheduled after the first.
   uint64_t events = 0;
   uint64_t simulated_ms = 0;
 };
