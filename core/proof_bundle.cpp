@@ -1,5 +1,7 @@
 #include "core/proof_bundle.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <utility>
 
 #include "core/certificate.h"
@@ -19,6 +21,8 @@ std::string_view ProofCheckName(ProofCheck check) {
       return "format";
     case ProofCheck::kNetwork:
       return "network";
+    case ProofCheck::kGovernance:
+      return "governance";
     case ProofCheck::kCertificate:
       return "certificate";
     case ProofCheck::kFreshness:
@@ -76,9 +80,9 @@ ProofVerdict VerifyProofBundle(const Network& network, std::string_view bundle_b
   }
   // The records and signatures are counted before parsing: 64 MiB of empty envelopes (two bytes
   // each) would otherwise become 33 million objects before the record count is looked at.
-  if (Status st =
-          CheckMessageCount(bundle_bytes, *pb::ProofBundle::descriptor(),
-                            kMaxBundleRecords + limits::kMaxValidators + 16, "proof bundle");
+  if (Status st = CheckMessageCount(
+          bundle_bytes, *pb::ProofBundle::descriptor(),
+          kMaxBundleRecords + limits::kMaxValidators + 16 + kMaxWalkMessages, "proof bundle");
       !st.ok()) {
     return Fail(ProofCheck::kFormat, st.message());
   }
@@ -90,6 +94,12 @@ ProofVerdict VerifyProofBundle(const Network& network, std::string_view bundle_b
     return Fail(ProofCheck::kFormat,
                 "bundle format version 1 is no longer accepted: its record ids did not bind "
                 "the records' authors. Ask a node for a new proof (hallmark verify ID --node URL)");
+  }
+  if (bundle.version() == 2) {
+    return Fail(ProofCheck::kFormat,
+                "bundle format version 2 is no longer accepted: it cannot show the changes of "
+                "organisations, keys and validators since genesis. Ask a node for a new proof "
+                "(hallmark verify ID --node URL)");
   }
   if (bundle.version() != kProofBundleVersion) {
     return Fail(ProofCheck::kFormat, "bundle version " + std::to_string(bundle.version()) +
@@ -133,16 +143,27 @@ ProofVerdict VerifyProofBundle(const Network& network, std::string_view bundle_b
                     ", yours " + network.hash().Hex() + ")");
   }
 
-  // 3. Certificate: the header is final.
+  // 3. Governance: the certified changes from genesis (or the trusted state) to the header's
+  // height give the set that certifies it and the membership each record is replayed under.
+  auto walked = VerifyGovernanceWalk(network, bundle.governance(), header.height(), bundle.header(),
+                                     options.trusted);
+  if (!walked.ok()) return Fail(ProofCheck::kGovernance, walked.status().message());
+  const NetworkState& network_state = walked->state;
+
+  // 4. Certificate: the header is final under the set of its height.
   const Hash256 block_hash = Sha256Of(std::string_view(bundle.header()));
   auto cert = FromProto(bundle.certificate());
   if (!cert.ok()) return Fail(ProofCheck::kCertificate, cert.status().message());
-  if (Status st = VerifyCommitCertificate(network, *cert, header.height(), block_hash); !st.ok()) {
+  auto set = ToValidatorSet(network_state.ValidatorSetAt(header.height()));
+  if (!set.ok()) return Fail(ProofCheck::kCertificate, set.status().message());
+  if (Status st =
+          VerifyCommitCertificate(*set, network.chain_id(), *cert, header.height(), block_hash);
+      !st.ok()) {
     return Fail(ProofCheck::kCertificate,
                 "header at height " + std::to_string(header.height()) + ": " + st.message());
   }
 
-  // 4. Freshness: honest validators refuse a proposal dated more than the skew allowance ahead
+  // 5. Freshness: honest validators refuse a proposal dated more than the skew allowance ahead
   // of their clocks, so a certified header further ahead of ours is a forgery or our clock is
   // wrong. How old a header may be is the caller's policy (ProofAgeMs).
   if (options.now_ms && header.time_ms() > *options.now_ms + network.max_clock_skew_ms()) {
@@ -155,9 +176,18 @@ ProofVerdict VerifyProofBundle(const Network& network, std::string_view bundle_b
                     "to be trusted");
   }
 
-  // 5. State proof: the item's leaf, or its absence, under the certified state root.
+  // The rebuilt network state must be the certified one: this catches a change withheld from
+  // the walk (reported as the governance check).
   auto root = Hash256::FromBytes(header.state_root());
   if (!root) return Fail(ProofCheck::kStateProof, "header state root is not 32 bytes");
+  if (Status st = CheckNetworkStateLeaf(network, network_state, *root,
+                                        bundle.governance().network_state_proof());
+      !st.ok()) {
+    return Fail(ProofCheck::kGovernance,
+                "at the header's height " + std::to_string(header.height()) + ": " + st.message());
+  }
+
+  // 6. State proof: the item's leaf, or its absence, under the certified state root.
   auto proof = DecodeSmtProof(bundle.state_proof());
   if (!proof.ok()) return Fail(ProofCheck::kStateProof, proof.status().message());
   const Hash256 key = item->Key();
@@ -184,12 +214,35 @@ ProofVerdict VerifyProofBundle(const Network& network, std::string_view bundle_b
     state = std::move(parsed);
   }
 
-  // 6. History shape: exactly the number of records the proven state counts.
+  // 7. History shape: exactly the number of records the proven state counts, each with a block
+  // height: never decreasing, none above the header, the first the registration's and the last
+  // the latest update's as the certified state says.
   const uint64_t expected_records = state ? state->record_count() : 0;
   if (static_cast<uint64_t>(bundle.history_size()) != expected_records) {
     return Fail(ProofCheck::kHistory, "bundle has " + std::to_string(bundle.history_size()) +
                                           " records but the proven state counts " +
                                           std::to_string(expected_records));
+  }
+  if (bundle.history_heights_size() != bundle.history_size()) {
+    return Fail(ProofCheck::kHistory,
+                "bundle has " + std::to_string(bundle.history_size()) + " records but " +
+                    std::to_string(bundle.history_heights_size()) + " record heights");
+  }
+  for (int i = 0; i < bundle.history_heights_size(); ++i) {
+    const uint64_t h = bundle.history_heights(i);
+    if (h == 0 || h > header.height() || (i > 0 && h < bundle.history_heights(i - 1))) {
+      return Fail(ProofCheck::kHistory,
+                  RecordLabel(static_cast<size_t>(i)) + " is said to be in block " +
+                      std::to_string(h) +
+                      ": heights must not decrease and must lie within 1 and the header's");
+    }
+  }
+  if (state && bundle.history_heights_size() > 0 &&
+      (bundle.history_heights(0) != state->registered_height() ||
+       bundle.history_heights(bundle.history_heights_size() - 1) != state->updated_height())) {
+    return Fail(ProofCheck::kHistory,
+                "the record heights do not start at the proven registration height and end at "
+                "the proven latest height");
   }
   std::vector<Record> records(static_cast<size_t>(bundle.history_size()));
   for (size_t i = 0; i < records.size(); ++i) {
@@ -204,14 +257,14 @@ ProofVerdict VerifyProofBundle(const Network& network, std::string_view bundle_b
     }
   }
 
-  // 7. Signatures, the expensive part, now that the count is pinned by the proof.
+  // 8. Signatures, the expensive part, now that the count is pinned by the proof.
   for (size_t i = 0; i < records.size(); ++i) {
     if (auto rej = CheckRecordSignature(bundle.history(static_cast<int>(i)))) {
       return Fail(ProofCheck::kSignature, RecordLabel(i) + ": " + rej->message);
     }
   }
 
-  // 8. The prev chain: registration first, each record naming the one before, ending in the
+  // 9. The prev chain: registration first, each record naming the one before, ending in the
   // record the proven state names.
   for (size_t i = 0; i < records.size(); ++i) {
     const std::string& prev = records[i].payload.prev();
@@ -231,30 +284,65 @@ ProofVerdict VerifyProofBundle(const Network& network, std::string_view bundle_b
                 "the history does not end at the record the proven state names as latest");
   }
 
-  // 9. The custody rules, replayed from nothing; the result must be the proven state. Heights
-  // come from that state (registration, latest); a record's timestamp is checked against the
-  // certified header's time, which is no earlier than the block the record is in.
+  // 10. The custody rules, replayed from nothing, each record under the membership of its block
+  // (the walk's state at the record's height); the result must be the proven state. A record's
+  // timestamp is checked against the certified header's time, no earlier than its block's.
+  // The membership only changes at the heights where some organisation, version or key period
+  // starts or ends, so one Network serves every record between two such heights.
+  std::vector<uint64_t> change_points;
+  for (const auto& [id, org] : network_state.organizations()) {
+    change_points.push_back(org.member_from);
+    if (org.removed_at) change_points.push_back(org.removed_at);
+    for (const auto& v : org.versions) change_points.push_back(v.from_height);
+    for (const auto& k : org.keys) {
+      change_points.push_back(k.valid_from);
+      if (k.revoked_at) change_points.push_back(k.revoked_at);
+    }
+  }
+  std::sort(change_points.begin(), change_points.end());
+  change_points.erase(std::unique(change_points.begin(), change_points.end()), change_points.end());
+  const bool genesis_membership =
+      change_points.empty() || change_points == std::vector<uint64_t>{0};
+  std::optional<Network> membership;
+  size_t membership_epoch = SIZE_MAX;
+  auto membership_at = [&](uint64_t height) -> const Network& {
+    if (genesis_membership) return network;
+    const size_t epoch =
+        static_cast<size_t>(std::upper_bound(change_points.begin(), change_points.end(), height) -
+                            change_points.begin());
+    if (!membership || epoch != membership_epoch) {
+      membership = network_state.MembershipAt(network, height);
+      membership_epoch = epoch;
+    }
+    return *membership;
+  };
   std::optional<pb::ItemState> replayed;
   ProvenItem out;
   for (size_t i = 0; i < records.size(); ++i) {
     records[i].envelope = &bundle.history(static_cast<int>(i));
-    BlockContext ctx{i == 0 ? state->registered_height() : state->updated_height(),
-                     header.time_ms()};
+    BlockContext ctx{bundle.history_heights(static_cast<int>(i)), header.time_ms()};
+    const Network& rules = membership_at(ctx.height);
     const pb::ItemState* current = replayed ? &*replayed : nullptr;
-    if (auto rej = ValidateRecord(network, records[i], current, ctx)) {
+    // As the ledger does: a key some organisation held speaks for it only while valid, never
+    // as a consumer's key once revoked.
+    std::optional<Rejection> rej =
+        CheckSignerStanding(network_state, records[i].signer, ctx.height);
+    if (!rej) rej = ValidateRecord(rules, records[i], current, ctx);
+    if (rej) {
       return Fail(ProofCheck::kRules, RecordLabel(i) + " (" +
                                           std::string(RecordTypeName(records[i].type)) +
                                           "): " + rej->message);
     }
-    replayed = ApplyRecord(network, records[i], current, ctx);
+    replayed = ApplyRecord(rules, records[i], current, ctx);
     records[i].envelope = nullptr;
 
     CustodyStep step;
     step.record_id = records[i].id;
     step.type = records[i].type;
     step.signer = records[i].signer;
-    if (const pb::Organization* org = network.OrganizationOfKey(records[i].signer)) {
-      step.author = org->id();
+    if (const OrganizationRecord* org =
+            network_state.OrganizationOfKeyAt(records[i].signer, ctx.height)) {
+      step.author = org->id;
     }
     step.timestamp_ms = records[i].payload.timestamp_ms();
     step.payload = std::move(records[i].payload);
@@ -270,7 +358,11 @@ ProofVerdict VerifyProofBundle(const Network& network, std::string_view bundle_b
   out.block_hash = block_hash;
   out.state_root = *root;
   out.signers = cert->signatures.size();
+  out.validators = set->size();
   out.state = std::move(state);
+  out.walk_from_height = bundle.governance().from_height();
+  out.walk_changes = walked->changes;
+  out.network_state = std::move(walked->state);
   ProofVerdict verdict;
   verdict.item = std::move(out);
   return verdict;

@@ -8,6 +8,8 @@
 
 #include "core/bytes.h"
 #include "core/genesis.h"
+#include "core/governance.h"
+#include "core/governance_proof.h"
 #include "core/records.h"
 #include "proto/proof.pb.h"
 #include "proto/records.pb.h"
@@ -17,9 +19,10 @@
 // implementation of that document. Pure: no I/O, no clock.
 namespace hallmark::core {
 
-// Version 2: a record id is SHA-256(payload ‖ signer ‖ signature), so the prev chain binds each
-// record's author; version 1 bundles (ids over the payload only) are refused.
-inline constexpr uint32_t kProofBundleVersion = 2;
+// Version 3: the bundle carries the governance walk (field 10) and each record's block height
+// (field 11). Version 2 bundles (a fixed validator set) and version 1 (record ids over the
+// payload only) are refused.
+inline constexpr uint32_t kProofBundleVersion = 3;
 // Refused before parsing: a bundle larger than this cannot be a real item's.
 inline constexpr size_t kMaxProofBundleBytes = 64 * 1024 * 1024;
 // An item's history in one bundle; at most kMaxEnvelopeBytes each.
@@ -29,6 +32,8 @@ inline constexpr size_t kMaxBundleRecords = 100'000;
 enum class ProofCheck {
   kFormat,       // Size, strict parse, version, item id, header encoding, record count.
   kNetwork,      // Chain id and genesis hash against the verifier's genesis.
+  kGovernance,   // The walk of certified governance changes to the header's height, and the
+                 // certified network state it must rebuild (checked after the certificate).
   kCertificate,  // The header is final: >2/3 of the validator set's power, exact sign-bytes.
   kFreshness,    // The header is not dated ahead of the verifier's clock beyond the allowance.
   kStateProof,   // The item's state leaf, or its absence, under the header's state root.
@@ -62,7 +67,13 @@ struct ProvenItem {
   uint64_t header_time_ms = 0;
   Hash256 block_hash;
   Hash256 state_root;
-  size_t signers = 0;                  // Validators whose precommits certify the header.
+  size_t signers = 0;     // Validators whose precommits certify the header.
+  size_t validators = 0;  // In the set that certifies the header's height.
+  // The governed network state as of the header (pending proposals excluded), rebuilt by the
+  // walk and confirmed against the certified state root: what a trust file may keep.
+  std::optional<NetworkState> network_state;
+  uint64_t walk_from_height = 0;       // Where the bundle's walk started (0: genesis).
+  uint64_t walk_changes = 0;           // Changes the walk applied.
   std::optional<pb::ItemState> state;  // nullopt: never registered.
   std::vector<CustodyStep> steps;
 
@@ -83,6 +94,9 @@ struct VerifyOptions {
   // allowance ahead of it fails the freshness check. How old a header may be is the caller's
   // policy (see ProofAge); the verifier itself stays pure.
   std::optional<uint64_t> now_ms;
+  // A state this verifier checked before (its trust file), for a bundle whose walk starts
+  // there. Not owned; may be null. A walk from genesis is checked from genesis regardless.
+  const TrustedState* trusted = nullptr;
 };
 
 // Checks `bundle_bytes` (a serialized ProofBundle, canonical encoding) against `network`.

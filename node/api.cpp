@@ -369,16 +369,24 @@ class Api {
     return ItemReply(req, *item);
   }
 
-  // GET /v1/items/{id...}/proof. An item whose serial is "proof" reaches this route too, with
-  // the serial cut off: when the id does not parse, the whole path is read as an item id.
+  // GET /v1/items/{id...}/proof[?since=H]. An item whose serial is "proof" reaches this route
+  // too, with the serial cut off: when the id does not parse, the whole path is read as an item
+  // id. `since`: the governance walk holds only the changes completed after height H (a height
+  // the client already checked); above the head, the walk starts at genesis.
   Response Proof(const Request& req) {
+    uint64_t since = 0;
+    if (auto text = req.query("since")) {
+      auto n = ParseUnsigned(*text);
+      if (!n) return ErrorReply(req, 400, "bad_request", "since must be a block height");
+      since = *n;
+    }
     auto item = ItemFromPath(req);
     if (!item.ok()) {
       auto whole = core::ParseItemId(std::string(req.param("id")) + "/proof");
       if (whole.ok()) return ItemReply(req, *whole);
       return ErrorReply(req, 400, "bad_item_id", item.status().message());
     }
-    auto bundle = storage::BuildProofBundle(*ctx_.ledger, *item);
+    auto bundle = storage::BuildProofBundle(*ctx_.ledger, *item, since);
     if (!bundle.ok()) {
       if (bundle.status().code() == core::StatusCode::kNotFound) {
         return ErrorReply(req, 503, "no_certified_header", bundle.status().message());

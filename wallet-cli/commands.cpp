@@ -18,6 +18,7 @@
 #include "wallet-cli/key_commands.h"
 #include "wallet-cli/keystore.h"
 #include "wallet-cli/node_commands.h"
+#include "wallet-cli/trust_store.h"
 #include "wallet-cli/verify_commands.h"
 
 namespace hallmark::wallet {
@@ -298,6 +299,10 @@ int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out,
                    "compare it with the tag yourself");
   verify->add_option("--timeout", verify_timeout_s, "Seconds to wait for the node")
       ->check(CLI::Range(0.001, 86400.0));
+  std::filesystem::path verify_trust_dir;
+  verify->add_option("--trust-dir", verify_trust_dir,
+                     "Where the governance state checked before is kept, per network (default "
+                     "$XDG_STATE_HOME/hallmark/trust or ~/.local/state/hallmark/trust)");
 
   if (auto unknown = GovCommandLine::UnknownKind(argc, argv)) {
     err << *unknown << "\n";
@@ -329,6 +334,7 @@ int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out,
       verify_options.node_urls = node_urls;
       verify_options.json = json;
       verify_options.timeout_ms = static_cast<uint32_t>(std::llround(verify_timeout_s * 1000));
+      verify_options.trust_dir = TrustDir(verify_trust_dir);
       if (!verify_max_age.empty()) {
         auto age = ParseDuration(verify_max_age);
         if (!age.ok() || *age == 0) {

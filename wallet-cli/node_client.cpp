@@ -129,17 +129,20 @@ NodeResult<pb::ItemResponse> NodeClient::GetItem(const core::ItemId& id, uint32_
 }
 
 NodeResult<pb::ProofBundle> NodeClient::GetProofBundle(const core::ItemId& id, uint32_t timeout_ms,
-                                                       size_t bytes_max) {
-  return Interpret<pb::ProofBundle>(http_.Get(ItemPath(id) + "/proof", timeout_ms, bytes_max),
-                                    {200}, "proof bundle", url(), core::kProofBundleJsonLimits);
+                                                       size_t bytes_max, uint64_t since_height) {
+  std::string path = ItemPath(id) + "/proof";
+  if (since_height != 0) path += "?since=" + std::to_string(since_height);
+  return Interpret<pb::ProofBundle>(http_.Get(path, timeout_ms, bytes_max), {200}, "proof bundle",
+                                    url(), core::kProofBundleJsonLimits);
 }
 
 core::Result<std::string> FetchProofBundle(const std::string& node_url, const core::ItemId& item,
-                                           uint32_t timeout_ms, size_t bytes_max) {
+                                           uint32_t timeout_ms, size_t bytes_max,
+                                           uint64_t since_height) {
   core::Result<NodeAddress> address = ParseNodeUrl(node_url);
   if (!address.ok()) return address.status();
   NodeClient node{HttpClient(*address)};
-  NodeResult<pb::ProofBundle> r = node.GetProofBundle(item, timeout_ms, bytes_max);
+  NodeResult<pb::ProofBundle> r = node.GetProofBundle(item, timeout_ms, bytes_max, since_height);
   if (!r.ok()) return core::Status::IoError("fetching the proof: " + r.error().ToString());
   return core::SerializeDeterministic(*r);
 }

@@ -102,8 +102,10 @@ class NodeClient {
   // GET /v1/items/{id}/proof: the item's proof bundle, as the node sent it. Unverified: pass
   // it to core::VerifyProofBundle before believing any of it. An answer larger than
   // `bytes_max` is refused; its JSON is read strictly (unknown fields refused at every level).
+  // `since_height`: a governance height the client already checked (0: walk from genesis).
   NodeResult<pb::ProofBundle> GetProofBundle(const core::ItemId& id, uint32_t timeout_ms = 0,
-                                             size_t bytes_max = kOnlineProofBundleBytesMax);
+                                             size_t bytes_max = kOnlineProofBundleBytesMax,
+                                             uint64_t since_height = 0);
   // GET /v1/records/{id hex}.
   NodeResult<pb::RecordStatusResponse> GetRecord(const core::Hash256& record_id,
                                                  uint32_t timeout_ms = 0);
@@ -132,7 +134,8 @@ class NodeClient {
 // Errors name the node and keep its words; every failure is a usage or network error.
 core::Result<std::string> FetchProofBundle(const std::string& node_url, const core::ItemId& item,
                                            uint32_t timeout_ms = 0,
-                                           size_t bytes_max = kOnlineProofBundleBytesMax);
+                                           size_t bytes_max = kOnlineProofBundleBytesMax,
+                                           uint64_t since_height = 0);
 
 // Parses an API answer body into `out`: JSON by default (core::ParseJsonStrict with `limits`),
 // binary Protobuf when the content type says application/x-protobuf. With the default limits,

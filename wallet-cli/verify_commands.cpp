@@ -18,6 +18,7 @@
 #include "wallet-cli/format.h"
 #include "wallet-cli/node_client.h"
 #include "wallet-cli/node_commands.h"
+#include "wallet-cli/trust_store.h"
 
 namespace hallmark::wallet {
 namespace {
@@ -195,14 +196,16 @@ struct Fetched {
 // not check out while another does are warned about on `err`.
 core::Result<Fetched> FetchNewest(const VerifyOptions& o, const core::Network& network,
                                   const core::ItemId& item, core::VerifyOptions checks,
-                                  const std::function<uint64_t()>& clock, std::ostream& err) {
+                                  uint64_t since_height, const std::function<uint64_t()>& clock,
+                                  std::ostream& err) {
   std::vector<std::string> urls = o.node_urls;
   if (urls.empty()) urls.push_back(ResolveNodeUrl(""));
   std::vector<Fetched> answers;
   std::vector<std::string> unreachable;
   for (const std::string& given : urls) {
     const std::string url = ResolveNodeUrl(given);
-    auto fetched = FetchProofBundle(url, item, o.timeout_ms);
+    auto fetched =
+        FetchProofBundle(url, item, o.timeout_ms, kOnlineProofBundleBytesMax, since_height);
     if (!fetched.ok()) {
       unreachable.push_back(url + ": " + fetched.status().message());
       continue;
@@ -290,6 +293,11 @@ int RunVerify(const VerifyOptions& o, std::ostream& out, std::ostream& err) {
   core::VerifyOptions checks;
   if (item) checks.expected_item = o.item;
   checks.now_ms = clock();
+  // What this verifier checked before: the node then only needs to send the governance changes
+  // since. A bundle to be saved walks from genesis, so that it checks anywhere with genesis alone.
+  const std::optional<core::TrustedState> trusted = LoadTrust(o.trust_dir, *network, err);
+  checks.trusted = trusted ? &*trusted : nullptr;
+  const uint64_t since_height = trusted && o.save_path.empty() ? trusted->height : 0;
   // Online, a proof must be recent unless the user says otherwise: a node that withholds newer
   // blocks must not be able to show a stolen item as clean.
   // 0: no limit.
@@ -312,7 +320,7 @@ int RunVerify(const VerifyOptions& o, std::ostream& out, std::ostream& err) {
       verdict = core::VerifyProofBundle(*network, bytes, checks);
     }
   } else {
-    auto fetched = FetchNewest(o, *network, *item, checks, clock, err);
+    auto fetched = FetchNewest(o, *network, *item, checks, since_height, clock, err);
     if (!fetched.ok()) return Usage(err, fetched.status().message());
     bytes = std::move(fetched->bytes);
     verdict = std::move(fetched->verdict);
@@ -328,7 +336,7 @@ int RunVerify(const VerifyOptions& o, std::ostream& out, std::ostream& err) {
 
   pb::VerifyOutput v;
   v.set_chain_id(network->chain_id());
-  v.set_validators(static_cast<uint32_t>(network->validators().size()));
+  v.set_validators(static_cast<uint32_t>(network->validators().size()));  // Genesis'.
   if (!verdict.ok()) {
     const core::ProofFailure& f = *verdict.failure;
     v.set_verdict("invalid");
@@ -346,6 +354,14 @@ int RunVerify(const VerifyOptions& o, std::ostream& out, std::ostream& err) {
   }
 
   const core::ProvenItem& p = verdict.item;
+  // The network state the bundle rebuilt and the certified state confirmed: trusted from now on.
+  if (p.network_state && (!trusted || p.height > trusted->height)) {
+    if (core::Status st =
+            SaveTrust(o.trust_dir, *network, p.height, p.block_hash, *p.network_state);
+        !st.ok()) {
+      err << "warning: could not write the trust file: " << ForTerminal(st.message()) << "\n";
+    }
+  }
   // The age at the time of the verdict, after every node has answered.
   const uint64_t age = core::ProofAgeMs(p, clock());
   const bool stale = max_age != 0 && age > max_age;
@@ -367,6 +383,9 @@ int RunVerify(const VerifyOptions& o, std::ostream& out, std::ostream& err) {
   v.set_stale(stale);
   v.set_max_age_ms(max_age);
   v.set_item_checked(item.has_value());
+  v.set_validators(static_cast<uint32_t>(p.validators));  // The set of the header's height.
+  v.set_walk_from_height(p.walk_from_height);
+  v.set_governance_changes(p.walk_changes);
   for (size_t i = 0; i < p.steps.size(); ++i) {
     const core::CustodyStep& s = p.steps[i];
     pb::VerifiedStep* vs = v.add_steps();
@@ -436,9 +455,14 @@ int RunVerify(const VerifyOptions& o, std::ostream& out, std::ostream& err) {
   head.AddRow({"proven at", "block " + std::to_string(p.height) + ", " +
                                 FormatUtc(p.header_time_ms) + " UTC (" + FormatAge(age) + " old" +
                                 (stale ? ", STALE" : "") + ")"});
-  head.AddRow({"certified by", std::to_string(p.signers) + " of " +
-                                   std::to_string(network->validators().size()) +
+  head.AddRow({"certified by", std::to_string(p.signers) + " of " + std::to_string(p.validators) +
                                    " validators of " + network->chain_id()});
+  head.AddRow(
+      {"governance", std::to_string(p.walk_changes) + " change" + (p.walk_changes == 1 ? "" : "s") +
+                         " checked since " +
+                         (p.walk_from_height == 0
+                              ? std::string("genesis")
+                              : "height " + std::to_string(p.walk_from_height) + " (trust file)")});
   head.AddRow({"from", ForTerminal(source)});
   s << head.Render("  ");
   if (!p.steps.empty()) {

@@ -43,6 +43,10 @@ struct VerifyOptions {
   bool json = false;
   uint32_t timeout_ms = 0;  // 0: the HTTP client's default.
   uint64_t now_ms = 0;      // 0: this machine's clock (tests fix it).
+  // The folder of trust files (wallet-cli/trust_store.h): the network state last checked is
+  // read from there, only the governance changes since it are asked for, and a newer checked
+  // state is written back. Empty: none (the CLI passes TrustDir(--trust-dir)).
+  std::filesystem::path trust_dir;
 };
 
 int RunVerify(const VerifyOptions& options, std::ostream& out, std::ostream& err);

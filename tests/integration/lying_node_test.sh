@@ -7,6 +7,8 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 hm_init "$1" lying 19850
+# The verifier's trust files (docs/proofs.md) stay in the test's folder, not the user's.
+export XDG_STATE_HOME="$dir/state"
 
 hm_testnet --validators 4
 for i in 0 1 2 3; do hm_start "$i"; done

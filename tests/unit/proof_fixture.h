@@ -28,8 +28,7 @@ namespace hallmark::test {
 // Precommits for (height, block_id) from the named validators, in the order given.
 inline core::CommitCertificate CertifyBlock(std::string_view chain_id, uint64_t height,
                                             const core::Hash256& block_id,
-                                            std::initializer_list<int> validators = {0, 1, 2},
-                                            uint32_t round = 0) {
+                                            std::span<const int> validators, uint32_t round = 0) {
   core::CommitCertificate cert;
   cert.height = height;
   cert.round = round;
@@ -41,6 +40,13 @@ inline core::CommitCertificate CertifyBlock(std::string_view chain_id, uint64_t 
     cert.signatures.push_back({key.public_key(), key.Sign(msg)});
   }
   return cert;
+}
+inline core::CommitCertificate CertifyBlock(std::string_view chain_id, uint64_t height,
+                                            const core::Hash256& block_id,
+                                            std::initializer_list<int> validators = {0, 1, 2},
+                                            uint32_t round = 0) {
+  return CertifyBlock(chain_id, height, block_id,
+                      std::span<const int>(validators.begin(), validators.size()), round);
 }
 
 class ProvenChain {
@@ -59,10 +65,13 @@ class ProvenChain {
     REQUIRE(prepared.ok());
     REQUIRE(prepared->dropped.empty());
     core::CommitCertificate cert =
-        CertifyBlock(network_.chain_id(), prepared->header.height(), prepared->hash);
+        CertifyBlock(network_.chain_id(), prepared->header.height(), prepared->hash, signers_);
     core::Status committed = ledger_->Commit(*prepared, core::EncodeCertificate(cert));
     REQUIRE(committed.ok());
   }
+
+  // The validators (validator-N) whose precommits certify the next blocks; {0, 1, 2} at first.
+  void SetSigners(std::vector<int> signers) { signers_ = std::move(signers); }
 
   // Commits `records` in as few blocks as the block limits allow; every record must be valid.
   void CommitAll(const std::vector<pb::Envelope>& records) {
@@ -76,7 +85,7 @@ class ProvenChain {
       REQUIRE(!prepared->record_ids.empty());
       next += prepared->record_ids.size();
       core::CommitCertificate cert =
-          CertifyBlock(network_.chain_id(), prepared->header.height(), prepared->hash);
+          CertifyBlock(network_.chain_id(), prepared->header.height(), prepared->hash, signers_);
       core::Status committed = ledger_->Commit(*prepared, core::EncodeCertificate(cert));
       REQUIRE(committed.ok());
     }
@@ -89,10 +98,10 @@ class ProvenChain {
     return env;
   }
 
-  std::string BundleBytes(std::string_view item) const {
+  std::string BundleBytes(std::string_view item, uint64_t since_height = 0) const {
     auto id = core::ParseItemId(item);
     REQUIRE(id.ok());
-    auto bundle = storage::BuildProofBundle(*ledger_, *id);
+    auto bundle = storage::BuildProofBundle(*ledger_, *id, since_height);
     REQUIRE(bundle.ok());
     return core::SerializeDeterministic(*bundle);
   }
@@ -108,6 +117,7 @@ class ProvenChain {
   core::Network network_;
   std::unique_ptr<storage::Ledger> ledger_;
   uint64_t time_ms_ = kTestTimeMs;
+  std::vector<int> signers_ = {0, 1, 2};
 };
 
 // An item's life on `chain`: registered by maison, shipped to resale, attested genuine, sold

@@ -94,3 +94,55 @@ TEST_CASE("api: proof route errors are clear") {
 }
 
 }  // namespace hallmark::test
+
+namespace hallmark::test {
+
+TEST_CASE("api: the proof route's since gives the walk after a trusted height") {
+  ApiFixture f;
+  LiveItem(f.chain, kMaisonItem, 2);
+  pb::Envelope proposal = Sign("maison", [&] {
+    pb::RecordPayload p;
+    p.set_chain_id("hallmark-test");
+    p.set_timestamp_ms(kTestTimeMs);
+    auto* g = p.mutable_governance()->mutable_proposal();
+    g->mutable_change()->mutable_add_signing_key()->set_organization("maison");
+    g->mutable_change()->mutable_add_signing_key()->set_key(std::string(PubFor("maison-2").view()));
+    g->set_expires_height(f.chain.ledger().height() + 100);
+    return p;
+  }());
+  f.chain.Commit({proposal});
+  std::vector<pb::Envelope> approvals;
+  for (const char* org : {"atelier", "resale", "authlab"}) {
+    pb::RecordPayload p;
+    p.set_chain_id("hallmark-test");
+    p.set_timestamp_ms(kTestTimeMs);
+    p.mutable_governance()->mutable_approval()->set_proposal(Id(proposal));
+    approvals.push_back(Sign(org, p));
+  }
+  f.chain.Commit(approvals);
+  const uint64_t head = f.chain.ledger().height();
+
+  auto walk_of = [&](std::string_view target) {
+    node::Response r = f.Dispatch(target, true);
+    REQUIRE(r.status == 200);
+    pb::ProofBundle b;
+    REQUIRE(b.ParseFromString(r.body));
+    return b.governance();
+  };
+  const std::string path = "/v1/items/01/00614141000012/21/BAG-0001/proof";
+  auto full = walk_of(path);
+  CHECK(full.from_height() == 0);
+  CHECK(full.blocks_size() == 2);
+  auto since_before = walk_of(path + "?since=" + std::to_string(head - 2));
+  CHECK(since_before.from_height() == head - 2);
+  CHECK(since_before.blocks_size() == 2);
+  auto since_head = walk_of(path + "?since=" + std::to_string(head));
+  CHECK(since_head.from_height() == head);
+  CHECK(since_head.blocks_size() == 0);
+  auto ahead = walk_of(path + "?since=" + std::to_string(head + 10));
+  CHECK(ahead.from_height() == 0);
+  CHECK(ahead.blocks_size() == 2);
+  CHECK(f.Dispatch(path + "?since=soon", true).status == 400);
+}
+
+}  // namespace hallmark::test

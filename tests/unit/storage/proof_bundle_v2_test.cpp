@@ -145,9 +145,9 @@ TEST_CASE("proof bundle v2: a non-canonical encoding of the same bundle is refus
   CHECK(FailedCheck(chain, twice, &msg) == ProofCheck::kFormat);
   CHECK(msg.find("canonical") != std::string::npos);
 
-  // version (field 1) as an over-long varint: 0x08 0x82 0x00 is still 2.
-  REQUIRE(good.substr(0, 2) == std::string("\x08\x02", 2));
-  std::string padded = std::string("\x08\x82\x00", 3) + good.substr(2);
+  // version (field 1) as an over-long varint: 0x08 0x83 0x00 is still 3.
+  REQUIRE(good.substr(0, 2) == std::string("\x08\x03", 2));
+  std::string padded = std::string("\x08\x83\x00", 3) + good.substr(2);
   REQUIRE(reparsed.ParseFromString(padded));
   CHECK(FailedCheck(chain, padded) == ProofCheck::kFormat);
 
@@ -162,18 +162,23 @@ TEST_CASE("proof bundle v2: a non-canonical encoding of the same bundle is refus
   CHECK(FailedCheck(chain, reordered) == ProofCheck::kFormat);
 }
 
-TEST_CASE("proof bundle v2: a version 1 bundle is refused with a clear message") {
+TEST_CASE("proof bundle v2: version 1 and 2 bundles are refused with a clear message") {
   ProvenChain chain;
   LiveItem(chain, kMaisonItem, 2);
   pb::ProofBundle b = Parse(chain.BundleBytes(kMaisonItem));
-  CHECK(b.version() == 2);
+  CHECK(b.version() == 3);
   b.set_version(1);
   std::string msg;
   CHECK(FailedCheck(chain, core::SerializeDeterministic(b), &msg) == ProofCheck::kFormat);
   CHECK(msg.find("version 1 is no longer accepted") != std::string::npos);
   CHECK(msg.find("new proof") != std::string::npos);
-  b.set_version(3);
+  b.set_version(2);
   CHECK(FailedCheck(chain, core::SerializeDeterministic(b), &msg) == ProofCheck::kFormat);
+  CHECK(msg.find("version 2 is no longer accepted") != std::string::npos);
+  CHECK(msg.find("new proof") != std::string::npos);
+  b.set_version(4);
+  CHECK(FailedCheck(chain, core::SerializeDeterministic(b), &msg) == ProofCheck::kFormat);
+  CHECK(msg.find("not supported") != std::string::npos);
 }
 
 TEST_CASE("proof bundle v2: a header dated beyond the skew allowance is refused") {
@@ -240,15 +245,19 @@ TEST_CASE("proof bundle v2: megabytes of empty records are refused before they a
     MESSAGE("64 MiB of empty records refused with " << Megabytes(*peak) << " of peak growth");
     CHECK(*peak < 64ull * 1024 * 1024);
   }
-  // Just over the cap behind a real bundle; empty commit signatures inside the certificate too.
+  // Just over the cap (history, signatures and a governance walk's messages) behind a real
+  // bundle; empty commit signatures and walk blocks too.
   std::string over = good;
-  for (int i = 0; i < 100'300; ++i) over += std::string("\x4a\x00", 2);
+  for (size_t i = 0; i < core::kMaxBundleRecords + core::kMaxWalkMessages + 300; ++i) {
+    over += std::string("\x4a\x00", 2);
+  }
   CHECK(FailedCheck(chain, over, &msg) == ProofCheck::kFormat);
   CHECK(msg.find("holds more than") != std::string::npos);
   pb::ProofBundle b = Parse(good);
   for (int i = 0; i < 300; ++i) b.mutable_certificate()->add_signatures();
   b.mutable_history()->Clear();
   for (int i = 0; i < 100'000; ++i) b.add_history();
+  for (size_t i = 0; i < core::kMaxWalkMessages; ++i) b.mutable_governance()->add_blocks();
   CHECK(FailedCheck(chain, core::SerializeDeterministic(b), &msg) == ProofCheck::kFormat);
   CHECK(msg.find("holds more than") != std::string::npos);
 }

@@ -1,0 +1,317 @@
+#include "core/governance_proof.h"
+
+#include <algorithm>
+#include <map>
+#include <utility>
+
+#include "core/certificate.h"
+#include "core/codec.h"
+#include "core/consensus_codec.h"
+#include "core/crypto/sha256.h"
+#include "core/merkle.h"
+#include "core/smt.h"
+
+namespace hallmark::core {
+namespace {
+
+// The longest audit path of a block's records tree (at most limits::kMaxBlockRecords leaves).
+constexpr int kMaxInclusionProofHashes = 64;
+
+std::string BlockLabel(size_t index, uint64_t height) {
+  return "walk block " + std::to_string(index + 1) + " (height " + std::to_string(height) + ")";
+}
+
+Status Refuse(std::string message) {
+  return Status::InvalidInput(std::move(message));
+}
+
+}  // namespace
+
+Result<WalkResult> VerifyGovernanceWalk(const Network& network, const pb::GovernanceWalk& walk,
+                                        uint64_t header_height, std::string_view header_bytes,
+                                        const TrustedState* trusted) {
+  WalkResult out{NetworkState::FromGenesis(network), 0, 0, 0};
+  const uint64_t start = walk.from_height();
+  if (start != 0) {
+    if (!trusted || trusted->height != start) {
+      return Refuse("the walk starts from height " + std::to_string(start) +
+                    ", a state this verifier has not checked (it trusts " +
+                    (trusted ? "height " + std::to_string(trusted->height) : "genesis only") +
+                    "); ask for a proof since " +
+                    (trusted ? std::to_string(trusted->height) : std::string("genesis")));
+    }
+    out.state = trusted->state;
+  }
+  if (start > header_height) {
+    return Refuse("the walk starts from height " + std::to_string(start) +
+                  ", above the header's height " + std::to_string(header_height));
+  }
+  if (static_cast<size_t>(walk.blocks_size()) > kMaxWalkBlocks) {
+    return Refuse("the walk has " + std::to_string(walk.blocks_size()) + " blocks; the limit is " +
+                  std::to_string(kMaxWalkBlocks));
+  }
+  size_t total_records = 0;
+  for (const pb::GovernanceBlock& b : walk.blocks()) total_records += b.records_size();
+  if (total_records > kMaxWalkRecords) {
+    return Refuse("the walk has " + std::to_string(total_records) + " records; the limit is " +
+                  std::to_string(kMaxWalkRecords));
+  }
+
+  NetworkState& state = out.state;
+  uint64_t last_height = 0;
+  // A walk block without a certificate (height, block id): certified by its successor, which
+  // must be the next block of the chain, carry a certificate and name it as prev.
+  std::optional<std::pair<uint64_t, Hash256>> unlinked;
+  for (int bi = 0; bi < walk.blocks_size(); ++bi) {
+    const pb::GovernanceBlock& block = walk.blocks(bi);
+    pb::BlockHeader header;
+    if (Status st = ParseStrict(block.header(), &header, "block header"); !st.ok()) {
+      return Refuse("walk block " + std::to_string(bi + 1) + ": " + st.message());
+    }
+    const uint64_t h = header.height();
+    const std::string where = BlockLabel(static_cast<size_t>(bi), h);
+    if (header.chain_id() != network.chain_id()) {
+      return Refuse(where + " is of chain '" + header.chain_id() + "'");
+    }
+    if (h == 0 || h <= last_height) {
+      return Refuse(where + " does not follow the block before (heights must increase)");
+    }
+    if (h > header_height) {
+      return Refuse(where + " is above the bundle's header (height " +
+                    std::to_string(header_height) + ")");
+    }
+    if (h == header_height && block.header() != header_bytes) {
+      return Refuse(where + " is another block than the bundle's header at the same height");
+    }
+    last_height = h;
+    if (block.records_size() == 0) return Refuse(where + " has no records");
+    const Hash256 block_id = Sha256Of(std::string_view(block.header()));
+    if (unlinked) {
+      if (h != unlinked->first + 1 || header.prev_hash() != unlinked->second.view()) {
+        return Refuse(where +
+                      " does not follow the walk block before it, which has no "
+                      "certificate of its own (it must be the next block and name it)");
+      }
+      if (!block.has_certificate()) {
+        return Refuse(where + " has no certificate, nor has the walk block before it");
+      }
+      unlinked.reset();
+    }
+
+    // The header is final under the set the walk so far says certifies this height. A change
+    // completed at c is in force from c + delay >= c + 2, so every change that shapes this set
+    // was completed in an earlier walk block, and never in one that only its successor
+    // certifies (a block at h certified by h + 1).
+    if (block.has_certificate()) {
+      auto cert = FromProto(block.certificate());
+      if (!cert.ok()) return Refuse(where + ": certificate: " + cert.status().message());
+      auto set = ToValidatorSet(state.ValidatorSetAt(h));
+      if (!set.ok()) return Refuse(where + ": validator set: " + set.status().message());
+      if (Status st = VerifyCommitCertificate(*set, network.chain_id(), *cert, h, block_id);
+          !st.ok()) {
+        return Refuse(where + ": certificate by the validator set of that height: " + st.message());
+      }
+    } else if (h != header_height) {
+      // The bundle's own header (h == header_height) is certified by the bundle's certificate.
+      unlinked.emplace(h, block_id);
+    }
+    auto records_root = Hash256::FromBytes(header.records_root());
+    if (!records_root) return Refuse(where + ": records root is not 32 bytes");
+
+    int64_t last_index = -1;
+    for (int ri = 0; ri < block.records_size(); ++ri) {
+      const pb::GovernanceRecordProof& rp = block.records(ri);
+      const std::string rwhere = where + ", record " + std::to_string(ri + 1);
+      if (static_cast<int64_t>(rp.index()) <= last_index) {
+        return Refuse(rwhere + ": records must be in block order");
+      }
+      last_index = rp.index();
+      if (rp.inclusion_proof_size() > kMaxInclusionProofHashes) {
+        return Refuse(rwhere + ": inclusion proof is too long");
+      }
+      std::vector<Hash256> path;
+      path.reserve(static_cast<size_t>(rp.inclusion_proof_size()));
+      for (const std::string& node : rp.inclusion_proof()) {
+        auto hash = Hash256::FromBytes(node);
+        if (!hash) return Refuse(rwhere + ": an inclusion proof hash is not 32 bytes");
+        path.push_back(*hash);
+      }
+      GovernanceRecord rec;
+      if (auto rej = DecodeGovernanceRecord(rp.envelope(), network.chain_id(), &rec)) {
+        return Refuse(rwhere + ": " + rej->ToString());
+      }
+      if (!VerifyMerkleInclusion(MerkleLeafHash(rec.id.span()), rp.index(), header.record_count(),
+                                 path, *records_root)) {
+        return Refuse(rwhere + " (" + rec.id.Hex().substr(0, 16) +
+                      "…) is not in the block: its inclusion proof does not lead to the "
+                      "header's records root");
+      }
+      if (auto rej = CheckRecordSignature(rp.envelope())) {
+        return Refuse(rwhere + ": " + rej->ToString());
+      }
+      rec.envelope = &rp.envelope();
+      if (h <= start && rec.body().has_proposal()) {
+        // The proposal of a change that completed after the trusted height. The trusted state
+        // already holds every later change, so the rules' proposal-time checks (made by the
+        // validators that certified this block) cannot be re-run against it; the completing
+        // approval re-checks the change. Its author must still be a member at h.
+        if (!state.OrganizationOfKeyAt(rec.signer, h)) {
+          return Refuse(rwhere + ": signer is not a valid key of a member at height " +
+                        std::to_string(h));
+        }
+        if (state.FindProposal(rec.id)) return Refuse(rwhere + ": proposal given twice");
+        const OrganizationRecord* org = state.OrganizationOfKeyAt(rec.signer, h);
+        if (!CheckApprovalThreshold(state, {org->id}, h)) {
+          return Refuse(rwhere + ": completes a change at or below the trusted height " +
+                        std::to_string(start));
+        }
+      } else if (auto rej = ValidateGovernance(state, rec, h)) {
+        return Refuse(rwhere + " (" +
+                      std::string(rec.body().has_proposal() ? "proposal" : "approval") +
+                      ") is refused by the governance rules: " + rej->ToString());
+      }
+      AppliedGovernance applied = ApplyGovernance(state, rec, h);
+      state = std::move(applied.state);
+      if (applied.completed) {
+        if (h <= start) {
+          return Refuse(rwhere + ": completes a change at or below the trusted height " +
+                        std::to_string(start));
+        }
+        ++out.changes;
+      }
+      ++out.records;
+    }
+    ++out.blocks;
+  }
+  if (unlinked) {
+    pb::BlockHeader last;
+    if (!ParseStrict(header_bytes, &last, "block header").ok() ||
+        last.height() != unlinked->first + 1 || last.prev_hash() != unlinked->second.view()) {
+      return Refuse("the last walk block (height " + std::to_string(unlinked->first) +
+                    ") has no certificate and is not the parent of the bundle's header");
+    }
+  }
+  return out;
+}
+
+Status CheckNetworkStateLeaf(const Network& network, const NetworkState& state,
+                             const Hash256& state_root, std::string_view proof_bytes) {
+  auto proof = DecodeSmtProof(proof_bytes);
+  if (!proof.ok()) return Refuse("network-state proof: " + proof.status().message());
+  const Hash256 key = NetworkStateLeafKey();
+  const Hash256 governed = state.GovernedHash();
+  if (VerifySmtProof(state_root, key, governed, *proof)) return Status::Ok();
+  // Absent only while no governance record was ever committed: then nothing changed.
+  if (governed == NetworkState::FromGenesis(network).GovernedHash() &&
+      VerifySmtProof(state_root, key, std::nullopt, *proof)) {
+    return Status::Ok();
+  }
+  return Refuse(
+      "the certified network state does not match the one the walk rebuilds (state hash " +
+      governed.Hex().substr(0, 16) +
+      "…): a change is missing from the walk, or the walk is not this chain's");
+}
+
+Result<pb::GovernanceWalk> AssembleGovernanceWalk(
+    const Network& network, std::span<const CommittedGovernanceRecord> committed,
+    uint64_t since_height, uint64_t head_height, const WalkBlockReader& read_block) {
+  if (since_height > head_height) since_height = 0;
+  pb::GovernanceWalk walk;
+  walk.set_from_height(since_height);
+
+  // Replay everything from genesis to learn which records complete which change.
+  NetworkState state = NetworkState::FromGenesis(network);
+  std::map<Hash256, std::vector<size_t>> records_of;  // Proposal id -> its records.
+  std::vector<Hash256> completed_after_since;
+  for (size_t i = 0; i < committed.size(); ++i) {
+    const CommittedGovernanceRecord& c = committed[i];
+    if (c.height > head_height) break;
+    if (i > 0 &&
+        (c.height < committed[i - 1].height ||
+         (c.height == committed[i - 1].height && c.position <= committed[i - 1].position))) {
+      return Status::Corruption("governance records are not listed in block order at height " +
+                                std::to_string(c.height));
+    }
+    GovernanceRecord rec;
+    if (auto rej = DecodeGovernanceRecord(c.envelope, network.chain_id(), &rec)) {
+      return Status::Corruption("committed governance record at height " +
+                                std::to_string(c.height) + ": " + rej->ToString());
+    }
+    rec.envelope = &c.envelope;
+    if (auto rej = ValidateGovernance(state, rec, c.height)) {
+      return Status::Corruption("committed governance record at height " +
+                                std::to_string(c.height) + " does not replay: " + rej->ToString());
+    }
+    const Hash256 proposal =
+        rec.body().has_proposal()
+            ? rec.id
+            : Hash256::FromSpan(AsSpan(std::string_view(rec.body().approval().proposal())));
+    records_of[proposal].push_back(i);
+    AppliedGovernance applied = ApplyGovernance(state, rec, c.height);
+    state = std::move(applied.state);
+    if (applied.completed && c.height > since_height) {
+      completed_after_since.push_back(*applied.completed);
+    }
+  }
+
+  std::vector<size_t> selected;
+  for (const Hash256& id : completed_after_since) {
+    const auto& recs = records_of[id];
+    selected.insert(selected.end(), recs.begin(), recs.end());
+  }
+  std::sort(selected.begin(), selected.end());  // Indices are in block order.
+
+  pb::GovernanceBlock* block = nullptr;
+  uint64_t block_height = 0;
+  std::vector<Hash256> leaves;
+  for (size_t i : selected) {
+    const CommittedGovernanceRecord& c = committed[i];
+    if (!block || c.height != block_height) {
+      auto src = read_block(c.height);
+      if (!src.ok()) return src.status();
+      block = walk.add_blocks();
+      block_height = c.height;
+      block->set_header(std::move(src->header));
+      *block->mutable_certificate() = std::move(src->certificate);
+      leaves.clear();
+      for (const Hash256& id : src->record_ids) leaves.push_back(MerkleLeafHash(id.span()));
+    }
+    const Hash256 id = RecordIdOf(c.envelope);
+    if (c.position >= leaves.size() || leaves[c.position] != MerkleLeafHash(id.span())) {
+      return Status::Corruption("block " + std::to_string(c.height) +
+                                " does not hold governance record " + id.Hex() + " at position " +
+                                std::to_string(c.position));
+    }
+    pb::GovernanceRecordProof* rp = block->add_records();
+    *rp->mutable_envelope() = c.envelope;
+    rp->set_index(c.position);
+    for (const Hash256& node : MerkleInclusionProof(leaves, c.position)) {
+      rp->add_inclusion_proof(std::string(node.view()));
+    }
+  }
+
+  // A block's certificate is left out when the next block of the chain certifies it: the next
+  // walk block (which then keeps its own) or the bundle's header. Its `prev_hash` names it.
+  std::vector<uint64_t> heights;
+  for (const pb::GovernanceBlock& b : walk.blocks()) {
+    pb::BlockHeader h;
+    if (!h.ParseFromString(b.header())) return Status::Corruption("a stored header does not parse");
+    heights.push_back(h.height());
+  }
+  bool keep = false;
+  for (size_t i = 0; i < heights.size(); ++i) {
+    if (keep) {
+      keep = false;
+      continue;
+    }
+    const bool last = i + 1 == heights.size();
+    const bool linked = last ? (heights[i] + 1 == head_height || heights[i] == head_height)
+                             : heights[i + 1] == heights[i] + 1;
+    if (!linked) continue;
+    walk.mutable_blocks(static_cast<int>(i))->clear_certificate();
+    keep = !last;
+  }
+  return walk;
+}
+
+}  // namespace hallmark::core

@@ -1,0 +1,94 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/bytes.h"
+#include "core/genesis.h"
+#include "core/governance.h"
+#include "core/status.h"
+#include "proto/chain.pb.h"
+#include "proto/proof.pb.h"
+
+// The governance walk of a proof bundle (proto/proof.proto field 10, docs/proofs.md "The
+// governance walk"): how a verifier holding genesis alone, or a state it checked before, gets to
+// the validator set and the membership of the bundle's header height. Both halves are here: the
+// verifier (pure, for the consumer's CLI) and the assembler (pure, fed by the ledger's reads in
+// storage/proof_bundle.cpp, or by a test's hand-built chain).
+namespace hallmark::core {
+
+// Bounds on a walk, checked before any signature. A network with more changes than this since a
+// verifier's trusted height needs a trust file, or a verifier that keeps up more often.
+inline constexpr size_t kMaxWalkBlocks = 4'096;
+inline constexpr size_t kMaxWalkRecords = 16'384;
+// Protobuf messages a walk may create (records and their envelopes, blocks, certificates and
+// their signatures), counted before the bundle is parsed.
+inline constexpr size_t kMaxWalkMessages = 2 * kMaxWalkRecords + 2 * kMaxWalkBlocks + 65'536;
+
+// A state the verifier checked before: the governed state (no pending proposals) as of a
+// certified header at `height`. Value type.
+struct TrustedState {
+  uint64_t height = 0;
+  NetworkState state;
+};
+
+// What a walk that checks out gives: the governed state as of the last walk block (apply
+// nothing else to it), and how much it took.
+struct WalkResult {
+  NetworkState state;
+  uint64_t blocks = 0;
+  uint64_t records = 0;
+  uint64_t changes = 0;  // Changes completed by the walk's records.
+};
+
+// Replays `walk` block by block from genesis (walk.from_height() == 0) or from `trusted`
+// (walk.from_height() == trusted->height), up to `header_height`: each header's chain id and
+// increasing height (at most header_height; a block at header_height must have `header_bytes`),
+// its certificate against ValidatorSetAt(height) of the state so far, each record's inclusion
+// proof against the header's records_root, decoding and signature, and the governance rules at
+// that height. Does not check the final header's certificate nor the network-state leaf (see
+// CheckNetworkStateLeaf). On failure: InvalidInput naming the block and record.
+Result<WalkResult> VerifyGovernanceWalk(const Network& network, const pb::GovernanceWalk& walk,
+                                        uint64_t header_height, std::string_view header_bytes,
+                                        const TrustedState* trusted);
+
+// Checks the walk's network-state proof under the certified `state_root`: present with
+// state.GovernedHash(), or absent when `state` equals genesis' governed state (no governance
+// record was ever committed). InvalidInput when it does not show that: a change withheld from
+// the walk, or a state leaf for another state.
+Status CheckNetworkStateLeaf(const Network& network, const NetworkState& state,
+                             const Hash256& state_root, std::string_view proof_bytes);
+
+// --- Assembling a walk (the node's side) ---
+
+// A committed governance record as the ledger lists it.
+struct CommittedGovernanceRecord {
+  pb::Envelope envelope;
+  uint64_t height = 0;
+  uint32_t position = 0;  // Its index among the block's records.
+};
+
+// What the walk needs of a committed block.
+struct WalkBlockSource {
+  std::string header;  // Exact header bytes.
+  pb::CommitCertificate certificate;
+  std::vector<Hash256> record_ids;  // In block order.
+};
+using WalkBlockReader = std::function<Result<WalkBlockSource>(uint64_t height)>;
+
+// Builds the walk for a header at `head_height`: replays `committed` (every governance record
+// committed up to head_height, in block order) from genesis to find which changes completed,
+// and takes every record (proposal, approvals up to the completing one) of each change completed
+// in a block in (since_height, head_height], grouped by block. When since_height >= head_height
+// the walk starts at genesis (the client trusts a height this node has not reached). The
+// network-state proof is left for the caller. Corruption when a committed record does not
+// decode or apply, or a block disagrees with where a record is said to be.
+Result<pb::GovernanceWalk> AssembleGovernanceWalk(
+    const Network& network, std::span<const CommittedGovernanceRecord> committed,
+    uint64_t since_height, uint64_t head_height, const WalkBlockReader& read_block);
+
+}  // namespace hallmark::core

@@ -1,0 +1,448 @@
+// The governance walk of proof bundles (docs/proofs.md, "The governance walk"): a consumer
+// checks items with genesis alone across any number of changes of organisations, keys and
+// validators, and every forgery of the walk fails the governance check (or the certificate
+// check for the final header), naming the block. Chains are built by hand from the core rules
+// (tests/unit/gov_chain_fixture.h).
+#include "core/governance_proof.h"
+
+#include <doctest/doctest.h>
+
+#include "core/codec.h"
+#include "core/proof_bundle.h"
+#include "gov_chain_fixture.h"
+
+using namespace hallmark;
+using namespace hallmark::test;
+using core::ProofCheck;
+
+namespace {
+
+constexpr const char* kNouveauItem = "01/07654321000015/21/N-1";
+constexpr const char* kMaisonItem2 = "01/00614141000029/21/BAG-0002";
+
+core::ProofVerdict Check(const GovChain& chain, const pb::ProofBundle& bundle,
+                         const core::TrustedState* trusted = nullptr) {
+  core::VerifyOptions o;
+  o.trusted = trusted;
+  return core::VerifyProofBundle(chain.network(), core::SerializeDeterministic(bundle), o);
+}
+
+// Fails with `check`, and the message contains `needle`.
+void ExpectFailure(const core::ProofVerdict& v, ProofCheck check, std::string_view needle) {
+  REQUIRE_FALSE(v.ok());
+  INFO(v.failure->message);
+  CHECK(core::ProofCheckName(v.failure->check) == core::ProofCheckName(check));
+  CHECK(v.failure->message.find(needle) != std::string::npos);
+}
+
+pb::RecordPayload Register(std::string_view item) {
+  pb::RecordPayload p = Payload(item);
+  auto* a = p.mutable_register_()->add_attributes();
+  a->set_key("model");
+  a->set_value("Sac");
+  return p;
+}
+pb::RecordPayload TransferTo(std::string_view item, const std::string& prev, pb::Holder to) {
+  pb::RecordPayload p = Payload(item, prev);
+  *p.mutable_transfer()->mutable_to() = std::move(to);
+  return p;
+}
+
+// The chain the tests share: an item registered before any change, an organisation added, its
+// item, a key rotation (add, then revoke the old key), items moved under the new key, a
+// validator added and, once in force, another removed; records between every step.
+struct Story {
+  GovChain chain;
+  std::string early_bundle;  // kMaisonItem's bundle before any change, at height 2.
+  uint64_t rotation_height = 0;
+  uint64_t validator_added = 0;
+  uint64_t validator_removed = 0;
+
+  Story() {
+    chain.CommitRecord("maison", Register(kMaisonItem));
+    chain.CommitRecord("maison",
+                       TransferTo(kMaisonItem, chain.Prev(kMaisonItem), OrgHolder("resale")));
+    early_bundle = chain.BundleBytes(kMaisonItem);
+    chain.Pass(AddOrgChange("nouveau", pb::BRAND, {"7654321"}));
+    chain.CommitRecord("nouveau", Register(kNouveauItem));
+    chain.Pass(AddKeyChange("maison", "maison-2"),
+               {"atelier", "resale", "authlab", "repairco", "nouveau"});
+    chain.Pass(RevokeKeyChange("maison", "maison"),
+               {"atelier", "resale", "authlab", "repairco", "nouveau"});
+    rotation_height = chain.height();
+    chain.CommitRecord("maison-2", Register(kMaisonItem2));
+    chain.CommitRecord("resale",
+                       TransferTo(kMaisonItem, chain.Prev(kMaisonItem), KeyHolder("alice")));
+    chain.Pass(AddValidatorChange("v4", "nouveau", "validator-4", 1),
+               {"atelier", "resale", "authlab", "repairco", "nouveau"}, "maison-2");
+    validator_added = chain.height();
+    chain.AdvanceTo(validator_added +
+                    chain.network().governance().validator_change_delay_heights());
+    chain.Pass(RemoveValidatorChange("validator-3"),
+               {"atelier", "resale", "authlab", "repairco", "nouveau"}, "maison-2");
+    validator_removed = chain.height();
+    chain.AdvanceTo(validator_removed +
+                    chain.network().governance().validator_change_delay_heights() + 1);
+    chain.CommitRecord("alice",
+                       TransferTo(kMaisonItem, chain.Prev(kMaisonItem), OrgHolder("nouveau")));
+  }
+};
+
+}  // namespace
+
+TEST_CASE("governance walk: items from before, between and after changes verify with genesis") {
+  Story s;
+  GovChain& chain = s.chain;
+  REQUIRE(chain.changes() == 5);
+  // The set that certifies the head is not genesis'.
+  const auto& head_set = chain.state().ValidatorSetAt(chain.height()).validators;
+  REQUIRE(head_set.size() == 4);
+  CHECK(head_set.back().name == "v4");
+
+  for (const char* item : {kMaisonItem, kNouveauItem, kMaisonItem2, kAtelierItem}) {
+    INFO(item);
+    pb::ProofBundle b = chain.Bundle(item);
+    auto v = Check(chain, b);
+    REQUIRE_MESSAGE(v.ok(), v.failure->message);
+    CHECK(v.item.walk_changes == 5);
+    REQUIRE(v.item.network_state.has_value());
+    CHECK(v.item.network_state->GovernedHash() == chain.state().GovernedHash());
+    CHECK(v.item.validators == 4);
+  }
+  // Records signed by the revoked key before the revocation stay valid; authors are resolved at
+  // their heights.
+  auto v = Check(chain, chain.Bundle(kMaisonItem));
+  REQUIRE(v.ok());
+  REQUIRE(v.item.steps.size() == 4);
+  CHECK(v.item.steps[0].author == "maison");
+  CHECK(v.item.steps[3].author.empty());  // alice, a holder key.
+  CHECK(v.item.state->custodian().organization() == "nouveau");
+  auto v2 = Check(chain, chain.Bundle(kMaisonItem2));
+  REQUIRE(v2.ok());
+  CHECK(v2.item.steps[0].author == "maison");
+  CHECK(v2.item.steps[0].signer == PubFor("maison-2"));
+
+  // The bundle saved before any change still verifies: an empty walk, the state leaf absent.
+  auto early = core::VerifyProofBundle(chain.network(), s.early_bundle);
+  REQUIRE_MESSAGE(early.ok(), early.failure->message);
+  CHECK(early.item.walk_changes == 0);
+  CHECK(pb::ProofBundle().ParseFromString(s.early_bundle));
+}
+
+TEST_CASE("governance walk: records of a block share one header and certificate") {
+  GovChain chain;
+  chain.Pass(AddOrgChange("nouveau", pb::BRAND, {"7654321"}), {"atelier", "resale", "authlab"},
+             "maison", /*one_block=*/true);
+  chain.CommitRecord("nouveau", Register(kNouveauItem));
+  pb::ProofBundle b = chain.Bundle(kNouveauItem);
+  REQUIRE(b.governance().blocks_size() == 1);
+  CHECK(b.governance().blocks(0).records_size() == 4);
+  auto v = Check(chain, b);
+  REQUIRE_MESSAGE(v.ok(), v.failure->message);
+  CHECK(v.item.walk_changes == 1);
+}
+
+TEST_CASE("governance walk: a registration by an organisation before it was admitted fails") {
+  // The custody replay uses the membership at each record's height: claiming a record of the
+  // rotated-out key at a height after its revocation fails the rules.
+  GovChain chain;
+  chain.CommitRecord("maison", Register(kMaisonItem));
+  chain.CommitRecord("maison",
+                     TransferTo(kMaisonItem, chain.Prev(kMaisonItem), OrgHolder("resale")));
+  chain.Pass(AddKeyChange("maison", "maison-2"));
+  chain.Pass(RevokeKeyChange("maison", "maison"));
+  chain.CommitRecord("resale",
+                     TransferTo(kMaisonItem, chain.Prev(kMaisonItem), KeyHolder("alice")));
+  pb::ProofBundle b = chain.Bundle(kMaisonItem);
+  REQUIRE(Check(chain, b).ok());
+  REQUIRE(b.history_heights_size() == 3);
+  // Record 2 (maison's old key) said to be in the block of record 3, after the revocation.
+  b.set_history_heights(1, b.history_heights(2));
+  ExpectFailure(Check(chain, b), ProofCheck::kRules, "record 2");
+
+  // Heights that decrease, exceed the header, or do not match the certified state's.
+  pb::ProofBundle c = chain.Bundle(kMaisonItem);
+  c.set_history_heights(1, c.history_heights(0) - 1 + 0);
+  c.set_history_heights(1, 0);
+  ExpectFailure(Check(chain, c), ProofCheck::kHistory, "record 2");
+  c = chain.Bundle(kMaisonItem);
+  c.set_history_heights(2, chain.height() + 1);
+  ExpectFailure(Check(chain, c), ProofCheck::kHistory, "record 3");
+  c = chain.Bundle(kMaisonItem);
+  c.set_history_heights(2, c.history_heights(2) - 1);
+  ExpectFailure(Check(chain, c), ProofCheck::kHistory, "latest height");
+  c = chain.Bundle(kMaisonItem);
+  c.mutable_history_heights()->RemoveLast();
+  ExpectFailure(Check(chain, c), ProofCheck::kHistory, "record heights");
+}
+
+TEST_CASE("governance walk: a forged approval fails the governance check") {
+  // Colluding validators certify a block holding an approval that no honest node would take;
+  // the verifier's own replay of the rules refuses it.
+  for (const char* forgery : {"bad signature", "non-member signer"}) {
+    INFO(forgery);
+    GovChain chain;
+    const pb::Envelope proposal =
+        Proposal("maison", AddOrgChange("nouveau", pb::BRAND, {"7654321"}), 500);
+    chain.Commit({proposal, Approval("atelier", proposal), Approval("resale", proposal)});
+    pb::Envelope forged;
+    if (std::string_view(forgery) == "bad signature") {
+      forged = Approval("authlab", proposal);
+      std::string sig = forged.signature();
+      sig[5] ^= 0x01;
+      forged.set_signature(sig);
+    } else {
+      forged = Approval("mallory", proposal);
+    }
+    chain.Commit({forged}, std::nullopt, /*unchecked=*/true);
+    pb::GovernanceWalk walk;
+    *walk.add_blocks() = chain.WalkBlock(1, {0, 1, 2});
+    *walk.add_blocks() = chain.WalkBlock(2, {0});
+    auto v = Check(chain, chain.Bundle(kMaisonItem, 0, walk));
+    ExpectFailure(v, ProofCheck::kGovernance, "walk block 2 (height 2), record 1");
+    CHECK(v.failure->message.find(std::string_view(forgery) == "bad signature"
+                                      ? "bad_signature"
+                                      : "not_member") != std::string::npos);
+  }
+}
+
+TEST_CASE("governance walk: a skipped or withheld change fails the governance check") {
+  Story s;
+  GovChain& chain = s.chain;
+  const pb::ProofBundle good = chain.Bundle(kMaisonItem);
+  REQUIRE(Check(chain, good).ok());
+  const auto& blocks = good.governance().blocks();
+
+  // Each change is one walk block per record (Pass commits one record per block): proposals are
+  // the blocks whose record is a proposal.
+  std::vector<int> proposal_blocks;
+  for (int i = 0; i < blocks.size(); ++i) {
+    pb::RecordPayload p;
+    REQUIRE(p.ParseFromString(blocks[i].records(0).envelope().payload()));
+    if (p.governance().has_proposal()) proposal_blocks.push_back(i);
+  }
+  REQUIRE(proposal_blocks.size() == 5);
+
+  auto without = [&](int from, int to) {
+    pb::ProofBundle b = good;
+    auto* bl = b.mutable_governance()->mutable_blocks();
+    bl->DeleteSubrange(from, to - from);
+    return b;
+  };
+  // The completing approval of the first change (add an organisation) left out: the change
+  // never completes, and nouveau's later approvals are refused.
+  {
+    auto v = Check(chain, without(proposal_blocks[1] - 1, proposal_blocks[1]));
+    ExpectFailure(v, ProofCheck::kGovernance, "walk block");
+  }
+  // A middle approval left out: the would-be completing one does not reach the threshold, so a
+  // later record is refused or the rebuilt state differs.
+  {
+    auto v = Check(chain, without(proposal_blocks[3] + 1, proposal_blocks[3] + 2));
+    REQUIRE_FALSE(v.ok());
+    CHECK(v.failure->check == ProofCheck::kGovernance);
+  }
+  // The whole validator addition left out: the set after it certifies the later blocks with a
+  // signer the walk does not know.
+  {
+    auto v = Check(chain, without(proposal_blocks[3], proposal_blocks[4]));
+    ExpectFailure(v, ProofCheck::kGovernance, "certificate by the validator set of that height");
+  }
+  // The last change (remove a validator) withheld entirely: every certificate still checks
+  // (three of four old validators signed), but the certified network state differs.
+  {
+    auto v = Check(chain, without(proposal_blocks[4], blocks.size()));
+    REQUIRE_FALSE(v.ok());
+    INFO(v.failure->message);
+    CHECK(v.failure->check == ProofCheck::kGovernance);
+  }
+  // Withheld, a change of organisations whose absence no certificate shows: the state leaf.
+  {
+    GovChain c2;
+    c2.Pass(AddOrgChange("nouveau", pb::BRAND, {"7654321"}));
+    c2.CommitRecord("maison", Register(kMaisonItem));
+    pb::ProofBundle b = c2.Bundle(kMaisonItem);
+    b.mutable_governance()->clear_blocks();
+    ExpectFailure(Check(c2, b), ProofCheck::kGovernance, "does not match");
+  }
+}
+
+TEST_CASE("governance walk: a certificate by the outgoing minority fails") {
+  GovChain chain;
+  chain.Pass(RemoveValidatorChange("validator-3"));
+  const uint64_t done = chain.height();
+  const uint64_t delay = chain.network().governance().validator_change_delay_heights();
+  chain.AdvanceTo(done + delay);
+  // In force now: v0, v1, v2. Old quorum v1, v2, v3 certifies the head.
+  chain.Commit({Sign("maison", Register(kMaisonItem))},
+               std::vector<std::string>{"validator-1", "validator-2", "validator-3"});
+  auto v = Check(chain, chain.Bundle(kMaisonItem));
+  ExpectFailure(v, ProofCheck::kCertificate, "height " + std::to_string(chain.height()));
+  // Before the change bites, the same signers certify validly.
+  GovChain early;
+  early.Pass(RemoveValidatorChange("validator-3"));
+  early.Commit({Sign("maison", Register(kMaisonItem))},
+               std::vector<std::string>{"validator-1", "validator-2", "validator-3"});
+  CHECK(Check(early, early.Bundle(kMaisonItem)).ok());
+
+  // A walk block certified by the outgoing minority after the change bit.
+  GovChain c3;
+  c3.Pass(RemoveValidatorChange("validator-3"));
+  c3.AdvanceTo(c3.height() + delay);
+  const pb::Envelope p =
+      Proposal("maison", AddOrgChange("nouveau", pb::BRAND, {"7654321"}), c3.height() + 100);
+  c3.Commit({p}, std::vector<std::string>{"validator-1", "validator-3"});
+  c3.Commit({Approval("atelier", p), Approval("resale", p), Approval("authlab", p)});
+  // The walk leaves a block's certificate out when the next block certifies it; a node that
+  // sends the minority's certificate all the same is refused.
+  pb::ProofBundle b3 = c3.Bundle(kMaisonItem);
+  bool replaced = false;
+  for (auto& block : *b3.mutable_governance()->mutable_blocks()) {
+    pb::BlockHeader h;
+    REQUIRE(h.ParseFromString(block.header()));
+    if (h.height() != c3.height() - 1) continue;
+    *block.mutable_certificate() = c3.WalkBlock(h.height(), {0}).certificate();
+    replaced = true;
+  }
+  REQUIRE(replaced);
+  auto v3 = Check(c3, b3);
+  ExpectFailure(v3, ProofCheck::kGovernance, "certificate by the validator set of that height");
+}
+
+TEST_CASE("governance walk: any changed byte of the walk is refused") {
+  GovChain chain;
+  chain.Pass(AddOrgChange("nouveau", pb::BRAND, {"7654321"}), {"atelier", "resale", "authlab"},
+             "maison", /*one_block=*/true);
+  chain.CommitRecord("nouveau", Register(kNouveauItem));
+  const pb::ProofBundle good = chain.Bundle(kNouveauItem);
+  REQUIRE(Check(chain, good).ok());
+  const std::string walk = core::SerializeDeterministic(good.governance());
+  size_t refused = 0;
+  for (size_t i = 0; i < walk.size(); ++i) {
+    for (uint8_t mask : {uint8_t{0x01}, uint8_t{0x80}}) {
+      std::string w = walk;
+      w[i] = static_cast<char>(w[i] ^ mask);
+      pb::ProofBundle b = good;
+      if (!b.mutable_governance()->ParseFromString(w)) {
+        ++refused;  // Does not even parse.
+        continue;
+      }
+      auto v = core::VerifyProofBundle(chain.network(), core::SerializeDeterministic(b));
+      INFO("byte " << i << " mask " << int(mask));
+      CHECK_FALSE(v.ok());
+      ++refused;
+    }
+  }
+  CHECK(refused == 2 * walk.size());
+}
+
+TEST_CASE("governance walk: a trusted state verifies only the changes after it") {
+  // The verifier checked the chain at some height; later changes come since then.
+  GovChain early;
+  early.CommitRecord("maison", Register(kMaisonItem));
+  early.Pass(AddOrgChange("nouveau", pb::BRAND, {"7654321"}));
+  auto first = Check(early, early.Bundle(kMaisonItem));
+  REQUIRE(first.ok());
+  core::TrustedState trusted{first.item.height, *first.item.network_state};
+
+  // A straddling change: proposed before the trusted height, completed after.
+  const pb::Envelope p =
+      Proposal("maison", AddKeyChange("maison", "maison-2"), early.height() + 500);
+  early.Commit({p, Approval("atelier", p)});
+  auto mid = Check(early, early.Bundle(kMaisonItem));
+  REQUIRE(mid.ok());
+  core::TrustedState trusted_mid{mid.item.height, *mid.item.network_state};
+  early.Commit({Approval("resale", p), Approval("authlab", p), Approval("nouveau", p)});
+  early.Pass(AddValidatorChange("v4", "nouveau", "validator-4", 1),
+             {"atelier", "resale", "authlab", "repairco", "nouveau"});
+  early.CommitRecord("maison-2",
+                     TransferTo(kMaisonItem, early.Prev(kMaisonItem), OrgHolder("resale")));
+
+  pb::ProofBundle since = early.Bundle(kMaisonItem, trusted_mid.height);
+  CHECK(since.governance().from_height() == trusted_mid.height);
+  pb::ProofBundle full = early.Bundle(kMaisonItem);
+  CHECK(since.governance().blocks_size() < full.governance().blocks_size());
+  auto warm = Check(early, since, &trusted_mid);
+  REQUIRE_MESSAGE(warm.ok(), warm.failure->message);
+  CHECK(warm.item.walk_changes == 2);
+  CHECK(warm.item.network_state->GovernedHash() == early.state().GovernedHash());
+  // The same bundle without that trusted state, or with another one, is refused.
+  ExpectFailure(Check(early, since), ProofCheck::kGovernance, "has not checked");
+  ExpectFailure(Check(early, since, &trusted), ProofCheck::kGovernance, "has not checked");
+  // A full walk checks with or without a trusted state.
+  CHECK(Check(early, full).ok());
+  CHECK(Check(early, full, &trusted_mid).ok());
+  // A trusted state that is missing a change does not make a walk since it pass.
+  core::TrustedState wrong{trusted_mid.height, core::NetworkState::FromGenesis(early.network())};
+  CHECK_FALSE(Check(early, since, &wrong).ok());
+}
+
+TEST_CASE("network state: the leaf key, the governed hash and the membership at a height") {
+  GovChain chain;
+  const core::Hash256 genesis_hash = chain.state().GovernedHash();
+  CHECK(core::NetworkStateLeafKey() == core::Sha256Of(std::string_view("hallmark/network-state")));
+  // A pending proposal does not change the governed hash, but does change Hash().
+  const pb::Envelope p = Proposal("maison", AddKeyChange("maison", "maison-2"), 100);
+  chain.Commit({p});
+  CHECK(chain.state().GovernedHash() == genesis_hash);
+  CHECK(chain.state().Hash() != core::NetworkState::FromGenesis(chain.network()).Hash());
+  chain.Commit({Approval("atelier", p), Approval("resale", p), Approval("authlab", p)});
+  const uint64_t done = chain.height();
+  CHECK(chain.state().GovernedHash() != genesis_hash);
+  chain.Pass(RevokeKeyChange("maison", "maison"));
+  const uint64_t revoked = chain.height();
+
+  const core::Network before = chain.state().MembershipAt(chain.network(), done);
+  CHECK(before.hash() == chain.network().hash());
+  CHECK(before.chain_id() == chain.network().chain_id());
+  CHECK(before.OrganizationOfKey(PubFor("maison-2")) == nullptr);
+  CHECK(before.OrganizationOfKey(PubFor("maison"))->id() == "maison");
+  const core::Network after = chain.state().MembershipAt(chain.network(), revoked + 1);
+  CHECK(after.OrganizationOfKey(PubFor("maison-2"))->id() == "maison");
+  CHECK(after.OrganizationOfKey(PubFor("maison")) == nullptr);
+  CHECK(after.BrandForPrefixRegion("061414100001")->id() == "maison");
+  CHECK(after.validators().size() == 4);
+}
+
+TEST_CASE("governance walk: a block certified by its successor must be its parent") {
+  GovChain chain;
+  chain.Pass(AddKeyChange("maison", "maison-2"));  // Proposal, then an approval a block.
+  chain.CommitRecord("maison", Register(kMaisonItem));
+  const pb::ProofBundle good = chain.Bundle(kMaisonItem);
+  REQUIRE(good.governance().blocks_size() == 4);
+  // Each block but the last is certified by the next one, which keeps its own certificate.
+  CHECK_FALSE(good.governance().blocks(0).has_certificate());
+  CHECK(good.governance().blocks(1).has_certificate());
+  CHECK_FALSE(good.governance().blocks(2).has_certificate());
+  CHECK(good.governance().blocks(3).has_certificate());
+  REQUIRE(Check(chain, good).ok());
+
+  // A fabricated header in place of an uncertified block (another time): its successor does
+  // not name it.
+  {
+    pb::ProofBundle b = good;
+    pb::BlockHeader h;
+    REQUIRE(h.ParseFromString(b.governance().blocks(0).header()));
+    h.set_time_ms(h.time_ms() + 1);
+    b.mutable_governance()->mutable_blocks(0)->set_header(core::SerializeDeterministic(h));
+    ExpectFailure(Check(chain, b), ProofCheck::kGovernance, "does not follow");
+  }
+  // Its successor left out.
+  {
+    pb::ProofBundle b = good;
+    b.mutable_governance()->mutable_blocks()->DeleteSubrange(1, 1);
+    ExpectFailure(Check(chain, b), ProofCheck::kGovernance, "walk block 2");
+  }
+  // Its successor's certificate left out too.
+  {
+    pb::ProofBundle b = good;
+    b.mutable_governance()->mutable_blocks(1)->clear_certificate();
+    ExpectFailure(Check(chain, b), ProofCheck::kGovernance, "nor has");
+  }
+  // The last walk block uncertified but not the header's parent (its successor left out).
+  {
+    pb::ProofBundle b = good;
+    b.mutable_governance()->mutable_blocks()->DeleteSubrange(3, 1);
+    ExpectFailure(Check(chain, b), ProofCheck::kGovernance, "not the parent");
+  }
+}

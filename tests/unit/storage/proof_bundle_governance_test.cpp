@@ -1,0 +1,186 @@
+// Proof bundles across governance changes, end to end through a real LevelDB ledger: the node's
+// builder (storage/proof_bundle.cpp) puts the walk of every completed change in the bundle, and
+// the consumer's verifier checks items registered before, between and after the changes with
+// genesis alone, or with a state it checked before and only the changes since.
+#include <doctest/doctest.h>
+
+#include "core/codec.h"
+#include "core/proof_bundle.h"
+#include "governance_fixture.h"
+#include "proof_fixture.h"
+
+using namespace hallmark;
+using namespace hallmark::test;
+
+namespace {
+
+constexpr const char* kNouveauItem = "01/07654321000015/21/N-1";
+constexpr const char* kMaisonItem2 = "01/00614141000029/21/BAG-0002";
+constexpr const char* kNever = "01/00614141000029/21/NEVER";
+
+core::ProofVerdict Verify(const ProvenChain& chain, const std::string& bytes,
+                          const core::TrustedState* trusted = nullptr) {
+  core::VerifyOptions o;
+  o.trusted = trusted;
+  return core::VerifyProofBundle(chain.network(), bytes, o);
+}
+
+// Passes `change`: the proposal by `proposer` (a key name) in one block, then the approvals of
+// `approvers` in the next.
+void Pass(ProvenChain& chain, const std::string& proposer, const pb::GovernanceChange& change,
+          const std::vector<std::string>& approvers) {
+  pb::Envelope proposal = ProposeEnv(proposer, change, chain.ledger().height() + 100);
+  chain.Commit({proposal});
+  std::vector<pb::Envelope> approvals;
+  for (const auto& a : approvers) approvals.push_back(ApproveEnv(a, RecordId(proposal)));
+  chain.Commit(approvals);
+}
+
+pb::GovernanceChange RemoveValidator(std::string_view key_name) {
+  pb::GovernanceChange c;
+  c.mutable_remove_validator()->set_consensus_key(std::string(PubFor(key_name).view()));
+  return c;
+}
+
+pb::Envelope Register(std::string_view signer, std::string_view item) {
+  pb::RecordPayload p = Payload(item);
+  p.mutable_register_();
+  return Sign(signer, p);
+}
+
+}  // namespace
+
+TEST_CASE("governance proofs: items before, between and after changes verify with genesis") {
+  ProvenChain chain;
+  auto a = LiveItem(chain, kMaisonItem, 3);
+  const std::string before = chain.BundleBytes(kMaisonItem);
+  const std::vector<std::string> five = {"atelier", "resale", "authlab", "repairco"};
+
+  Pass(chain, "maison", AddOrgChange("nouveau", pb::BRAND, {"7654321"}),
+       {"atelier", "resale", "authlab"});
+  chain.Commit({Register("nouveau", kNouveauItem)});
+  Pass(chain, "maison", AddKeyChange("maison", "maison-2"), five);
+  Pass(chain, "maison", RevokeKeyChange("maison", "maison"), five);
+  chain.Commit({Register("maison-2", kMaisonItem2)});
+  const std::string between = chain.BundleBytes(kMaisonItem2);
+
+  // A validator joins; once it is in force it certifies, and then another leaves.
+  Pass(chain, "maison-2", AddValidatorChange("v4", "nouveau", "validator-4", 1), five);
+  const uint64_t delay = chain.network().governance().validator_change_delay_heights();
+  for (uint64_t i = 0; i < delay; ++i) chain.Commit({});
+  chain.SetSigners({0, 1, 2, 4});  // 4 of 5.
+  Pass(chain, "maison-2", RemoveValidator("validator-3"), five);
+  for (uint64_t i = 0; i < delay; ++i) chain.Commit({});
+  chain.SetSigners({0, 2, 4});  // 3 of 4.
+  {
+    pb::RecordPayload p = Payload(kMaisonItem, Id(a.back()));
+    *p.mutable_transfer()->mutable_to() = OrgHolder("nouveau");
+    chain.CommitOne("resale", p);
+  }
+  auto head_set = chain.ledger().ValidatorSetAt(chain.ledger().height());
+  REQUIRE(head_set.validators.size() == 4);
+  REQUIRE(head_set.Find(PubFor("validator-3")) == nullptr);
+
+  for (const char* item : {kMaisonItem, kNouveauItem, kMaisonItem2, kNever}) {
+    INFO(item);
+    const std::string bytes = chain.BundleBytes(item);
+    auto v = Verify(chain, bytes);
+    REQUIRE_MESSAGE(v.ok(), v.failure->message);
+    CHECK(v.item.walk_changes == 5);
+    CHECK(v.item.validators == 4);
+    CHECK(v.item.network_state->GovernedHash() == chain.ledger().network_state()->GovernedHash());
+  }
+  auto v = Verify(chain, chain.BundleBytes(kMaisonItem2));
+  REQUIRE(v.ok());
+  CHECK(v.item.steps[0].author == "maison");
+  // Bundles saved before stay checkable with genesis alone.
+  auto old = Verify(chain, before);
+  REQUIRE_MESSAGE(old.ok(), old.failure->message);
+  CHECK(old.item.walk_changes == 0);
+  auto mid = Verify(chain, between);
+  REQUIRE_MESSAGE(mid.ok(), mid.failure->message);
+  CHECK(mid.item.walk_changes == 3);
+
+  // A walk with one record dropped (a skipped approval) or a withheld change fails by name.
+  pb::ProofBundle b;
+  REQUIRE(b.ParseFromString(chain.BundleBytes(kMaisonItem)));
+  pb::ProofBundle skipped = b;
+  skipped.mutable_governance()->mutable_blocks(1)->mutable_records()->RemoveLast();
+  auto sv = Verify(chain, core::SerializeDeterministic(skipped));
+  REQUIRE_FALSE(sv.ok());
+  CHECK(sv.failure->check == core::ProofCheck::kGovernance);
+  // The key revocation (walk blocks 5 and 6) withheld: no certificate shows it, the state does.
+  pb::ProofBundle withheld = b;
+  REQUIRE(withheld.governance().blocks_size() == 10);
+  withheld.mutable_governance()->mutable_blocks()->DeleteSubrange(4, 2);
+  auto wv = Verify(chain, core::SerializeDeterministic(withheld));
+  REQUIRE_FALSE(wv.ok());
+  CHECK(wv.failure->check == core::ProofCheck::kGovernance);
+  CHECK(wv.failure->message.find("does not match") != std::string::npos);
+}
+
+TEST_CASE("governance proofs: since a trusted height, only the newer changes are sent") {
+  ProvenChain chain;
+  auto a = LiveItem(chain, kMaisonItem, 2);
+  Pass(chain, "maison", AddKeyChange("maison", "maison-2"), {"atelier", "resale", "authlab"});
+  auto first = Verify(chain, chain.BundleBytes(kMaisonItem));
+  REQUIRE(first.ok());
+  const core::TrustedState trusted{first.item.height, *first.item.network_state};
+
+  Pass(chain, "maison", AddKeyChange("atelier", "atelier-2"), {"atelier", "resale", "authlab"});
+  Pass(chain, "maison", AddKeyChange("resale", "resale-2"), {"atelier", "resale", "authlab"});
+  const std::string full = chain.BundleBytes(kMaisonItem);
+  const std::string since = chain.BundleBytes(kMaisonItem, trusted.height);
+  CHECK(since.size() < full.size());
+  auto warm = Verify(chain, since, &trusted);
+  REQUIRE_MESSAGE(warm.ok(), warm.failure->message);
+  CHECK(warm.item.walk_changes == 2);
+  CHECK(warm.item.network_state->GovernedHash() == chain.ledger().network_state()->GovernedHash());
+  auto cold = Verify(chain, since);
+  REQUIRE_FALSE(cold.ok());
+  CHECK(cold.failure->check == core::ProofCheck::kGovernance);
+  CHECK(Verify(chain, full).ok());
+  // A client ahead of this node gets a walk from genesis.
+  pb::ProofBundle ahead;
+  REQUIRE(ahead.ParseFromString(chain.BundleBytes(kMaisonItem, chain.ledger().height() + 5)));
+  CHECK(ahead.governance().from_height() == 0);
+  MESSAGE("bundle with 3 changes: " << full.size() << " bytes from genesis, " << since.size()
+                                    << " bytes since height " << trusted.height);
+}
+
+TEST_CASE("governance proofs: size of a 20-record bundle after 10 changes") {
+  // Ten key additions, each a proposal and three approvals (5 members): either the proposal in
+  // one block and the approvals in the next (the usual shape), or all four in one block.
+  for (bool one_block : {false, true}) {
+    ProvenChain chain;
+    const char* orgs[] = {"maison", "atelier", "resale", "authlab", "repairco"};
+    for (int i = 0; i < 10; ++i) {
+      const std::string org = orgs[i % 5];
+      const auto change = AddKeyChange(org, org + "-k" + std::to_string(i));
+      if (one_block) {
+        pb::Envelope proposal = ProposeEnv(org, change, chain.ledger().height() + 100);
+        std::vector<pb::Envelope> records{proposal};
+        for (const auto& a : TestApprovers(org)) {
+          records.push_back(ApproveEnv(a, RecordId(proposal)));
+        }
+        chain.Commit(records);
+      } else {
+        Pass(chain, org, change, TestApprovers(org));
+      }
+    }
+    LiveItem(chain, kMaisonItem, 20);
+    const std::string bytes = chain.BundleBytes(kMaisonItem);
+    auto v = Verify(chain, bytes);
+    REQUIRE_MESSAGE(v.ok(), v.failure->message);
+    CHECK(v.item.walk_changes == 10);
+    pb::ProofBundle b;
+    REQUIRE(b.ParseFromString(bytes));
+    const size_t walk = core::SerializeDeterministic(b.governance()).size();
+    pb::ProofBundle no_walk = b;
+    no_walk.clear_governance();
+    MESSAGE("20 records, 10 changes ("
+            << b.governance().blocks_size() << " walk blocks, 40 governance records): bundle "
+            << bytes.size() << " bytes, of which the walk " << walk << " bytes; without the walk "
+            << core::SerializeDeterministic(no_walk).size() << " bytes");
+  }
+}
