@@ -64,6 +64,8 @@ code=$?
 echo "(exit $code: the proof does not check out)"
 set -e
 echo
+bash scripts/demo-governance.sh "$bin"
+echo
 echo "The network is still running (logs in $dir/node*/hallmarkd.log; API at $HALLMARK_NODE)."
 echo "Try: build/bin/hallmark --node $HALLMARK_NODE show '$item'"
 echo "Stop it with: make demo-stop"

@@ -214,7 +214,7 @@ TEST_CASE("certificate: rejected for another height or block, nil, or with no si
   CHECK_FALSE(core::VerifyCommitCertificate(v.set, kChain, many, 1, b).ok());
 }
 
-TEST_CASE("evidence: two signed votes for different blocks verify; anything less does not") {
+TEST_CASE("evidence: two signed votes for different blocks verify, anything less does not") {
   TestValidators v(4);
   core::DuplicateVoteEvidence e{v.SignedVote(1, 3, 0, VoteType::kPrevote, BlockId("a")),
                                 v.SignedVote(1, 3, 0, VoteType::kPrevote, BlockId("b"))};

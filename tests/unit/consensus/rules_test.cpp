@@ -108,7 +108,7 @@ TEST_CASE("signer guard: a non-nil precommit records the lock, a nil one keeps i
   CHECK(s.block_id.IsZero());
 }
 
-TEST_CASE("vote set: a validator counts once per block; a second, different vote is a conflict") {
+TEST_CASE("vote set: a validator counts once per block, a second, different vote is a conflict") {
   test::TestValidators v(4);
   consensus::VoteSet set(1, 0, core::VoteType::kPrevote, &v.set);
   const Hash256 a = BlockId("a");

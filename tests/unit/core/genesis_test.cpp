@@ -41,7 +41,7 @@ TEST_CASE("genesis: the test genesis loads, indexes keys and prefixes, and fills
   CHECK(net->max_block_records() > 0);
 }
 
-TEST_CASE("genesis: JSON round trip gives the same hash; any change gives another") {
+TEST_CASE("genesis: JSON round trip gives the same hash, any change gives another") {
   auto a = core::Network::FromProto(TestGenesis());
   REQUIRE(a.ok());
   auto json = core::ToJson(a->genesis());

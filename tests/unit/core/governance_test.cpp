@@ -298,7 +298,7 @@ TEST_CASE("governance state: round trip through the stored form keeps every byte
 
 // --- Threshold ---
 
-TEST_CASE("governance threshold: more than 2/3 of the members; exactly 2/3 is not enough") {
+TEST_CASE("governance threshold: more than 2/3 of the members, exactly 2/3 is not enough") {
   pb::GovernanceParams p;
   p.set_threshold_numerator(2);
   p.set_threshold_denominator(3);
@@ -354,7 +354,7 @@ TEST_CASE("governance signer: only a valid key of a member organisation proposes
   CHECK(!gov.Approve("o1", id, 10));
 }
 
-TEST_CASE("governance proposal: expiry within the lifetime; approvals up to it, not after") {
+TEST_CASE("governance proposal: expiry within the lifetime, approvals up to it, not after") {
   pb::Genesis g = GovGenesis(4);
   g.mutable_governance()->set_proposal_lifetime_heights(50);
   Gov gov(g);
@@ -457,7 +457,7 @@ TEST_CASE("governance timing: an organisation update is in force from the next b
 
 // --- Keys ---
 
-TEST_CASE("governance keys: a revoked key stops at the next block; older records stay valid") {
+TEST_CASE("governance keys: a revoked key stops at the next block, older records stay valid") {
   Gov gov(GovGenesis(4));
   gov.Pass(AddKey("o1", "o1-new"), 10);
   CHECK(gov.state.IsKeyValid(PubFor("o1-new"), "o1", 11));
@@ -515,7 +515,7 @@ TEST_CASE("governance organisations: add, update and remove refusals") {
                "validator \"v1\"");
 }
 
-TEST_CASE("governance organisations: removal after its validator left; its id stays resolvable") {
+TEST_CASE("governance organisations: removal after its validator left, its id stays resolvable") {
   Gov gov(GovGenesis(5, {10, 10, 10, 10}));  // v0..v3 belong to o0..o3.
   gov.Pass(RemoveVal("val-3"), 10);
   CheckRefused(gov.TryPropose("o0", RemoveOrg("o3"), 15), RejectReason::kStillValidator,
@@ -584,7 +584,7 @@ TEST_CASE("governance validators: refusals for each change") {
   CHECK(!gov.TryPropose("o0", ChangeValKey("val-0", "val-0b"), 10));
 }
 
-TEST_CASE("governance validators: the last validator cannot leave; a key change bites late") {
+TEST_CASE("governance validators: the last validator cannot leave, a key change bites late") {
   Gov one(GovGenesis(3, {5}));
   CheckRefused(one.TryPropose("o0", RemoveVal("val-0"), 10), RejectReason::kNoValidatorLeft);
   Gov gov(GovGenesis(4, {10, 10, 10, 10}));
@@ -598,7 +598,7 @@ TEST_CASE("governance validators: the last validator cannot leave; a key change 
 
 // --- Decoding ---
 
-TEST_CASE("governance decode: structure is checked; DecodeRecord refuses governance bodies") {
+TEST_CASE("governance decode: structure is checked, DecodeRecord refuses governance bodies") {
   auto decode = [](pb::RecordPayload p) {
     pb::Envelope env = test::Sign("o0", p);
     core::GovernanceRecord rec;

@@ -560,7 +560,7 @@ TEST_CASE("item id: a '#' in a pasted path is refused, never read as the end of 
   CHECK(ParseItemId("https://id.gs1.org/01/09506000134352/21/ABC#1")->serial == "ABC");
 }
 
-TEST_CASE("item id: a URL scheme in mixed case is refused; all lower or all upper is fine") {
+TEST_CASE("item id: a URL scheme in mixed case is refused, all lower or all upper is fine") {
   CHECK(ErrorOf("HtTp://a/01/09506000134352/21/S1") ==
         "Digital Link URL scheme must be all lower or all upper case (http, https, HTTP or "
         "HTTPS), found 'HtTp'");

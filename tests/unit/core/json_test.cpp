@@ -116,7 +116,7 @@ TEST_CASE("json: an array inside an array is refused, naming the field (Protobuf
         "field is one flat list)");
 }
 
-TEST_CASE("json: null inside an array is refused; null as a field's value means unset") {
+TEST_CASE("json: null inside an array is refused, null as a field's value means unset") {
   pb::CheckRequest lenient;
   REQUIRE(google::protobuf::util::JsonStringToMessage(R"({"ids":[null]})", &lenient).ok());
 

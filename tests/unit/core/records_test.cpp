@@ -383,7 +383,7 @@ TEST_CASE("transfer: allowed while flagged counterfeit-suspected or recalled") {
   c.Ok(Sign("resale", Transfer(kMaisonItem, prev, OrgHolder("maison"))));
 }
 
-TEST_CASE("attest: marketplaces and authenticators attest; nobody else") {
+TEST_CASE("attest: marketplaces and authenticators attest, nobody else") {
   Chain c;
   std::string prev = c.Ok(Sign("maison", Register(kMaisonItem)));
   prev = c.Ok(Sign("resale", Attest(kMaisonItem, prev)));
@@ -439,7 +439,7 @@ TEST_CASE("flag recalled: from the brand only") {
   c.Ok(Sign("maison", FlagP(kMaisonItem, prev, pb::RECALLED)));
 }
 
-TEST_CASE("flag: the same flag twice is rejected; unspecified kind is rejected") {
+TEST_CASE("flag: the same flag twice is rejected, unspecified kind is rejected") {
   Chain c;
   std::string prev = c.Ok(Sign("maison", Register(kMaisonItem)));
   prev = c.Ok(Sign("maison", FlagP(kMaisonItem, prev, pb::STOLEN)));
@@ -451,7 +451,7 @@ TEST_CASE("flag: the same flag twice is rejected; unspecified kind is rejected")
         RejectReason::kInvalidField);
 }
 
-TEST_CASE("clear flag: by its setter or the brand; not by others; not when not set") {
+TEST_CASE("clear flag: by its setter or the brand, not by others, not when not set") {
   Chain c;
   std::string prev = c.Ok(Sign("maison", Register(kMaisonItem, OrgHolder("resale"))));
   CHECK(c.Fails(Sign("maison", ClearP(kMaisonItem, prev, pb::STOLEN))) ==
@@ -494,7 +494,7 @@ TEST_CASE(
         RejectReason::kInvalidField);
 }
 
-TEST_CASE("decommission: by the brand or the custodian; nothing follows it") {
+TEST_CASE("decommission: by the brand or the custodian, nothing follows it") {
   SUBCASE("custodian") {
     Chain c;
     std::string prev = c.Ok(Sign("maison", Register(kMaisonItem, KeyHolder("alice"))));
@@ -532,7 +532,7 @@ TEST_CASE("decommission: by the brand or the custodian; nothing follows it") {
   }
 }
 
-TEST_CASE("reassign: the brand restores custody to a new holder key; nobody else may") {
+TEST_CASE("reassign: the brand restores custody to a new holder key, nobody else may") {
   Chain c;
   std::string prev = c.Ok(Sign("maison", Register(kMaisonItem, KeyHolder("alice"))));
   CHECK(c.Fails(Sign("alice", ReassignP(kMaisonItem, prev, "alice2"))) ==

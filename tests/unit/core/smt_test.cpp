@@ -169,7 +169,7 @@ TEST_CASE("smt: an empty tree has root EMPTY and proves every key absent with no
   CHECK(u->root == SmtEmptyHash());
 }
 
-TEST_CASE("smt: a one-key tree's root is that key's leaf; other keys prove absent through it") {
+TEST_CASE("smt: a one-key tree's root is that key's leaf, other keys prove absent through it") {
   MemStore store;
   SparseMerkleTree tree(&store);
   std::mt19937_64 rng(2);
@@ -318,7 +318,7 @@ TEST_CASE("smt: the root does not depend on insertion order or batch splitting")
   CHECK(a.nodes() == b.nodes());
 }
 
-TEST_CASE("smt: a key given twice in a batch keeps its last value; a no-op writes nothing") {
+TEST_CASE("smt: a key given twice in a batch keeps its last value, a no-op writes nothing") {
   std::mt19937_64 rng(7);
   MemStore store;
   SparseMerkleTree tree(&store);
@@ -339,7 +339,7 @@ TEST_CASE("smt: a key given twice in a batch keeps its last value; a no-op write
   tree.Commit(*u);
 }
 
-TEST_CASE("smt: updating one key rewrites only its path; its old proof fails, the new verifies") {
+TEST_CASE("smt: updating one key rewrites only its path, its old proof fails, the new verifies") {
   std::mt19937_64 rng(8);
   MemStore store;
   SparseMerkleTree tree(&store);

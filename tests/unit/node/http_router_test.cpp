@@ -312,7 +312,7 @@ TEST_CASE("content: replies are JSON by default and Protobuf when asked for") {
   CHECK(Reply(mixed, msg).content_type == "application/json");
 }
 
-TEST_CASE("content: error replies carry code and message; local failures hide details") {
+TEST_CASE("content: error replies carry code and message, local failures hide details") {
   Request req = MakeRequest(http::verb::get, "/x");
   Response res = ErrorReply(req, 409, "stale_prev", "prev is not the latest record");
   CHECK(res.status == 409);
@@ -356,7 +356,7 @@ TEST_CASE("rate limiter: a burst, then refill at the rate, with Retry-After") {
   for (int i = 0; i < 100; ++i) CHECK(off.Acquire(a, t0) == 0);
 }
 
-TEST_CASE("rate limiter: IPv6 addresses share a bucket per /64; v4-mapped is IPv4") {
+TEST_CASE("rate limiter: IPv6 addresses share a bucket per /64, v4-mapped is IPv4") {
   RateLimiter limiter(1, 2, 1024);
   auto t0 = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
   auto x1 = boost::asio::ip::make_address("2001:db8:1:2::1");

@@ -47,7 +47,7 @@ struct Fixture {
 
 }  // namespace
 
-TEST_CASE("mempool: admits a valid record once; a duplicate is answered idempotently") {
+TEST_CASE("mempool: admits a valid record once, a duplicate is answered idempotently") {
   Fixture f;
   node::Mempool pool(f.net, f.ledger.get());
   auto reg = f.Register("M1");

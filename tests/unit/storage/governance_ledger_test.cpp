@@ -194,7 +194,7 @@ TEST_CASE(
   CHECK(verdict.status().message().find("governance") != std::string::npos);
 }
 
-TEST_CASE("ledger governance: a removed organisation's keys sign nothing; its items stay") {
+TEST_CASE("ledger governance: a removed organisation's keys sign nothing, its items stay") {
   TempDir dir;
   auto net = TestNetwork();
   auto ledger = OpenGovLedger(dir, net);

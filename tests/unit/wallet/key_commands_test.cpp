@@ -213,7 +213,7 @@ TEST_CASE("key show --json: the KeyShowOutput message, one line") {
   CHECK(Contains(o.out, "\"verified\":false"));
 }
 
-TEST_CASE("key show --verify: decrypts with the passphrase; a wrong one exits 2") {
+TEST_CASE("key show --verify: decrypts with the passphrase, a wrong one exits 2") {
   TempDir dir;
   const fs::path path = WriteKey(dir.path(), "enc.json", "pw");
   Output ok = Show({.keystore = path, .verify = true}, FixedExisting("pw"));
@@ -495,7 +495,7 @@ TEST_CASE("key combine: too few, mixed, duplicated or corrupted shares exit 2, w
   CHECK(Contains(combine({SharePath(a, 1, 5), SharePath(a, 2, 5), key}), "not a key share file"));
 }
 
-TEST_CASE("key combine: a missing share file exits 3; passphrase problems exit 2 and 3") {
+TEST_CASE("key combine: a missing share file exits 3, passphrase problems exit 2 and 3") {
   TempDir dir;
   const fs::path key = WriteKey(dir.path(), "dev.json", std::nullopt);
   const fs::path shares = dir.path() / "shares";

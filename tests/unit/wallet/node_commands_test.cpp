@@ -441,7 +441,7 @@ TEST_CASE("cli check: clean items from standard input exit 0") {
   REQUIRE(checks.size() == 1);
 }
 
-TEST_CASE("cli check: an unregistered or flagged item exits 1; an invalid id exits 2") {
+TEST_CASE("cli check: an unregistered or flagged item exits 1, an invalid id exits 2") {
   Fixture f;
   REQUIRE(f.Register().code == 0);
   REQUIRE(f.Write("flag", f.maison, kItem, {"--reason", "counterfeit-suspected"}).code == 0);

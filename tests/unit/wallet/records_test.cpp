@@ -367,7 +367,7 @@ TEST_CASE("cli: an https node URL is refused with a reason") {
   CHECK(r.err.find("https is not supported yet") != std::string::npos);
 }
 
-TEST_CASE("cli check: no ids at all is a usage error; invalid ids alone need no node") {
+TEST_CASE("cli check: no ids at all is a usage error, invalid ids alone need no node") {
   auto none = RunCli({"--node", kNowhere, "check"}, "\n\n# only a comment\n");
   CHECK(none.code == 3);
   CHECK(none.err.find("no ids given") != std::string::npos);

@@ -179,7 +179,7 @@ TEST_CASE("verify: offline, --max-age is a hard limit: a stale proof exits 4, ne
   CHECK(f.Verify(proof, kMaisonItem).code == 0);
 }
 
-TEST_CASE("verify: offline, the id from the tag is required; --any-item names the item first") {
+TEST_CASE("verify: offline, the id from the tag is required, --any-item names the item first") {
   // Finding 3: a seller hands over another clean item's bundle.
   VerifyFixture f;
   LiveItem(f.chain, kMaisonItem, 2);
