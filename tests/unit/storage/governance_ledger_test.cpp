@@ -328,3 +328,35 @@ TEST_CASE(
   REQUIRE(stored->has_value());
   CHECK((*stored)->height() == first_height);
 }
+
+TEST_CASE(
+    "ledger governance: a data folder written before governance opens with its roots and "
+    "takes governance on top") {
+  // tests/fixtures/pre_governance_ledger/README.md says how it was written.
+  TempDir dir;
+  const std::filesystem::path src =
+      std::filesystem::path(HALLMARK_SOURCE_DIR) / "tests/fixtures/pre_governance_ledger";
+  for (const char* name : {"CURRENT", "MANIFEST-000002", "000003.log"}) {
+    std::filesystem::copy_file(src / name, dir.path() / name);
+  }
+  auto net = TestNetwork();
+  auto ledger = OpenGovLedger(dir, net);
+  CHECK(ledger->height() == 3);
+  CHECK(ledger->StateRoot().Hex() ==
+        "d5b22837251c4361bb442e3e72d55b67feb309ffef1018d96578274cd3baa95b");
+  CHECK_FALSE(LeafPresent(*ledger));
+  CHECK(ledger->network_state()->Hash() == core::NetworkState::FromGenesis(net).Hash());
+  CHECK(ledger->ListGovernance(0, 100)->empty());
+  auto item = ledger->GetItem(core::ParseItemId("01/00614141000012/21/PG-2")->Key());
+  REQUIRE(item.ok());
+  CHECK(item->has_value());
+
+  // Governance then acts on it, and it reopens.
+  Pass(*ledger, "maison", "maison", AddKeyChange("maison", "maison-2"));
+  CHECK(LeafPresent(*ledger));
+  const Hash256 root = ledger->StateRoot();
+  ledger.reset();
+  ledger = OpenGovLedger(dir, net);
+  CHECK(ledger->StateRoot() == root);
+  CHECK(ledger->network_state()->IsKeyValid(PubFor("maison-2"), "maison", ledger->height() + 1));
+}
