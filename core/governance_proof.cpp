@@ -169,6 +169,19 @@ Result<WalkResult> VerifyGovernanceWalk(const Network& network, const pb::Govern
         return Refuse(rwhere + " (" +
                       std::string(rec.body().has_proposal() ? "proposal" : "approval") +
                       ") is refused by the governance rules: " + rej->ToString());
+      } else if (h <= start) {
+        // An approval at or below the trusted height that would complete its proposal: refused
+        // before it is applied, since applying a change of a past height to a later state
+        // breaks the state's invariants (a validator epoch before a scheduled one).
+        const PendingProposal* p = state.FindProposal(
+            Hash256::FromSpan(AsSpan(std::string_view(rec.body().approval().proposal()))));
+        const OrganizationRecord* org = state.OrganizationOfKeyAt(rec.signer, h);
+        std::vector<std::string> approvals = p->approvals;
+        approvals.push_back(org->id);
+        if (!CheckApprovalThreshold(state, approvals, h)) {
+          return Refuse(rwhere + ": completes a change at or below the trusted height " +
+                        std::to_string(start));
+        }
       }
       AppliedGovernance applied = ApplyGovernance(state, rec, h);
       state = std::move(applied.state);

@@ -334,6 +334,11 @@ void Mempool::OnCommitted(const pb::Block& block, uint64_t now_ms) {
   if (governance ||
       std::find(touched.begin(), touched.end(), core::NetworkStateLeafKey()) != touched.end()) {
     for (const auto& [key, item] : pending_) touched.push_back(key);
+  } else if (pending_.contains(core::NetworkStateLeafKey())) {
+    // Governance records expire by height: after any block, a pending proposal or approval may
+    // no longer fit the next one. Without this, it would be offered to every block (and
+    // dropped) until some governance block commits.
+    touched.push_back(core::NetworkStateLeafKey());
   }
   std::sort(touched.begin(), touched.end());
   touched.erase(std::unique(touched.begin(), touched.end()), touched.end());

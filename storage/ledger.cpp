@@ -416,6 +416,20 @@ Result<PreparedBlock> Ledger::Execute(const pb::BlockHeader* expected, pb::Block
       if (!grej && !seen.insert(g.id).second) {
         grej = core::Rejection{core::RejectReason::kStalePrev, "record appears twice in the block"};
       }
+      // A governance record has no `prev` to stop its replay: once a proposal has completed it
+      // is no longer pending, and the same envelope with its approvals would pass the rules
+      // again until it expires, re-applying its change. Every record applies once.
+      if (!grej) {
+        auto committed = GetRecord(g.id);
+        if (!committed.ok()) return committed.status();
+        if (committed->has_value()) {
+          grej = core::Rejection{core::RejectReason::kDuplicate,
+                                 "governance record " + g.id.Hex().substr(0, 16) +
+                                     "… was already committed at height " +
+                                     std::to_string((*committed)->height()) +
+                                     "; a record is applied once"};
+        }
+      }
       if (!grej) grej = check(env, g.id);
       const core::NetworkState& now = gov ? *gov : *state_;
       if (!grej) grej = core::ValidateGovernance(now, g, ctx.height);

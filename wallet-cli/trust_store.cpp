@@ -105,6 +105,15 @@ std::optional<core::TrustedState> LoadTrust(const std::filesystem::path& dir,
   }
   auto state = core::NetworkState::FromProto(file.state(), network.governance());
   if (!state.ok()) return ignore(state.status().message());
+  // A change completed by the trusted height is in force by height + delay: a set scheduled
+  // later was never certified (and the walk's rules assume none is).
+  const uint64_t delay = network.governance().validator_change_delay_heights();
+  const uint64_t latest_from = state->LatestValidatorSet().from_height;
+  if (latest_from > delay && latest_from - delay > file.height()) {
+    return ignore("a validator set is scheduled from height " + std::to_string(latest_from) +
+                  ", beyond what changes up to its height " + std::to_string(file.height()) +
+                  " can schedule");
+  }
   return core::TrustedState{file.height(), std::move(state).value()};
 }
 

@@ -446,3 +446,46 @@ TEST_CASE("governance walk: a block certified by its successor must be its paren
     ExpectFailure(Check(chain, b), ProofCheck::kGovernance, "not the parent");
   }
 }
+
+namespace {
+
+pb::GovernanceChange SetPowerChange(std::string_view validator, uint64_t power) {
+  pb::GovernanceChange c;
+  c.mutable_set_validator_power()->set_consensus_key(std::string(PubFor(validator).view()));
+  c.mutable_set_validator_power()->set_voting_power(power);
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "governance walk: a change completed at or below the trusted height, sent again, is "
+    "refused, also when it moved validators") {
+  // Powers of 100 leave room for two re-weightings at once.
+  pb::Genesis genesis = TestGenesis();
+  for (auto& v : *genesis.mutable_validators()) v.set_voting_power(100);
+  GovChain chain(genesis);
+  chain.CommitRecord("maison", Register(kMaisonItem));
+  // v0 goes to 110, then back to 100: both completed and scheduled at the trusted height.
+  chain.Pass(SetPowerChange("validator-0", 110), {"atelier", "resale", "authlab"}, "maison",
+             /*one_block=*/true);
+  const uint64_t first = chain.height();
+  chain.Pass(SetPowerChange("validator-0", 100), {"atelier", "resale", "authlab"}, "maison",
+             /*one_block=*/true);
+  auto checked = Check(chain, chain.Bundle(kMaisonItem));
+  REQUIRE_MESSAGE(checked.ok(), checked.failure->message);
+  core::TrustedState trusted{checked.item.height, *checked.item.network_state};
+  chain.CommitRecord("maison",
+                     TransferTo(kMaisonItem, chain.Prev(kMaisonItem), OrgHolder("resale")));
+
+  // A lying node's walk since the trusted height replays the first change's certified block:
+  // refused as a change completed before the trusted height (not an abort of the verifier).
+  pb::GovernanceWalk walk;
+  walk.set_from_height(trusted.height);
+  *walk.add_blocks() = chain.WalkBlock(first, {0, 1, 2, 3});
+  ExpectFailure(Check(chain, chain.Bundle(kMaisonItem, trusted.height, walk), &trusted),
+                ProofCheck::kGovernance, "at or below the trusted height");
+  // The honest walk since then verifies.
+  auto warm = Check(chain, chain.Bundle(kMaisonItem, trusted.height), &trusted);
+  CHECK_MESSAGE(warm.ok(), warm.failure->message);
+}

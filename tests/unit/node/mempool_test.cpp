@@ -287,3 +287,26 @@ TEST_CASE("mempool: a pending approval is evicted when another node's block make
   CHECK(why.reason == core::RejectReason::kDuplicateApproval);
   CHECK(pool.stats().records == 0);
 }
+
+TEST_CASE(
+    "mempool: a pending proposal that expires while blocks without governance commit is evicted") {
+  Fixture f;
+  node::Mempool pool(f.net, f.ledger.get());
+  // May be proposed in block 1 only (expires_height must lie after its block).
+  auto proposal = ProposeEnv("maison", AddKeyChange("maison", "maison-2"), 2);
+  REQUIRE(pool.Admit(proposal, kTestTimeMs).kind == AdmitResult::Kind::kAccepted);
+  // Another proposer's block 1 has only a custody record.
+  auto built = f.ledger->BuildBlock(std::vector<pb::Envelope>{f.Register("OTHER")},
+                                    kTestTimeMs + 1000, PubFor("validator-1"));
+  REQUIRE(built.ok());
+  REQUIRE(f.ledger->Commit(*built).ok());
+  pool.OnCommitted(built->block, kTestTimeMs + 1000);
+  // Block 2 could never take it: it leaves the pool with its reason instead of being offered
+  // to every block.
+  core::Rejection why;
+  CHECK(pool.Lookup(RecordId(proposal), &why) == node::Mempool::Known::kRejected);
+  CHECK(why.reason == core::RejectReason::kInvalidField);
+  CHECK(why.message.find("expires_height") != std::string::npos);
+  CHECK(pool.Take(100, 1 << 20).empty());
+  CHECK(pool.stats().records == 0);
+}

@@ -250,3 +250,113 @@ TEST_CASE("ledger governance: a validator added in block h proposes from h + del
   INFO(verdict.status().ToString());
   CHECK(verdict.ok());
 }
+
+namespace {
+
+pb::GovernanceChange RenameChange(const std::string& org, const std::string& name) {
+  pb::GovernanceChange c;
+  auto* u = c.mutable_update_organization();
+  u->set_id(org);
+  u->set_display_name(name);
+  u->add_roles(pb::MARKETPLACE);
+  return c;
+}
+
+// A block with `records` on top of `ledger`'s head, hand-made as a proposer that skips the rules
+// would make it (the honest BuildBlock drops what the rules refuse).
+pb::Block HandMadeBlock(storage::Ledger& ledger, const std::vector<pb::Envelope>& records) {
+  auto empty = ledger.BuildBlock(std::vector<pb::Envelope>{},
+                                 kTestTimeMs + 1000 * (ledger.height() + 1), kProposer);
+  REQUIRE(empty.ok());
+  pb::Block block = empty->block;
+  pb::BlockHeader header = empty->header;
+  std::vector<Hash256> leaves;
+  for (const auto& r : records) {
+    *block.add_records() = r;
+    leaves.push_back(core::MerkleLeafHash(RecordId(r).span()));
+  }
+  header.set_record_count(static_cast<uint32_t>(records.size()));
+  header.set_records_root(std::string(core::MerkleRoot(leaves).view()));
+  block.set_header(core::SerializeDeterministic(header));
+  return block;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "ledger governance: a committed proposal and its approvals cannot be replayed to apply "
+    "their change again") {
+  TempDir dir;
+  auto net = TestNetwork();
+  auto ledger = OpenGovLedger(dir, net);
+  // resale is renamed "First", then "Second"; both proposals are still unexpired.
+  pb::Envelope first = ProposeEnv("resale", RenameChange("resale", "First"), 100);
+  REQUIRE(Commit(*ledger, {first}).empty());
+  std::vector<pb::Envelope> first_approvals;
+  for (const auto& o : TestApprovers("resale"))
+    first_approvals.push_back(ApproveEnv(o, RecordId(first)));
+  REQUIRE(Commit(*ledger, first_approvals).empty());
+  const uint64_t first_height = 1;
+  Pass(*ledger, "resale", "resale", RenameChange("resale", "Second"));
+  const uint64_t next = ledger->height() + 1;
+  REQUIRE(ledger->network_state()->FindOrganization("resale")->VersionAt(next).display_name ==
+          "Second");
+
+  // A proposer puts the old proposal and its approvals in a block again: every record is
+  // refused as already committed, and the rename is not undone.
+  std::vector<pb::Envelope> replay{first};
+  replay.insert(replay.end(), first_approvals.begin(), first_approvals.end());
+  auto built = ledger->BuildBlock(replay, kTestTimeMs + 1000 * next, kProposer);
+  REQUIRE(built.ok());
+  REQUIRE(built->dropped.size() == replay.size());
+  CHECK(built->dropped[0].rejection.reason == core::RejectReason::kDuplicate);
+  CHECK(built->dropped[0].rejection.message.find(
+            "already committed at height " + std::to_string(first_height)) != std::string::npos);
+  CHECK(built->header.record_count() == 0);
+
+  // A follower refuses such a block whole; the ledger is unchanged.
+  const Hash256 root = ledger->StateRoot();
+  auto verdict = ledger->ValidateBlock(HandMadeBlock(*ledger, replay));
+  REQUIRE_FALSE(verdict.ok());
+  CHECK(verdict.status().message().find("already committed") != std::string::npos);
+  CHECK(ledger->StateRoot() == root);
+  CHECK(ledger->network_state()->FindOrganization("resale")->VersionAt(next).display_name ==
+        "Second");
+  // The proposal stays indexed at the height it was committed.
+  auto stored = ledger->GetRecord(RecordId(first));
+  REQUIRE(stored.ok());
+  REQUIRE(stored->has_value());
+  CHECK((*stored)->height() == first_height);
+}
+
+TEST_CASE(
+    "ledger governance: a data folder written before governance opens with its roots and "
+    "takes governance on top") {
+  // tests/fixtures/pre_governance_ledger/README.md says how it was written.
+  TempDir dir;
+  const std::filesystem::path src =
+      std::filesystem::path(HALLMARK_SOURCE_DIR) / "tests/fixtures/pre_governance_ledger";
+  for (const char* name : {"CURRENT", "MANIFEST-000002", "000003.log"}) {
+    std::filesystem::copy_file(src / name, dir.path() / name);
+  }
+  auto net = TestNetwork();
+  auto ledger = OpenGovLedger(dir, net);
+  CHECK(ledger->height() == 3);
+  CHECK(ledger->StateRoot().Hex() ==
+        "d5b22837251c4361bb442e3e72d55b67feb309ffef1018d96578274cd3baa95b");
+  CHECK_FALSE(LeafPresent(*ledger));
+  CHECK(ledger->network_state()->Hash() == core::NetworkState::FromGenesis(net).Hash());
+  CHECK(ledger->ListGovernance(0, 100)->empty());
+  auto item = ledger->GetItem(core::ParseItemId("01/00614141000012/21/PG-2")->Key());
+  REQUIRE(item.ok());
+  CHECK(item->has_value());
+
+  // Governance then acts on it, and it reopens.
+  Pass(*ledger, "maison", "maison", AddKeyChange("maison", "maison-2"));
+  CHECK(LeafPresent(*ledger));
+  const Hash256 root = ledger->StateRoot();
+  ledger.reset();
+  ledger = OpenGovLedger(dir, net);
+  CHECK(ledger->StateRoot() == root);
+  CHECK(ledger->network_state()->IsKeyValid(PubFor("maison-2"), "maison", ledger->height() + 1));
+}

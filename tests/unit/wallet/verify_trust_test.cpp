@@ -167,6 +167,40 @@ TEST_CASE("verify trust: a damaged, foreign or edited trust file is ignored with
   }
 }
 
+TEST_CASE(
+    "verify trust: a trust file with a validator set scheduled beyond its height is ignored "
+    "and the verifier does not abort") {
+  TrustFixture t;
+  REQUIRE(t.Offline(t.chain.BundleBytes(kMaisonItem)).code == 0);
+  const uint64_t trusted_height = t.chain.height();
+  t.chain.Pass(AddValidatorChange("v4", "nouveau", "validator-4", 1),
+               {"atelier", "resale", "authlab", "repairco", "nouveau"});
+  const std::string since = t.chain.BundleBytes(kMaisonItem, trusted_height);
+
+  // An edited state (checksum redone) with a set scheduled far beyond what any change completed
+  // at the trusted height could schedule.
+  pb::TrustFile f;
+  {
+    std::ifstream in(t.TrustFile(), std::ios::binary);
+    REQUIRE(f.ParseFromString(
+        std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>())));
+  }
+  pb::ValidatorEpoch* far = f.mutable_state()->add_validator_epochs();
+  *far = f.state().validator_epochs(0);
+  far->set_from_height(1'000'000);
+  f.clear_checksum();
+  f.set_checksum(
+      std::string(core::Sha256Of(std::string_view(core::SerializeDeterministic(f))).view()));
+  std::ofstream(t.TrustFile(), std::ios::binary | std::ios::trunc)
+      << core::SerializeDeterministic(f);
+
+  Run r = t.Offline(since);
+  INFO(r.out << r.err);
+  CHECK(r.code == 2);
+  CHECK(r.err.find("warning: ignoring the trust file") != std::string::npos);
+  CHECK(r.err.find("scheduled") != std::string::npos);
+}
+
 TEST_CASE("verify trust: online, a warm verify asks only for the changes since") {
   TrustFixture t;
   FakeNode node;
