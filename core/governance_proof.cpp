@@ -118,6 +118,11 @@ Result<WalkResult> VerifyGovernanceWalk(const Network& network, const pb::Govern
     auto records_root = Hash256::FromBytes(header.records_root());
     if (!records_root) return Refuse(where + ": records root is not 32 bytes");
 
+    // First every record's place in the block. A walk block that carries every record of its
+    // block needs no audit paths: the records root is rebuilt from the records themselves.
+    const bool complete = static_cast<uint64_t>(block.records_size()) == header.record_count();
+    std::vector<GovernanceRecord> recs(static_cast<size_t>(block.records_size()));
+    std::vector<Hash256> leaves;
     int64_t last_index = -1;
     for (int ri = 0; ri < block.records_size(); ++ri) {
       const pb::GovernanceRecordProof& rp = block.records(ri);
@@ -126,6 +131,11 @@ Result<WalkResult> VerifyGovernanceWalk(const Network& network, const pb::Govern
         return Refuse(rwhere + ": records must be in block order");
       }
       last_index = rp.index();
+      if (complete && rp.inclusion_proof_size() != 0) {
+        return Refuse(rwhere +
+                      ": carries an inclusion proof, but the walk block holds every record of "
+                      "its block (the records root is rebuilt from them)");
+      }
       if (rp.inclusion_proof_size() > kMaxInclusionProofHashes) {
         return Refuse(rwhere + ": inclusion proof is too long");
       }
@@ -136,16 +146,31 @@ Result<WalkResult> VerifyGovernanceWalk(const Network& network, const pb::Govern
         if (!hash) return Refuse(rwhere + ": an inclusion proof hash is not 32 bytes");
         path.push_back(*hash);
       }
-      GovernanceRecord rec;
+      GovernanceRecord& rec = recs[static_cast<size_t>(ri)];
       if (auto rej = DecodeGovernanceRecord(rp.envelope(), network.chain_id(), &rec)) {
         return Refuse(rwhere + ": " + rej->ToString());
       }
-      if (!VerifyMerkleInclusion(MerkleLeafHash(rec.id.span()), rp.index(), header.record_count(),
-                                 path, *records_root)) {
+      if (complete) {
+        // Indices strictly increase below record_count: they are 0, 1, … in order.
+        leaves.push_back(MerkleLeafHash(rec.id.span()));
+      } else if (!VerifyMerkleInclusion(MerkleLeafHash(rec.id.span()), rp.index(),
+                                        header.record_count(), path, *records_root)) {
         return Refuse(rwhere + " (" + rec.id.Hex().substr(0, 16) +
                       "…) is not in the block: its inclusion proof does not lead to the "
                       "header's records root");
       }
+    }
+    if (complete && MerkleRoot(leaves) != *records_root) {
+      return Refuse(where +
+                    ": its records do not rebuild the header's records root (a record is "
+                    "altered, missing or out of order)");
+    }
+
+    // Then, in block order, each record's signature and the governance rules.
+    for (int ri = 0; ri < block.records_size(); ++ri) {
+      const pb::GovernanceRecordProof& rp = block.records(ri);
+      const std::string rwhere = where + ", record " + std::to_string(ri + 1);
+      GovernanceRecord& rec = recs[static_cast<size_t>(ri)];
       if (auto rej = CheckRecordSignature(rp.envelope())) {
         return Refuse(rwhere + ": " + rej->ToString());
       }
@@ -292,11 +317,16 @@ Result<pb::GovernanceWalk> AssembleGovernanceWalk(
 
   // A block's certificate is left out when the next block of the chain certifies it: the next
   // walk block (which then keeps its own) or the bundle's header. Its `prev_hash` names it.
+  // A walk block holding every record of its block carries no audit paths (the verifier
+  // rebuilds the records root).
   std::vector<uint64_t> heights;
-  for (const pb::GovernanceBlock& b : walk.blocks()) {
+  for (pb::GovernanceBlock& b : *walk.mutable_blocks()) {
     pb::BlockHeader h;
     if (!h.ParseFromString(b.header())) return Status::Corruption("a stored header does not parse");
     heights.push_back(h.height());
+    if (static_cast<uint64_t>(b.records_size()) == h.record_count()) {
+      for (pb::GovernanceRecordProof& rp : *b.mutable_records()) rp.clear_inclusion_proof();
+    }
   }
   bool keep = false;
   for (size_t i = 0; i < heights.size(); ++i) {

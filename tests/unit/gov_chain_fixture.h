@@ -237,7 +237,8 @@ class GovChain {
     return Id(it->second.history.back());
   }
 
-  // The walk block of `height` with the records at `positions`.
+  // The walk block of `height` with the records at `positions` (audit paths only when they are
+  // not all of the block's records, as docs/proofs.md encodes it).
   pb::GovernanceBlock WalkBlock(uint64_t height, const std::vector<uint32_t>& positions) const {
     const Block& b = blocks_.at(height - 1);
     pb::GovernanceBlock out;
@@ -249,6 +250,7 @@ class GovChain {
       auto* rp = out.add_records();
       *rp->mutable_envelope() = b.records.at(pos);
       rp->set_index(pos);
+      if (positions.size() == b.ids.size()) continue;
       for (const auto& node : core::MerkleInclusionProof(leaves, pos)) {
         rp->add_inclusion_proof(std::string(node.view()));
       }

@@ -446,3 +446,36 @@ TEST_CASE("governance walk: a block certified by its successor must be its paren
     ExpectFailure(Check(chain, b), ProofCheck::kGovernance, "not the parent");
   }
 }
+
+TEST_CASE("governance walk: a block carried whole has no audit paths, and its root is rebuilt") {
+  GovChain chain;
+  chain.Pass(AddOrgChange("nouveau", pb::BRAND, {"7654321"}), {"atelier", "resale", "authlab"},
+             "maison", /*one_block=*/true);
+  chain.CommitRecord("nouveau", Register(kNouveauItem));
+  const pb::ProofBundle good = chain.Bundle(kNouveauItem);
+  REQUIRE(good.governance().blocks_size() == 1);
+  REQUIRE(good.governance().blocks(0).records_size() == 4);
+  for (const auto& r : good.governance().blocks(0).records()) CHECK(r.inclusion_proof_size() == 0);
+  REQUIRE(Check(chain, good).ok());
+
+  // Two records swapped (indices kept): the rebuilt root differs.
+  {
+    pb::ProofBundle b = good;
+    auto* recs = b.mutable_governance()->mutable_blocks(0)->mutable_records();
+    std::swap(*recs->Mutable(1)->mutable_envelope(), *recs->Mutable(2)->mutable_envelope());
+    ExpectFailure(Check(chain, b), ProofCheck::kGovernance, "do not rebuild the header's records");
+  }
+  // An audit path where none belongs (the encoding would no longer be the only one).
+  {
+    pb::ProofBundle b = good;
+    b.mutable_governance()->mutable_blocks(0)->mutable_records(0)->add_inclusion_proof(
+        std::string(32, '\0'));
+    ExpectFailure(Check(chain, b), ProofCheck::kGovernance, "carries an inclusion proof");
+  }
+  // A record left out: the block is no longer whole, and the others have no audit paths.
+  {
+    pb::ProofBundle b = good;
+    b.mutable_governance()->mutable_blocks(0)->mutable_records()->RemoveLast();
+    ExpectFailure(Check(chain, b), ProofCheck::kGovernance, "is not in the block");
+  }
+}

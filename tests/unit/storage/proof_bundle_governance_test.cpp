@@ -50,7 +50,6 @@ pb::Envelope Register(std::string_view signer, std::string_view item) {
   return Sign(signer, p);
 }
 
-
 // Bytes of a length-delimited field of `length` bytes with a one-byte tag.
 size_t Field(size_t length) {
   size_t varint = 1;
@@ -86,15 +85,14 @@ std::string Breakdown(const pb::ProofBundle& b) {
     c.clear_history_heights();
     return c.ByteSizeLong();
   }();
-  const size_t rest = b.ByteSizeLong() - history - walk_total - cert - header - state_proof -
-                      state - heights;
+  const size_t rest =
+      b.ByteSizeLong() - history - walk_total - cert - header - state_proof - state - heights;
   std::ostringstream out;
   out << "history envelopes " << history << ", heights " << heights << ", header " << header
       << ", certificate " << cert << ", state proof " << state_proof << ", state " << state
       << ", other fields " << rest << "; walk " << walk_total << ": envelopes " << walk_envelopes
       << ", headers " << walk_headers << ", certificates " << walk_certs << ", audit paths "
-      << walk_paths << ", network-state proof " << nsp << ", framing and indices "
-      << walk_framing;
+      << walk_paths << ", network-state proof " << nsp << ", framing and indices " << walk_framing;
   return out.str();
 }
 
