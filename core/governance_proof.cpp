@@ -59,9 +59,20 @@ Result<WalkResult> VerifyGovernanceWalk(const Network& network, const pb::Govern
 
   NetworkState& state = out.state;
   uint64_t last_height = 0;
-  // A walk block without a certificate (height, block id): certified by its successor, which
-  // must be the next block of the chain, carry a certificate and name it as prev.
-  std::optional<std::pair<uint64_t, Hash256>> unlinked;
+  // A change completed at c moves the validator set from c + delay on, never sooner, so the set
+  // of a height depends on no record of the delay - 1 blocks before it.
+  const uint64_t delay = network.governance().validator_change_delay_heights();
+  // Walk blocks without a certificate of their own, waiting for the one that certifies them: a
+  // run of consecutive blocks of the chain from `first` to `last`, each naming the one before;
+  // the next walk block (or the bundle's header) must be the next block of the chain, name
+  // `last_id` and carry a certificate. Its set cannot depend on the run's records while the run
+  // is shorter than the delay, so that certificate makes the whole run final.
+  struct UncertifiedRun {
+    uint64_t first = 0;
+    uint64_t last = 0;
+    Hash256 last_id;
+  };
+  std::optional<UncertifiedRun> unlinked;
   for (int bi = 0; bi < walk.blocks_size(); ++bi) {
     const pb::GovernanceBlock& block = walk.blocks(bi);
     pb::BlockHeader header;
@@ -86,22 +97,16 @@ Result<WalkResult> VerifyGovernanceWalk(const Network& network, const pb::Govern
     last_height = h;
     if (block.records_size() == 0) return Refuse(where + " has no records");
     const Hash256 block_id = Sha256Of(std::string_view(block.header()));
-    if (unlinked) {
-      if (h != unlinked->first + 1 || header.prev_hash() != unlinked->second.view()) {
-        return Refuse(where +
-                      " does not follow the walk block before it, which has no "
-                      "certificate of its own (it must be the next block and name it)");
-      }
-      if (!block.has_certificate()) {
-        return Refuse(where + " has no certificate, nor has the walk block before it");
-      }
-      unlinked.reset();
+    if (unlinked && (h != unlinked->last + 1 || header.prev_hash() != unlinked->last_id.view())) {
+      return Refuse(where +
+                    " does not follow the walk block before it, which has no "
+                    "certificate of its own (it must be the next block and name it)");
     }
 
     // The header is final under the set the walk so far says certifies this height. A change
-    // completed at c is in force from c + delay >= c + 2, so every change that shapes this set
-    // was completed in an earlier walk block, and never in one that only its successor
-    // certifies (a block at h certified by h + 1).
+    // completed at c is in force from c + delay, so every change that shapes this set was
+    // completed in an earlier, certified walk block, never in the run of uncertified blocks
+    // this certificate makes final (shorter than the delay).
     if (block.has_certificate()) {
       auto cert = FromProto(block.certificate());
       if (!cert.ok()) return Refuse(where + ": certificate: " + cert.status().message());
@@ -111,9 +116,21 @@ Result<WalkResult> VerifyGovernanceWalk(const Network& network, const pb::Govern
           !st.ok()) {
         return Refuse(where + ": certificate by the validator set of that height: " + st.message());
       }
-    } else if (h != header_height) {
-      // The bundle's own header (h == header_height) is certified by the bundle's certificate.
-      unlinked.emplace(h, block_id);
+      unlinked.reset();
+    } else if (h == header_height) {
+      // The bundle's own header is certified by the bundle's certificate.
+      unlinked.reset();
+    } else {
+      const uint64_t first = unlinked ? unlinked->first : h;
+      // The block that certifies this run is at h + 1 at the earliest.
+      if (h + 1 - first >= delay) {
+        return Refuse(where +
+                      " has no certificate, nor have the walk blocks before it from height " +
+                      std::to_string(first) + ": a certificate " + std::to_string(delay) +
+                      " or more blocks after the first of them could be by a set their records "
+                      "changed");
+      }
+      unlinked = UncertifiedRun{first, h, block_id};
     }
     auto records_root = Hash256::FromBytes(header.records_root());
     if (!records_root) return Refuse(where + ": records root is not 32 bytes");
@@ -211,8 +228,8 @@ Result<WalkResult> VerifyGovernanceWalk(const Network& network, const pb::Govern
   if (unlinked) {
     pb::BlockHeader last;
     if (!ParseStrict(header_bytes, &last, "block header").ok() ||
-        last.height() != unlinked->first + 1 || last.prev_hash() != unlinked->second.view()) {
-      return Refuse("the last walk block (height " + std::to_string(unlinked->first) +
+        last.height() != unlinked->last + 1 || last.prev_hash() != unlinked->last_id.view()) {
+      return Refuse("the last walk block (height " + std::to_string(unlinked->last) +
                     ") has no certificate and is not the parent of the bundle's header");
     }
   }
@@ -328,18 +345,33 @@ Result<pb::GovernanceWalk> AssembleGovernanceWalk(
       for (pb::GovernanceRecordProof& rp : *b.mutable_records()) rp.clear_inclusion_proof();
     }
   }
-  bool keep = false;
-  for (size_t i = 0; i < heights.size(); ++i) {
-    if (keep) {
-      keep = false;
-      continue;
+  // Certificates: in each stretch of walk blocks at consecutive heights, a block's certificate
+  // is left out when a later block of the stretch (or the bundle's header, when it is the next
+  // block of the chain or the last walk block itself) certifies it through the `prev_hash`
+  // links, at most delay - 1 blocks after the first uncertified one (docs/proofs.md).
+  const uint64_t delay = network.governance().validator_change_delay_heights();
+  const size_t run_max = delay > 1 ? static_cast<size_t>(delay - 1) : 0;  // Uncertified in a row.
+  auto clear = [&](size_t from, size_t to) {                              // [from, to)
+    for (size_t k = from; k < to; ++k)
+      walk.mutable_blocks(static_cast<int>(k))->clear_certificate();
+  };
+  size_t i = 0;
+  while (i < heights.size()) {
+    size_t e = i;  // The stretch is [i, e].
+    while (e + 1 < heights.size() && heights[e + 1] == heights[e] + 1) ++e;
+    const bool header_follows =
+        e + 1 == heights.size() && (heights[e] + 1 == head_height || heights[e] == head_height);
+    size_t r = i;
+    while (r <= e) {
+      const size_t c = std::min(r + run_max, e);  // Certifies [r, c).
+      if (c == e && header_follows && (e - r < run_max || heights[e] == head_height)) {
+        clear(r, e + 1);  // The bundle's certificate certifies them all.
+        break;
+      }
+      clear(r, c);
+      r = c + 1;
     }
-    const bool last = i + 1 == heights.size();
-    const bool linked = last ? (heights[i] + 1 == head_height || heights[i] == head_height)
-                             : heights[i + 1] == heights[i] + 1;
-    if (!linked) continue;
-    walk.mutable_blocks(static_cast<int>(i))->clear_certificate();
-    keep = !last;
+    i = e + 1;
   }
   return walk;
 }

@@ -405,7 +405,11 @@ TEST_CASE("network state: the leaf key, the governed hash and the membership at 
 }
 
 TEST_CASE("governance walk: a block certified by its successor must be its parent") {
-  GovChain chain;
+  // With the shortest delay (2), a change bites two blocks after its own: only the next block of
+  // the chain may certify an uncertified walk block.
+  pb::Genesis genesis = TestGenesis();
+  genesis.mutable_governance()->set_validator_change_delay_heights(2);
+  GovChain chain(genesis);
   chain.Pass(AddKeyChange("maison", "maison-2"));  // Proposal, then an approval a block.
   chain.CommitRecord("maison", Register(kMaisonItem));
   const pb::ProofBundle good = chain.Bundle(kMaisonItem);
@@ -437,7 +441,8 @@ TEST_CASE("governance walk: a block certified by its successor must be its paren
   {
     pb::ProofBundle b = good;
     b.mutable_governance()->mutable_blocks(1)->clear_certificate();
-    ExpectFailure(Check(chain, b), ProofCheck::kGovernance, "nor has");
+    ExpectFailure(Check(chain, b), ProofCheck::kGovernance,
+                  "walk block 2 (height 2) has no certificate, nor have");
   }
   // The last walk block uncertified but not the header's parent (its successor left out).
   {
@@ -477,5 +482,59 @@ TEST_CASE("governance walk: a block carried whole has no audit paths, and its ro
     pb::ProofBundle b = good;
     b.mutable_governance()->mutable_blocks(0)->mutable_records()->RemoveLast();
     ExpectFailure(Check(chain, b), ProofCheck::kGovernance, "is not in the block");
+  }
+}
+
+TEST_CASE(
+    "governance walk: one certificate makes a run of consecutive blocks shorter than the delay "
+    "final") {
+  // Delay 10: a certificate's set never depends on the records of the 9 blocks before it.
+  GovChain chain;
+  REQUIRE(chain.network().governance().validator_change_delay_heights() == 10);
+  chain.Pass(AddKeyChange("maison", "maison-2"));  // Four blocks each: heights 1 to 12.
+  chain.Pass(AddKeyChange("atelier", "atelier-2"));
+  chain.Pass(AddKeyChange("resale", "resale-2"));
+  chain.CommitRecord("maison", Register(kMaisonItem));  // The header, at 13.
+  const pb::ProofBundle good = chain.Bundle(kMaisonItem);
+  REQUIRE(good.governance().blocks_size() == 12);
+  // Blocks 1 to 9 are certified by block 10's certificate, 11 and 12 by the bundle's.
+  for (int i = 0; i < 12; ++i) {
+    INFO(i);
+    CHECK(good.governance().blocks(i).has_certificate() == (i == 9));
+  }
+  auto v = Check(chain, good);
+  REQUIRE_MESSAGE(v.ok(), v.failure->message);
+  CHECK(v.item.walk_changes == 3);
+
+  // Without block 10's certificate the run would reach the delay: refused at block 10.
+  {
+    pb::ProofBundle b = good;
+    b.mutable_governance()->mutable_blocks(9)->clear_certificate();
+    ExpectFailure(
+        Check(chain, b), ProofCheck::kGovernance,
+        "walk block 10 (height 10) has no certificate, nor have the walk blocks before it "
+        "from height 1");
+  }
+  // The first block of the run altered: the next one no longer names it.
+  {
+    pb::ProofBundle b = good;
+    pb::BlockHeader h;
+    REQUIRE(h.ParseFromString(b.governance().blocks(0).header()));
+    h.set_time_ms(h.time_ms() + 1);
+    b.mutable_governance()->mutable_blocks(0)->set_header(core::SerializeDeterministic(h));
+    ExpectFailure(Check(chain, b), ProofCheck::kGovernance,
+                  "walk block 2 (height 2) does not follow");
+  }
+  // A block in the middle of the run left out: the run is broken.
+  {
+    pb::ProofBundle b = good;
+    b.mutable_governance()->mutable_blocks()->DeleteSubrange(4, 1);
+    ExpectFailure(Check(chain, b), ProofCheck::kGovernance, "does not follow");
+  }
+  // The bundle's certificate cut to a minority: the blocks it certifies are not final.
+  {
+    pb::ProofBundle b = good;
+    b.mutable_certificate()->mutable_signatures()->DeleteSubrange(1, 2);
+    ExpectFailure(Check(chain, b), ProofCheck::kCertificate, "not more than 2/3");
   }
 }
