@@ -73,6 +73,7 @@ Result<WalkResult> VerifyGovernanceWalk(const Network& network, const pb::Govern
     Hash256 last_id;
   };
   std::optional<UncertifiedRun> unlinked;
+  Hash256 previous_id;  // Of the walk block before.
   for (int bi = 0; bi < walk.blocks_size(); ++bi) {
     const pb::GovernanceBlock& block = walk.blocks(bi);
     pb::BlockHeader header;
@@ -81,8 +82,14 @@ Result<WalkResult> VerifyGovernanceWalk(const Network& network, const pb::Govern
     }
     const uint64_t h = header.height();
     const std::string where = BlockLabel(static_cast<size_t>(bi), h);
-    if (header.chain_id() != network.chain_id()) {
-      return Refuse(where + " is of chain '" + header.chain_id() + "'");
+    // The header comes without the fields the verifier knows (docs/proofs.md, "Walk headers"):
+    // the chain id, and the parent's id when the walk block before is the parent. The exact
+    // header bytes are rebuilt from them, so the sent form must be the only one.
+    if (SerializeDeterministic(header) != block.header()) {
+      return Refuse(where + ": the header is not in canonical encoding");
+    }
+    if (!header.chain_id().empty()) {
+      return Refuse(where + ": the header carries the chain id, which is left out");
     }
     if (h == 0 || h <= last_height) {
       return Refuse(where + " does not follow the block before (heights must increase)");
@@ -91,12 +98,24 @@ Result<WalkResult> VerifyGovernanceWalk(const Network& network, const pb::Govern
       return Refuse(where + " is above the bundle's header (height " +
                     std::to_string(header_height) + ")");
     }
-    if (h == header_height && block.header() != header_bytes) {
+    const bool parent_before = bi > 0 && h == last_height + 1;
+    if (parent_before != header.prev_hash().empty()) {
+      return Refuse(where +
+                    (parent_before
+                         ? ": the header names its parent, the walk block before, which is left out"
+                         : " does not follow the walk block before it and names no parent (the "
+                           "parent is left out only when it is the walk block before)"));
+    }
+    header.set_chain_id(network.chain_id());
+    if (parent_before) header.set_prev_hash(std::string(previous_id.view()));
+    const std::string header_full = SerializeDeterministic(header);
+    if (h == header_height && header_full != header_bytes) {
       return Refuse(where + " is another block than the bundle's header at the same height");
     }
     last_height = h;
     if (block.records_size() == 0) return Refuse(where + " has no records");
-    const Hash256 block_id = Sha256Of(std::string_view(block.header()));
+    const Hash256 block_id = Sha256Of(std::string_view(header_full));
+    previous_id = block_id;
     if (unlinked && (h != unlinked->last + 1 || header.prev_hash() != unlinked->last_id.view())) {
       return Refuse(where +
                     " does not follow the walk block before it, which has no "
@@ -335,15 +354,24 @@ Result<pb::GovernanceWalk> AssembleGovernanceWalk(
   // A block's certificate is left out when the next block of the chain certifies it: the next
   // walk block (which then keeps its own) or the bundle's header. Its `prev_hash` names it.
   // A walk block holding every record of its block carries no audit paths (the verifier
-  // rebuilds the records root).
+  // rebuilds the records root). Headers go without the chain id, and without the parent's id
+  // when the walk block before is the parent; the verifier puts them back.
   std::vector<uint64_t> heights;
   for (pb::GovernanceBlock& b : *walk.mutable_blocks()) {
     pb::BlockHeader h;
-    if (!h.ParseFromString(b.header())) return Status::Corruption("a stored header does not parse");
-    heights.push_back(h.height());
+    if (!h.ParseFromString(b.header()) || SerializeDeterministic(h) != b.header() ||
+        h.chain_id() != network.chain_id()) {
+      return Status::Corruption(
+          "the stored header of a governance block does not parse, is not "
+          "in canonical encoding or is of another chain");
+    }
     if (static_cast<uint64_t>(b.records_size()) == h.record_count()) {
       for (pb::GovernanceRecordProof& rp : *b.mutable_records()) rp.clear_inclusion_proof();
     }
+    h.clear_chain_id();
+    if (!heights.empty() && heights.back() + 1 == h.height()) h.clear_prev_hash();
+    heights.push_back(h.height());
+    b.set_header(SerializeDeterministic(h));
   }
   // Certificates: in each stretch of walk blocks at consecutive heights, a block's certificate
   // is left out when a later block of the stretch (or the bundle's header, when it is the next

@@ -258,6 +258,21 @@ class GovChain {
     return out;
   }
 
+  // Walk headers as docs/proofs.md encodes them ("Walk headers"): without the chain id, and
+  // without the parent's id when the walk block before is the parent. For walks built by hand
+  // from WalkBlock (the assembler does this itself).
+  static void EncodeWalkHeaders(pb::GovernanceWalk& walk) {
+    uint64_t last = 0;
+    for (pb::GovernanceBlock& b : *walk.mutable_blocks()) {
+      pb::BlockHeader h;
+      REQUIRE(h.ParseFromString(b.header()));
+      h.clear_chain_id();
+      if (last != 0 && h.height() == last + 1) h.clear_prev_hash();
+      last = h.height();
+      b.set_header(core::SerializeDeterministic(h));
+    }
+  }
+
   pb::GovernanceWalk Walk(uint64_t since = 0) const {
     auto walk =
         core::AssembleGovernanceWalk(network_, governance_, since, height(),

@@ -198,6 +198,7 @@ TEST_CASE("governance walk: a forged approval fails the governance check") {
     pb::GovernanceWalk walk;
     *walk.add_blocks() = chain.WalkBlock(1, {0, 1, 2});
     *walk.add_blocks() = chain.WalkBlock(2, {0});
+    GovChain::EncodeWalkHeaders(walk);
     auto v = Check(chain, chain.Bundle(kMaisonItem, 0, walk));
     ExpectFailure(v, ProofCheck::kGovernance, "walk block 2 (height 2), record 1");
     CHECK(v.failure->message.find(std::string_view(forgery) == "bad signature"
@@ -421,15 +422,16 @@ TEST_CASE("governance walk: a block certified by its successor must be its paren
   CHECK(good.governance().blocks(3).has_certificate());
   REQUIRE(Check(chain, good).ok());
 
-  // A fabricated header in place of an uncertified block (another time): its successor does
-  // not name it.
+  // A fabricated header in place of an uncertified block (another time): its successor, whose
+  // header is rebuilt naming it, is no longer the block its certificate certifies.
   {
     pb::ProofBundle b = good;
     pb::BlockHeader h;
     REQUIRE(h.ParseFromString(b.governance().blocks(0).header()));
     h.set_time_ms(h.time_ms() + 1);
     b.mutable_governance()->mutable_blocks(0)->set_header(core::SerializeDeterministic(h));
-    ExpectFailure(Check(chain, b), ProofCheck::kGovernance, "does not follow");
+    ExpectFailure(Check(chain, b), ProofCheck::kGovernance,
+                  "walk block 2 (height 2): certificate by the validator set of that height");
   }
   // Its successor left out.
   {
@@ -515,7 +517,8 @@ TEST_CASE(
         "walk block 10 (height 10) has no certificate, nor have the walk blocks before it "
         "from height 1");
   }
-  // The first block of the run altered: the next one no longer names it.
+  // The first block of the run altered: the blocks after it, rebuilt naming it, are no longer
+  // those the certificate at the end of the run makes final.
   {
     pb::ProofBundle b = good;
     pb::BlockHeader h;
@@ -523,7 +526,7 @@ TEST_CASE(
     h.set_time_ms(h.time_ms() + 1);
     b.mutable_governance()->mutable_blocks(0)->set_header(core::SerializeDeterministic(h));
     ExpectFailure(Check(chain, b), ProofCheck::kGovernance,
-                  "walk block 2 (height 2) does not follow");
+                  "walk block 10 (height 10): certificate by the validator set of that height");
   }
   // A block in the middle of the run left out: the run is broken.
   {
@@ -536,5 +539,62 @@ TEST_CASE(
     pb::ProofBundle b = good;
     b.mutable_certificate()->mutable_signatures()->DeleteSubrange(1, 2);
     ExpectFailure(Check(chain, b), ProofCheck::kCertificate, "not more than 2/3");
+  }
+}
+
+TEST_CASE("governance walk: headers come without the chain id and the parent they follow") {
+  GovChain chain;
+  chain.Pass(AddKeyChange("maison", "maison-2"));  // Heights 1 to 4.
+  chain.CommitRecord("maison", Register(kMaisonItem));
+  const pb::ProofBundle good = chain.Bundle(kMaisonItem);
+  REQUIRE(good.governance().blocks_size() == 4);
+  for (int i = 0; i < 4; ++i) {
+    pb::BlockHeader h;
+    REQUIRE(h.ParseFromString(good.governance().blocks(i).header()));
+    CHECK(h.chain_id().empty());
+    CHECK(h.prev_hash().empty() == (i > 0));  // Height 1 names the zero parent.
+  }
+  REQUIRE(Check(chain, good).ok());
+
+  auto edit = [&](int block, auto&& change) {
+    pb::ProofBundle b = good;
+    pb::BlockHeader h;
+    REQUIRE(h.ParseFromString(b.governance().blocks(block).header()));
+    change(h);
+    b.mutable_governance()->mutable_blocks(block)->set_header(core::SerializeDeterministic(h));
+    return b;
+  };
+  // The chain id written out, even the right one: a second encoding of the same walk.
+  ExpectFailure(Check(chain, edit(0, [&](pb::BlockHeader& h) { h.set_chain_id("hallmark-test"); })),
+                ProofCheck::kGovernance,
+                "walk block 1 (height 1): the header carries the chain id");
+  // The parent written out where it is the walk block before, even the right one.
+  {
+    pb::BlockHeader first;
+    REQUIRE(first.ParseFromString(good.governance().blocks(0).header()));
+    first.set_chain_id("hallmark-test");
+    const std::string parent(core::Sha256Of(core::SerializeDeterministic(first)).view());
+    ExpectFailure(Check(chain, edit(1, [&](pb::BlockHeader& h) { h.set_prev_hash(parent); })),
+                  ProofCheck::kGovernance, "walk block 2 (height 2): the header names its parent");
+  }
+  // A header encoded otherwise (a field repeated: the last one wins when parsed).
+  {
+    pb::ProofBundle b = good;
+    pb::BlockHeader h;
+    REQUIRE(h.ParseFromString(b.governance().blocks(2).header()));
+    std::string bytes = b.governance().blocks(2).header();
+    bytes += core::SerializeDeterministic([&] {
+      pb::BlockHeader only;
+      only.set_height(h.height());
+      return only;
+    }());
+    b.mutable_governance()->mutable_blocks(2)->set_header(bytes);
+    ExpectFailure(Check(chain, b), ProofCheck::kGovernance, "not in canonical encoding");
+  }
+  // A walk block left out: the one after it names no parent.
+  {
+    pb::ProofBundle b = good;
+    b.mutable_governance()->mutable_blocks()->DeleteSubrange(1, 1);
+    ExpectFailure(Check(chain, b), ProofCheck::kGovernance, "names no parent");
   }
 }
