@@ -351,8 +351,6 @@ Result<pb::GovernanceWalk> AssembleGovernanceWalk(
     }
   }
 
-  // A block's certificate is left out when the next block of the chain certifies it: the next
-  // walk block (which then keeps its own) or the bundle's header. Its `prev_hash` names it.
   // A walk block holding every record of its block carries no audit paths (the verifier
   // rebuilds the records root). Headers go without the chain id, and without the parent's id
   // when the walk block before is the parent; the verifier puts them back.
