@@ -59,9 +59,21 @@ Result<WalkResult> VerifyGovernanceWalk(const Network& network, const pb::Govern
 
   NetworkState& state = out.state;
   uint64_t last_height = 0;
-  // A walk block without a certificate (height, block id): certified by its successor, which
-  // must be the next block of the chain, carry a certificate and name it as prev.
-  std::optional<std::pair<uint64_t, Hash256>> unlinked;
+  // A change completed at c moves the validator set from c + delay on, never sooner, so the set
+  // of a height depends on no record of the delay - 1 blocks before it.
+  const uint64_t delay = network.governance().validator_change_delay_heights();
+  // Walk blocks without a certificate of their own, waiting for the one that certifies them: a
+  // run of consecutive blocks of the chain from `first` to `last`, each naming the one before;
+  // the next walk block (or the bundle's header) must be the next block of the chain, name
+  // `last_id` and carry a certificate. Its set cannot depend on the run's records while the run
+  // is shorter than the delay, so that certificate makes the whole run final.
+  struct UncertifiedRun {
+    uint64_t first = 0;
+    uint64_t last = 0;
+    Hash256 last_id;
+  };
+  std::optional<UncertifiedRun> unlinked;
+  Hash256 previous_id;  // Of the walk block before.
   for (int bi = 0; bi < walk.blocks_size(); ++bi) {
     const pb::GovernanceBlock& block = walk.blocks(bi);
     pb::BlockHeader header;
@@ -70,8 +82,14 @@ Result<WalkResult> VerifyGovernanceWalk(const Network& network, const pb::Govern
     }
     const uint64_t h = header.height();
     const std::string where = BlockLabel(static_cast<size_t>(bi), h);
-    if (header.chain_id() != network.chain_id()) {
-      return Refuse(where + " is of chain '" + header.chain_id() + "'");
+    // The header comes without the fields the verifier knows (docs/proofs.md, "Walk headers"):
+    // the chain id, and the parent's id when the walk block before is the parent. The exact
+    // header bytes are rebuilt from them, so the sent form must be the only one.
+    if (SerializeDeterministic(header) != block.header()) {
+      return Refuse(where + ": the header is not in canonical encoding");
+    }
+    if (!header.chain_id().empty()) {
+      return Refuse(where + ": the header carries the chain id, which is left out");
     }
     if (h == 0 || h <= last_height) {
       return Refuse(where + " does not follow the block before (heights must increase)");
@@ -80,28 +98,34 @@ Result<WalkResult> VerifyGovernanceWalk(const Network& network, const pb::Govern
       return Refuse(where + " is above the bundle's header (height " +
                     std::to_string(header_height) + ")");
     }
-    if (h == header_height && block.header() != header_bytes) {
+    const bool parent_before = bi > 0 && h == last_height + 1;
+    if (parent_before != header.prev_hash().empty()) {
+      return Refuse(where +
+                    (parent_before
+                         ? ": the header names its parent, the walk block before, which is left out"
+                         : " does not follow the walk block before it and names no parent (the "
+                           "parent is left out only when it is the walk block before)"));
+    }
+    header.set_chain_id(network.chain_id());
+    if (parent_before) header.set_prev_hash(std::string(previous_id.view()));
+    const std::string header_full = SerializeDeterministic(header);
+    if (h == header_height && header_full != header_bytes) {
       return Refuse(where + " is another block than the bundle's header at the same height");
     }
     last_height = h;
     if (block.records_size() == 0) return Refuse(where + " has no records");
-    const Hash256 block_id = Sha256Of(std::string_view(block.header()));
-    if (unlinked) {
-      if (h != unlinked->first + 1 || header.prev_hash() != unlinked->second.view()) {
-        return Refuse(where +
-                      " does not follow the walk block before it, which has no "
-                      "certificate of its own (it must be the next block and name it)");
-      }
-      if (!block.has_certificate()) {
-        return Refuse(where + " has no certificate, nor has the walk block before it");
-      }
-      unlinked.reset();
+    const Hash256 block_id = Sha256Of(std::string_view(header_full));
+    previous_id = block_id;
+    if (unlinked && (h != unlinked->last + 1 || header.prev_hash() != unlinked->last_id.view())) {
+      return Refuse(where +
+                    " does not follow the walk block before it, which has no "
+                    "certificate of its own (it must be the next block and name it)");
     }
 
     // The header is final under the set the walk so far says certifies this height. A change
-    // completed at c is in force from c + delay >= c + 2, so every change that shapes this set
-    // was completed in an earlier walk block, and never in one that only its successor
-    // certifies (a block at h certified by h + 1).
+    // completed at c is in force from c + delay, so every change that shapes this set was
+    // completed in an earlier, certified walk block, never in the run of uncertified blocks
+    // this certificate makes final (shorter than the delay).
     if (block.has_certificate()) {
       auto cert = FromProto(block.certificate());
       if (!cert.ok()) return Refuse(where + ": certificate: " + cert.status().message());
@@ -111,13 +135,30 @@ Result<WalkResult> VerifyGovernanceWalk(const Network& network, const pb::Govern
           !st.ok()) {
         return Refuse(where + ": certificate by the validator set of that height: " + st.message());
       }
-    } else if (h != header_height) {
-      // The bundle's own header (h == header_height) is certified by the bundle's certificate.
-      unlinked.emplace(h, block_id);
+      unlinked.reset();
+    } else if (h == header_height) {
+      // The bundle's own header is certified by the bundle's certificate.
+      unlinked.reset();
+    } else {
+      const uint64_t first = unlinked ? unlinked->first : h;
+      // The block that certifies this run is at h + 1 at the earliest.
+      if (h + 1 - first >= delay) {
+        return Refuse(where +
+                      " has no certificate, nor have the walk blocks before it from height " +
+                      std::to_string(first) + ": a certificate " + std::to_string(delay) +
+                      " or more blocks after the first of them could be by a set their records "
+                      "changed");
+      }
+      unlinked = UncertifiedRun{first, h, block_id};
     }
     auto records_root = Hash256::FromBytes(header.records_root());
     if (!records_root) return Refuse(where + ": records root is not 32 bytes");
 
+    // First every record's place in the block. A walk block that carries every record of its
+    // block needs no audit paths: the records root is rebuilt from the records themselves.
+    const bool complete = static_cast<uint64_t>(block.records_size()) == header.record_count();
+    std::vector<GovernanceRecord> recs(static_cast<size_t>(block.records_size()));
+    std::vector<Hash256> leaves;
     int64_t last_index = -1;
     for (int ri = 0; ri < block.records_size(); ++ri) {
       const pb::GovernanceRecordProof& rp = block.records(ri);
@@ -126,6 +167,11 @@ Result<WalkResult> VerifyGovernanceWalk(const Network& network, const pb::Govern
         return Refuse(rwhere + ": records must be in block order");
       }
       last_index = rp.index();
+      if (complete && rp.inclusion_proof_size() != 0) {
+        return Refuse(rwhere +
+                      ": carries an inclusion proof, but the walk block holds every record of "
+                      "its block (the records root is rebuilt from them)");
+      }
       if (rp.inclusion_proof_size() > kMaxInclusionProofHashes) {
         return Refuse(rwhere + ": inclusion proof is too long");
       }
@@ -136,16 +182,31 @@ Result<WalkResult> VerifyGovernanceWalk(const Network& network, const pb::Govern
         if (!hash) return Refuse(rwhere + ": an inclusion proof hash is not 32 bytes");
         path.push_back(*hash);
       }
-      GovernanceRecord rec;
+      GovernanceRecord& rec = recs[static_cast<size_t>(ri)];
       if (auto rej = DecodeGovernanceRecord(rp.envelope(), network.chain_id(), &rec)) {
         return Refuse(rwhere + ": " + rej->ToString());
       }
-      if (!VerifyMerkleInclusion(MerkleLeafHash(rec.id.span()), rp.index(), header.record_count(),
-                                 path, *records_root)) {
+      if (complete) {
+        // Indices strictly increase below record_count: they are 0, 1, … in order.
+        leaves.push_back(MerkleLeafHash(rec.id.span()));
+      } else if (!VerifyMerkleInclusion(MerkleLeafHash(rec.id.span()), rp.index(),
+                                        header.record_count(), path, *records_root)) {
         return Refuse(rwhere + " (" + rec.id.Hex().substr(0, 16) +
                       "…) is not in the block: its inclusion proof does not lead to the "
                       "header's records root");
       }
+    }
+    if (complete && MerkleRoot(leaves) != *records_root) {
+      return Refuse(where +
+                    ": its records do not rebuild the header's records root (a record is "
+                    "altered, missing or out of order)");
+    }
+
+    // Then, in block order, each record's signature and the governance rules.
+    for (int ri = 0; ri < block.records_size(); ++ri) {
+      const pb::GovernanceRecordProof& rp = block.records(ri);
+      const std::string rwhere = where + ", record " + std::to_string(ri + 1);
+      GovernanceRecord& rec = recs[static_cast<size_t>(ri)];
       if (auto rej = CheckRecordSignature(rp.envelope())) {
         return Refuse(rwhere + ": " + rej->ToString());
       }
@@ -199,8 +260,8 @@ Result<WalkResult> VerifyGovernanceWalk(const Network& network, const pb::Govern
   if (unlinked) {
     pb::BlockHeader last;
     if (!ParseStrict(header_bytes, &last, "block header").ok() ||
-        last.height() != unlinked->first + 1 || last.prev_hash() != unlinked->second.view()) {
-      return Refuse("the last walk block (height " + std::to_string(unlinked->first) +
+        last.height() != unlinked->last + 1 || last.prev_hash() != unlinked->last_id.view()) {
+      return Refuse("the last walk block (height " + std::to_string(unlinked->last) +
                     ") has no certificate and is not the parent of the bundle's header");
     }
   }
@@ -303,26 +364,53 @@ Result<pb::GovernanceWalk> AssembleGovernanceWalk(
     }
   }
 
-  // A block's certificate is left out when the next block of the chain certifies it: the next
-  // walk block (which then keeps its own) or the bundle's header. Its `prev_hash` names it.
+  // A walk block holding every record of its block carries no audit paths (the verifier
+  // rebuilds the records root). Headers go without the chain id, and without the parent's id
+  // when the walk block before is the parent; the verifier puts them back.
   std::vector<uint64_t> heights;
-  for (const pb::GovernanceBlock& b : walk.blocks()) {
+  for (pb::GovernanceBlock& b : *walk.mutable_blocks()) {
     pb::BlockHeader h;
-    if (!h.ParseFromString(b.header())) return Status::Corruption("a stored header does not parse");
-    heights.push_back(h.height());
-  }
-  bool keep = false;
-  for (size_t i = 0; i < heights.size(); ++i) {
-    if (keep) {
-      keep = false;
-      continue;
+    if (!h.ParseFromString(b.header()) || SerializeDeterministic(h) != b.header() ||
+        h.chain_id() != network.chain_id()) {
+      return Status::Corruption(
+          "the stored header of a governance block does not parse, is not "
+          "in canonical encoding or is of another chain");
     }
-    const bool last = i + 1 == heights.size();
-    const bool linked = last ? (heights[i] + 1 == head_height || heights[i] == head_height)
-                             : heights[i + 1] == heights[i] + 1;
-    if (!linked) continue;
-    walk.mutable_blocks(static_cast<int>(i))->clear_certificate();
-    keep = !last;
+    if (static_cast<uint64_t>(b.records_size()) == h.record_count()) {
+      for (pb::GovernanceRecordProof& rp : *b.mutable_records()) rp.clear_inclusion_proof();
+    }
+    h.clear_chain_id();
+    if (!heights.empty() && heights.back() + 1 == h.height()) h.clear_prev_hash();
+    heights.push_back(h.height());
+    b.set_header(SerializeDeterministic(h));
+  }
+  // Certificates: in each stretch of walk blocks at consecutive heights, a block's certificate
+  // is left out when a later block of the stretch (or the bundle's header, when it is the next
+  // block of the chain or the last walk block itself) certifies it through the `prev_hash`
+  // links, at most delay - 1 blocks after the first uncertified one (docs/proofs.md).
+  const uint64_t delay = network.governance().validator_change_delay_heights();
+  const size_t run_max = delay > 1 ? static_cast<size_t>(delay - 1) : 0;  // Uncertified in a row.
+  auto clear = [&](size_t from, size_t to) {                              // [from, to)
+    for (size_t k = from; k < to; ++k)
+      walk.mutable_blocks(static_cast<int>(k))->clear_certificate();
+  };
+  size_t i = 0;
+  while (i < heights.size()) {
+    size_t e = i;  // The stretch is [i, e].
+    while (e + 1 < heights.size() && heights[e + 1] == heights[e] + 1) ++e;
+    const bool header_follows =
+        e + 1 == heights.size() && (heights[e] + 1 == head_height || heights[e] == head_height);
+    size_t r = i;
+    while (r <= e) {
+      const size_t c = std::min(r + run_max, e);  // Certifies [r, c).
+      if (c == e && header_follows && (e - r < run_max || heights[e] == head_height)) {
+        clear(r, e + 1);  // The bundle's certificate certifies them all.
+        break;
+      }
+      clear(r, c);
+      r = c + 1;
+    }
+    i = e + 1;
   }
   return walk;
 }

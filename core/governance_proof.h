@@ -46,12 +46,16 @@ struct WalkResult {
 };
 
 // Replays `walk` block by block from genesis (walk.from_height() == 0) or from `trusted`
-// (walk.from_height() == trusted->height), up to `header_height`: each header's chain id and
-// increasing height (at most header_height; a block at header_height must have `header_bytes`),
-// its certificate against ValidatorSetAt(height) of the state so far, each record's inclusion
-// proof against the header's records_root, decoding and signature, and the governance rules at
-// that height. Does not check the final header's certificate nor the network-state leaf (see
-// CheckNetworkStateLeaf). On failure: InvalidInput naming the block and record.
+// (walk.from_height() == trusted->height), up to `header_height`: each header in the walk-header
+// form (no chain id; no parent id when the walk block before is the parent), its exact bytes
+// rebuilt, increasing height (at most header_height; a block at header_height must rebuild
+// `header_bytes`), its certificate against ValidatorSetAt(height) of the state so far, or its
+// place in a run of at most validator_change_delay_heights - 1 uncertified consecutive blocks a
+// later certificate covers, each record's place in the block (its audit path, or the records root
+// rebuilt when the walk block holds all of its block's records), decoding and signature, and the
+// governance rules at that height. Does not check the final header's certificate nor the
+// network-state leaf (see CheckNetworkStateLeaf). On failure: InvalidInput naming the block and
+// record.
 Result<WalkResult> VerifyGovernanceWalk(const Network& network, const pb::GovernanceWalk& walk,
                                         uint64_t header_height, std::string_view header_bytes,
                                         const TrustedState* trusted);
@@ -83,7 +87,9 @@ using WalkBlockReader = std::function<Result<WalkBlockSource>(uint64_t height)>;
 // Builds the walk for a header at `head_height`: replays `committed` (every governance record
 // committed up to head_height, in block order) from genesis to find which changes completed,
 // and takes every record (proposal, approvals up to the completing one) of each change completed
-// in a block in (since_height, head_height], grouped by block. When since_height >= head_height
+// in a block in (since_height, head_height], grouped by block, in the encoding the verifier reads
+// (docs/proofs.md: walk headers, certificates left out where a later block certifies, no audit
+// paths for a whole block). When since_height >= head_height
 // the walk starts at genesis (the client trusts a height this node has not reached). The
 // network-state proof is left for the caller. Corruption when a committed record does not
 // decode or apply, or a block disagrees with where a record is said to be.

@@ -237,7 +237,8 @@ class GovChain {
     return Id(it->second.history.back());
   }
 
-  // The walk block of `height` with the records at `positions`.
+  // The walk block of `height` with the records at `positions` (audit paths only when they are
+  // not all of the block's records, as docs/proofs.md encodes it).
   pb::GovernanceBlock WalkBlock(uint64_t height, const std::vector<uint32_t>& positions) const {
     const Block& b = blocks_.at(height - 1);
     pb::GovernanceBlock out;
@@ -249,11 +250,27 @@ class GovChain {
       auto* rp = out.add_records();
       *rp->mutable_envelope() = b.records.at(pos);
       rp->set_index(pos);
+      if (positions.size() == b.ids.size()) continue;
       for (const auto& node : core::MerkleInclusionProof(leaves, pos)) {
         rp->add_inclusion_proof(std::string(node.view()));
       }
     }
     return out;
+  }
+
+  // Walk headers as docs/proofs.md encodes them ("Walk headers"): without the chain id, and
+  // without the parent's id when the walk block before is the parent. For walks built by hand
+  // from WalkBlock (the assembler does this itself).
+  static void EncodeWalkHeaders(pb::GovernanceWalk& walk) {
+    uint64_t last = 0;
+    for (pb::GovernanceBlock& b : *walk.mutable_blocks()) {
+      pb::BlockHeader h;
+      REQUIRE(h.ParseFromString(b.header()));
+      h.clear_chain_id();
+      if (last != 0 && h.height() == last + 1) h.clear_prev_hash();
+      last = h.height();
+      b.set_header(core::SerializeDeterministic(h));
+    }
   }
 
   pb::GovernanceWalk Walk(uint64_t since = 0) const {

@@ -198,6 +198,7 @@ TEST_CASE("governance walk: a forged approval fails the governance check") {
     pb::GovernanceWalk walk;
     *walk.add_blocks() = chain.WalkBlock(1, {0, 1, 2});
     *walk.add_blocks() = chain.WalkBlock(2, {0});
+    GovChain::EncodeWalkHeaders(walk);
     auto v = Check(chain, chain.Bundle(kMaisonItem, 0, walk));
     ExpectFailure(v, ProofCheck::kGovernance, "walk block 2 (height 2), record 1");
     CHECK(v.failure->message.find(std::string_view(forgery) == "bad signature"
@@ -405,7 +406,11 @@ TEST_CASE("network state: the leaf key, the governed hash and the membership at 
 }
 
 TEST_CASE("governance walk: a block certified by its successor must be its parent") {
-  GovChain chain;
+  // With the shortest delay (2), a change bites two blocks after its own: only the next block of
+  // the chain may certify an uncertified walk block.
+  pb::Genesis genesis = TestGenesis();
+  genesis.mutable_governance()->set_validator_change_delay_heights(2);
+  GovChain chain(genesis);
   chain.Pass(AddKeyChange("maison", "maison-2"));  // Proposal, then an approval a block.
   chain.CommitRecord("maison", Register(kMaisonItem));
   const pb::ProofBundle good = chain.Bundle(kMaisonItem);
@@ -417,15 +422,16 @@ TEST_CASE("governance walk: a block certified by its successor must be its paren
   CHECK(good.governance().blocks(3).has_certificate());
   REQUIRE(Check(chain, good).ok());
 
-  // A fabricated header in place of an uncertified block (another time): its successor does
-  // not name it.
+  // A fabricated header in place of an uncertified block (another time): its successor, whose
+  // header is rebuilt naming it, is no longer the block its certificate certifies.
   {
     pb::ProofBundle b = good;
     pb::BlockHeader h;
     REQUIRE(h.ParseFromString(b.governance().blocks(0).header()));
     h.set_time_ms(h.time_ms() + 1);
     b.mutable_governance()->mutable_blocks(0)->set_header(core::SerializeDeterministic(h));
-    ExpectFailure(Check(chain, b), ProofCheck::kGovernance, "does not follow");
+    ExpectFailure(Check(chain, b), ProofCheck::kGovernance,
+                  "walk block 2 (height 2): certificate by the validator set of that height");
   }
   // Its successor left out.
   {
@@ -437,7 +443,8 @@ TEST_CASE("governance walk: a block certified by its successor must be its paren
   {
     pb::ProofBundle b = good;
     b.mutable_governance()->mutable_blocks(1)->clear_certificate();
-    ExpectFailure(Check(chain, b), ProofCheck::kGovernance, "nor has");
+    ExpectFailure(Check(chain, b), ProofCheck::kGovernance,
+                  "walk block 2 (height 2) has no certificate, nor have");
   }
   // The last walk block uncertified but not the header's parent (its successor left out).
   {
@@ -483,9 +490,155 @@ TEST_CASE(
   pb::GovernanceWalk walk;
   walk.set_from_height(trusted.height);
   *walk.add_blocks() = chain.WalkBlock(first, {0, 1, 2, 3});
+  GovChain::EncodeWalkHeaders(walk);
   ExpectFailure(Check(chain, chain.Bundle(kMaisonItem, trusted.height, walk), &trusted),
                 ProofCheck::kGovernance, "at or below the trusted height");
   // The honest walk since then verifies.
   auto warm = Check(chain, chain.Bundle(kMaisonItem, trusted.height), &trusted);
   CHECK_MESSAGE(warm.ok(), warm.failure->message);
+}
+
+TEST_CASE("governance walk: a block carried whole has no audit paths, and its root is rebuilt") {
+  GovChain chain;
+  chain.Pass(AddOrgChange("nouveau", pb::BRAND, {"7654321"}), {"atelier", "resale", "authlab"},
+             "maison", /*one_block=*/true);
+  chain.CommitRecord("nouveau", Register(kNouveauItem));
+  const pb::ProofBundle good = chain.Bundle(kNouveauItem);
+  REQUIRE(good.governance().blocks_size() == 1);
+  REQUIRE(good.governance().blocks(0).records_size() == 4);
+  for (const auto& r : good.governance().blocks(0).records()) CHECK(r.inclusion_proof_size() == 0);
+  REQUIRE(Check(chain, good).ok());
+
+  // Two records swapped (indices kept): the rebuilt root differs.
+  {
+    pb::ProofBundle b = good;
+    auto* recs = b.mutable_governance()->mutable_blocks(0)->mutable_records();
+    std::swap(*recs->Mutable(1)->mutable_envelope(), *recs->Mutable(2)->mutable_envelope());
+    ExpectFailure(Check(chain, b), ProofCheck::kGovernance, "do not rebuild the header's records");
+  }
+  // An audit path where none belongs (the encoding would no longer be the only one).
+  {
+    pb::ProofBundle b = good;
+    b.mutable_governance()->mutable_blocks(0)->mutable_records(0)->add_inclusion_proof(
+        std::string(32, '\0'));
+    ExpectFailure(Check(chain, b), ProofCheck::kGovernance, "carries an inclusion proof");
+  }
+  // A record left out: the block is no longer whole, and the others have no audit paths.
+  {
+    pb::ProofBundle b = good;
+    b.mutable_governance()->mutable_blocks(0)->mutable_records()->RemoveLast();
+    ExpectFailure(Check(chain, b), ProofCheck::kGovernance, "is not in the block");
+  }
+}
+
+TEST_CASE(
+    "governance walk: one certificate makes a run of consecutive blocks shorter than the delay "
+    "final") {
+  // Delay 10: a certificate's set never depends on the records of the 9 blocks before it.
+  GovChain chain;
+  REQUIRE(chain.network().governance().validator_change_delay_heights() == 10);
+  chain.Pass(AddKeyChange("maison", "maison-2"));  // Four blocks each: heights 1 to 12.
+  chain.Pass(AddKeyChange("atelier", "atelier-2"));
+  chain.Pass(AddKeyChange("resale", "resale-2"));
+  chain.CommitRecord("maison", Register(kMaisonItem));  // The header, at 13.
+  const pb::ProofBundle good = chain.Bundle(kMaisonItem);
+  REQUIRE(good.governance().blocks_size() == 12);
+  // Blocks 1 to 9 are certified by block 10's certificate, 11 and 12 by the bundle's.
+  for (int i = 0; i < 12; ++i) {
+    INFO(i);
+    CHECK(good.governance().blocks(i).has_certificate() == (i == 9));
+  }
+  auto v = Check(chain, good);
+  REQUIRE_MESSAGE(v.ok(), v.failure->message);
+  CHECK(v.item.walk_changes == 3);
+
+  // Without block 10's certificate the run would reach the delay: refused at block 10.
+  {
+    pb::ProofBundle b = good;
+    b.mutable_governance()->mutable_blocks(9)->clear_certificate();
+    ExpectFailure(
+        Check(chain, b), ProofCheck::kGovernance,
+        "walk block 10 (height 10) has no certificate, nor have the walk blocks before it "
+        "from height 1");
+  }
+  // The first block of the run altered: the blocks after it, rebuilt naming it, are no longer
+  // those the certificate at the end of the run makes final.
+  {
+    pb::ProofBundle b = good;
+    pb::BlockHeader h;
+    REQUIRE(h.ParseFromString(b.governance().blocks(0).header()));
+    h.set_time_ms(h.time_ms() + 1);
+    b.mutable_governance()->mutable_blocks(0)->set_header(core::SerializeDeterministic(h));
+    ExpectFailure(Check(chain, b), ProofCheck::kGovernance,
+                  "walk block 10 (height 10): certificate by the validator set of that height");
+  }
+  // A block in the middle of the run left out: the run is broken.
+  {
+    pb::ProofBundle b = good;
+    b.mutable_governance()->mutable_blocks()->DeleteSubrange(4, 1);
+    ExpectFailure(Check(chain, b), ProofCheck::kGovernance, "does not follow");
+  }
+  // The bundle's certificate cut to a minority: the blocks it certifies are not final.
+  {
+    pb::ProofBundle b = good;
+    b.mutable_certificate()->mutable_signatures()->DeleteSubrange(1, 2);
+    ExpectFailure(Check(chain, b), ProofCheck::kCertificate, "not more than 2/3");
+  }
+}
+
+TEST_CASE("governance walk: headers come without the chain id and the parent they follow") {
+  GovChain chain;
+  chain.Pass(AddKeyChange("maison", "maison-2"));  // Heights 1 to 4.
+  chain.CommitRecord("maison", Register(kMaisonItem));
+  const pb::ProofBundle good = chain.Bundle(kMaisonItem);
+  REQUIRE(good.governance().blocks_size() == 4);
+  for (int i = 0; i < 4; ++i) {
+    pb::BlockHeader h;
+    REQUIRE(h.ParseFromString(good.governance().blocks(i).header()));
+    CHECK(h.chain_id().empty());
+    CHECK(h.prev_hash().empty() == (i > 0));  // Height 1 names the zero parent.
+  }
+  REQUIRE(Check(chain, good).ok());
+
+  auto edit = [&](int block, auto&& change) {
+    pb::ProofBundle b = good;
+    pb::BlockHeader h;
+    REQUIRE(h.ParseFromString(b.governance().blocks(block).header()));
+    change(h);
+    b.mutable_governance()->mutable_blocks(block)->set_header(core::SerializeDeterministic(h));
+    return b;
+  };
+  // The chain id written out, even the right one: a second encoding of the same walk.
+  ExpectFailure(Check(chain, edit(0, [&](pb::BlockHeader& h) { h.set_chain_id("hallmark-test"); })),
+                ProofCheck::kGovernance,
+                "walk block 1 (height 1): the header carries the chain id");
+  // The parent written out where it is the walk block before, even the right one.
+  {
+    pb::BlockHeader first;
+    REQUIRE(first.ParseFromString(good.governance().blocks(0).header()));
+    first.set_chain_id("hallmark-test");
+    const std::string parent(core::Sha256Of(core::SerializeDeterministic(first)).view());
+    ExpectFailure(Check(chain, edit(1, [&](pb::BlockHeader& h) { h.set_prev_hash(parent); })),
+                  ProofCheck::kGovernance, "walk block 2 (height 2): the header names its parent");
+  }
+  // A header encoded otherwise (a field repeated: the last one wins when parsed).
+  {
+    pb::ProofBundle b = good;
+    pb::BlockHeader h;
+    REQUIRE(h.ParseFromString(b.governance().blocks(2).header()));
+    std::string bytes = b.governance().blocks(2).header();
+    bytes += core::SerializeDeterministic([&] {
+      pb::BlockHeader only;
+      only.set_height(h.height());
+      return only;
+    }());
+    b.mutable_governance()->mutable_blocks(2)->set_header(bytes);
+    ExpectFailure(Check(chain, b), ProofCheck::kGovernance, "not in canonical encoding");
+  }
+  // A walk block left out: the one after it names no parent.
+  {
+    pb::ProofBundle b = good;
+    b.mutable_governance()->mutable_blocks()->DeleteSubrange(1, 1);
+    ExpectFailure(Check(chain, b), ProofCheck::kGovernance, "names no parent");
+  }
 }

@@ -4,6 +4,8 @@
 // genesis alone, or with a state it checked before and only the changes since.
 #include <doctest/doctest.h>
 
+#include <sstream>
+
 #include "core/codec.h"
 #include "core/proof_bundle.h"
 #include "governance_fixture.h"
@@ -46,6 +48,52 @@ pb::Envelope Register(std::string_view signer, std::string_view item) {
   pb::RecordPayload p = Payload(item);
   p.mutable_register_();
   return Sign(signer, p);
+}
+
+// Bytes of a length-delimited field of `length` bytes with a one-byte tag.
+size_t Field(size_t length) {
+  size_t varint = 1;
+  for (size_t v = length; v >= 128; v >>= 7) ++varint;
+  return 1 + varint + length;
+}
+
+// Where a bundle's bytes go, each part with its tags and lengths (docs/proofs.md, "How large a
+// bundle can be").
+std::string Breakdown(const pb::ProofBundle& b) {
+  size_t history = 0, walk_envelopes = 0, walk_headers = 0, walk_certs = 0, walk_paths = 0,
+         walk_framing = 0;
+  for (const auto& e : b.history()) history += Field(e.ByteSizeLong());
+  for (const auto& block : b.governance().blocks()) {
+    walk_headers += Field(block.header().size());
+    if (block.has_certificate()) walk_certs += Field(block.certificate().ByteSizeLong());
+    for (const auto& r : block.records()) {
+      walk_envelopes += Field(r.envelope().ByteSizeLong());
+      for (const auto& h : r.inclusion_proof()) walk_paths += Field(h.size());
+    }
+    const size_t block_size = block.ByteSizeLong();
+    walk_framing += Field(block_size) - block_size;
+  }
+  const size_t walk_total = Field(b.governance().ByteSizeLong());
+  const size_t nsp = Field(b.governance().network_state_proof().size());
+  walk_framing = walk_total - walk_envelopes - walk_headers - walk_certs - walk_paths - nsp;
+  const size_t cert = Field(b.certificate().ByteSizeLong());
+  const size_t header = Field(b.header().size());
+  const size_t state_proof = Field(b.state_proof().size());
+  const size_t state = Field(b.state().size());
+  const size_t heights = b.ByteSizeLong() - [&] {
+    pb::ProofBundle c = b;
+    c.clear_history_heights();
+    return c.ByteSizeLong();
+  }();
+  const size_t rest =
+      b.ByteSizeLong() - history - walk_total - cert - header - state_proof - state - heights;
+  std::ostringstream out;
+  out << "history envelopes " << history << ", heights " << heights << ", header " << header
+      << ", certificate " << cert << ", state proof " << state_proof << ", state " << state
+      << ", other fields " << rest << "; walk " << walk_total << ": envelopes " << walk_envelopes
+      << ", headers " << walk_headers << ", certificates " << walk_certs << ", audit paths "
+      << walk_paths << ", network-state proof " << nsp << ", framing and indices " << walk_framing;
+  return out.str();
 }
 
 }  // namespace
@@ -113,6 +161,18 @@ TEST_CASE("governance proofs: items before, between and after changes verify wit
   pb::ProofBundle withheld = b;
   REQUIRE(withheld.governance().blocks_size() == 10);
   withheld.mutable_governance()->mutable_blocks()->DeleteSubrange(4, 2);
+  // Walk block 4 was certified through the withheld blocks: give it its own certificate, so
+  // only the state leaf can tell.
+  {
+    pb::BlockHeader h;
+    REQUIRE(h.ParseFromString(withheld.governance().blocks(3).header()));
+    auto stored = chain.ledger().GetCertificate(h.height());
+    REQUIRE(stored.ok());
+    REQUIRE(stored->has_value());
+    REQUIRE(
+        withheld.mutable_governance()->mutable_blocks(3)->mutable_certificate()->ParseFromString(
+            **stored));
+  }
   auto wv = Verify(chain, core::SerializeDeterministic(withheld));
   REQUIRE_FALSE(wv.ok());
   CHECK(wv.failure->check == core::ProofCheck::kGovernance);
@@ -182,5 +242,6 @@ TEST_CASE("governance proofs: size of a 20-record bundle after 10 changes") {
             << b.governance().blocks_size() << " walk blocks, 40 governance records): bundle "
             << bytes.size() << " bytes, of which the walk " << walk << " bytes; without the walk "
             << core::SerializeDeterministic(no_walk).size() << " bytes");
+    MESSAGE(Breakdown(b));
   }
 }
