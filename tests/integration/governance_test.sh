@@ -188,7 +188,8 @@ for item in 01/00614141000012/21/BEFORE 01/00614141000012/21/BETWEEN 01/00614141
   "$bin/hallmark" verify "$item" --genesis "$genesis" --node "$joiner_api" --trust-dir "$dir/warm" \
     >/dev/null || fail "verify of $item with the warm trust file"
 done
-pass "items from before, between and after the changes verify with genesis.json alone (online, offline, warm)"
+sizes=$(for f in "$dir"/*.proof; do printf '%s %s B; ' "$(basename "$f" .proof)" "$(stat -c %s "$f")"; done)
+pass "items from before, between and after the changes verify with genesis.json alone (online, offline, warm); bundles from genesis: $sizes"
 
 # One governance record's byte flipped inside a saved bundle: refused, exit 2.
 python3 - "$dir/AFTER.proof" "$dir/tampered.proof" <<'EOF'
