@@ -15,7 +15,8 @@ int main(int argc, char** argv) {
 
   bench::WriteOptions w;
   std::string genesis, keys;
-  auto* write = app.add_subcommand("write", "Submit pre-signed records; report commits/s and latency");
+  auto* write =
+      app.add_subcommand("write", "Submit pre-signed records; report commits/s and latency");
   write->add_option("--genesis", genesis, "The network's genesis.json")->required();
   write->add_option("--keys", keys, "Folder with <org>.key for the brands (testnet's DIR/keys)")
       ->required();
@@ -24,11 +25,13 @@ int main(int argc, char** argv) {
   write->add_option("--records", w.records, "Records to submit (registrations + transfers)")
       ->default_val(10'000);
   write->add_option("--clients", w.clients, "Concurrent keep-alive connections")->default_val(64);
-  write->add_option("--rate", w.rate,
-                    "Open loop: release this many records/s (0: closed loop, as fast as answered)")
+  write
+      ->add_option("--rate", w.rate,
+                   "Open loop: release this many records/s (0: closed loop, as fast as answered)")
       ->default_val(0);
-  write->add_option("--transfer-share", w.transfer_share,
-                    "Share of records that are transfers of registered items (0..0.5)")
+  write
+      ->add_option("--transfer-share", w.transfer_share,
+                   "Share of records that are transfers of registered items (0..0.5)")
       ->default_val(0.25);
   write->add_option("--to", w.to, "Marketplace that receives the transfers (default: the first)");
   write->add_option("--run-tag", w.run_tag, "Serial prefix (default: from the clock)");

@@ -217,24 +217,6 @@ std::optional<Rejection> CheckChangeStructure(const pb::GovernanceChange& c) {
   return Reject(RejectReason::kMalformed, "proposal's change is of an unknown kind");
 }
 
-bool IsValidatorChange(const pb::GovernanceChange& c) {
-  switch (c.kind_case()) {
-    case pb::GovernanceChange::kAddValidator:
-    case pb::GovernanceChange::kRemoveValidator:
-    case pb::GovernanceChange::kSetValidatorPower:
-    case pb::GovernanceChange::kChangeValidatorKey:
-      return true;
-    case pb::GovernanceChange::kAddOrganization:
-    case pb::GovernanceChange::kUpdateOrganization:
-    case pb::GovernanceChange::kRemoveOrganization:
-    case pb::GovernanceChange::kAddSigningKey:
-    case pb::GovernanceChange::kRevokeSigningKey:
-    case pb::GovernanceChange::KIND_NOT_SET:
-      return false;
-  }
-  return false;
-}
-
 Hash256 KeyOf(const std::string& bytes) {
   return Hash256::FromSpan(AsSpan(bytes));
 }
@@ -293,6 +275,24 @@ std::vector<std::string> SortedPrefixes(const Prefixes& prefixes) {
 }
 
 }  // namespace
+
+bool IsValidatorChange(const pb::GovernanceChange& c) {
+  switch (c.kind_case()) {
+    case pb::GovernanceChange::kAddValidator:
+    case pb::GovernanceChange::kRemoveValidator:
+    case pb::GovernanceChange::kSetValidatorPower:
+    case pb::GovernanceChange::kChangeValidatorKey:
+      return true;
+    case pb::GovernanceChange::kAddOrganization:
+    case pb::GovernanceChange::kUpdateOrganization:
+    case pb::GovernanceChange::kRemoveOrganization:
+    case pb::GovernanceChange::kAddSigningKey:
+    case pb::GovernanceChange::kRevokeSigningKey:
+    case pb::GovernanceChange::KIND_NOT_SET:
+      return false;
+  }
+  return false;
+}
 
 // --- Decoding ---
 

@@ -230,6 +230,10 @@ bool ThresholdReached(uint64_t approvals, uint64_t members, const pb::Governance
 // at most a third of the power of the set in force. 0 for changes of organisations and keys.
 uint64_t MovedPower(const ValidatorEpoch& latest, const pb::GovernanceChange& change);
 
+// Whether the change is about validators (in force after the validator-change delay) rather
+// than organisations and keys (in force from the next block).
+bool IsValidatorChange(const pb::GovernanceChange& change);
+
 // "add_validator", "revoke_signing_key", …
 std::string_view GovernanceChangeName(const pb::GovernanceChange& change);
 

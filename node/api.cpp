@@ -234,24 +234,6 @@ pb::ChangeView ChangeViewOf(const pb::GovernanceChange& c, const core::Validator
   return v;
 }
 
-bool IsValidatorChange(const pb::GovernanceChange& c) {
-  switch (c.kind_case()) {
-    case pb::GovernanceChange::kAddValidator:
-    case pb::GovernanceChange::kRemoveValidator:
-    case pb::GovernanceChange::kSetValidatorPower:
-    case pb::GovernanceChange::kChangeValidatorKey:
-      return true;
-    case pb::GovernanceChange::kAddOrganization:
-    case pb::GovernanceChange::kUpdateOrganization:
-    case pb::GovernanceChange::kRemoveOrganization:
-    case pb::GovernanceChange::kAddSigningKey:
-    case pb::GovernanceChange::kRevokeSigningKey:
-    case pb::GovernanceChange::KIND_NOT_SET:
-      break;
-  }
-  return false;
-}
-
 // A decimal integer of at most 19 digits (fits in 63 bits); nullopt otherwise.
 std::optional<uint64_t> ParseUnsigned(std::string_view text) {
   if (text.empty() || text.size() > 19) return std::nullopt;
@@ -751,7 +733,7 @@ class Api {
     if (completed) {
       v.set_status("completed");
       v.set_completed_height(*completed);
-      v.set_effective_height(IsValidatorChange(proposal.change())
+      v.set_effective_height(core::IsValidatorChange(proposal.change())
                                  ? *completed + state->params().validator_change_delay_heights()
                                  : *completed + 1);
     } else {

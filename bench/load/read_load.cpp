@@ -40,7 +40,8 @@ core::Result<std::vector<std::string>> FindItems(const std::string& url, uint32_
   auto st = http.Get("/v1/status");
   if (!st.ok()) return st.status();
   pb::StatusResponse status;
-  if (st->status != 200) return core::Status::IoError("GET /v1/status: HTTP " + std::to_string(st->status));
+  if (st->status != 200)
+    return core::Status::IoError("GET /v1/status: HTTP " + std::to_string(st->status));
   HM_RETURN_IF_ERROR(core::FromJson(st->body, &status, "status"));
   std::unordered_set<std::string> seen;
   std::vector<std::string> items;
@@ -89,8 +90,7 @@ struct PhaseResult {
 
 // Runs `clients` workers on `threads` io threads until each has done its quota.
 PhaseResult RunPhase(const Endpoint& endpoint, uint32_t clients, uint32_t threads, uint64_t total,
-                     uint64_t seed,
-                     const std::function<void(Worker&, HttpCallback)>& request) {
+                     uint64_t seed, const std::function<void(Worker&, HttpCallback)>& request) {
   asio::io_context io(static_cast<int>(threads));
   std::vector<std::shared_ptr<Worker>> workers;
   for (uint32_t c = 0; c < clients; ++c) {
@@ -194,12 +194,11 @@ int RunRead(const ReadOptions& o) {
     for (uint32_t k = 0; k < o.batch; ++k) req.add_ids((*items)[rng.Next() % items->size()]);
     bodies.push_back(req.SerializeAsString());
   }
-  PhaseResult checks =
-      RunPhase(*endpoint, std::min<uint32_t>(o.clients, static_cast<uint32_t>(check_requests)),
-               o.threads, check_requests, o.seed, [&bodies](Worker& w, HttpCallback done) {
-                 w.conn->Post("/v1/items:check", bodies[w.rng.Next() % bodies.size()],
-                              std::move(done));
-               });
+  PhaseResult checks = RunPhase(
+      *endpoint, std::min<uint32_t>(o.clients, static_cast<uint32_t>(check_requests)), o.threads,
+      check_requests, o.seed, [&bodies](Worker& w, HttpCallback done) {
+        w.conn->Post("/v1/items:check", bodies[w.rng.Next() % bodies.size()], std::move(done));
+      });
   Progress("checks: " + std::to_string(checks.requests) + " requests in " +
            std::to_string(checks.seconds) + " s");
 
@@ -212,7 +211,8 @@ int RunRead(const ReadOptions& o) {
       .Add("reads", reads.requests)
       .Add("read_errors", reads.errors)
       .Add("read_rate_limited", reads.rate_limited)
-      .Add("reads_per_s", reads.seconds > 0 ? static_cast<double>(reads.requests) / reads.seconds : 0)
+      .Add("reads_per_s",
+           reads.seconds > 0 ? static_cast<double>(reads.requests) / reads.seconds : 0)
       .Add("read_latency_ms_p50", reads.latency.p50, 2)
       .Add("read_latency_ms_p99", reads.latency.p99, 2)
       .Add("read_bench_cpu_s", reads.cpu_s, 2)

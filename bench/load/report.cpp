@@ -22,8 +22,8 @@ Percentiles ComputePercentiles(std::vector<double>* sample) {
   p.p95 = rank(0.95);
   p.p99 = rank(0.99);
   p.max = sample->back();
-  p.mean = std::accumulate(sample->begin(), sample->end(), 0.0) /
-           static_cast<double>(sample->size());
+  p.mean =
+      std::accumulate(sample->begin(), sample->end(), 0.0) / static_cast<double>(sample->size());
   return p;
 }
 

@@ -61,8 +61,8 @@ constexpr uint32_t kRetryErrorMs = 200;  // After a connection error.
 std::string RunTag() {
   // Serial numbers must not collide with an earlier run on the same network.
   static const char kDigits[] = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ";
-  uint64_t v = static_cast<uint64_t>(
-      std::chrono::system_clock::now().time_since_epoch() / std::chrono::milliseconds(1));
+  uint64_t v = static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch() /
+                                     std::chrono::milliseconds(1));
   std::string s;
   for (int i = 0; i < 7; ++i) {
     s += kDigits[v % 34];
@@ -84,8 +84,11 @@ class WriteRun {
  public:
   WriteRun(const WriteOptions& o, std::vector<Endpoint> endpoints, std::vector<Rec> recs,
            uint64_t start_height)
-      : o_(o), endpoints_(std::move(endpoints)), recs_(std::move(recs)),
-        next_height_(start_height + 1), nodes_(endpoints_.size()) {
+      : o_(o),
+        endpoints_(std::move(endpoints)),
+        recs_(std::move(recs)),
+        next_height_(start_height + 1),
+        nodes_(endpoints_.size()) {
     for (uint32_t i = 0; i < recs_.size(); ++i) by_id_.emplace(recs_[i].id, i);
     // Registrations come first, transfers after them.
     uint32_t transfers = 0;
@@ -265,8 +268,8 @@ class WriteRun {
       r.state = State::kAccepted;
       if (r.transfer >= 0) Release(static_cast<uint32_t>(r.transfer));
     } else {
-      r.state = res.error || res.status == 429 || res.status >= 500 ? State::kFailed
-                                                                    : State::kRejected;
+      r.state =
+          res.error || res.status == 429 || res.status >= 500 ? State::kFailed : State::kRejected;
       if (rejections_shown_++ < 5) {
         std::string why = res.error ? res.error.message() : "HTTP " + std::to_string(res.status);
         pb::ErrorResponse err;
@@ -482,7 +485,8 @@ std::vector<Rec> PreSign(const WriteOptions& o, const core::Network& net,
     pool.emplace_back([&, w] {
       // A key is not to be shared between threads: each has its own copies.
       std::vector<core::SigningKey> keys;
-      for (const Brand& b : brands) keys.push_back(core::SigningKey::FromSeed(b.key.seed()).value());
+      for (const Brand& b : brands)
+        keys.push_back(core::SigningKey::FromSeed(b.key.seed()).value());
       for (uint64_t i = w; i < regs; i += threads) {
         const size_t b = i % brands.size();
         wallet::PayloadHeader h;
@@ -570,8 +574,7 @@ int RunWrite(const WriteOptions& o) {
     return 3;
   }
   if (status.chain_id() != net->chain_id()) {
-    Progress("the node runs chain " + status.chain_id() + ", the genesis names " +
-             net->chain_id());
+    Progress("the node runs chain " + status.chain_id() + ", the genesis names " + net->chain_id());
     return 2;
   }
 
@@ -589,8 +592,8 @@ int RunWrite(const WriteOptions& o) {
     }
   }
 
-  Progress("signing " + std::to_string(o.records) + " records (" +
-           std::to_string(brands->size()) + " brands, transfers to " + market + ")");
+  Progress("signing " + std::to_string(o.records) + " records (" + std::to_string(brands->size()) +
+           " brands, transfers to " + market + ")");
   const auto sign_start = Clock::now();
   std::vector<Rec> recs = PreSign(o, *net, *brands, market, endpoints.size());
   const double presign_s = SecondsBetween(sign_start, Clock::now());

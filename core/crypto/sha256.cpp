@@ -28,6 +28,8 @@ Hash256 Sha256::Finish() {
 
 // OpenSSL 3's one-shot SHA256() fetches the algorithm on every call, about 5x slower than the
 // context calls for short inputs, which is what this is mostly used for.
-Hash256 Sha256Of(ByteSpan data) { return Sha256().Update(data).Finish(); }
+Hash256 Sha256Of(ByteSpan data) {
+  return Sha256().Update(data).Finish();
+}
 
 }  // namespace hallmark::core

@@ -81,8 +81,8 @@ GossipStats GossipBatcher::stats() const {
   return stats_;
 }
 
-GossipReceiver::GossipReceiver(asio::io_context& io, Admit admit,
-                               std::function<void()> on_accepted, GossipLimits limits)
+GossipReceiver::GossipReceiver(asio::io_context& io, Admit admit, std::function<void()> on_accepted,
+                               GossipLimits limits)
     : admit_(std::move(admit)),
       on_accepted_(std::move(on_accepted)),
       limits_(limits),

@@ -36,8 +36,8 @@ struct GossipLimits {
 };
 
 struct GossipStats {
-  uint64_t records = 0;  // Sent: records added. Received: records admitted or refused.
-  uint64_t batches = 0;  // Messages sent or received.
+  uint64_t records = 0;          // Sent: records added. Received: records admitted or refused.
+  uint64_t batches = 0;          // Messages sent or received.
   uint64_t dropped_records = 0;  // Received: dropped because the backlog was full.
   uint64_t dropped_batches = 0;
 };
@@ -74,7 +74,7 @@ class GossipBatcher {
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   boost::asio::steady_timer timer_;  // Used on strand_ only.
 
-  std::mutex send_mu_;  // Held while a batch is taken and sent: keeps batches in order.
+  std::mutex send_mu_;     // Held while a batch is taken and sent: keeps batches in order.
   mutable std::mutex mu_;  // Guards the members below.
   pb::PeerMessage batch_;
   uint64_t batch_bytes_ = 0;
