@@ -309,8 +309,9 @@ void Network::IndexOrganizations() {
   for (int i = 0; i < genesis_.organizations_size(); ++i) {
     const pb::Organization& org = genesis_.organizations(i);
     org_by_id_.emplace(org.id(), i);
+    // The keys passed the acceptance policy when governance admitted them: only decode the hex.
     for (const std::string& hex : org.signing_keys()) {
-      if (auto key = ParsePublicKeyHex(hex); key.ok()) org_by_key_.emplace(*key, i);
+      if (auto key = Hash256::FromHex(hex)) org_by_key_.emplace(*key, i);
     }
     for (const std::string& prefix : org.gs1_company_prefixes())
       brand_by_prefix_.emplace(prefix, i);

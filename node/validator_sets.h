@@ -1,7 +1,7 @@
 #pragma once
 
 // Validator sets as the node reads them from the network state (core/governance.h): for the
-// engine, the transport and the evidence pool.
+// transport. The engine and the evidence pool take core::ToValidatorSet of an epoch.
 
 #include <map>
 #include <string>
@@ -10,9 +10,6 @@
 #include "core/governance.h"
 
 namespace hallmark::node {
-
-// The validators of an epoch as the engine wants them: core::ToValidatorSet (same order). It
-// fails only on a set the governance rules could not have built (our bug or a corrupt store).
 
 // Every validator of the set in force at `height` or of a set scheduled after it, by key, with
 // its name: who may connect as a validator (Transport::SetValidators).

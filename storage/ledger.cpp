@@ -192,22 +192,20 @@ Status Ledger::Load() {
     if (!cert.ok()) return cert.status();
     if (cert->has_value()) head_certificate_ = std::move(**cert);
   }
-  // The network state: the last one stored, which the state tree's leaf must match.
-  auto state = NetworkStateAfter(head_.height());
-  if (!state.ok()) return state.status();
+  // The network state: the last one stored, which the state tree's leaf must match (no leaf
+  // while governance never acted).
+  auto stored_state = StoredNetworkStateAfter(head_.height());
+  if (!stored_state.ok()) return stored_state.status();
   auto leaf = tree_->GetValueHash(core::NetworkStateLeafKey());
   if (!leaf.ok()) return leaf.status();
-  bool governed = false;
-  {
-    std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(leveldb::ReadOptions()));
-    it->Seek(keys::NetworkStatePrefix());
-    governed = it->Valid() && it->key().starts_with(keys::NetworkStatePrefix());
-  }
-  if (leaf->has_value() != governed || (governed && **leaf != state->GovernedHash())) {
+  if (leaf->has_value() != stored_state->has_value() ||
+      (leaf->has_value() && **leaf != (*stored_state)->GovernedHash())) {
     return Status::Corruption("the stored network state does not match the state tree's leaf");
   }
   std::lock_guard lock(head_mu_);
-  SetStateLocked(std::make_shared<const core::NetworkState>(std::move(state).value()));
+  SetStateLocked(std::make_shared<const core::NetworkState>(
+      stored_state->has_value() ? std::move(**stored_state)
+                                : core::NetworkState::FromGenesis(network_)));
   return Status::Ok();
 }
 
@@ -218,6 +216,13 @@ void Ledger::SetStateLocked(std::shared_ptr<const core::NetworkState> state) {
 }
 
 Result<core::NetworkState> Ledger::NetworkStateAfter(uint64_t height) const {
+  auto stored = StoredNetworkStateAfter(height);
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) return core::NetworkState::FromGenesis(network_);
+  return std::move(**stored);
+}
+
+Result<std::optional<core::NetworkState>> Ledger::StoredNetworkStateAfter(uint64_t height) const {
   std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(leveldb::ReadOptions()));
   // The last `G` entry at or below `height`.
   std::string after = keys::NetworkStateAt(height);
@@ -231,14 +236,16 @@ Result<core::NetworkState> Ledger::NetworkStateAfter(uint64_t height) const {
   }
   if (!it->Valid() || !it->key().starts_with(keys::NetworkStatePrefix())) {
     HM_RETURN_IF_ERROR(FromLevelDb(it->status(), "reading the network state"));
-    return core::NetworkState::FromGenesis(network_);
+    return std::optional<core::NetworkState>();
   }
   pb::NetworkStateProto proto;
   if (!proto.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
     return Status::Corruption("network state at " + core::ToHex(it->key().ToString()) +
                               " does not parse");
   }
-  return core::NetworkState::FromProto(proto, network_.governance());
+  auto state = core::NetworkState::FromProto(proto, network_.governance());
+  if (!state.ok()) return state.status();
+  return std::optional<core::NetworkState>(std::move(state).value());
 }
 
 Result<std::vector<pb::StoredRecord>> Ledger::ListGovernance(uint64_t from_height,

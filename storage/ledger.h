@@ -240,6 +240,8 @@ class Ledger {
  private:
   Ledger(const core::Network& network, LedgerOptions options);
   core::Status Load();
+  // The last network state stored at or below `height`; nullopt when governance had not acted.
+  core::Result<std::optional<core::NetworkState>> StoredNetworkStateAfter(uint64_t height) const;
   core::Result<PreparedBlock> Execute(const pb::BlockHeader* expected, pb::Block block,
                                       std::span<const pb::Envelope> candidates, uint64_t time_ms,
                                       const core::Hash256& proposer, const SignatureCheck& check,
