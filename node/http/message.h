@@ -6,6 +6,8 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -66,6 +68,38 @@ class Request {
   std::array<std::string, http_limits::kPathParamsMax> param_values_{};
 };
 
+// The writing end of a streamed answer (Server-Sent Events, GET /v1/events). The server owns
+// the connection; the producer keeps the sink and writes to it from any thread. Thread-safe.
+class StreamSink {
+ public:
+  virtual ~StreamSink() = default;
+  // Queues `bytes` for the client; never blocks. False when the stream is over: the client
+  // left, the server is stopping, End/Abort was called, or this write would take the queue over
+  // StreamBody::queue_bytes_max (the connection is then closed at once, logged as a slow reader).
+  virtual bool Write(std::string bytes) = 0;
+  // Ends the stream once what is queued has been written.
+  virtual void End() = 0;
+  // Ends the stream at once, dropping what is queued; `reason` goes to the log.
+  virtual void Abort(std::string_view reason) = 0;
+  // Bytes queued and not yet written to the socket.
+  virtual size_t queued_bytes() const = 0;
+  // True once the stream is over, for any reason.
+  virtual bool closed() const = 0;
+};
+
+// A response body produced over time. The server writes the head (status, content type, the
+// handler's headers, no Content-Length: HTTP/1.1 chunked, HTTP/1.0 close-delimited), then calls
+// `start` once with the sink, on the connection's strand (it must not block). The connection
+// serves no further request: it ends with the stream. A write that does not finish within the
+// server's write timeout closes the connection (a client that stopped reading).
+struct StreamBody {
+  std::function<void(std::shared_ptr<StreamSink>)> start;
+  // Called once when the stream is over, for whatever reason (client gone, End, Abort, server
+  // stopping, slow reader), with a short reason ("client closed", "ended", "slow reader: …").
+  std::function<void(std::string_view reason)> on_close;
+  size_t queue_bytes_max = 256 * 1024;
+};
+
 // What a handler answers. The server adds Content-Length, Connection and the status line; a
 // body with status 1xx, 204 or 304 is dropped, as HTTP requires. Plain data.
 struct Response {
@@ -75,6 +109,8 @@ struct Response {
   // Further header fields, e.g. Retry-After or Location. CR and LF in names or values are
   // replaced by spaces when sent, so a value derived from input cannot split the header.
   std::vector<std::pair<std::string, std::string>> headers;
+  // When set (with status 200), `body` is ignored and the answer is streamed (see StreamBody).
+  std::shared_ptr<StreamBody> stream;
 };
 
 // Decodes %XX escapes (and '+' as a space when `plus_is_space`, for query strings). Returns
