@@ -6,6 +6,7 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -267,6 +268,9 @@ TEST_CASE("import: hostile documents are refused by their bounds, never crash") 
     return s;
   }() + "]")});
   CHECK(ParseError(values).find("values") != std::string::npos);
+  // A member written twice (which would let a reader and a checker see different values).
+  CHECK(ParseError(Doc({Commission(kItemLink, R"(, "action": "DELETE")")})).find("already set") !=
+        std::string::npos);
   // Not UTF-8, a NUL, trailing garbage.
   CHECK(!ParseError(Doc({Commission("https://id.gs1.org/01/00614141000012/21/\xff")})).empty());
   CHECK(!ParseError(std::string("{\"a\":\0}", 7)).empty());
@@ -516,6 +520,28 @@ TEST_CASE("import: GS1's example documents plan, or are refused whole or event b
   CHECK(seen == 8);
 }
 
+TEST_CASE("import: a document of 10,000 commissioning events, the most one import takes, plans") {
+  std::vector<std::string> events;
+  for (size_t i = 0; i < wallet::kImportEventsMax; ++i) {
+    events.push_back(Commission("https://id.gs1.org/01/00614141000012/21/S-" + std::to_string(i)));
+  }
+  const std::string json = Doc(events);
+  const auto start = std::chrono::steady_clock::now();
+  core::Result<wallet::EpcisDocument> doc = wallet::ParseEpcisDocument(json);
+  REQUIRE(doc.ok());
+  const auto parsed = std::chrono::steady_clock::now();
+  Planner p;
+  const core::SigningKey key = test::KeyFor("maison");
+  wallet::PlanContext c{&p.network, &key, &p.items, 1, 1'796'000'000'000};
+  wallet::ImportPlan plan = wallet::PlanImport(*doc, c);
+  const auto planned = std::chrono::steady_clock::now();
+  CHECK(plan.records.size() == wallet::kImportEventsMax);
+  CHECK(plan.Count(wallet::ImportOutcome::kPlanned) == wallet::kImportEventsMax);
+  auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
+  MESSAGE(json.size() << " bytes: parsed and validated in " << ms(parsed - start)
+                      << " ms, planned and signed in " << ms(planned - parsed) << " ms");
+}
+
 // --- On a real ledger ---------------------------------------------------------------------
 
 namespace {
@@ -701,6 +727,45 @@ TEST_CASE("import: export then import into a fresh ledger gives the same item an
   CHECK(wrong.code == 2);
   CHECK(wrong.out.find("refused        4") != std::string::npos);
   CHECK(!Show(third, kItem).registered());
+}
+
+TEST_CASE("import: usage, file and network errors exit 3 before anything is sent") {
+  Live t;
+  auto run = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), "import");
+    return test::RunCli(args);
+  };
+  const std::string doc = (t.files.path() / "doc.jsonld").string();
+  WriteFile(doc, Doc({Commission(kItemLink)}));
+  // No node listens on port 9 of loopback.
+  test::CliRun down = run({doc, "--key", t.maison, "--genesis", t.genesis, "--node",
+                           "http://127.0.0.1:9", "--timeout", "2"});
+  CHECK(down.code == 3);
+  CHECK(run({doc, "--genesis", t.genesis}).code == 3);  // No --key.
+  CHECK(run({doc, "--key", t.maison}).code == 3);       // No --genesis.
+  test::CliRun missing =
+      run({(t.files.path() / "nope.jsonld").string(), "--key", t.maison, "--genesis", t.genesis});
+  CHECK(missing.code == 3);
+  CHECK(missing.err.find("cannot open") != std::string::npos);
+  test::CliRun folder = run({t.files.path().string(), "--key", t.maison, "--genesis", t.genesis});
+  CHECK(folder.code == 3);
+  CHECK(folder.err.find("is a folder") != std::string::npos);
+  const std::string big = (t.files.path() / "big.jsonld").string();
+  WriteFile(big, std::string(wallet::kImportDocumentBytesMax + 1, ' '));
+  test::CliRun large = run({big, "--key", t.maison, "--genesis", t.genesis});
+  CHECK(large.code == 3);
+  CHECK(large.err.find("the most one import reads") != std::string::npos);
+  // A document for another network's genesis is checked against the node's chain.
+  test::LiveNode node;
+  pb::Genesis other = test::TestGenesis();
+  other.set_chain_id("other-chain");
+  const std::string other_genesis = (t.files.path() / "other.json").string();
+  WriteFile(other_genesis, core::ToJson(other).value());
+  test::CliRun chain =
+      run({doc, "--key", t.maison, "--genesis", other_genesis, "--node", node.url()});
+  CHECK(chain.code == 2);
+  CHECK(chain.err.find("is on chain \"hallmark-test\"") != std::string::npos);
+  CHECK(!Show(node, kItem).registered());
 }
 
 // Writes documents the import tests read, for tests/epcis/schema_test.sh to check against GS1's
