@@ -332,7 +332,7 @@ int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out,
     if (key_commands.parsed()) return key_commands.Run(json, node_url, out, err);
     if (gov_commands.parsed()) return gov_commands.Run(json, node_url, out, err);
     if (export_command.parsed()) return export_command.Run(node_url, out, err);
-    if (import_command.parsed()) return import_command.Run(node_url, out, err);
+    if (import_command.parsed()) return import_command.Run(json, node_url, out, err);
     if (verify->parsed()) {
       verify_options.node_urls = node_urls;
       verify_options.json = json;

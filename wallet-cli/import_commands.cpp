@@ -314,8 +314,13 @@ bool ImportCommandLine::parsed() const {
   return state_->app->parsed();
 }
 
-int ImportCommandLine::Run(const std::string& node_url, std::ostream& out, std::ostream& err) {
+int ImportCommandLine::Run(bool json, const std::string& node_url, std::ostream& out,
+                           std::ostream& err) {
   State& s = *state_;
+  if (json) {
+    err << kCommand << ": --json is not supported yet: import prints a text summary\n";
+    return ToInt(ExitCode::kFileOrUsage);
+  }
   s.options.document_path = s.document;
   s.options.key_path = s.key;
   s.options.genesis_path = s.genesis;

@@ -52,7 +52,8 @@ class ImportCommandLine {
   ImportCommandLine& operator=(const ImportCommandLine&) = delete;
 
   bool parsed() const;
-  int Run(const std::string& node_url, std::ostream& out, std::ostream& err);
+  // `json`: the global --json flag, which import does not support yet (refused, exit 3).
+  int Run(bool json, const std::string& node_url, std::ostream& out, std::ostream& err);
 
  private:
   struct State;

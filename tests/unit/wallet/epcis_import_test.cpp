@@ -743,6 +743,9 @@ TEST_CASE("import: usage, file and network errors exit 3 before anything is sent
   CHECK(down.code == 3);
   CHECK(run({doc, "--genesis", t.genesis}).code == 3);  // No --key.
   CHECK(run({doc, "--key", t.maison}).code == 3);       // No --genesis.
+  test::CliRun json = run({doc, "--key", t.maison, "--genesis", t.genesis, "--json"});
+  CHECK(json.code == 3);
+  CHECK(json.err.find("--json is not supported yet") != std::string::npos);
   test::CliRun missing =
       run({(t.files.path() / "nope.jsonld").string(), "--key", t.maison, "--genesis", t.genesis});
   CHECK(missing.code == 3);
