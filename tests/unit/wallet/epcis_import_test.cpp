@@ -18,6 +18,7 @@
 #include "core/codec.h"
 #include "fixtures.h"
 #include "live_node.h"
+#include "peer_vectors/peer_vectors.h"
 #include "proof_fixture.h"
 #include "test_util.h"
 #include "wallet-cli/epcis.h"
@@ -478,12 +479,13 @@ TEST_CASE("import: events Hallmark exported map back to their own record types")
 // --- Peer vectors ---------------------------------------------------------------------------
 
 TEST_CASE("import: GS1's example documents plan, or are refused whole or event by event") {
-  const std::filesystem::path dir = "/work/shared/peer-vectors/epcis";
-  std::error_code ec;
-  if (!std::filesystem::is_directory(dir, ec)) {
-    MESSAGE("SKIPPED: " << dir.string() << " is absent");
+  const auto found = test::PeerVectorPath("epcis");
+  if (!found) {
+    MESSAGE("SKIPPED: epcis absent (" << test::PeerVectorsDir().string()
+                                      << " is outside the repository)");
     return;
   }
+  const std::filesystem::path dir = *found;
   // GS1's schema accepts these (checked with tests/epcis/validate_epcis.py); the others are
   // JSON-LD contexts, not documents, and "all possible fields" has ilmd with OBSERVE, which the
   // schema refuses.
