@@ -15,6 +15,7 @@
 #include "proto/cli.pb.h"
 #include "wallet-cli/export_commands.h"
 #include "wallet-cli/gov_commands.h"
+#include "wallet-cli/import_commands.h"
 #include "wallet-cli/key_commands.h"
 #include "wallet-cli/keystore.h"
 #include "wallet-cli/node_commands.h"
@@ -272,6 +273,7 @@ int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out,
 
   KeyCommandLine key_commands(app);
   ExportCommandLine export_command(app);
+  ImportCommandLine import_command(app);
   GovCommandLine gov_commands(app);
 
   VerifyOptions verify_options;
@@ -330,6 +332,7 @@ int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out,
     if (key_commands.parsed()) return key_commands.Run(json, node_url, out, err);
     if (gov_commands.parsed()) return gov_commands.Run(json, node_url, out, err);
     if (export_command.parsed()) return export_command.Run(node_url, out, err);
+    if (import_command.parsed()) return import_command.Run(json, node_url, out, err);
     if (verify->parsed()) {
       verify_options.node_urls = node_urls;
       verify_options.json = json;

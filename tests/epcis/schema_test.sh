@@ -5,7 +5,8 @@
 #
 # WALLET_TESTS writes a genesis and real proof bundles (a chain holding every kind of record;
 # tests/unit/wallet/epcis_test.cpp, case "epcis: sample bundles for the schema check"), the real
-# HALLMARK binary exports each, and validate_epcis.py checks the documents against SCHEMA.
+# HALLMARK binary exports each, and validate_epcis.py checks the documents against SCHEMA; then
+# the documents the import's tests read are checked against SCHEMA too.
 #
 # The schema is GS1's and may not be copied into the project: it is read from shared/reference
 # beside the repository. Without it, or without a python3 that has the jsonschema module (Debian
@@ -63,3 +64,19 @@ while read -r file item; do
 done <"$work/items.txt"
 
 "$python" "$here/validate_epcis.py" "$schema" --cbv-words "$work/cbv-words.txt" "${exports[@]}"
+
+# The documents the import's tests read (tests/unit/wallet/epcis_import_test.cpp) must be EPCIS as
+# GS1's schema defines it, whatever forms of the vocabulary they use.
+if ! HALLMARK_EPCIS_SAMPLE_DIR=$work "$wallet_tests" \
+    --test-case="import: sample documents for the schema check" >"$work/import.log" 2>&1; then
+  cat "$work/import.log"
+  echo "FAILED: could not write the import's sample documents"
+  exit 1
+fi
+imports=("$work"/import-*.jsonld)
+[[ -f ${imports[0]} ]] || {
+  cat "$work/import.log"
+  echo "FAILED: $wallet_tests wrote no import-*.jsonld (was the test case renamed?)"
+  exit 1
+}
+"$python" "$here/validate_epcis.py" "$schema" --schema-only "${imports[@]}"

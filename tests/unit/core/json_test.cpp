@@ -1,6 +1,7 @@
 #include "core/json.h"
 
 #include <doctest/doctest.h>
+#include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 
 #include <string>
@@ -162,6 +163,31 @@ TEST_CASE("json: a node's answers may carry fields this CLI does not know, withi
   few.values_max = 10;
   s = ParseJsonStrict(R"({"new_thing":[1,2,3,4,5,6,7,8,9,10,11]})", &status, few);
   CHECK(s.message().starts_with("the JSON holds more than 10 values"));
+}
+
+TEST_CASE("json: a Struct at the top level reads any object, within the bounds") {
+  google::protobuf::Struct doc;
+  const JsonLimits limits{.bytes_max = 4096, .depth_max = 8, .values_max = 50};
+  REQUIRE(
+      ParseJsonStrict(R"({"@context":["u",{"p":"v"}],"a:b":{"c":[1,true,null,"s"]}})", &doc, limits)
+          .ok());
+  CHECK(doc.fields().at("a:b").struct_value().fields().at("c").list_value().values_size() == 4);
+  // Depth, values and bytes still bound it; duplicate keys, a top-level array and trailing text
+  // are refused.
+  std::string deep = R"({"x":)" + std::string(10, '[') + std::string(10, ']') + "}";
+  CHECK(ParseJsonStrict(deep, &doc, limits).message() == "nested deeper than 8 levels");
+  CHECK(ParseJsonStrict(R"({"x":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,
+                        26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49]})",
+                        &doc, limits)
+            .message()
+            .starts_with("the JSON holds more than 50 values"));
+  CHECK(ParseJsonStrict(std::string(5000, ' ') + "{}", &doc, limits).message().find("larger") !=
+        std::string::npos);
+  CHECK(ParseJsonStrict(R"({"a":1,"a":2})", &doc, limits).message().find("already set") !=
+        std::string::npos);
+  CHECK(ParseJsonStrict("[1]", &doc, limits).message() ==
+        "expected a JSON object at the top level, found an array");
+  CHECK(!ParseJsonStrict("{} {}", &doc, limits).ok());
 }
 
 TEST_CASE("json: a value of the wrong kind for its field is refused, naming field and kinds") {
