@@ -771,7 +771,9 @@ int Run::Finish() {
   pb::BulkSummary s;
   s.set_lines(lines_.size());
   std::vector<bool> pending(lines_.size(), false), sent(lines_.size(), false);
+  std::vector<const Task*> task_of(lines_.size(), nullptr);
   for (const Task& t : tasks_) {
+    task_of[t.line] = &t;
     if (t.state != TaskState::kDone) {
       pending[t.line] = true;
       sent[t.line] = t.ever_sent;
@@ -813,11 +815,7 @@ int Run::Finish() {
         break;
     }
     std::string record_id = r.record_id;
-    if (r.outcome == Outcome::kNone) {
-      for (const Task& t : tasks_) {
-        if (t.line == i) record_id = t.id_hex;
-      }
-    }
+    if (r.outcome == Outcome::kNone && task_of[i] != nullptr) record_id = task_of[i]->id_hex;
     const BulkLine& l = lines_[i];
     text += std::to_string(l.line) + "," + CsvField(l.item.empty() ? l.input : l.item) + "," +
             std::string(outcome) + "," + record_id + "," +
@@ -909,6 +907,15 @@ int Run::Go() {
     return e;
   }
   if (int e = WriteJournal(); e != 0) return e;
+  if (o_.progress != BulkOptions::Progress::kNone) {
+    size_t counts[6] = {};
+    for (const LineResult& r : results_) ++counts[static_cast<size_t>(r.outcome)];
+    err_ << command_ << ": " << lines_.size() << " lines: " << counts[size_t(Outcome::kInvalid)]
+         << " bad, " << counts[size_t(Outcome::kAlready)] << " already there, "
+         << counts[size_t(Outcome::kConflict)] + counts[size_t(Outcome::kRefused)]
+         << " conflicting or refused; sending " << tasks_.size() << " records over " << o_.clients
+         << " connection(s)\n";
+  }
   if (!tasks_.empty()) Submit();
   PrintProgress(true);
   return Finish();
