@@ -111,7 +111,7 @@ struct BulkOptions {
 // report) or, with --strict, the file has bad lines and nothing was sent; 3 usage, file or
 // network error before anything was sent (file unreadable, node unreachable, wrong key);
 // 4 interrupted, or some records were still pending when the node stopped answering (a re-run
-// of the same command finishes them without registering anything twice).
+// of the same command finishes them without registering anything twice); 4 comes before 2.
 int RunBulk(const BulkOptions& options, std::ostream& out, std::ostream& err);
 
 // The report file's outcomes.

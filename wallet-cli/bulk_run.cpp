@@ -479,7 +479,7 @@ int Run::Sign() {
     pool.emplace_back([&] {
       // A key is not shared between threads.
       core::SigningKey key = core::SigningKey::FromSeed(key_->seed()).value();
-      for (size_t k = next++; k < to_sign_.size(); k = next++) {
+      for (size_t k = next++; k < to_sign_.size() && !Stopping(); k = next++) {
         const size_t i = to_sign_[k];
         const BulkLine& l = lines_[i];
         Task& task = tasks_[k];
@@ -518,6 +518,8 @@ int Run::Sign() {
     });
   }
   for (auto& th : pool) th.join();
+  for (size_t k = 0; k < tasks_.size(); ++k) tasks_[k].line = to_sign_[k];
+  if (Stopping()) return ToInt(ExitCode::kPending);  // Nothing is sent; all are reported not-sent.
   std::vector<Task> kept;
   for (size_t k = 0; k < tasks_.size(); ++k) {
     if (!errors[k].empty()) {
@@ -696,7 +698,13 @@ void Run::Submit() {
         interrupted_ = true;
         stop_at = now;
       }
-      if (stop_at && now - *stop_at > std::chrono::milliseconds(o_.stop_grace_ms)) break;
+      if (stop_at) {
+        // Waiting is for answers and commits of records sent; with none out, stop now.
+        const bool any_out = std::any_of(tasks_.begin(), tasks_.end(), [](const Task& t) {
+          return t.state == TaskState::kSending || t.state == TaskState::kAccepted;
+        });
+        if (!any_out || now - *stop_at > std::chrono::milliseconds(o_.stop_grace_ms)) break;
+      }
       if (now - last_progress_ > std::chrono::milliseconds(o_.stall_timeout_ms)) {
         gave_up_ = true;
         break;
@@ -865,8 +873,9 @@ int Run::Finish() {
          << (last_error_.empty() ? "" : " (last error: " + ForTerminal(last_error_) + ")")
          << "; run the same command again to finish\n";
   }
-  if (s.conflicts() + s.refused() + s.invalid() > 0) return ToInt(ExitCode::kInvalidInput);
+  // An unfinished run says so first: the re-run it calls for reports the bad lines again.
   if (interrupted_ || s.pending() + s.not_sent() > 0) return ToInt(ExitCode::kPending);
+  if (s.conflicts() + s.refused() + s.invalid() > 0) return ToInt(ExitCode::kInvalidInput);
   return ToInt(ExitCode::kOk);
 }
 
@@ -900,6 +909,10 @@ int Run::Go() {
     return e;
   }
   if (int e = Sign(); e != 0) {
+    if (e == ToInt(ExitCode::kPending)) {
+      interrupted_ = true;
+      return Finish();
+    }
     err_ << command_ << ": --strict: some records are not valid; nothing was sent (see "
          << report_path_.string() << ")\n";
     tasks_.clear();
@@ -907,6 +920,10 @@ int Run::Go() {
     return e;
   }
   if (int e = WriteJournal(); e != 0) return e;
+  if (Stopping()) {
+    interrupted_ = true;
+    return Finish();
+  }
   if (o_.progress != BulkOptions::Progress::kNone) {
     size_t counts[6] = {};
     for (const LineResult& r : results_) ++counts[static_cast<size_t>(r.outcome)];

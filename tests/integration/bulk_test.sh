@@ -2,8 +2,9 @@
 # Real processes on loopback: `hallmark register --from` a CSV of 20,000 bags (3 bad lines) into a
 # 4-validator network; part-way, one validator and then the CLI itself are killed with SIGKILL;
 # the validator restarts and the same command runs again. Every good line must be registered
-# exactly once (counted over every block), the bad lines reported by line number, and the second
-# run must say that the first run's items were already there.
+# exactly once (counted over every block), the bad lines reported by line number, and the last
+# run must say that the earlier runs' items were already there. An earlier run is stopped with
+# SIGINT (Ctrl-C) first: it must exit 4 with its report written.
 # Usage: bulk_test.sh BIN_DIR [ITEMS]
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -41,6 +42,24 @@ good=$(wc -l <"$dir/ids")
 nodes=(--node "$(api 0)" --node "$(api 1)" --node "$(api 2)" --node "$(api 3)")
 cmd=("$bin/hallmark" "${nodes[@]}" register --from "$csv" --key "$dir/keys/maison-aurele.key"
   --clients 8 --timeout 120)
+
+# Ctrl-C first: the CLI stops sending, waits for what is in flight, writes the report, exits 4.
+"${cmd[@]}" >"$dir/run0.out" 2>"$dir/run0.err" &
+cli=$!
+hm_pids[cli]=$cli
+sed -n '500p' "$dir/ids" >"$dir/one-id"
+python3 "$hm_here/hm.py" committed "$(api 0)" "$dir/one-id" 120 || fail "the first run stalled"
+kill -INT "$cli"
+set +e
+wait "$cli"
+code=$?
+set -e
+unset "hm_pids[cli]"
+[[ $code -eq 4 ]] || fail "after SIGINT the CLI exited $code, not 4: $(tail -3 "$dir/run0.err")"
+grep -q interrupted "$dir/run0.err" || fail "after SIGINT the CLI did not say it was interrupted"
+[[ $(grep -c ',committed,' "$csv.report.csv") -ge 500 ]] || fail "the interrupted run's report lacks its commits"
+grep -q ',not-sent,\|,pending,' "$csv.report.csv" || fail "the interrupted run's report shows nothing left to do"
+pass "SIGINT: exit 4, report written with $(grep -c ',committed,' "$csv.report.csv") committed"
 
 t0=$SECONDS
 "${cmd[@]}" >"$dir/run1.out" 2>"$dir/run1.err" &
