@@ -149,12 +149,14 @@ class Run {
   }
   // Calls `call` until it succeeds or is refused; busy answers wait for Retry-After, transport
   // and server failures move to the next node. Gives up when stopping or after the stall limit.
+  // `attempts_max` (0: no limit) makes a first contact fail fast when no node answers.
   template <typename T, typename F>
-  NodeResult<T> Retry(Conn& c, F call) {
+  NodeResult<T> Retry(Conn& c, F call, size_t attempts_max = 0) {
     uint32_t backoff = kRetryFirstMs;
     const auto give_up = Clock::now() + std::chrono::milliseconds(o_.stall_timeout_ms);
-    while (true) {
+    for (size_t attempt = 1;; ++attempt) {
       NodeResult<T> r = call(*c.client);
+      if (attempts_max != 0 && attempt >= attempts_max) return r;
       if (r.ok() || r.error().kind == NodeErrorKind::kRejected) return r;
       uint32_t wait = backoff;
       if (r.error().kind == NodeErrorKind::kBusy) {
@@ -276,8 +278,10 @@ int Run::Setup() {
 
   // The chain and our organisation, from the first node that answers.
   Conn c = MakeConn(0);
-  NodeResult<pb::StatusResponse> status =
-      Retry<pb::StatusResponse>(c, [](NodeClient& n) { return n.GetStatus(); });
+  // Each node is tried (and a busy one once more) before the command gives up: a wrong --node
+  // fails at once.
+  NodeResult<pb::StatusResponse> status = Retry<pb::StatusResponse>(
+      c, [](NodeClient& n) { return n.GetStatus(); }, addresses_.size() + 2);
   if (!status.ok()) return report.FailNode(status.error(), "the status request");
   chain_id_ = status->chain_id();
   NodeResult<pb::NetworkResponse> net =
@@ -834,6 +838,8 @@ int Run::Finish() {
   s.set_committed_per_s(elapsed > 0 ? static_cast<double>(s.committed()) / elapsed : 0);
   s.set_report(report_path_.string());
   s.set_interrupted(interrupted_);
+  s.set_busy_retries(busy_retries_.load());
+  s.set_error_retries(error_retries_.load());
 
   const std::filesystem::path tmp = report_path_.string() + ".tmp";
   {

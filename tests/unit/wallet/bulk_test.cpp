@@ -73,13 +73,14 @@ std::vector<wallet::BulkLine> Parse(std::string_view text, BulkFormat format,
 }
 
 struct Fixture {
+  explicit Fixture(node::MempoolLimits limits = {}) : node(limits) {
+    ::unsetenv(wallet::kNodeEnvVar);
+  }
   test::LiveNode node;
   test::TempDir dir;
   std::string maison = test::WriteDevKey(dir.path(), "maison");
   std::string atelier = test::WriteDevKey(dir.path(), "atelier");
   std::string resale = test::WriteDevKey(dir.path(), "resale");
-
-  Fixture() { ::unsetenv(wallet::kNodeEnvVar); }
 
   CliRun Run(std::vector<std::string> args) {
     args.insert(args.begin(), {"--node", node.url()});
@@ -388,6 +389,12 @@ TEST_CASE("cli register --from: usage errors") {
         3);
   const auto txt = f.File("u.txt", "item\n");
   CHECK(f.Run({"register", "--from", txt.string(), "--key", f.maison}).code == 3);
+  // No node answers: the command fails at once, not after --timeout.
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK(RunCli({"--node", "http://127.0.0.1:1", "register", "--from", file.string(), "--key",
+                f.maison})
+            .code == 3);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(20));
   // A key that belongs to no member.
   const std::string stranger = test::WriteDevKey(f.dir.path(), "stranger");
   CHECK(f.Run({"register", "--from", file.string(), "--key", stranger}).code == 2);
@@ -418,4 +425,21 @@ TEST_CASE("cli register --from: a stop request ends the run with pending or unse
   o.stop = nullptr;
   std::ostringstream out2, err2;
   CHECK(wallet::RunBulk(o, out2, err2) == 0);
+}
+
+TEST_CASE("cli register --from: a full mempool (429 mempool_full) is waited out, nothing lost") {
+  node::MempoolLimits limits;
+  limits.max_records = 4;
+  Fixture f(limits);
+  std::string csv = "item\n";
+  for (int i = 0; i < 16; ++i) csv += Item(i) + "\n";
+  const auto file = f.File("full.csv", csv);
+  CliRun r =
+      f.Run({"register", "--from", file.string(), "--key", f.maison, "--json", "--clients", "8"});
+  INFO(r.out, r.err);
+  CHECK(r.code == 0);
+  pb::BulkSummary s = f.Summary(r);
+  CHECK(s.committed() == 16);
+  CHECK(s.busy_retries() > 0);
+  for (int i = 0; i < 16; i += 5) CHECK(f.Show(Item(i)).history_size() == 1);
 }
