@@ -13,6 +13,7 @@
 
 #include "core/item_id.h"
 #include "proto/cli.pb.h"
+#include "wallet-cli/bulk.h"
 #include "wallet-cli/export_commands.h"
 #include "wallet-cli/gov_commands.h"
 #include "wallet-cli/import_commands.h"
@@ -35,6 +36,9 @@ constexpr std::string_view kExitCodesHelp =
     "  3  file or usage error (e.g. a missing or existing file, a wrong option), or the node\n"
     "     cannot be reached or is busy\n"
     "  4  timed out waiting for commit: the record was accepted and may still commit\n"
+    "  register/transfer --from FILE: 0 every line committed (now or before), 2 some lines\n"
+    "     bad, conflicting or refused (see the report), 4 interrupted or still pending: run\n"
+    "     the same command again to finish\n"
     "\n"
     "Environment:\n"
     "  HALLMARK_PASSPHRASE  passphrase for keystores, instead of a terminal prompt\n"
@@ -198,7 +202,12 @@ int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out,
                                          "submits, and waits for commit");
     c->add_option("--key", key_path, "Keystore of the signing key (from hallmark keygen)")
         ->required();
-    c->add_option("--item", write.item, "The item id, in any supported form")->required();
+    CLI::Option* item_option =
+        c->add_option("--item", write.item, "The item id, in any supported form");
+    // register and transfer take --item or --from FILE (bulk.h); RunWrite insists on one.
+    if (type != core::RecordType::kRegister && type != core::RecordType::kTransfer) {
+      item_option->required();
+    }
     c->add_flag("--no-wait", no_wait,
                 "Return as soon as the node has accepted the record, without waiting for commit");
     c->add_option("--timeout", timeout_s, "Seconds to wait for the node and for commit (30)")
@@ -227,6 +236,21 @@ int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out,
                    "Organisation id from genesis, or a holder public key (64 hex digits, as "
                    "hallmark keygen prints it)")
       ->required();
+
+  // Bulk: `register --from FILE` and `transfer --from FILE --to ORG` (docs/bulk.md).
+  BulkOptions bulk;
+  std::string bulk_from, bulk_format = "auto", bulk_report;
+  for (CLI::App* c : {reg, transfer}) {
+    c->add_option("--from", bulk_from,
+                  "Many items from a CSV or JSON Lines file instead of --item (docs/bulk.md)");
+    c->add_option("--format", bulk_format,
+                  "With --from: csv | jsonl | ndjson (default: by extension)");
+    c->add_option("--clients", bulk.clients, "With --from: connections to the node(s) (8)")
+        ->check(CLI::Range(1u, kBulkClientsMax));
+    c->add_option("--report", bulk_report,
+                  "With --from: the report file (default FILE.report.csv)");
+    c->add_flag("--strict", bulk.strict, "With --from: refuse the whole file if any line is bad");
+  }
 
   CLI::App* attest =
       add_write(core::RecordType::kAttest, "Attest the item (marketplaces, authenticators)");
@@ -317,8 +341,8 @@ int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out,
     return code == 0 ? ToInt(ExitCode::kOk) : ToInt(ExitCode::kFileOrUsage);
   }
 
-  if (node_urls.size() > 1 && !verify->parsed()) {
-    err << "hallmark: --node may be given more than once only for verify\n";
+  if (node_urls.size() > 1 && !verify->parsed() && bulk_from.empty()) {
+    err << "hallmark: --node may be given more than once only for verify and --from\n";
     return ToInt(ExitCode::kFileOrUsage);
   }
   const std::string node_url = node_urls.empty() ? std::string() : node_urls.back();
@@ -351,6 +375,36 @@ int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out,
     }
     for (const WriteCommand& w : write_commands) {
       if (!w.app->parsed()) continue;
+      if (!bulk_from.empty()) {
+        if (!write.item.empty() || !write.attributes.empty() || !write.documents.empty() ||
+            !write.custodian.empty() || !genesis_path.empty() || no_wait) {
+          err << "hallmark " << CommandName(w.type)
+              << ": with --from FILE, give no --item, --attr, --doc, --custodian, --genesis or "
+                 "--no-wait: items and their details come from the file\n";
+          return ToInt(ExitCode::kFileOrUsage);
+        }
+        core::Result<BulkFormat> format = ParseBulkFormat(bulk_format);
+        if (!format.ok()) {
+          err << "hallmark " << CommandName(w.type) << ": " << format.status().message() << "\n";
+          return ToInt(ExitCode::kFileOrUsage);
+        }
+        bulk.type = w.type;
+        bulk.from = bulk_from;
+        bulk.format = *format;
+        bulk.key_path = key_path;
+        bulk.to = write.to;
+        bulk.nodes = node_urls;
+        bulk.report = bulk_report;
+        bulk.json = json;
+        if (w.app->get_option("--timeout")->count() > 0) {
+          bulk.stall_timeout_ms = static_cast<uint32_t>(std::llround(timeout_s * 1000));
+        }
+        return RunBulk(bulk, out, err);
+      }
+      if (write.item.empty()) {
+        err << "hallmark " << CommandName(w.type) << ": --item ID or --from FILE is required\n";
+        return ToInt(ExitCode::kFileOrUsage);
+      }
       write.type = w.type;
       write.node_url = node_url;
       write.json = json;

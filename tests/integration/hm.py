@@ -14,6 +14,9 @@ Used from the shell scripts as a command:
                                         the highest head among the nodes grows (polls 10/s)
   hm.py max-gap OUT                     prints the longest time in seconds between two growths
                                         that `monitor` wrote, and the height after it
+  hm.py registers URL IDS_FILE          walks every block on the node and counts the register
+                                        records of each item: each id in IDS_FILE exactly once;
+                                        prints "ITEMS REGISTERS"
 and imported by bad_input.py.
 """
 
@@ -173,6 +176,50 @@ def same_items(ids, urls):
         n.close()
 
 
+def pb_fields(data):
+    """The (field number, value) pairs of a serialized Protobuf message: varints as int,
+    length-delimited fields as bytes (RecordPayload has no fixed-width fields)."""
+    i, out = 0, []
+
+    def varint():
+        nonlocal i
+        v, shift = 0, 0
+        while True:
+            b = data[i]
+            i += 1
+            v |= (b & 0x7F) << shift
+            shift += 7
+            if b < 0x80:
+                return v
+
+    while i < len(data):
+        key = varint()
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            out.append((field, varint()))
+        elif wire == 2:
+            n = varint()
+            out.append((field, data[i:i + n]))
+            i += n
+        else:
+            raise Fail(f"unexpected wire type {wire} in field {field}")
+    return out
+
+
+def count_registers(url):
+    """Register records per item id over every block from 1 to the head of the node at url."""
+    node = Node(url, timeout=30)
+    counts = {}
+    for h in range(1, node.height() + 1):
+        for envelope in node.block(h).get("block", {}).get("records", []):
+            fields = dict(pb_fields(base64.b64decode(envelope.get("payload", ""))))
+            if 10 in fields:  # RecordPayload.register
+                item = fields.get(2, b"").decode()
+                counts[item] = counts.get(item, 0) + 1
+    node.close()
+    return counts
+
+
 def monitor(out, urls):
     nodes = [Node(u, timeout=2) for u in urls]
     best = 0
@@ -213,6 +260,13 @@ def main(argv):
         elif argv[1] == "max-gap":
             gap, after = max_gap(argv[2])
             print(f"{gap:.1f} {after}")
+        elif argv[1] == "registers":
+            ids = open(argv[3]).read().split()
+            counts = count_registers(argv[2])
+            wrong = [(i, counts.get(i, 0)) for i in ids if counts.get(i, 0) != 1]
+            if wrong:
+                raise Fail(f"{len(wrong)} items are not registered exactly once, e.g. {wrong[:3]}")
+            print(len(ids), sum(counts.values()))
         elif argv[1] == "same-items":
             ids = open(argv[2]).read().split()
             same_items(ids, argv[3:])

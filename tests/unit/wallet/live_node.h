@@ -29,11 +29,12 @@ namespace hallmark::test {
 
 class LiveNode {
  public:
-  LiveNode() {
+  // `limits`: the mempool's, so a test can make it full (429 mempool_full).
+  explicit LiveNode(node::MempoolLimits limits = {}) {
     auto opened = storage::Ledger::Open(dir_.path(), network_, {.sync = false});
     if (!opened.ok()) throw std::runtime_error(opened.status().ToString());
     ledger_ = std::move(opened).value();
-    mempool_ = std::make_unique<node::Mempool>(network_, ledger_.get());
+    mempool_ = std::make_unique<node::Mempool>(network_, ledger_.get(), limits);
     node::ApiContext ctx;
     ctx.network = &network_;
     ctx.ledger = ledger_.get();
