@@ -106,12 +106,14 @@ Response Reply(const Request& req, const google::protobuf::Message& message, uns
     res.body = core::SerializeDeterministic(message);
     return res;
   }
-  auto json = core::ToJson(message, /*pretty=*/false);
+  auto json = core::ToApiJson(message);
   if (!json.ok()) {
     // Only a message with invalid UTF-8 in a string field can fail; that is our bug, but the
     // client still deserves a well-formed answer.
     if (message.GetDescriptor() == pb::ErrorResponse::descriptor()) {
-      return Response{.status = 500, .content_type = {}, .body = {}, .headers = {}};
+      Response bare;
+      bare.status = 500;
+      return bare;
     }
     return ErrorReply(req, 500, "internal", "internal error");
   }
