@@ -121,6 +121,17 @@ Result<std::string> ToJson(const google::protobuf::Message& message, bool pretty
   return out;
 }
 
+Result<std::string> ToApiJson(const google::protobuf::Message& message) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = false;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  auto st = google::protobuf::util::MessageToJsonString(message, &out, options);
+  if (!st.ok()) return Status::Internal("JSON encoding failed: " + std::string(st.message()));
+  return out;
+}
+
 Status FromJson(std::string_view json, google::protobuf::Message* out, std::string_view what) {
   JsonLimits limits = kApiAnswerJsonLimits;
   limits.unknown_fields_allowed = false;

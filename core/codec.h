@@ -33,8 +33,14 @@ Status CheckMessageCount(std::string_view bytes, const google::protobuf::Descrip
 // True when `message` or any message nested in it carries fields this build does not know.
 bool HasUnknownFieldsDeep(const google::protobuf::Message& message);
 
-// JSON through Protobuf's JSON mapping, for people and the API.
+// JSON through Protobuf's JSON mapping with the .proto field names, for people and files.
+// Fields holding their default value are left out.
 Result<std::string> ToJson(const google::protobuf::Message& message, bool pretty = true);
+// The API's answers (docs/api.md, "Conventions"): as ToJson, but every field without presence
+// is printed even when it holds its default: 0, "", false, the enum's zero name, and [] for a
+// repeated field. Fields with presence are printed only when set: singular message fields and
+// the members of a oneof. So a documented field never vanishes because it is zero.
+Result<std::string> ToApiJson(const google::protobuf::Message& message);
 // core::ParseJsonStrict (core/json.h) with generous limits (those of a node's answer: 64 MiB,
 // 1,000,000 values), its message prefixed with `what: `. For tools and tests reading our own
 // output; every input from outside names its own limits and calls ParseJsonStrict.

@@ -13,7 +13,9 @@
 #include "core/consensus_codec.h"
 #include "core/crypto/sha256.h"
 #include "core/item_id.h"
+#include "core/limits.h"
 #include "core/records.h"
+#include "core/time_text.h"
 #include "node/http/content.h"
 #include "node/version.h"
 #include "storage/proof_bundle.h"
@@ -250,6 +252,28 @@ core::Result<core::ItemId> ItemFromPath(const Request& req) {
   return core::ParseItemId(req.param("id"));
 }
 
+// "stolen" → STOLEN, …; nullopt for a name that is not a flag.
+std::optional<pb::FlagKind> FlagKindFromName(std::string_view name) {
+  for (pb::FlagKind kind : {pb::STOLEN, pb::LOST, pb::COUNTERFEIT_SUSPECTED, pb::RECALLED}) {
+    if (core::FlagKindName(kind) == name) return kind;
+  }
+  return std::nullopt;
+}
+
+// A listing cursor as `next` gives it: "<updated_time_ms>.<item key hex>".
+std::string FormatItemCursor(const storage::ItemListCursor& c) {
+  return std::to_string(c.time_ms) + "." + c.item_key.Hex();
+}
+
+std::optional<storage::ItemListCursor> ParseItemCursor(std::string_view text) {
+  const size_t dot = text.find('.');
+  if (dot == std::string_view::npos) return std::nullopt;
+  auto time_ms = ParseUnsigned(text.substr(0, dot));
+  auto key = Hash256::FromHex(text.substr(dot + 1));
+  if (!time_ms || !key) return std::nullopt;
+  return storage::ItemListCursor{*time_ms, *key};
+}
+
 class Api {
  public:
   explicit Api(ApiContext ctx) : ctx_(std::move(ctx)) {
@@ -419,6 +443,68 @@ class Api {
       }
       *e->mutable_envelope() = std::move(*sr.mutable_envelope());
     }
+    return Reply(req, out);
+  }
+
+  // GET /v1/items[?brand=ORG][&flag=REASON][&since=TIME][&limit=N][&after=CURSOR]: items by
+  // brand and/or current flag, newest change first, from the listing index.
+  Response ListItems(const Request& req) {
+    storage::ItemListQuery query;
+    query.limit = kDefaultItemPage;
+    if (auto text = req.query("limit")) {
+      auto n = ParseUnsigned(*text);
+      if (!n || *n == 0 || *n > kMaxItemPage) {
+        return ErrorReply(req, 400, "bad_request",
+                          "limit must be between 1 and " + std::to_string(kMaxItemPage));
+      }
+      query.limit = *n;
+    }
+    if (auto text = req.query("brand")) {
+      if (text->empty() || text->size() > core::limits::kMaxOrgIdBytes) {
+        return ErrorReply(req, 400, "bad_request",
+                          "brand must be an organisation id of 1 to " +
+                              std::to_string(core::limits::kMaxOrgIdBytes) + " bytes");
+      }
+      query.brand = std::string(*text);
+    }
+    if (auto text = req.query("flag")) {
+      auto kind = FlagKindFromName(*text);
+      if (!kind) {
+        return ErrorReply(req, 400, "bad_request",
+                          "flag must be one of stolen, lost, counterfeit-suspected, recalled");
+      }
+      query.flag = *kind;
+    }
+    if (auto text = req.query("since")) {
+      auto since = core::ParseTimeMs(*text);
+      if (!since.ok())
+        return ErrorReply(req, 400, "bad_request", "since: " + since.status().message());
+      query.since_ms = *since;
+    }
+    if (auto text = req.query("after")) {
+      query.after = ParseItemCursor(*text);
+      if (!query.after) {
+        return ErrorReply(req, 400, "bad_request",
+                          "after must be a cursor as given in `next` (TIME.ITEMKEY)");
+      }
+    }
+    auto page = ctx_.ledger->ListItems(query);
+    if (!page.ok()) return LocalFailure(req, page.status());
+    pb::ItemListResponse out;
+    out.set_height(page->height);
+    out.set_head_time_ms(page->head_time_ms);
+    for (storage::ListedItem& item : page->items) {
+      pb::ListedItem* li = out.add_items();
+      pb::ItemState& s = item.state;
+      li->set_item_id(s.item_id());
+      li->set_brand(s.brand());
+      *li->mutable_custodian() = std::move(*s.mutable_custodian());
+      li->set_status(s.status() == pb::DECOMMISSIONED ? "decommissioned" : "active");
+      for (const auto& f : s.flags()) li->add_flags(std::string(core::FlagKindName(f.kind())));
+      li->set_updated_height(s.updated_height());
+      li->set_updated_time_ms(item.updated_time_ms);
+    }
+    if (page->next) out.set_next(FormatItemCursor(*page->next));
     return Reply(req, out);
   }
 
@@ -871,6 +957,7 @@ void RegisterApiRoutes(Router& router, ApiContext context) {
   router.Add("GET /v1/records/{id}", [api](const Request& r) { return api->RecordStatus(r); });
   router.Add("GET /v1/items/{id...}", [api](const Request& r) { return api->Item(r); });
   router.Add("GET /v1/items/{id...}/proof", [api](const Request& r) { return api->Proof(r); });
+  router.Add("GET /v1/items", [api](const Request& r) { return api->ListItems(r); });
   router.Add("POST /v1/items:check", [api](const Request& r) { return api->Check(r); });
   router.Add("GET /v1/status", [api](const Request& r) { return api->Status(r); });
   router.Add("GET /v1/blocks/{height}", [api](const Request& r) { return api->Block(r); });

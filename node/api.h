@@ -37,6 +37,9 @@ inline constexpr size_t kMaxHistoryRecords = 10'000;
 // GET /v1/evidence: pieces per page, by default and at most.
 inline constexpr size_t kDefaultEvidencePage = 100;
 inline constexpr size_t kMaxEvidencePage = 1'000;
+// GET /v1/items: items per page, by default and at most.
+inline constexpr size_t kDefaultItemPage = 100;
+inline constexpr size_t kMaxItemPage = 1'000;
 // GET /v1/governance/proposals/{id} of a proposal no longer pending reads the governance records
 // from its block to its expiry, in pages of this many, and at most kMaxGovernanceScan of them.
 inline constexpr size_t kGovernanceScanPage = 1'000;

@@ -108,4 +108,59 @@ inline std::string GovernanceAt(uint64_t height, uint32_t position) {
   return k;
 }
 
+// The item listing index (Ledger::ListItems), written in the block's batch. `X` + scope + ... +
+// (UINT64_MAX - updated block time, 8 B) + item key (32 B), so that a forward scan of one scope
+// runs newest first; the value is the item's updated height (8 B). Scopes:
+//   'a'                              every item;
+//   'b' + brand length (1 B) + brand  the brand's items;
+//   'f' + flag kind (1 B)             items currently carrying that flag;
+//   'g' + flag kind + brand length + brand   both.
+inline constexpr char kListAll = 'a';
+inline constexpr char kListBrand = 'b';
+inline constexpr char kListFlag = 'f';
+inline constexpr char kListBrandFlag = 'g';
+inline std::string ListScopePrefix() {
+  return "X";
+}
+// REQUIRES: brand.size() <= 255 (organisation ids are at most 32 bytes).
+inline std::string ListScope(std::string_view brand, int flag_kind) {
+  std::string k = "X";
+  if (brand.empty() && flag_kind == 0) {
+    k.push_back(kListAll);
+    return k;
+  }
+  if (flag_kind == 0) {
+    k.push_back(kListBrand);
+  } else {
+    k.push_back(brand.empty() ? kListFlag : kListBrandFlag);
+    k.push_back(static_cast<char>(flag_kind));
+  }
+  if (!brand.empty()) {
+    k.push_back(static_cast<char>(brand.size()));
+    k.append(brand);
+  }
+  return k;
+}
+inline std::string ListEntry(std::string_view scope, uint64_t time_ms,
+                             const core::Hash256& item_key) {
+  std::string k(scope);
+  core::PutBigEndian64(&k, UINT64_MAX - time_ms);
+  k.append(item_key.view());
+  return k;
+}
+// Each item's updated block time (8 B): `U` + item key. What the index entries of its state are
+// keyed by, so that the block that changes the item can delete them.
+inline std::string ItemTime(const core::Hash256& item_key) {
+  return "U" + std::string(item_key.view());
+}
+inline std::string ItemTimePrefix() {
+  return "U";
+}
+// The listing index's version; absent (a store written before the index) or another version
+// makes Open rebuild the index from the item states.
+inline std::string ListIndexVersion() {
+  return "M/list-index";
+}
+inline constexpr std::string_view kListIndexVersion = "1";
+
 }  // namespace hallmark::storage::keys

@@ -56,6 +56,32 @@ Status ParseStored(const std::string& bytes, Message* out, std::string_view what
   return Status::Ok();
 }
 
+// The listing index entries (keys::ListEntry) of an item's state, changed at block time
+// `time_ms`: every item, its brand, and each flag it carries with and without its brand.
+std::vector<std::string> ListIndexKeys(const Hash256& key, const pb::ItemState& state,
+                                       uint64_t time_ms) {
+  HM_ASSERT(state.brand().size() <= 255);  // Organisation ids are at most 32 bytes.
+  std::vector<std::string> out;
+  out.push_back(keys::ListEntry(keys::ListScope("", 0), time_ms, key));
+  if (!state.brand().empty()) {
+    out.push_back(keys::ListEntry(keys::ListScope(state.brand(), 0), time_ms, key));
+  }
+  for (const pb::ActiveFlag& f : state.flags()) {
+    if (f.kind() <= 0 || f.kind() > 255) continue;
+    out.push_back(keys::ListEntry(keys::ListScope("", f.kind()), time_ms, key));
+    if (!state.brand().empty()) {
+      out.push_back(keys::ListEntry(keys::ListScope(state.brand(), f.kind()), time_ms, key));
+    }
+  }
+  return out;
+}
+
+std::string HeightValue(uint64_t height) {
+  std::string v;
+  core::PutBigEndian64(&v, height);
+  return v;
+}
+
 // The block's records executed on top of the ledger's state; items read from disk on first
 // use and kept with their changes.
 class Overlay final : public core::StateView {
@@ -73,11 +99,21 @@ class Overlay final : public core::StateView {
   }
 
   void Put(const Hash256& key, pb::ItemState state) override {
-    states_[key] = std::move(state);
-    if (dirty_set_.insert(key).second) dirty_.push_back(key);
+    auto& slot = states_[key];
+    if (dirty_set_.insert(key).second) {
+      dirty_.push_back(key);
+      // The state before the block (the rules read an item before they change it).
+      if (slot) originals_.emplace(key, *slot);
+    }
+    slot = std::move(state);
   }
 
   const std::vector<Hash256>& dirty() const { return dirty_; }
+  // The item's state before the block; null when the block registered it.
+  const pb::ItemState* original(const Hash256& key) const {
+    auto it = originals_.find(key);
+    return it == originals_.end() ? nullptr : &it->second;
+  }
   const pb::ItemState& state(const Hash256& key) const { return *states_.at(key); }
 
  private:
@@ -85,6 +121,7 @@ class Overlay final : public core::StateView {
   std::unordered_map<Hash256, std::optional<pb::ItemState>> states_;
   std::unordered_set<Hash256> dirty_set_;
   std::vector<Hash256> dirty_;
+  std::unordered_map<Hash256, pb::ItemState> originals_;
 };
 
 }  // namespace
@@ -152,6 +189,7 @@ Status Ledger::Load() {
     leveldb::WriteBatch batch;
     batch.Put(keys::GenesisHash(), std::string(network_.hash().view()));
     batch.Put(keys::Head(), core::SerializeDeterministic(head_));
+    batch.Put(keys::ListIndexVersion(), std::string(keys::kListIndexVersion));
     leveldb::WriteOptions wo;
     wo.sync = true;
     return FromLevelDb(db_->Write(wo, &batch), "initialising the ledger");
@@ -202,11 +240,154 @@ Status Ledger::Load() {
       (leaf->has_value() && **leaf != (*stored_state)->GovernedHash())) {
     return Status::Corruption("the stored network state does not match the state tree's leaf");
   }
-  std::lock_guard lock(head_mu_);
-  SetStateLocked(std::make_shared<const core::NetworkState>(
-      stored_state->has_value() ? std::move(**stored_state)
-                                : core::NetworkState::FromGenesis(network_)));
+  {
+    std::lock_guard lock(head_mu_);
+    SetStateLocked(std::make_shared<const core::NetworkState>(
+        stored_state->has_value() ? std::move(**stored_state)
+                                  : core::NetworkState::FromGenesis(network_)));
+  }
+  auto version = Get(db_.get(), keys::ListIndexVersion(), "listing index version");
+  if (!version.ok()) return version.status();
+  if (!version->has_value() || **version != keys::kListIndexVersion) {
+    HM_RETURN_IF_ERROR(RebuildListIndex().WithContext("building the item listing index"));
+  }
   return Status::Ok();
+}
+
+Status Ledger::RebuildListIndex() {
+  leveldb::WriteOptions wo;
+  wo.sync = options_.sync;
+  // Whatever an earlier version or an interrupted rebuild left goes first.
+  for (const std::string& prefix : {keys::ListScopePrefix(), keys::ItemTimePrefix()}) {
+    std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(leveldb::ReadOptions()));
+    leveldb::WriteBatch batch;
+    size_t n = 0;
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      batch.Delete(it->key());
+      if (++n % 10'000 == 0) {
+        HM_RETURN_IF_ERROR(FromLevelDb(db_->Write(wo, &batch), "clearing the old index"));
+        batch.Clear();
+      }
+    }
+    HM_RETURN_IF_ERROR(FromLevelDb(it->status(), "reading the old index"));
+    HM_RETURN_IF_ERROR(FromLevelDb(db_->Write(wo, &batch), "clearing the old index"));
+  }
+  // Every item's entries at the time of the block that last changed it. Block times are read
+  // once per height.
+  std::unordered_map<uint64_t, uint64_t> times;
+  leveldb::WriteBatch batch;
+  size_t pending = 0;
+  Status failed = Status::Ok();
+  HM_RETURN_IF_ERROR(ForEachItem([&](const Hash256& key, std::string_view bytes) {
+    if (!failed.ok()) return;
+    pb::ItemState state;
+    if (!state.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+      failed = Status::Corruption("item state " + key.Hex() + " does not parse");
+      return;
+    }
+    if (state.brand().size() > 255) {
+      failed = Status::Corruption("item state " + key.Hex() + " has an overlong brand");
+      return;
+    }
+    auto [it, fresh] = times.try_emplace(state.updated_height(), 0);
+    if (fresh) {
+      auto header = GetHeader(state.updated_height());
+      if (!header.ok()) {
+        failed = header.status();
+        return;
+      }
+      if (!header->has_value()) {
+        failed =
+            Status::Corruption("item " + key.Hex() + " was updated at height " +
+                               std::to_string(state.updated_height()) + ", which has no block");
+        return;
+      }
+      it->second = (*header)->time_ms();
+    }
+    const std::string height_value = HeightValue(state.updated_height());
+    for (const std::string& k : ListIndexKeys(key, state, it->second)) batch.Put(k, height_value);
+    std::string time_value;
+    core::PutBigEndian64(&time_value, it->second);
+    batch.Put(keys::ItemTime(key), time_value);
+    if (++pending == 10'000) {
+      failed = FromLevelDb(db_->Write(wo, &batch), "writing the index");
+      batch.Clear();
+      pending = 0;
+    }
+  }));
+  HM_RETURN_IF_ERROR(failed);
+  // The marker last: a crash before it only means another rebuild at the next opening.
+  batch.Put(keys::ListIndexVersion(), std::string(keys::kListIndexVersion));
+  leveldb::WriteOptions synced;
+  synced.sync = true;
+  return FromLevelDb(db_->Write(synced, &batch), "writing the index");
+}
+
+Result<ItemListPage> Ledger::ListItems(const ItemListQuery& query) const {
+  HM_ASSERT(query.limit >= 1);
+  ItemListPage page;
+  if (query.brand.size() > 255) return page;  // No organisation has such an id.
+  // One snapshot: the index, the states and the head agree whatever commits meanwhile.
+  struct SnapshotGuard {
+    leveldb::DB* db;
+    const leveldb::Snapshot* snapshot;
+    ~SnapshotGuard() { db->ReleaseSnapshot(snapshot); }
+  } guard{db_.get(), db_->GetSnapshot()};
+  leveldb::ReadOptions ro;
+  ro.verify_checksums = true;
+  ro.snapshot = guard.snapshot;
+  {
+    std::string head_bytes;
+    leveldb::Status s = db_->Get(ro, keys::Head(), &head_bytes);
+    HM_RETURN_IF_ERROR(FromLevelDb(s, "reading the chain head"));
+    pb::ChainHead head;
+    HM_RETURN_IF_ERROR(ParseStored(head_bytes, &head, "chain head"));
+    page.height = head.height();
+    page.head_time_ms = head.time_ms();
+  }
+  const std::string scope = keys::ListScope(query.brand, static_cast<int>(query.flag));
+  const size_t entry_size = scope.size() + 8 + 32;
+  std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(ro));
+  if (query.after) {
+    const std::string start = keys::ListEntry(scope, query.after->time_ms, query.after->item_key);
+    it->Seek(start);
+    if (it->Valid() && it->key() == leveldb::Slice(start)) it->Next();
+  } else {
+    it->Seek(scope);
+  }
+  for (; it->Valid() && it->key().starts_with(scope); it->Next()) {
+    if (it->key().size() != entry_size || it->value().size() != 8) {
+      return Status::Corruption("listing index entry " + core::ToHex(it->key().ToString()) +
+                                " is malformed");
+    }
+    const auto* k = reinterpret_cast<const uint8_t*>(it->key().data()) + scope.size();
+    const uint64_t time_ms = UINT64_MAX - core::GetBigEndian64(k);
+    if (time_ms < query.since_ms) break;  // Older entries follow.
+    const Hash256 item_key = Hash256::FromSpan(std::span<const uint8_t>(k + 8, 32));
+    if (page.items.size() == query.limit) {
+      page.next = ItemListCursor{page.items.back().updated_time_ms, page.items.back().item_key};
+      break;
+    }
+    std::string bytes;
+    leveldb::Status s = db_->Get(ro, keys::Item(item_key), &bytes);
+    if (s.IsNotFound()) {
+      return Status::Corruption("listing index names item " + item_key.Hex() +
+                                ", which has no state");
+    }
+    HM_RETURN_IF_ERROR(FromLevelDb(s, "reading an item state"));
+    ListedItem item{item_key, time_ms, {}};
+    HM_RETURN_IF_ERROR(ParseStored(bytes, &item.state, "item state " + item_key.Hex()));
+    const uint64_t height =
+        core::GetBigEndian64(reinterpret_cast<const uint8_t*>(it->value().data()));
+    if (item.state.updated_height() != height) {
+      return Status::Corruption("listing index entry of item " + item_key.Hex() + " is of height " +
+                                std::to_string(height) + ", its state of height " +
+                                std::to_string(item.state.updated_height()));
+    }
+    page.items.push_back(std::move(item));
+  }
+  HM_RETURN_IF_ERROR(FromLevelDb(it->status(), "reading the listing index"));
+  return page;
 }
 
 void Ledger::SetStateLocked(std::shared_ptr<const core::NetworkState> state) {
@@ -491,7 +672,19 @@ Result<PreparedBlock> Ledger::Execute(const pb::BlockHeader* expected, pb::Block
   for (const Hash256& key : overlay.dirty()) {
     std::string bytes_out = core::SerializeDeterministic(overlay.state(key));
     updates.emplace_back(key, core::Sha256Of(std::string_view(bytes_out)));
-    out.items.push_back({key, std::move(bytes_out)});
+    PreparedBlock::ItemWrite write{key, std::move(bytes_out), {}, {}};
+    if (const pb::ItemState* before = overlay.original(key)) {
+      auto stored = Get(db_.get(), keys::ItemTime(key), "item time");
+      if (!stored.ok()) return stored.status();
+      if (!stored->has_value() || (*stored)->size() != 8) {
+        return Status::Corruption("item " + key.Hex() + " has no updated time in the index");
+      }
+      const uint64_t before_ms =
+          core::GetBigEndian64(reinterpret_cast<const uint8_t*>((*stored)->data()));
+      write.index_removed = ListIndexKeys(key, *before, before_ms);
+    }
+    write.index_added = ListIndexKeys(key, overlay.state(key), time_ms);
+    out.items.push_back(std::move(write));
   }
   if (gov) {
     updates.emplace_back(core::NetworkStateLeafKey(), gov->GovernedHash());
@@ -575,7 +768,15 @@ Status Ledger::Commit(const PreparedBlock& p, std::string_view certificate) {
   for (const auto& h : p.history) {
     batch.Put(keys::History(h.item_key, h.seq), std::string(h.record_id.view()));
   }
-  for (const auto& item : p.items) batch.Put(keys::Item(item.key), item.state_bytes);
+  const std::string height_value = HeightValue(height);
+  std::string time_value;
+  core::PutBigEndian64(&time_value, p.header.time_ms());
+  for (const auto& item : p.items) {
+    batch.Put(keys::Item(item.key), item.state_bytes);
+    for (const std::string& k : item.index_removed) batch.Delete(k);
+    for (const std::string& k : item.index_added) batch.Put(k, height_value);
+    batch.Put(keys::ItemTime(item.key), time_value);
+  }
   PutSmtUpdate(p.tree_update, keys::kStateTreePrefix, &batch);
   HM_ASSERT(p.offences.size() == static_cast<size_t>(p.block.evidence_size()));
   pb::StoredEvidence se;

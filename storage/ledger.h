@@ -65,6 +65,10 @@ struct PreparedBlock {
   struct ItemWrite {
     core::Hash256 key;
     std::string state_bytes;
+    // The listing index: the entries of the state before the block (deleted) and of the new
+    // state (added), keys::ListEntry keys.
+    std::vector<std::string> index_removed;
+    std::vector<std::string> index_added;
   };
   struct HistoryWrite {
     core::Hash256 item_key;
@@ -94,6 +98,35 @@ struct CommittedEvidence {
 struct StoredItem {
   std::string bytes;
   pb::ItemState state;
+};
+
+// Where a listing page ends: the last item it holds (its updated block time and item key).
+// The next page starts strictly after it in the listing's order (newest first).
+struct ItemListCursor {
+  uint64_t time_ms = 0;
+  core::Hash256 item_key;
+};
+
+// A listing of items, newest change first (Ledger::ListItems).
+struct ItemListQuery {
+  std::string brand;                         // Empty: every brand. At most 255 bytes.
+  pb::FlagKind flag = pb::FLAG_UNSPECIFIED;  // Set: only items carrying that flag now.
+  uint64_t since_ms = 0;                     // Only items whose state changed at or after.
+  std::optional<ItemListCursor> after;       // Start after this item; nullopt: the newest.
+  size_t limit = 100;                        // REQUIRES: >= 1.
+};
+
+struct ListedItem {
+  core::Hash256 item_key;
+  uint64_t updated_time_ms = 0;  // The time of the block at state.updated_height().
+  pb::ItemState state;
+};
+
+struct ItemListPage {
+  std::vector<ListedItem> items;
+  std::optional<ItemListCursor> next;  // Set when more items follow.
+  uint64_t height = 0;                 // The committed head the page was read at.
+  uint64_t head_time_ms = 0;
 };
 
 // The LevelDB-backed ledger: blocks, the record index, item histories, item states, the state
@@ -233,6 +266,13 @@ class Ledger {
   core::Status ReadConsistent(const std::function<core::Status()>& read,
                               int max_attempts = 32) const;
 
+  // Items by brand and/or current flag, newest change first, from one committed state (a
+  // LevelDB snapshot). Reads the index (keys::ListEntry) and one state per item: the cost is
+  // proportional to the page, not to how many items the brand has. An item that changes while
+  // a client pages moves to the front of the listing: later pages neither repeat nor skip the
+  // items that did not change.
+  core::Result<ItemListPage> ListItems(const ItemListQuery& query) const;
+
   // Visits every stored item state (key, exact bytes) in key order; for audits and tests.
   core::Status ForEachItem(
       const std::function<void(const core::Hash256&, std::string_view)>& visit) const;
@@ -240,6 +280,9 @@ class Ledger {
  private:
   Ledger(const core::Network& network, LedgerOptions options);
   core::Status Load();
+  // Builds the listing index from the item states (a store written before it, or by another
+  // version of it), then writes its version marker.
+  core::Status RebuildListIndex();
   // The last network state stored at or below `height`; nullopt when governance had not acted.
   core::Result<std::optional<core::NetworkState>> StoredNetworkStateAfter(uint64_t height) const;
   core::Result<PreparedBlock> Execute(const pb::BlockHeader* expected, pb::Block block,

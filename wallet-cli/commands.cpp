@@ -295,6 +295,23 @@ int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out,
   check->add_option("--max-age", check_max_age,
                     "Answers from a node whose head is older are stale, exit 1 (default 3m30s)");
 
+  ListOptions list_options;
+  CLI::App* list = app.add_subcommand(
+      "list",
+      "List items by brand and/or current flag, newest change first (what was flagged "
+      "recently?)");
+  list->add_option("--brand", list_options.brand, "Only this brand's items (organisation id)");
+  list->add_option("--flag", list_options.flag,
+                   "Only items carrying this flag now: stolen, lost, counterfeit-suspected, "
+                   "recalled");
+  list->add_option("--since", list_options.since,
+                   "Only items whose state changed at or after this time: 2026-12-01, RFC 3339 "
+                   "(2026-12-01T08:30:00Z) or milliseconds since 1970");
+  list->add_option("--limit", list_options.limit, "Items per page, 1 to 1000 (default 100)");
+  list->add_flag("--all", list_options.all, "Follow the pages to the last one");
+  list->add_option("--after", list_options.after,
+                   "Start after this cursor (the `next` of an earlier page)");
+
   KeyCommandLine key_commands(app);
   ExportCommandLine export_command(app);
   ImportCommandLine import_command(app);
@@ -418,6 +435,11 @@ int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out,
       show_options.node_url = node_url;
       show_options.json = json;
       return RunShow(show_options, out, err);
+    }
+    if (list->parsed()) {
+      list_options.node_url = node_url;
+      list_options.json = json;
+      return RunList(list_options, out, err);
     }
     if (check->parsed()) {
       check_options.node_url = node_url;

@@ -270,6 +270,22 @@ std::string FormatCheck(const std::vector<pb::CheckResult>& results, uint64_t he
   return out;
 }
 
+std::string FormatItemList(const pb::ItemListResponse& page, bool header) {
+  TextTable table;
+  if (header)
+    table.AddRow({"UPDATED (UTC)", "HEIGHT", "ITEM", "BRAND", "CUSTODIAN", "STATUS", "FLAGS"});
+  for (const pb::ListedItem& i : page.items()) {
+    std::vector<std::string> flags;
+    for (const std::string& f : i.flags()) flags.push_back(ForTerminal(f));
+    const bool has_holder = i.custodian().kind_case() != pb::Holder::KIND_NOT_SET;
+    table.AddRow({FormatUtc(i.updated_time_ms()), std::to_string(i.updated_height()),
+                  ForTerminal(Truncate(i.item_id(), 60)), ForTerminal(i.brand()),
+                  has_holder ? HolderText(i.custodian(), false) : "-", ForTerminal(i.status()),
+                  flags.empty() ? "-" : Join(flags, ",")});
+  }
+  return table.Render();
+}
+
 std::string TextTable::Render(std::string_view indent) const {
   std::vector<size_t> widths;
   for (const auto& row : rows_) {

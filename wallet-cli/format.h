@@ -45,6 +45,9 @@ bool IsClean(const pb::CheckResult& result);
 // asked (every input was invalid).
 std::string FormatCheck(const std::vector<pb::CheckResult>& results, uint64_t height);
 
+// `hallmark list`: one row per item, newest change first; the column names when `header`.
+std::string FormatItemList(const pb::ItemListResponse& page, bool header);
+
 // Rows of cells printed in columns padded to the widest cell (counting UTF-8 characters, not
 // bytes). The last column is not padded. Value type; thread-compatible.
 class TextTable {

@@ -89,6 +89,23 @@ std::string NodeError::ToString() const {
   return error.code() + ": " + error.message();
 }
 
+// A query parameter's value with every byte outside RFC 3986's unreserved set percent-encoded.
+std::string QueryValue(std::string_view value) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (char ch : value) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (IsUnreserved(c)) {
+      out += ch;
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    }
+  }
+  return out;
+}
+
 std::string ItemPath(const core::ItemId& id) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string path = "/v1/items/";
@@ -198,6 +215,24 @@ NodeResult<pb::ProposalListResponse> NodeClient::ListProposals(uint32_t timeout_
 NodeResult<pb::ProposalView> NodeClient::GetProposal(const core::Hash256& id, uint32_t timeout_ms) {
   return Interpret<pb::ProposalView>(http_.Get("/v1/governance/proposals/" + id.Hex(), timeout_ms),
                                      {200}, "proposal", url());
+}
+
+NodeResult<pb::ItemListResponse> NodeClient::ListItems(const ListQuery& q, uint32_t timeout_ms) {
+  std::string path = "/v1/items";
+  char sep = '?';
+  auto add = [&](std::string_view name, std::string_view value) {
+    path += sep;
+    path += name;
+    path += '=';
+    path += QueryValue(value);
+    sep = '&';
+  };
+  if (!q.brand.empty()) add("brand", q.brand);
+  if (!q.flag.empty()) add("flag", q.flag);
+  if (q.since_ms != 0) add("since", std::to_string(q.since_ms));
+  if (q.limit != 0) add("limit", std::to_string(q.limit));
+  if (!q.after.empty()) add("after", q.after);
+  return Interpret<pb::ItemListResponse>(http_.Get(path, timeout_ms), {200}, "item list", url());
 }
 
 NodeResult<pb::CheckResponse> NodeClient::Check(const std::vector<std::string>& ids,

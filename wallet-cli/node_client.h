@@ -115,6 +115,16 @@ class NodeClient {
   NodeResult<pb::ProposalListResponse> ListProposals(uint32_t timeout_ms = 0);
   // GET /v1/governance/proposals/{id hex}. An unknown id is a kRejected error (404 not_found).
   NodeResult<pb::ProposalView> GetProposal(const core::Hash256& id, uint32_t timeout_ms = 0);
+  // GET /v1/items: one page of the listing, newest change first. Empty strings and zeros are
+  // left out of the query. `flag` is a flag's name ("stolen", …), `after` a `next` cursor.
+  struct ListQuery {
+    std::string brand;
+    std::string flag;
+    uint64_t since_ms = 0;
+    uint32_t limit = 0;  // 0: the node's default (100).
+    std::string after;
+  };
+  NodeResult<pb::ItemListResponse> ListItems(const ListQuery& query, uint32_t timeout_ms = 0);
   // POST /v1/items:check. REQUIRES: ids.size() <= kCheckBatchMax.
   NodeResult<pb::CheckResponse> Check(const std::vector<std::string>& ids, uint32_t timeout_ms = 0);
 

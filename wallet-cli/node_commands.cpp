@@ -15,6 +15,7 @@
 #include "core/clock.h"
 #include "core/genesis.h"
 #include "core/item_id.h"
+#include "core/time_text.h"
 #include "wallet-cli/commands.h"
 #include "wallet-cli/format.h"
 #include "wallet-cli/keystore.h"
@@ -441,6 +442,79 @@ int RunShow(const ShowOptions& o, std::ostream& out, std::ostream& err) {
     out << FormatItem(*r);
   }
   return ToInt(ExitCode::kOk);
+}
+
+int RunList(const ListOptions& o, std::ostream& out, std::ostream& err) {
+  const Reporter report("hallmark list", o.json, out, err);
+  NodeClient::ListQuery query;
+  query.brand = o.brand;
+  if (!o.flag.empty()) {
+    bool known = false;
+    for (pb::FlagKind kind : {pb::STOLEN, pb::LOST, pb::COUNTERFEIT_SUSPECTED, pb::RECALLED}) {
+      known = known || core::FlagKindName(kind) == o.flag;
+    }
+    if (!known) {
+      return report.Fail(ExitCode::kInvalidInput,
+                         "--flag must be one of stolen, lost, counterfeit-suspected, recalled");
+    }
+    query.flag = o.flag;
+  }
+  if (!o.since.empty()) {
+    core::Result<uint64_t> since = core::ParseTimeMs(o.since);
+    if (!since.ok())
+      return report.Fail(ExitCode::kInvalidInput, "--since: " + since.status().message());
+    // 0 (the epoch) asks for everything, which is what no `since` means.
+    query.since_ms = *since;
+  }
+  if (o.limit < 1 || o.limit > kListLimitMax) {
+    return report.Fail(ExitCode::kFileOrUsage,
+                       "--limit must be between 1 and " + std::to_string(kListLimitMax));
+  }
+  query.limit = o.limit;
+  query.after = o.after;
+  core::Result<NodeAddress> address = ParseNodeUrl(ResolveNodeUrl(o.node_url));
+  if (!address.ok()) return report.Fail(ExitCode::kFileOrUsage, address.status().message());
+
+  NodeClient node{HttpClient(*address)};
+  uint64_t shown = 0;
+  std::optional<uint64_t> height;
+  // Each page's cursor must move on; a node that repeats one would keep --all going for ever.
+  std::string previous_after = query.after;
+  for (;;) {
+    NodeResult<pb::ItemListResponse> r = node.ListItems(query, o.timeout_ms);
+    if (!r.ok()) return report.FailNode(r.error(), "the item listing");
+    if (static_cast<uint32_t>(r->items_size()) > query.limit) {
+      return report.Fail(ExitCode::kFileOrUsage, "the node at " + node.url() + " answered " +
+                                                     std::to_string(r->items_size()) +
+                                                     " items for a page of " +
+                                                     std::to_string(query.limit));
+    }
+    if (!height) height = r->height();
+    shown += static_cast<uint64_t>(r->items_size());
+    if (o.json) {
+      out << JsonLine(*r) << "\n";
+    } else {
+      out << FormatItemList(*r, /*header=*/query.after == o.after);
+    }
+    const bool more = !r->next().empty();
+    if (!more || !o.all) {
+      if (!o.json) {
+        if (more) {
+          out << "more items follow: add --after " << ForTerminal(r->next())
+              << " for the next page, or --all\n";
+        } else {
+          out << shown << (shown == 1 ? " item" : " items") << " as of height " << *height << "\n";
+        }
+      }
+      return ToInt(ExitCode::kOk);
+    }
+    if (r->next() == previous_after) {
+      return report.Fail(ExitCode::kFileOrUsage,
+                         "the node at " + node.url() + " gave the same page cursor twice");
+    }
+    previous_after = r->next();
+    query.after = r->next();
+  }
 }
 
 int RunCheck(const CheckOptions& o, std::istream& in, std::ostream& out, std::ostream& err) {

@@ -102,4 +102,26 @@ struct CheckOptions {
 // not a valid id; 3 usage or network error.
 int RunCheck(const CheckOptions& options, std::istream& in, std::ostream& out, std::ostream& err);
 
+// `hallmark list`: pages of GET /v1/items, newest change first.
+inline constexpr uint32_t kListLimitDefault = 100;
+inline constexpr uint32_t kListLimitMax = 1'000;
+
+struct ListOptions {
+  std::string node_url;
+  bool json = false;
+  std::string brand;  // Empty: every brand.
+  std::string flag;   // Empty: any; else stolen | lost | counterfeit-suspected | recalled.
+  std::string since;  // Empty: from the start; else a time core::ParseTimeMs reads.
+  uint32_t limit = kListLimitDefault;  // Items per page, 1..kListLimitMax.
+  bool all = false;                    // Follow `next` to the last page.
+  std::string after;                   // Start after this cursor (a page's `next`).
+  uint32_t timeout_ms = 0;
+};
+
+// Prints the items (a table with a line naming the next page's cursor, or with json one line of
+// ItemListResponse per page). Pages are printed as they arrive, so --all holds one page in
+// memory however many items there are. Exit codes: 0 success (an empty listing too); 2 an
+// invalid --flag or --since; 3 usage or network error, or the node refused the query.
+int RunList(const ListOptions& options, std::ostream& out, std::ostream& err);
+
 }  // namespace hallmark::wallet

@@ -106,7 +106,7 @@ Response Reply(const Request& req, const google::protobuf::Message& message, uns
     res.body = core::SerializeDeterministic(message);
     return res;
   }
-  auto json = core::ToJson(message, /*pretty=*/false);
+  auto json = core::ToApiJson(message);
   if (!json.ok()) {
     // Only a message with invalid UTF-8 in a string field can fail; that is our bug, but the
     // client still deserves a well-formed answer.

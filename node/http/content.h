@@ -17,8 +17,9 @@ inline constexpr std::string_view kProtobufContentType = "application/x-protobuf
 // application/x-protobuf, or it has no Accept and its body was sent as application/x-protobuf.
 bool WantsProtobuf(const Request& req);
 
-// `message` as the body, JSON (Protobuf's JSON mapping, field names as in the .proto) or binary
-// Protobuf as WantsProtobuf(req) decides. Thread-safe.
+// `message` as the body, JSON (Protobuf's JSON mapping, field names as in the .proto, every
+// field without presence printed even at its default: core::ToApiJson) or binary Protobuf as
+// WantsProtobuf(req) decides. Thread-safe.
 Response Reply(const Request& req, const google::protobuf::Message& message, unsigned status = 200);
 
 // An ErrorResponse {"error": {"code": code, "message": message}} in the negotiated format.
