@@ -16,6 +16,7 @@
 #include "core/genesis.h"
 #include "core/item_id.h"
 #include "wallet-cli/commands.h"
+#include "wallet-cli/custody_commands.h"
 #include "wallet-cli/format.h"
 #include "wallet-cli/keystore.h"
 #include "wallet-cli/node_client.h"
@@ -444,6 +445,7 @@ int RunShow(const ShowOptions& o, std::ostream& out, std::ostream& err) {
 }
 
 int RunCheck(const CheckOptions& o, std::istream& in, std::ostream& out, std::ostream& err) {
+  if (!o.custody_proof_path.empty() || !o.challenge.empty()) return RunCustodyCheck(o, out, err);
   const Reporter report("hallmark check", o.json, out, err);
   core::Result<NodeAddress> address = ParseNodeUrl(ResolveNodeUrl(o.node_url));
   if (!address.ok()) return report.Fail(ExitCode::kFileOrUsage, address.status().message());
