@@ -55,6 +55,11 @@ inline constexpr JsonLimits kConfigJsonLimits{.bytes_max = limits::kMaxConfigJso
 inline constexpr JsonLimits kKeyFileJsonLimits{.bytes_max = limits::kMaxKeyFileJsonBytes,
                                                .values_max = limits::kMaxKeyFileJsonValues};
 
+// Custody proof files and their copies in a check request (core/custody_proof.h).
+inline constexpr JsonLimits kCustodyProofJsonLimits{
+    .bytes_max = limits::kMaxCustodyProofJsonBytes,
+    .values_max = limits::kMaxCustodyProofJsonValues};
+
 // Checks `json`'s shape against `out`'s type, then parses it into `out` through Protobuf's JSON
 // mapping. Refused with kInvalidInput and a one-line message naming the place, e.g.
 // `field "history[0]": an array inside an array is not allowed`:

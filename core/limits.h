@@ -125,5 +125,19 @@ inline constexpr size_t kMaxConfigJsonValues = 10'000;
 // Keystore and key share files (core/crypto checks their sizes first, with its own messages).
 inline constexpr size_t kMaxKeyFileJsonBytes = 64 * 1024;
 inline constexpr size_t kMaxKeyFileJsonValues = 1'000;
+// A custody proof file (core/custody_proof.h): six fields, the challenge at most 256 bytes even
+// if every character were written as a \uXXXX escape.
+inline constexpr size_t kMaxCustodyProofJsonBytes = 8 * 1024;
+inline constexpr size_t kMaxCustodyProofJsonValues = 16;
+
+// Custody proofs (core/custody_proof.h, docs/signatures.md). The challenge is the marketplace's
+// text the seller signs: short, so a proof stays a few hundred bytes.
+inline constexpr size_t kMaxCustodyChallengeBytes = 256;
+// A proof older than this (by the checker's clock) is stale: a seller who sold the item since
+// cannot go on showing it. A marketplace may ask for less.
+inline constexpr uint64_t kCustodyProofMaxAgeMsDefault = 10 * 60 * 1000;
+// A proof dated this far ahead of the checker's clock is refused (the signer's clock may run a
+// little ahead; more would let a proof stay fresh for longer than its age limit).
+inline constexpr uint64_t kCustodyProofFutureSkewMsMax = 2 * 60 * 1000;
 
 }  // namespace hallmark::core::limits

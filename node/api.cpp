@@ -12,6 +12,7 @@
 #include "core/codec.h"
 #include "core/consensus_codec.h"
 #include "core/crypto/sha256.h"
+#include "core/custody_proof.h"
 #include "core/item_id.h"
 #include "core/limits.h"
 #include "core/records.h"
@@ -511,31 +512,34 @@ class Api {
   Response Check(const Request& req) {
     auto body = ParseBody<pb::CheckRequest>(req);
     if (!body.ok()) return ErrorReply(req, 400, "bad_request", body.status().message());
-    if (static_cast<size_t>(body->ids_size()) > kMaxCheckIds) {
+    const size_t count = static_cast<size_t>(body->ids_size()) + body->items_size();
+    if (count > kMaxCheckIds) {
       return ErrorReply(req, 400, "limit_exceeded",
-                        "at most " + std::to_string(kMaxCheckIds) + " ids per check, found " +
-                            std::to_string(body->ids_size()));
+                        "at most " + std::to_string(kMaxCheckIds) +
+                            " ids and items together per check, found " + std::to_string(count));
     }
     pb::CheckResponse out;
     const pb::ChainHead head = ctx_.ledger->head();
     out.set_height(head.height());
     out.set_head_time_ms(head.time_ms());
-    for (const std::string& input : body->ids()) {
-      pb::CheckResult* r = out.add_results();
+    // Fills `r` for one input; the item's state, if registered, stays in `state`.
+    std::optional<pb::ItemState> state;
+    auto check_one = [&](const std::string& input, pb::CheckResult* r) -> core::Status {
+      state.reset();
       r->set_input(input.substr(0, 600));
       auto id = core::ParseItemId(input);
       if (!id.ok()) {
         r->set_status("invalid");
         r->mutable_error()->set_code("bad_item_id");
         r->mutable_error()->set_message(id.status().message());
-        continue;
+        return core::Status::Ok();
       }
       r->set_item_id(id->Canonical());
       auto stored = ctx_.ledger->GetItem(id->Key());
-      if (!stored.ok()) return LocalFailure(req, stored.status());
+      if (!stored.ok()) return stored.status();
       if (!stored->has_value()) {
         r->set_status("unregistered");
-        continue;
+        return core::Status::Ok();
       }
       const pb::ItemState& s = (*stored)->state;
       r->set_registered(true);
@@ -544,6 +548,46 @@ class Api {
       *r->mutable_custodian() = s.custodian();
       r->set_brand(s.brand());
       r->set_latest_height(s.updated_height());
+      state = s;
+      return core::Status::Ok();
+    };
+    for (const std::string& input : body->ids()) {
+      if (core::Status st = check_one(input, out.add_results()); !st.ok()) {
+        return LocalFailure(req, st);
+      }
+    }
+    if (body->items_size() == 0) return Reply(req, out);
+
+    // Custody proofs: who may sign for the item as the custody rules would see a record signed
+    // now (in the block after the head), by this node's clock.
+    const std::shared_ptr<const core::NetworkState> network_state = ctx_.ledger->network_state();
+    const uint64_t height = head.height() + 1;
+    const core::Network membership = network_state->MembershipAt(*ctx_.network, height);
+    const uint64_t now_ms = core::UnixTimeMs();
+    for (const pb::CheckItem& item : body->items()) {
+      pb::CheckResult* r = out.add_results();
+      if (core::Status st = check_one(item.id(), r); !st.ok()) return LocalFailure(req, st);
+      if (r->item_id().empty()) continue;  // Not a valid id: the error says so.
+      pb::CustodyResult* custody = r->mutable_custody();
+      if (!item.has_custody_proof()) {
+        custody->set_verdict(
+            std::string(core::CustodyVerdictName(core::CustodyVerdict::kMalformed)));
+        custody->set_message("no custody_proof given for this item");
+        continue;
+      }
+      const core::CustodyExpectation expect{.chain_id = ctx_.network->chain_id(),
+                                            .item_id = r->item_id(),
+                                            .challenge = item.challenge(),
+                                            .now_ms = now_ms};
+      const core::CustodyLedgerView view{.state = state ? &*state : nullptr,
+                                         .membership = &membership,
+                                         .network_state = network_state.get(),
+                                         .height = height};
+      core::CustodyCheck c = core::CheckCustodyProof(item.custody_proof(), expect, view);
+      custody->set_verdict(std::string(core::CustodyVerdictName(c.verdict)));
+      custody->set_message(std::move(c.message));
+      custody->set_signer(std::move(c.signer));
+      custody->set_signer_organization(std::move(c.signer_organization));
     }
     return Reply(req, out);
   }

@@ -14,6 +14,7 @@
 #include "core/item_id.h"
 #include "proto/cli.pb.h"
 #include "wallet-cli/bulk.h"
+#include "wallet-cli/custody_commands.h"
 #include "wallet-cli/export_commands.h"
 #include "wallet-cli/gov_commands.h"
 #include "wallet-cli/import_commands.h"
@@ -30,7 +31,8 @@ constexpr std::string_view kExitCodesHelp =
     "Exit codes:\n"
     "  0  success (a record command: the record is committed, or accepted with --no-wait)\n"
     "  1  internal error (a bug; please report it); for check: some item is not clean\n"
-    "     (unregistered, decommissioned or flagged)\n"
+    "     (unregistered, decommissioned or flagged), or a --custody-proof's signer is not\n"
+    "     its custodian\n"
     "  2  invalid input (e.g. a malformed item id, passphrases that differ), or a record the\n"
     "     node rejected: its code and message are printed as the node gave them\n"
     "  3  file or usage error (e.g. a missing or existing file, a wrong option), or the node\n"
@@ -294,6 +296,12 @@ int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out,
   std::string check_max_age;
   check->add_option("--max-age", check_max_age,
                     "Answers from a node whose head is older are stale, exit 1 (default 3m30s)");
+  std::string check_custody_proof;
+  check->add_option("--custody-proof", check_custody_proof,
+                    "A custody proof from hallmark prove-custody: also check that its signer is "
+                    "the item's current custodian (one ID; exit 1 unless so)");
+  check->add_option("--challenge", check_options.challenge,
+                    "With --custody-proof: the challenge you gave the seller, exactly");
 
   ListOptions list_options;
   CLI::App* list = app.add_subcommand(
@@ -316,6 +324,7 @@ int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out,
   ExportCommandLine export_command(app);
   ImportCommandLine import_command(app);
   GovCommandLine gov_commands(app);
+  CustodyCommandLine custody_commands(app);
 
   VerifyOptions verify_options;
   std::string verify_max_age;
@@ -374,6 +383,7 @@ int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out,
     if (gov_commands.parsed()) return gov_commands.Run(json, node_url, out, err);
     if (export_command.parsed()) return export_command.Run(node_url, out, err);
     if (import_command.parsed()) return import_command.Run(json, node_url, out, err);
+    if (custody_commands.parsed()) return custody_commands.Run(node_url, out, err);
     if (verify->parsed()) {
       verify_options.node_urls = node_urls;
       verify_options.json = json;
@@ -453,7 +463,9 @@ int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out,
         check_options.max_age_ms = *age;
       }
       check_options.json = json;
-      if (check_options.ids.empty() && &in == &std::cin && ::isatty(STDIN_FILENO)) {
+      check_options.custody_proof_path = check_custody_proof;
+      if (check_options.ids.empty() && check_custody_proof.empty() && &in == &std::cin &&
+          ::isatty(STDIN_FILENO)) {
         err << "reading ids from standard input, one per line (end with Ctrl-D)\n";
       }
       return RunCheck(check_options, in, out, err);

@@ -247,4 +247,16 @@ NodeResult<pb::CheckResponse> NodeClient::Check(const std::vector<std::string>& 
       url());
 }
 
+NodeResult<pb::CheckResponse> NodeClient::CheckItems(const std::vector<pb::CheckItem>& items,
+                                                     uint32_t timeout_ms) {
+  HM_ASSERT(items.size() <= kCheckBatchMax);
+  pb::CheckRequest request;
+  for (const pb::CheckItem& item : items) *request.add_items() = item;
+  auto body = Encode(request);
+  if (!body.ok()) return Error(NodeErrorKind::kBadResponse, 0, "internal", body.status().message());
+  return Interpret<pb::CheckResponse>(
+      http_.Post("/v1/items:check", body->first, body->second, timeout_ms), {200}, "check answer",
+      url());
+}
+
 }  // namespace hallmark::wallet

@@ -127,6 +127,10 @@ class NodeClient {
   NodeResult<pb::ItemListResponse> ListItems(const ListQuery& query, uint32_t timeout_ms = 0);
   // POST /v1/items:check. REQUIRES: ids.size() <= kCheckBatchMax.
   NodeResult<pb::CheckResponse> Check(const std::vector<std::string>& ids, uint32_t timeout_ms = 0);
+  // POST /v1/items:check with items that carry custody proofs.
+  // REQUIRES: items.size() <= kCheckBatchMax.
+  NodeResult<pb::CheckResponse> CheckItems(const std::vector<pb::CheckItem>& items,
+                                           uint32_t timeout_ms = 0);
 
   HttpClient& http() { return http_; }
   const std::string& url() const { return http_.address().url; }

@@ -17,6 +17,7 @@
 #include "core/item_id.h"
 #include "core/time_text.h"
 #include "wallet-cli/commands.h"
+#include "wallet-cli/custody_commands.h"
 #include "wallet-cli/format.h"
 #include "wallet-cli/keystore.h"
 #include "wallet-cli/node_client.h"
@@ -518,6 +519,7 @@ int RunList(const ListOptions& o, std::ostream& out, std::ostream& err) {
 }
 
 int RunCheck(const CheckOptions& o, std::istream& in, std::ostream& out, std::ostream& err) {
+  if (!o.custody_proof_path.empty() || !o.challenge.empty()) return RunCustodyCheck(o, out, err);
   const Reporter report("hallmark check", o.json, out, err);
   core::Result<NodeAddress> address = ParseNodeUrl(ResolveNodeUrl(o.node_url));
   if (!address.ok()) return report.Fail(ExitCode::kFileOrUsage, address.status().message());

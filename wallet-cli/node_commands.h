@@ -94,6 +94,10 @@ struct CheckOptions {
   // limit of a network with genesis defaults (core::Network::freshness_ms, 3.5 min).
   uint64_t max_age_ms = kCheckMaxAgeMsDefault;
   uint64_t now_ms = 0;  // 0: this machine's clock (tests fix it).
+  // With a custody proof file (hallmark prove-custody), exactly one id is checked, and the node
+  // also says whether the proof's signer is the item's current custodian (custody_commands.h).
+  std::filesystem::path custody_proof_path;
+  std::string challenge;  // The challenge the proof must answer.
 };
 
 // The listing-time check of many ids, in batches of kCheckBatchMax. Exit codes: 0 every item is
