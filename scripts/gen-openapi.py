@@ -275,17 +275,6 @@ def main():
              "StatusResponse", "BlockView", "EvidenceListResponse", "NetworkResponse",
              "ProposalListResponse", "ProposalView", "HealthResponse"]
     schemas = schemas_for(roots, messages, enums)
-    # Fields being added by concurrent work (custody proofs in the check), described until
-    # their messages are in proto/api.proto; the generator then takes them from there.
-    schemas["CheckRequest"]["properties"].setdefault("items", {
-        "type": "array",
-        "description": "Ids with custody proofs: each {id, custody_proof, challenge}",
-        "items": {"type": "object", "properties": {
-            "id": {"type": "string"}, "custody_proof": {"type": "string", "format": "byte"},
-            "challenge": {"type": "string"}}}})
-    schemas["CheckResult"]["properties"].setdefault("custody", {
-        "type": "object",
-        "description": "The custody proof's verdict, when the request's item carried one"})
     doc = {
         "openapi": "3.0.3",
         "info": {
