@@ -111,7 +111,7 @@ Response Reply(const Request& req, const google::protobuf::Message& message, uns
     // Only a message with invalid UTF-8 in a string field can fail; that is our bug, but the
     // client still deserves a well-formed answer.
     if (message.GetDescriptor() == pb::ErrorResponse::descriptor()) {
-      return Response{.status = 500, .content_type = {}, .body = {}, .headers = {}};
+      return Response{.status = 500, .content_type = {}, .body = {}, .headers = {}, .stream = {}};
     }
     return ErrorReply(req, 500, "internal", "internal error");
   }
