@@ -88,14 +88,22 @@ class StreamSink {
 };
 
 // A response body produced over time. The server writes the head (status, content type, the
-// handler's headers, no Content-Length: HTTP/1.1 chunked, HTTP/1.0 close-delimited), then calls
-// `start` once with the sink, on the connection's strand (it must not block). The connection
-// serves no further request: it ends with the stream. A write that does not finish within the
-// server's write timeout closes the connection (a client that stopped reading).
+// handler's headers, no Content-Length: HTTP/1.1 chunked, HTTP/1.0 close-delimited, and
+// "Connection: close"), then calls `start` once with the sink, on the connection's strand (it
+// must not block; if it throws, the stream is aborted). Each Write becomes one chunk. The
+// connection serves no further request: it ends with the stream. While it streams it has no
+// idle timeout and still counts toward connections_max. A write that does not finish within
+// the server's write timeout closes the connection (a client that stopped reading).
+//
+// When the handler's status is not 200, or the server is already stopping (a 503 goes out
+// instead), the stream is ignored: neither `start` nor `on_close` is called.
 struct StreamBody {
   std::function<void(std::shared_ptr<StreamSink>)> start;
-  // Called once when the stream is over, for whatever reason (client gone, End, Abort, server
-  // stopping, slow reader), with a short reason ("client closed", "ended", "slow reader: …").
+  // Called exactly once when the stream is over, for whatever reason (client gone, End, Abort,
+  // server stopping, slow reader), with a short reason: "ended", "client closed", "server
+  // stopping", "slow reader: …" (queue full or write timeout), or Abort's reason. It runs on
+  // the connection's strand (or, if the io_context is torn down first, in its destructor), after
+  // the sink has started refusing writes; it must not block.
   std::function<void(std::string_view reason)> on_close;
   size_t queue_bytes_max = 256 * 1024;
 };

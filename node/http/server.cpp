@@ -20,6 +20,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <deque>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
@@ -78,6 +79,20 @@ std::string_view RejectionName(Rejection r) {
   return "unknown";
 }
 
+// Why the server cut a streamed answer short; the label of hallmark_http_streams_dropped_total.
+enum class StreamDrop { kQueueFull, kWriteTimeout };
+constexpr size_t kStreamDropCount = 2;
+
+std::string_view StreamDropName(StreamDrop d) {
+  switch (d) {
+    case StreamDrop::kQueueFull:
+      return "queue_full";
+    case StreamDrop::kWriteTimeout:
+      return "write_timeout";
+  }
+  return "unknown";
+}
+
 // Metric objects of one route, looked up once so that a request only touches atomics.
 struct RouteMetrics {
   Histogram* latency = nullptr;
@@ -128,6 +143,25 @@ bool AppendHead(std::string* out, const Response& res, bool close, bool http10) 
   }
   out->append("\r\n");
   return with_body;
+}
+
+// The head of a streamed answer: no Content-Length; HTTP/1.1 frames the body in chunks, HTTP/1.0
+// delimits it by closing. Either way the connection ends with the stream.
+void AppendStreamHead(std::string* out, const Response& res, bool chunked) {
+  out->append("HTTP/1.1 200 OK\r\n");
+  if (!res.content_type.empty()) {
+    out->append("Content-Type: ");
+    AppendSanitized(out, res.content_type);
+    out->append("\r\n");
+  }
+  for (const auto& [name, value] : res.headers) {
+    AppendSanitized(out, name);
+    out->append(": ");
+    AppendSanitized(out, value);
+    out->append("\r\n");
+  }
+  if (chunked) out->append("Transfer-Encoding: chunked\r\n");
+  out->append("Connection: close\r\n\r\n");
 }
 
 class Session;
@@ -185,6 +219,15 @@ struct ServerCore {
       refused_metric = &registry->GetCounter(
           "hallmark_http_connections_refused_total",
           "HTTP connections closed at once because connections_max were open.");
+      streams_active_metric =
+          &registry->GetGauge("hallmark_http_streams_active", "Streamed HTTP answers in progress.");
+      for (size_t i = 0; i < kStreamDropCount; ++i) {
+        stream_dropped_metric[i] = &registry->GetCounter(
+            "hallmark_http_streams_dropped_total",
+            "Streamed HTTP answers cut off because the client did not read them fast enough, "
+            "by reason.",
+            {{"reason", std::string(StreamDropName(static_cast<StreamDrop>(i)))}});
+      }
     }
     // The answer to a connection beyond the limit, rendered once.
     Response busy =
@@ -215,6 +258,8 @@ struct ServerCore {
   Gauge* active_metric = nullptr;
   Counter* accepted_metric = nullptr;
   Counter* refused_metric = nullptr;
+  Gauge* streams_active_metric = nullptr;
+  std::array<Counter*, kStreamDropCount> stream_dropped_metric{};
   std::string refusal;
 
   std::atomic<bool> stopping{false};
@@ -225,16 +270,139 @@ struct ServerCore {
   std::atomic<uint64_t> rate_limited{0};
   std::atomic<uint64_t> rejected{0};
   std::atomic<uint64_t> timeouts{0};
+  std::atomic<uint64_t> streams_active{0};
+  std::atomic<uint64_t> streams_dropped{0};
 
   std::mutex sessions_mu;
   std::unordered_map<uint64_t, std::weak_ptr<Session>> sessions;  // Guarded by sessions_mu.
   uint64_t next_session_id = 0;                                   // Guarded by sessions_mu.
 };
 
+// The shared half of a streamed answer: producers write into it from any thread, the session
+// takes from it on its strand. Everything is behind one mutex, held only to move strings.
+class StreamChannel final : public StreamSink {
+ public:
+  StreamChannel(std::weak_ptr<Session> session, asio::any_io_executor strand, size_t bytes_max)
+      : session_(std::move(session)), strand_(std::move(strand)), bytes_max_(bytes_max) {}
+
+  bool Write(std::string bytes) override {
+    std::lock_guard lock(mu_);
+    if (!accepting_) return false;
+    // An empty chunk would end a chunked body; nothing to send anyway.
+    if (bytes.empty()) return true;
+    if (bytes.size() > bytes_max_ - queued_) {
+      accepting_ = false;
+      abort_ = "slow reader: " + std::to_string(queued_) + " bytes not yet written and " +
+               std::to_string(bytes.size()) + " more would pass the stream's limit of " +
+               std::to_string(bytes_max_) + " bytes";
+      drop_ = StreamDrop::kQueueFull;
+      DropQueueLocked();
+      KickLocked();
+      return false;
+    }
+    queued_ += bytes.size();
+    queue_.push_back(std::move(bytes));
+    KickLocked();
+    return true;
+  }
+
+  void End() override {
+    std::lock_guard lock(mu_);
+    if (!accepting_) return;
+    accepting_ = false;
+    end_ = true;
+    KickLocked();
+  }
+
+  void Abort(std::string_view reason) override {
+    std::lock_guard lock(mu_);
+    if (over_ || abort_) return;
+    accepting_ = false;
+    abort_ = reason.empty() ? std::string("aborted") : std::string(reason);
+    DropQueueLocked();
+    KickLocked();
+  }
+
+  size_t queued_bytes() const override {
+    std::lock_guard lock(mu_);
+    return queued_;
+  }
+
+  bool closed() const override {
+    std::lock_guard lock(mu_);
+    return !accepting_;
+  }
+
+  // What the session does next, taken on its strand.
+  struct Next {
+    std::vector<std::string> chunks;  // To write now; they stay counted until Written().
+    bool end = false;                 // End() was called and nothing is left to write.
+    std::optional<std::string> abort;
+    std::optional<StreamDrop> drop;  // Set when `abort` is the server's slow-reader verdict.
+  };
+  // While a write is in flight only an abort is taken: it must not wait for a stalled write.
+  Next Take(bool writing) {
+    std::lock_guard lock(mu_);
+    kicked_ = false;
+    Next next;
+    if (abort_) {
+      next.abort = abort_;
+      next.drop = drop_;
+      return next;
+    }
+    if (writing) return next;
+    next.chunks.reserve(queue_.size());
+    for (auto& chunk : queue_) next.chunks.push_back(std::move(chunk));
+    queue_.clear();
+    next.end = end_ && next.chunks.empty();
+    return next;
+  }
+
+  void Written(size_t bytes) {
+    std::lock_guard lock(mu_);
+    queued_ -= std::min(bytes, queued_);
+  }
+
+  // The connection is over: refuse writes, free the queue, post nothing more.
+  void Close() {
+    std::lock_guard lock(mu_);
+    accepting_ = false;
+    over_ = true;
+    queue_.clear();
+    queued_ = 0;
+  }
+
+ private:
+  // Bytes already handed to the socket stay counted until their write finishes.
+  void DropQueueLocked() {
+    for (const auto& chunk : queue_) queued_ -= chunk.size();
+    queue_.clear();
+  }
+  void KickLocked();  // Posts one Pump to the session unless one is pending.
+
+  const std::weak_ptr<Session> session_;
+  const asio::any_io_executor strand_;
+  const size_t bytes_max_;
+  mutable std::mutex mu_;
+  std::deque<std::string> queue_;     // Guarded by mu_.
+  size_t queued_ = 0;                 // queue_ plus chunks being written. Guarded by mu_.
+  bool accepting_ = true;             // Guarded by mu_.
+  bool end_ = false;                  // Guarded by mu_.
+  bool kicked_ = false;               // Guarded by mu_.
+  bool over_ = false;                 // Guarded by mu_.
+  std::optional<std::string> abort_;  // Guarded by mu_.
+  std::optional<StreamDrop> drop_;    // Guarded by mu_.
+};
+
 // One client connection: wait for a request (idle timeout), read its header (header timeout,
 // size limit), apply the rate limit, read its body (body timeout, size limit), dispatch, write
 // the response (write timeout), and again. Every step runs on the connection's strand, one at a
 // time; the session keeps itself alive through the handlers it has pending.
+//
+// A streamed answer (Response::stream) ends that loop: the session writes the head, hands a
+// StreamChannel to the producer, writes whatever is queued (one socket write at a time, each
+// bounded by the write timeout), and watches the socket for the client leaving. It is not idle
+// meanwhile (no idle timeout) and still counts as an open connection.
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, std::shared_ptr<ServerCore> core)
@@ -249,6 +417,14 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   ~Session() {
+    // The io_context went away with the stream still running (its handlers were destroyed
+    // without running): the producer must still hear of the end.
+    if (channel_ != nullptr && !stream_over_) {
+      channel_->Close();
+      NotifyStreamClosed("server stopping");
+      core_->streams_active.fetch_sub(1);
+      if (core_->streams_active_metric != nullptr) core_->streams_active_metric->Dec();
+    }
     core_->active.fetch_sub(1);
     if (core_->active_metric != nullptr) core_->active_metric->Dec();
     if (registered_) {
@@ -272,12 +448,37 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // REQUIRES: on the session's strand.
   void Close() {
+    if (channel_ != nullptr && !stream_over_) {
+      return FinishStream("server stopping", std::nullopt, /*graceful=*/false);
+    }
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
     stream_.close();
   }
 
   tcp::socket::executor_type executor() { return stream_.get_executor(); }
+
+  // Writes what the stream's producer queued, or ends the stream as it asked.
+  // REQUIRES: on the session's strand.
+  void PumpStream() {
+    if (stream_over_) return;
+    StreamChannel::Next next = channel_->Take(stream_writing_);
+    if (next.abort) return FinishStream(std::move(*next.abort), next.drop, /*graceful=*/false);
+    if (stream_writing_) return;  // Its completion pumps again.
+    if (!next.chunks.empty()) return WriteChunks(std::move(next.chunks));
+    if (next.end) {
+      if (!chunked_) return FinishStream("ended", std::nullopt, /*graceful=*/true);
+      static constexpr std::string_view kLastChunk = "0\r\n\r\n";
+      stream_writing_ = true;
+      stream_.expires_after(Ms(core_->limits.write_timeout_ms));
+      asio::async_write(stream_, asio::buffer(kLastChunk.data(), kLastChunk.size()),
+                        [self = shared_from_this()](beast::error_code ec, size_t) {
+                          self->stream_writing_ = false;
+                          if (ec) return self->OnStreamWriteError(ec);
+                          self->FinishStream("ended", std::nullopt, /*graceful=*/true);
+                        });
+    }
+  }
 
  private:
   void ReadNext() {
@@ -418,10 +619,14 @@ class Session : public std::enable_shared_from_this<Session> {
     uint32_t max = core_->limits.requests_per_connection_max;
     if ((max != 0 && served_ >= max) || core_->stopping.load()) close = true;
     if (res.status < 100 || res.status > 599) {
-      std::string route = route_index < core_->router.size() ? core_->router.name(route_index)
-                                                             : std::string(kUnroutedLabel);
-      core_->options.log(route + ": the handler answered status " + std::to_string(res.status));
+      core_->options.log(RouteName(route_index) + ": the handler answered status " +
+                         std::to_string(res.status));
       res = ErrorReply(Request(), 500, "internal", "internal error");
+    }
+    if (res.stream != nullptr && res.status == 200) {
+      if (!core_->stopping.load()) return StartStream(std::move(res), version, route_index);
+      res = ErrorReply(Request(), 503, "unavailable", "the node is shutting down");
+      close = true;
     }
     response_ = std::move(res);
     route_index_ = route_index;
@@ -436,7 +641,8 @@ class Session : public std::enable_shared_from_this<Session> {
                       });
   }
 
-  void OnWrite(beast::error_code ec, bool close) {
+  // Counts a response as written (for a stream: its head), with its route's metrics.
+  void CountResponse() {
     core_->requests.fetch_add(1);
     const RouteMetrics& m = core_->route_metrics[route_index_];
     if (m.latency != nullptr) {
@@ -444,11 +650,164 @@ class Session : public std::enable_shared_from_this<Session> {
       unsigned cls = response_.status / 100;
       if (cls >= 1 && cls <= 5) m.by_class[cls - 1]->Inc();
     }
+  }
+
+  std::string RouteName(size_t route_index) const {
+    return route_index < core_->router.size() ? core_->router.name(route_index)
+                                              : std::string(kUnroutedLabel);
+  }
+
+  void OnWrite(beast::error_code ec, bool close) {
+    CountResponse();
     // An idle keep-alive connection should not hold on to a large answer's memory.
     response_ = Response();
     if (ec) return;
     if (close) return Linger();
     ReadNext();
+  }
+
+  // Writes the head of a streamed answer, then hands the producer its sink. The producer's
+  // writes queue behind the head.
+  void StartStream(Response res, unsigned version, size_t route_index) {
+    body_ = std::move(res.stream);
+    route_index_ = route_index;
+    chunked_ = version >= 11;
+    response_ = std::move(res);
+    response_.body.clear();
+    head_.clear();
+    AppendStreamHead(&head_, response_, chunked_);
+    channel_ =
+        std::make_shared<StreamChannel>(weak_from_this(), executor(), body_->queue_bytes_max);
+    core_->streams_active.fetch_add(1);
+    if (core_->streams_active_metric != nullptr) core_->streams_active_metric->Inc();
+    // Nothing more will be read but the client's leaving; that read has no deadline.
+    stream_.expires_never();
+    WatchClient();
+    stream_writing_ = true;
+    stream_.expires_after(Ms(core_->limits.write_timeout_ms));
+    asio::async_write(stream_, asio::buffer(head_),
+                      [self = shared_from_this()](beast::error_code ec, size_t) {
+                        self->stream_writing_ = false;
+                        self->CountResponse();
+                        if (ec) return self->OnStreamWriteError(ec);
+                        self->PumpStream();
+                      });
+    if (body_->start) {
+      try {
+        body_->start(channel_);
+      } catch (const std::exception& e) {
+        channel_->Abort(std::string("the stream's start threw: ") + e.what());
+      } catch (...) {
+        channel_->Abort("the stream's start threw");
+      }
+    }
+  }
+
+  // Reads (and drops) whatever the client sends while the stream runs; the read ends when the
+  // client closes the connection or the session closes it.
+  void WatchClient() {
+    buffer_.consume(buffer_.size());
+    stream_.async_read_some(buffer_.prepare(kReadChunkBytes), [self = shared_from_this()](
+                                                                  beast::error_code ec, size_t) {
+      if (self->stream_over_) {
+        // The stream ended: this read was cancelled, or saw more bytes, so linger.
+        if (self->lingering_ && (!ec || ec == asio::error::operation_aborted)) {
+          self->stream_.expires_after(Ms(http_limits::kLingerMs));
+          self->Drain();
+        }
+        return;
+      }
+      // A write timeout closes the socket, which aborts this read too; the write's own
+      // completion then tells the slow reader apart from a client that left.
+      if (ec == asio::error::operation_aborted && self->stream_writing_) return;
+      if (ec) return self->FinishStream("client closed", std::nullopt, /*graceful=*/false);
+      self->WatchClient();
+    });
+  }
+
+  void WriteChunks(std::vector<std::string> chunks) {
+    chunks_ = std::move(chunks);
+    chunk_sizes_.clear();
+    buffers_.clear();
+    size_t payload = 0;
+    static constexpr std::string_view kCrLf = "\r\n";
+    if (chunked_) {
+      chunk_sizes_.reserve(chunks_.size());
+      for (const auto& chunk : chunks_) {
+        char line[24];
+        int n = std::snprintf(line, sizeof(line), "%zx\r\n", chunk.size());
+        chunk_sizes_.emplace_back(line, static_cast<size_t>(n));
+      }
+    }
+    for (size_t i = 0; i < chunks_.size(); ++i) {
+      if (chunked_) buffers_.push_back(asio::buffer(chunk_sizes_[i]));
+      buffers_.push_back(asio::buffer(chunks_[i]));
+      if (chunked_) buffers_.push_back(asio::buffer(kCrLf.data(), kCrLf.size()));
+      payload += chunks_[i].size();
+    }
+    stream_writing_ = true;
+    stream_.expires_after(Ms(core_->limits.write_timeout_ms));
+    asio::async_write(stream_, buffers_,
+                      [self = shared_from_this(), payload](beast::error_code ec, size_t) {
+                        self->stream_writing_ = false;
+                        self->channel_->Written(payload);
+                        self->chunks_.clear();
+                        if (ec) return self->OnStreamWriteError(ec);
+                        self->PumpStream();
+                      });
+  }
+
+  void OnStreamWriteError(beast::error_code ec) {
+    if (ec == beast::error::timeout) {
+      return FinishStream("slow reader: a write did not finish within " +
+                              std::to_string(core_->limits.write_timeout_ms) + " ms",
+                          StreamDrop::kWriteTimeout, /*graceful=*/false);
+    }
+    FinishStream("client closed", std::nullopt, /*graceful=*/false);
+  }
+
+  // Ends the stream once: the sink refuses further writes, the producer hears why, and the
+  // connection closes (after the last byte and a short linger when `graceful`).
+  void FinishStream(std::string reason, std::optional<StreamDrop> drop, bool graceful) {
+    if (stream_over_) return;
+    stream_over_ = true;
+    channel_->Close();
+    core_->streams_active.fetch_sub(1);
+    if (core_->streams_active_metric != nullptr) core_->streams_active_metric->Dec();
+    if (drop) {
+      core_->streams_dropped.fetch_add(1);
+      Counter* c = core_->stream_dropped_metric[static_cast<size_t>(*drop)];
+      if (c != nullptr) c->Inc();
+    }
+    if (drop || (reason != "ended" && reason != "client closed" && reason != "server stopping")) {
+      core_->options.log(RouteName(route_index_) + ": stream to " + remote_.to_string() +
+                         " closed: " + reason);
+    }
+    NotifyStreamClosed(reason);
+    if (!graceful) {
+      beast::error_code ec;
+      stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+      stream_.close();
+      return;
+    }
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) return stream_.close();
+    // The watch read completes (cancelled) and starts the linger.
+    lingering_ = true;
+    stream_.cancel();
+  }
+
+  void NotifyStreamClosed(std::string_view reason) {
+    std::shared_ptr<StreamBody> body = std::move(body_);
+    if (body == nullptr || !body->on_close) return;
+    try {
+      body->on_close(reason);
+    } catch (const std::exception& e) {
+      core_->options.log(RouteName(route_index_) + ": the stream's on_close threw: " + e.what());
+    } catch (...) {
+      core_->options.log(RouteName(route_index_) + ": the stream's on_close threw");
+    }
   }
 
   // Closes our side and reads what the client still sends for a short while: closing a socket
@@ -488,7 +847,26 @@ class Session : public std::enable_shared_from_this<Session> {
   uint64_t header_bytes_ = 0;  // Of the request being read.
   uint64_t id_ = 0;
   bool registered_ = false;
+
+  // A streamed answer, once the handler returned one.
+  std::shared_ptr<StreamBody> body_;  // Until on_close was called.
+  std::shared_ptr<StreamChannel> channel_;
+  std::vector<std::string> chunks_;       // Being written.
+  std::vector<std::string> chunk_sizes_;  // Their chunk-size lines.
+  std::vector<asio::const_buffer> buffers_;
+  bool chunked_ = false;
+  bool stream_writing_ = false;
+  bool stream_over_ = false;
+  bool lingering_ = false;
 };
+
+void StreamChannel::KickLocked() {
+  if (kicked_ || over_) return;
+  kicked_ = true;
+  asio::post(strand_, [weak = session_] {
+    if (auto session = weak.lock()) session->PumpStream();
+  });
+}
 
 // Accepts connections and hands them to sessions, refusing those beyond connections_max.
 // Everything runs on the acceptor's strand.
@@ -621,6 +999,8 @@ HttpServerStats HttpServer::stats() const {
   s.rate_limited = core_->rate_limited.load();
   s.rejected = core_->rejected.load();
   s.timeouts = core_->timeouts.load();
+  s.streams_active = core_->streams_active.load();
+  s.streams_dropped = core_->streams_dropped.load();
   return s;
 }
 

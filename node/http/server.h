@@ -38,15 +38,18 @@ struct HttpServerStats {
   uint64_t connections_accepted = 0;
   uint64_t connections_refused = 0;  // Beyond connections_max.
   uint64_t connections_active = 0;
-  uint64_t requests = 0;      // Responses written, of any status.
-  uint64_t rate_limited = 0;  // 429s.
-  uint64_t rejected = 0;      // 400 malformed HTTP, 413, 431: the connection was closed.
-  uint64_t timeouts = 0;      // Header or body not received in time (slowloris).
+  uint64_t requests = 0;         // Responses written, of any status.
+  uint64_t rate_limited = 0;     // 429s.
+  uint64_t rejected = 0;         // 400 malformed HTTP, 413, 431: the connection was closed.
+  uint64_t timeouts = 0;         // Header or body not received in time (slowloris).
+  uint64_t streams_active = 0;   // Streamed answers in progress (Response::stream).
+  uint64_t streams_dropped = 0;  // Streams cut off for a slow reader (queue full, write timeout).
 };
 
 // hallmarkd's HTTP/1.1 server: keep-alive, one request at a time per connection (pipelined
 // requests are answered in order), every limit in HttpLimits enforced, and a Router that picks
-// the handler.
+// the handler. A handler may answer with a stream (Response::stream, see message.h), which the
+// connection then carries until it ends.
 //
 // The server runs on the caller's io_context; run it on as many threads as wanted. Each
 // connection lives on its own strand, so one connection's steps never overlap, but handlers
