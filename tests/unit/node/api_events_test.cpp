@@ -5,6 +5,7 @@
 
 #include "core/codec.h"
 #include "events_sink.h"
+#include "http_test_util.h"
 #include "node/api.h"
 #include "node/http/content.h"
 #include "proof_fixture.h"
@@ -14,6 +15,7 @@ namespace hallmark::test {
 namespace {
 
 namespace http = boost::beast::http;
+using namespace std::chrono_literals;
 
 struct EventsApi {
   ProvenChain chain;
@@ -165,6 +167,45 @@ TEST_CASE("api events: a node without a hub answers 503 unavailable") {
   node::Response r = router.Dispatch(req);
   CHECK(r.status == 503);
   CHECK(ErrorCode(r) == "unavailable");
+}
+
+TEST_CASE("api events: over a real HTTP server, chunked SSE from since=0, then live") {
+  EventsApi api;
+  TestServer server(std::move(api.router));
+  TestClient client(server.port());
+  REQUIRE(client.connected());
+  REQUIRE(client.Send(Get("/v1/events?since=0&type=register,transfer")));
+  // Read raw bytes with a deadline until `needle` has arrived.
+  std::string raw;
+  const auto read_until = [&](std::string_view needle) {
+    timeval tv{.tv_sec = 1, .tv_usec = 0};
+    setsockopt(client.socket().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (raw.find(needle) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+      char buf[4096];
+      const ssize_t n = ::recv(client.socket().native_handle(), buf, sizeof buf, 0);
+      if (n > 0) raw.append(buf, static_cast<size_t>(n));
+      if (n == 0) break;
+    }
+    return raw.find(needle) != std::string::npos;
+  };
+  REQUIRE(read_until("event: caught_up"));
+  CHECK(raw.starts_with("HTTP/1.1 200"));
+  CHECK(raw.find("Content-Type: text/event-stream") != std::string::npos);
+  CHECK(raw.find("Transfer-Encoding: chunked") != std::string::npos);
+  CHECK(raw.find("id: 1.0\nevent: register\n") != std::string::npos);
+  CHECK(raw.find("id: 2.0\nevent: transfer\n") != std::string::npos);
+  CHECK(raw.find("event: attest") == std::string::npos);
+  // A new block reaches the open feed.
+  pb::RecordPayload reg = Payload("01/00614141000012/21/LIVE-1");
+  reg.mutable_register_();
+  api.chain.CommitOne("maison", reg);
+  api.hub->OnCommit(api.chain.ledger().height());
+  REQUIRE(read_until("id: 5.0\nevent: register\n"));
+  CHECK(api.hub->watchers() == 1);
+  // The client leaves: the server's on_close frees the feed's place.
+  client.socket().close();
+  CHECK(TestServer::WaitFor([&] { return api.hub->watchers() == 0; }));
 }
 
 }  // namespace hallmark::test
