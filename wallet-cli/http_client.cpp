@@ -5,6 +5,7 @@
 #include "wallet-cli/http_client.h"
 
 #include <algorithm>
+#include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/error.hpp>
@@ -14,7 +15,11 @@
 #include <cctype>
 #include <charconv>
 #include <chrono>
+#include <limits>
 #include <optional>
+
+#include "core/json.h"
+#include "proto/api.pb.h"
 
 namespace hallmark::wallet {
 namespace {
@@ -59,6 +64,19 @@ std::string FormatSize(uint64_t bytes) {
   if (bytes >= kMiB && bytes % kMiB == 0) return std::to_string(bytes / kMiB) + " MiB";
   if (bytes >= kKiB && bytes % kKiB == 0) return std::to_string(bytes / kKiB) + " KiB";
   return std::to_string(bytes) + " bytes";
+}
+
+// At most this much of a non-API answer is quoted, with control characters replaced so that it
+// cannot drive the terminal.
+std::string Printable(std::string_view text) {
+  constexpr size_t kQuotedBytesMax = 200;
+  std::string out;
+  for (char c : text.substr(0, kQuotedBytesMax)) {
+    const auto u = static_cast<unsigned char>(c);
+    out += (u < 0x20 || u == 0x7f) ? ' ' : c;
+  }
+  if (text.size() > kQuotedBytesMax) out += "…";
+  return out;
 }
 
 bool AllDigits(std::string_view s) {
@@ -176,7 +194,9 @@ struct HttpClient::Impl {
     return "cannot reach node at " + address.url + ": " + std::string(why);
   }
 
-  core::Status Connect() {
+  core::Status Connect() { return Connect(options.connect_timeout_ms); }
+
+  core::Status Connect(uint32_t connect_timeout_ms) {
     // Name lookup is synchronous: its time is bounded by the system resolver's own timeouts,
     // and for the usual numeric address it returns at once.
     tcp::resolver resolver(ioc);
@@ -185,7 +205,7 @@ struct HttpClient::Impl {
     if (ec) return core::Status::IoError(CannotReach(Describe(ec)));
 
     stream.emplace(ioc);
-    stream->expires_after(std::chrono::milliseconds(options.connect_timeout_ms));
+    stream->expires_after(std::chrono::milliseconds(connect_timeout_ms));
     ec = asio::error::would_block;
     stream->async_connect(endpoints,
                           [&ec](const beast::error_code& e, const tcp::endpoint&) { ec = e; });
@@ -194,7 +214,7 @@ struct HttpClient::Impl {
       stream.reset();
       if (ec == beast::error::timeout) {
         return core::Status::IoError(
-            CannotReach("no connection within " + Seconds(options.connect_timeout_ms)));
+            CannotReach("no connection within " + Seconds(connect_timeout_ms)));
       }
       return core::Status::IoError(CannotReach(Describe(ec)));
     }
@@ -322,13 +342,166 @@ struct HttpClient::Impl {
     return core::Status::IoError(std::move(m));
   }
 
+  // Stream(): see http_client.h.
+  core::Status Stream(std::string_view target,
+                      const std::vector<std::pair<std::string, std::string>>& headers,
+                      const std::function<bool(std::string_view)>& on_data,
+                      uint32_t connect_timeout_ms) {
+    http::request<http::empty_body> req{http::verb::get, address.base_path + std::string(target),
+                                        11};
+    req.set(http::field::host, HostField());
+    req.set(http::field::user_agent, kUserAgent);
+    for (const auto& [name, value] : headers) {
+      auto bad = [](std::string_view s) {
+        return s.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
+      };
+      if (name.empty() || bad(name) || bad(value)) {
+        return core::Status::InvalidInput("stream request header \"" + name.substr(0, 40) +
+                                          "\" is empty or holds a line break or NUL");
+      }
+      req.set(name, value);
+    }
+    // The stream owns its connection to the end; later requests open a fresh one.
+    Close();
+    HM_RETURN_IF_ERROR(
+        Connect(connect_timeout_ms != 0 ? connect_timeout_ms : options.connect_timeout_ms));
+    core::Status s = StreamOn(req, on_data);
+    Close();
+    return s;
+  }
+
+  core::Status StreamOn(http::request<http::empty_body>& req,
+                        const std::function<bool(std::string_view)>& on_data) {
+    const uint32_t timeout_ms = options.request_timeout_ms;
+    stream->expires_after(std::chrono::milliseconds(timeout_ms));
+    beast::error_code ec = asio::error::would_block;
+    http::async_write(*stream, req, [&ec](const beast::error_code& e, size_t) { ec = e; });
+    RunAll();
+    if (ec == beast::error::timeout) {
+      return core::Status::IoError("node at " + address.url + " did not take the request within " +
+                                   Seconds(timeout_ms));
+    }
+    if (ec) {
+      return core::Status::IoError("lost the connection to node at " + address.url + ": " +
+                                   Describe(ec));
+    }
+
+    http::response_parser<http::buffer_body> parser;
+    parser.header_limit(kHeaderBytesMax);
+    // The body is handed on piece by piece, never held: its length does not matter. (Not
+    // boost::none: Beast 1.74 compares a Content-Length against it and always fails.)
+    parser.body_limit(std::numeric_limits<uint64_t>::max());
+    ec = asio::error::would_block;
+    http::async_read_header(*stream, buffer, parser,
+                            [&ec](const beast::error_code& e, size_t) { ec = e; });
+    RunAll();
+    if (ec) return StreamReadError(ec, /*in_body=*/false, timeout_ms);
+
+    const unsigned status = parser.get().result_int();
+    const bool ok = status >= 200 && status < 300;
+    const std::string content_type(parser.get()[http::field::content_type]);
+    std::string error_body;
+    std::array<char, kStreamPieceBytesMax> piece;
+    while (!parser.is_done()) {
+      parser.get().body().data = piece.data();
+      parser.get().body().size = piece.size();
+      parser.get().body().more = true;
+      // The error answer is short and has the request's deadline; the stream has none.
+      if (ok) {
+        if (options.stream_idle_timeout_ms != 0) {
+          stream->expires_after(std::chrono::milliseconds(options.stream_idle_timeout_ms));
+        } else {
+          stream->expires_never();
+        }
+      }
+      ec = asio::error::would_block;
+      http::async_read_some(*stream, buffer, parser,
+                            [&ec](const beast::error_code& e, size_t) { ec = e; });
+      RunAll();
+      if (ec == http::error::need_buffer) ec = {};
+      const size_t n = piece.size() - parser.get().body().size;
+      if (n > 0) {
+        if (ok) {
+          if (!on_data(std::string_view(piece.data(), n))) return core::Status::Ok();
+        } else {
+          error_body.append(piece.data(), std::min(n, kStreamErrorBytesMax - error_body.size()));
+          if (error_body.size() >= kStreamErrorBytesMax) break;
+        }
+      }
+      if (ec) {
+        if (!ok && ec != beast::error::timeout) break;  // Quote what did arrive.
+        return StreamReadError(ec, /*in_body=*/true,
+                               ok ? options.stream_idle_timeout_ms : timeout_ms);
+      }
+    }
+    if (ok) return core::Status::Ok();
+    return StreamAnswerError(status, content_type, error_body);
+  }
+
+  core::Status StreamReadError(const beast::error_code& ec, bool in_body, uint32_t timeout_ms) {
+    if (ec == beast::error::timeout) {
+      if (!in_body) {
+        return core::Status::IoError("node at " + address.url + " did not answer within " +
+                                     Seconds(timeout_ms));
+      }
+      return core::Status::IoError("node at " + address.url + " sent nothing for " +
+                                   Seconds(timeout_ms) + " in the middle of a stream");
+    }
+    if (ec == http::error::header_limit || (!in_body && ec == http::error::buffer_overflow)) {
+      return core::Status::IoError("node at " + address.url +
+                                   " sent an answer whose header is larger than " +
+                                   FormatSize(kHeaderBytesMax));
+    }
+    if (ec == http::error::buffer_overflow) {
+      return core::Status::IoError("node at " + address.url +
+                                   " sent a chunk header or trailer larger than " +
+                                   FormatSize(kReadBufferBytesMax));
+    }
+    if (in_body && (ec == http::error::partial_message || ec == asio::error::eof ||
+                    ec == asio::error::connection_reset)) {
+      return core::Status::IoError("node at " + address.url +
+                                   " closed the connection in the middle of the stream");
+    }
+    if (ec.category() == beast::error_code(http::error::bad_version).category() &&
+        ec != http::error::end_of_stream && ec != http::error::partial_message) {
+      return core::Status::IoError("node at " + address.url +
+                                   " sent an answer that is not valid HTTP/1.1 (" + Describe(ec) +
+                                   ")");
+    }
+    return core::Status::IoError("lost the connection to node at " + address.url + ": " +
+                                 Describe(ec));
+  }
+
+  core::Status StreamAnswerError(unsigned status, const std::string& content_type,
+                                 const std::string& body) const {
+    std::string message;
+    pb::ErrorResponse error;
+    const bool api_error = content_type.rfind("application/json", 0) == 0 &&
+                           core::ParseJsonStrict(body, &error, core::kApiAnswerJsonLimits).ok() &&
+                           !error.error().code().empty();
+    if (api_error) {
+      message = error.error().code() + ": " + error.error().message();
+    } else {
+      message = "node at " + address.url + " answered HTTP " + std::to_string(status);
+      if (!body.empty()) message += ": " + Printable(body);
+    }
+    if (api_error && status == 404) return core::Status::NotFound(std::move(message));
+    if (api_error && status >= 400 && status < 500 && status != 429) {
+      return core::Status::InvalidInput(std::move(message));
+    }
+    return core::Status::IoError(std::move(message));
+  }
+
+  std::string HostField() const {
+    const bool ipv6 = address.host.find(':') != std::string::npos;
+    return (ipv6 ? "[" + address.host + "]" : address.host) + ":" + address.port;
+  }
+
   core::Result<HttpResponse> Request(http::verb verb, std::string_view target,
                                      std::string_view body, std::string_view content_type,
                                      uint32_t timeout_ms, size_t response_bytes_max) {
     http::request<http::string_body> req{verb, address.base_path + std::string(target), 11};
-    const bool ipv6 = address.host.find(':') != std::string::npos;
-    req.set(http::field::host,
-            (ipv6 ? "[" + address.host + "]" : address.host) + ":" + address.port);
+    req.set(http::field::host, HostField());
     req.set(http::field::user_agent, kUserAgent);
     req.set(http::field::accept, "application/json");
     req.keep_alive(true);
@@ -371,6 +544,13 @@ core::Result<HttpResponse> HttpClient::Post(std::string_view target, std::string
                                             size_t response_bytes_max) {
   return impl_->Request(http::verb::post, target, body, content_type, timeout_ms,
                         response_bytes_max);
+}
+
+core::Status HttpClient::Stream(std::string_view target,
+                                const std::vector<std::pair<std::string, std::string>>& headers,
+                                const std::function<bool(std::string_view chunk)>& on_data,
+                                uint32_t connect_timeout_ms) {
+  return impl_->Stream(target, headers, on_data, connect_timeout_ms);
 }
 
 const NodeAddress& HttpClient::address() const {

@@ -9,10 +9,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "core/status.h"
 
@@ -50,7 +53,15 @@ struct HttpClientOptions {
   // An answer larger than this is refused (an item's full history is the largest legitimate
   // one, and far smaller).
   size_t response_bytes_max = kResponseBytesMax;
+  // Stream(): the longest wait for the next bytes of a streamed body; 0 waits forever (a feed
+  // with heartbeats can set it to a few heartbeat periods to notice a dead link).
+  uint32_t stream_idle_timeout_ms = 0;
 };
+
+// Stream(): the largest piece handed to on_data at once, and the most of a non-2xx answer's
+// body that is read (to quote the node's ErrorResponse).
+inline constexpr size_t kStreamPieceBytesMax = 64 * 1024;
+inline constexpr size_t kStreamErrorBytesMax = 64 * 1024;
 
 // A keep-alive connection to one node, opened on first use and reused by later requests (a
 // command typically makes several: status, item, submit, then polls). When the node has closed
@@ -82,6 +93,34 @@ class HttpClient {
   core::Result<HttpResponse> Post(std::string_view target, std::string_view body,
                                   std::string_view content_type, uint32_t timeout_ms = 0,
                                   size_t response_bytes_max = 0);
+
+  // A GET whose answer body arrives over time (a Server-Sent Events feed such as
+  // GET /v1/events): each piece of the body is handed to `on_data` as it arrives, chunked
+  // framing already removed. Pieces are at most kStreamPieceBytesMax bytes and need not line
+  // up with the server's chunks or events: the caller splits events itself. `on_data`
+  // returning false stops the stream (the connection is closed) and Stream returns Ok.
+  //
+  // The stream gets a connection of its own (a kept-alive one is closed first, and later
+  // requests open a new one) and blocks this thread until the body ends (Ok), the node closes
+  // or breaks the connection mid-body (kIoError, "lost the connection to node at URL: …"), or
+  // on_data says stop. `headers` are sent as given (e.g. {"Accept", "text/event-stream"},
+  // {"Last-Event-ID", "42"}); a name or value holding CR, LF or NUL is refused with
+  // kInvalidInput before anything is sent.
+  //
+  // Connecting is bounded by `connect_timeout_ms` (0: the options' connect timeout), sending
+  // the request and receiving the answer's header by the request timeout; the body has no
+  // overall deadline, only HttpClientOptions::stream_idle_timeout_ms between pieces. Memory
+  // stays bounded whatever the node sends: the header is limited to 16 KiB, one read to
+  // 64 KiB (a chunk-size line or trailer that does not fit is refused), and a chunk's size is
+  // never allocated up front.
+  //
+  // A non-2xx answer is an error carrying the node's ErrorResponse, "<code>: <message>"
+  // (kNotFound for 404, kInvalidInput for other 4xx, kIoError for 5xx, 429 and anything that
+  // is not an API error); its body is read up to kStreamErrorBytesMax bytes.
+  core::Status Stream(std::string_view target,
+                      const std::vector<std::pair<std::string, std::string>>& headers,
+                      const std::function<bool(std::string_view chunk)>& on_data,
+                      uint32_t connect_timeout_ms = 0);
 
   const NodeAddress& address() const;
   // How many TCP connections this client has opened so far (tests check keep-alive with it).
