@@ -20,6 +20,7 @@
 #include "wallet-cli/node_commands.h"
 #include "wallet-cli/trust_store.h"
 #include "wallet-cli/verify_commands.h"
+#include "wallet-cli/watch_commands.h"
 
 namespace hallmark::wallet {
 namespace {
@@ -273,6 +274,7 @@ int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out,
   KeyCommandLine key_commands(app);
   ExportCommandLine export_command(app);
   GovCommandLine gov_commands(app);
+  WatchCommandLine watch_command(app);
 
   VerifyOptions verify_options;
   std::string verify_max_age;
@@ -330,6 +332,7 @@ int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out,
     if (key_commands.parsed()) return key_commands.Run(json, node_url, out, err);
     if (gov_commands.parsed()) return gov_commands.Run(json, node_url, out, err);
     if (export_command.parsed()) return export_command.Run(node_url, out, err);
+    if (watch_command.parsed()) return watch_command.Run(json, node_url, out, err);
     if (verify->parsed()) {
       verify_options.node_urls = node_urls;
       verify_options.json = json;
