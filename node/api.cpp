@@ -907,6 +907,45 @@ class Api {
     return Reply(req, out);
   }
 
+  // GET /v1/events: committed records as Server-Sent Events (docs/api.md). Last-Event-ID (sent
+  // by EventSource when it reconnects) wins over since=, which the reconnect repeats.
+  Response Events(const Request& req) {
+    EventHub* hub = ctx_.events;
+    if (!hub) return ErrorReply(req, 503, "unavailable", "this node does not serve the event feed");
+    auto query = ParseEventsQuery(req.query_string());
+    if (!query.ok()) return ErrorReply(req, 400, "bad_request", query.status().message());
+    std::optional<EventPlace> after;
+    if (const std::string_view last = req.header("Last-Event-ID"); !last.empty()) {
+      auto place = ParseEventId(last);
+      if (!place.ok()) return ErrorReply(req, 400, "bad_request", place.status().message());
+      after = *place;
+    } else if (query->since) {
+      after = EventPlace{*query->since, kWholeBlock};
+    }
+    std::shared_ptr<EventHub::Feed> feed = hub->Open(std::move(query->filter), after);
+    if (!feed) {
+      Response resp =
+          ErrorReply(req, 503, "too_many_watchers",
+                     "this node serves at most " + std::to_string(hub->options().watchers_max) +
+                         " event feeds at once and all are open; retry later or ask another node");
+      resp.headers.emplace_back("Retry-After", "5");
+      return resp;
+    }
+    Response resp;
+    resp.content_type = "text/event-stream";
+    resp.headers.emplace_back("Cache-Control", "no-cache");
+    resp.headers.emplace_back("X-Accel-Buffering", "no");
+    resp.stream = std::make_shared<StreamBody>();
+    resp.stream->start = [hub, feed](std::shared_ptr<StreamSink> sink) {
+      hub->Attach(feed, std::move(sink));
+    };
+    resp.stream->on_close = [hub, feed](std::string_view reason) { hub->Close(feed, reason); };
+    // The hub keeps within its own bound and drops a stalled feed itself; the server's bound is
+    // a backstop above it.
+    resp.stream->queue_bytes_max = hub->options().queue_bytes_max + 64 * 1024;
+    return resp;
+  }
+
   Response Health(const Request& req) {
     pb::HealthResponse out;
     out.set_height(ctx_.ledger->height());
@@ -1010,6 +1049,7 @@ void RegisterApiRoutes(Router& router, ApiContext context) {
   router.Add("GET /v1/governance/proposals", [api](const Request& r) { return api->Proposals(r); });
   router.Add("GET /v1/governance/proposals/{id}",
              [api](const Request& r) { return api->Proposal(r); });
+  router.Add("GET /v1/events", [api](const Request& r) { return api->Events(r); });
   router.Add("GET /v1/health", [api](const Request& r) { return api->Health(r); });
   router.Add("GET /metrics", [api](const Request& r) { return api->Metrics(r); });
 }

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/genesis.h"
+#include "node/events.h"
 #include "node/http/router.h"
 #include "node/mempool.h"
 #include "node/metrics.h"
@@ -26,6 +27,8 @@ struct ApiContext {
   std::function<uint64_t()> pending_evidence;
   std::string node_key_hex;
   bool observer = false;
+  // GET /v1/events (node/events.h); null: the route answers 503 unavailable.
+  EventHub* events = nullptr;
 };
 
 // Registers every /v1 route, /metrics and /v1/health (docs/api.md). Handlers are thread-safe.

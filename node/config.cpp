@@ -98,6 +98,20 @@ Status ValidateConfig(pb::NodeConfig* c) {
         "http.rate_limit_per_second is " + std::to_string(h->rate_limit_per_second()) +
         "; at most " + std::to_string(kRateLimitPerSecondMax) + " (0 turns the limit off)");
   }
+  if (h->events_watchers_max() == 0) h->set_events_watchers_max(kDefaultEventsWatchersMax);
+  if (h->events_watchers_max() > kEventsWatchersMaxMax) {
+    return Status::InvalidInput("http.events_watchers_max is " +
+                                std::to_string(h->events_watchers_max()) + "; at most " +
+                                std::to_string(kEventsWatchersMaxMax));
+  }
+  if (h->events_queue_bytes() == 0) h->set_events_queue_bytes(kDefaultEventsQueueBytes);
+  if (h->events_queue_bytes() < kEventsQueueBytesMin ||
+      h->events_queue_bytes() > kEventsQueueBytesMax) {
+    return Status::InvalidInput("http.events_queue_bytes is " +
+                                std::to_string(h->events_queue_bytes()) + "; it must be from " +
+                                std::to_string(kEventsQueueBytesMin) + " to " +
+                                std::to_string(kEventsQueueBytesMax));
+  }
   return Status::Ok();
 }
 

@@ -32,6 +32,15 @@ inline constexpr uint32_t kBlockIntervalMsMax = 10'000;
 // Largest http.rate_limit_per_second accepted; 0 (no limit) is the way to ask for more.
 inline constexpr uint32_t kRateLimitPerSecondMax = 1'000'000;
 
+// GET /v1/events: open feeds (http.events_watchers_max) and each feed's queue
+// (http.events_queue_bytes), by default and at most. A queue must hold a few events (each under
+// 4 KiB); 64 MiB per feed is already more than any reader needs.
+inline constexpr uint32_t kDefaultEventsWatchersMax = 2'048;
+inline constexpr uint32_t kEventsWatchersMaxMax = 100'000;
+inline constexpr uint64_t kDefaultEventsQueueBytes = 256 * 1024;
+inline constexpr uint64_t kEventsQueueBytesMin = 16 * 1024;
+inline constexpr uint64_t kEventsQueueBytesMax = 64ull * 1024 * 1024;
+
 // The HTTP server's limits from a validated config: the defaults of node/http/limits.h, with
 // what `http` sets. A rate limit of 0 turns the limiter off; otherwise the burst is two
 // seconds' worth, as with the default.

@@ -170,7 +170,13 @@ Status Node::Start() {
   driver_ =
       std::make_unique<ConsensusDriver>(io_, *network_, ledger_.get(), mempool_.get(),
                                         sender_.get(), signer_.get(), &metrics_, driver_options);
+  EventHubOptions eo;
+  eo.watchers_max = config_.http().events_watchers_max();
+  eo.queue_bytes_max = config_.http().events_queue_bytes();
+  eo.log = [](std::string_view line) { spdlog::info("{}", line); };
+  events_ = std::make_unique<EventHub>(ledger_.get(), &metrics_, std::move(eo));
   driver_->AddCommitListener([this](const pb::Block&, uint64_t height) {
+    events_->OnCommit(height);  // A notify: delivery runs on the hub's own thread.
     transport_->SetHeight(height);
     // The network state changes only with governance records: recompute who may connect as a
     // validator then (this runs on the driver's strand).
@@ -196,6 +202,7 @@ Status Node::Start() {
   ctx.pending_evidence = [this] { return static_cast<uint64_t>(driver_->pending_evidence()); };
   ctx.node_key_hex = key_->public_key().Hex();
   ctx.observer = config_.observer();
+  ctx.events = events_.get();
   RegisterApiRoutes(router, std::move(ctx));
   auto http = ParseHostPort(config_.http_listen(), "http_listen");
   if (!http.ok()) return http.status();
@@ -208,6 +215,7 @@ Status Node::Start() {
   http_ = std::make_unique<HttpServer>(io_, std::move(router), ho);
 
   HM_RETURN_IF_ERROR(transport_->Start().WithContext("p2p"));
+  events_->Start();
   HM_RETURN_IF_ERROR(http_->Start().WithContext("http"));
   HM_RETURN_IF_ERROR(driver_->Start().WithContext("consensus"));
 
@@ -235,6 +243,7 @@ void Node::Wait() {
 void Node::Stop() {
   if (stopping_.exchange(true)) return;
   if (http_) http_->Stop();
+  if (events_) events_->Stop();
   if (driver_) driver_->Stop();
   if (sender_) Net(sender_).gossip_out().Stop();
   if (transport_) transport_->Stop();

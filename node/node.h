@@ -12,6 +12,7 @@
 #include "core/genesis.h"
 #include "node/api.h"
 #include "node/driver.h"
+#include "node/events.h"
 #include "node/http/server.h"
 #include "node/mempool.h"
 #include "node/metrics.h"
@@ -63,6 +64,7 @@ class Node {
   std::unique_ptr<Transport> transport_;
   std::unique_ptr<PeerSender> sender_;
   std::unique_ptr<ConsensusDriver> driver_;
+  std::unique_ptr<EventHub> events_;  // Outlives http_, whose feeds it serves.
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<boost::asio::signal_set> signals_;
   std::vector<std::thread> threads_;

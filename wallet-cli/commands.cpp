@@ -23,6 +23,7 @@
 #include "wallet-cli/node_commands.h"
 #include "wallet-cli/trust_store.h"
 #include "wallet-cli/verify_commands.h"
+#include "wallet-cli/watch_commands.h"
 
 namespace hallmark::wallet {
 namespace {
@@ -325,6 +326,7 @@ int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out,
   ImportCommandLine import_command(app);
   GovCommandLine gov_commands(app);
   CustodyCommandLine custody_commands(app);
+  WatchCommandLine watch_command(app);
 
   VerifyOptions verify_options;
   std::string verify_max_age;
@@ -384,6 +386,7 @@ int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out,
     if (export_command.parsed()) return export_command.Run(node_url, out, err);
     if (import_command.parsed()) return import_command.Run(json, node_url, out, err);
     if (custody_commands.parsed()) return custody_commands.Run(node_url, out, err);
+    if (watch_command.parsed()) return watch_command.Run(json, node_url, out, err);
     if (verify->parsed()) {
       verify_options.node_urls = node_urls;
       verify_options.json = json;

@@ -94,3 +94,22 @@ TEST_CASE("config: the block interval defaults to 50 ms, may be 0, and is bounde
   REQUIRE_FALSE(c.ok());
   CHECK(c.status().message().find("block_interval_ms") != std::string::npos);
 }
+
+TEST_CASE("config: the event feed's bounds default to 2,048 feeds and 256 KiB queues, checked") {
+  test::TempDir dir;
+  auto c = LoadWithHttp(dir, "{}");
+  REQUIRE(c.ok());
+  CHECK(c->http().events_watchers_max() == 2'048);
+  CHECK(c->http().events_queue_bytes() == 256 * 1024);
+  auto set = LoadWithHttp(dir, "{\"events_watchers_max\": 10, \"events_queue_bytes\": 65536}");
+  REQUIRE(set.ok());
+  CHECK(set->http().events_watchers_max() == 10);
+  CHECK(set->http().events_queue_bytes() == 65'536);
+  for (const char* bad : {"{\"events_queue_bytes\": 1024}", "{\"events_queue_bytes\": 1e9}",
+                          "{\"events_watchers_max\": 1000000}"}) {
+    CAPTURE(bad);
+    auto r = LoadWithHttp(dir, bad);
+    REQUIRE(!r.ok());
+    CHECK(r.status().message().find("http.events_") != std::string::npos);
+  }
+}

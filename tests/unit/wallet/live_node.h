@@ -19,6 +19,7 @@
 #include "core/clock.h"
 #include "fixtures.h"
 #include "node/api.h"
+#include "node/events.h"
 #include "node/http/server.h"
 #include "node/mempool.h"
 #include "node/metrics.h"
@@ -40,6 +41,9 @@ class LiveNode {
     ctx.ledger = ledger_.get();
     ctx.mempool = mempool_.get();
     ctx.metrics = &metrics_;
+    events_ = std::make_unique<node::EventHub>(ledger_.get(), &metrics_);
+    events_->Start();
+    ctx.events = events_.get();
     node::Router router;
     node::RegisterApiRoutes(router, ctx);
     node::HttpServerOptions options;
@@ -55,6 +59,7 @@ class LiveNode {
     stop_ = true;
     maker_.join();
     server_->Stop();
+    events_->Stop();
     io_.stop();
     for (auto& t : io_threads_) t.join();
     server_.reset();
@@ -79,6 +84,7 @@ class LiveNode {
       if (!built.ok() || !ledger_->Commit(*built).ok()) continue;
       last_time = time;
       mempool_->OnCommitted(built->block, core::UnixTimeMs());
+      events_->OnCommit(ledger_->height());
     }
   }
 
@@ -87,6 +93,7 @@ class LiveNode {
   std::unique_ptr<storage::Ledger> ledger_;
   std::unique_ptr<node::Mempool> mempool_;
   node::MetricsRegistry metrics_;
+  std::unique_ptr<node::EventHub> events_;  // GET /v1/events; outlives the server's streams.
   boost::asio::io_context io_;
   std::unique_ptr<node::HttpServer> server_;
   std::vector<std::thread> io_threads_;
