@@ -94,3 +94,22 @@ TEST_CASE("config: the block interval defaults to 50 ms, may be 0, and is bounde
   REQUIRE_FALSE(c.ok());
   CHECK(c.status().message().find("block_interval_ms") != std::string::npos);
 }
+
+TEST_CASE("config: http TLS files go together, both or neither") {
+  test::TempDir dir;
+  auto both = LoadWithHttp(dir, R"({"tls_cert_file": "tls.pem", "tls_key_file": "tls.key"})");
+  REQUIRE(both.ok());
+  CHECK(both->http().tls_cert_file() == "tls.pem");
+  CHECK(both->http().tls_key_file() == "tls.key");
+  auto neither = LoadWithHttp(dir, "{}");
+  REQUIRE(neither.ok());
+  CHECK(neither->http().tls_cert_file().empty());
+  for (const char* one : {R"({"tls_cert_file": "tls.pem"})", R"({"tls_key_file": "tls.key"})"}) {
+    CAPTURE(one);
+    auto c = LoadWithHttp(dir, one);
+    REQUIRE_FALSE(c.ok());
+    CHECK(c.status().code() == core::StatusCode::kInvalidInput);
+    CHECK(c.status().message().find("http.tls_cert_file and http.tls_key_file go together") !=
+          std::string::npos);
+  }
+}
