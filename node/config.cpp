@@ -93,6 +93,10 @@ Status ValidateConfig(pb::NodeConfig* c) {
   if (!h->has_rate_limit_per_second()) {
     h->set_rate_limit_per_second(static_cast<uint32_t>(http_limits::kRatePerSecond));
   }
+  if (h->tls_cert_file().empty() != h->tls_key_file().empty()) {
+    return Status::InvalidInput(
+        "http.tls_cert_file and http.tls_key_file go together: set both for HTTPS, or neither");
+  }
   if (h->rate_limit_per_second() > kRateLimitPerSecondMax) {
     return Status::InvalidInput(
         "http.rate_limit_per_second is " + std::to_string(h->rate_limit_per_second()) +

@@ -212,6 +212,10 @@ Status Node::Start() {
   ho.metrics = &metrics_;
   ho.log = [](std::string_view line) { spdlog::info("http: {}", line); };
   ho.limits = HttpLimitsFromConfig(config_.http());
+  if (!config_.http().tls_cert_file().empty()) {
+    ho.tls_cert_file = ResolvePath(home_, config_.http().tls_cert_file()).string();
+    ho.tls_key_file = ResolvePath(home_, config_.http().tls_key_file()).string();
+  }
   http_ = std::make_unique<HttpServer>(io_, std::move(router), ho);
 
   HM_RETURN_IF_ERROR(transport_->Start().WithContext("p2p"));
@@ -226,8 +230,9 @@ Status Node::Start() {
     std::thread([this] { Stop(); }).detach();
   });
 
-  spdlog::info("{} started: chain {} height {} p2p {} http {}{}", config_.moniker(),
-               network_->chain_id(), ledger_->height(), config_.p2p_listen(), config_.http_listen(),
+  spdlog::info("{} started: chain {} height {} p2p {} {} {}{}", config_.moniker(),
+               network_->chain_id(), ledger_->height(), config_.p2p_listen(),
+               config_.http().tls_cert_file().empty() ? "http" : "https", config_.http_listen(),
                config_.observer() ? " (observer)" : "");
   unsigned threads = std::max(2u, config_.http().threads());
   for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this] { io_.run(); });

@@ -17,6 +17,7 @@
 #include "wallet-cli/custody_commands.h"
 #include "wallet-cli/export_commands.h"
 #include "wallet-cli/gov_commands.h"
+#include "wallet-cli/http_client.h"
 #include "wallet-cli/import_commands.h"
 #include "wallet-cli/key_commands.h"
 #include "wallet-cli/keystore.h"
@@ -46,7 +47,8 @@ constexpr std::string_view kExitCodesHelp =
     "Environment:\n"
     "  HALLMARK_PASSPHRASE  passphrase for keystores, instead of a terminal prompt\n"
     "  HALLMARK_NODE        the node's URL when --node is not given (default "
-    "http://127.0.0.1:7800)";
+    "http://127.0.0.1:7800)\n"
+    "  HALLMARK_CACERT      the CA file for https nodes when --cacert is not given";
 
 }  // namespace
 
@@ -159,12 +161,17 @@ int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out,
   std::vector<std::string> node_urls;
   bool json = false;
   app.add_option("--node", node_urls,
-                 "The node's API URL, http:// only (default: $HALLMARK_NODE, else "
+                 "The node's API URL, http:// or https:// (default: $HALLMARK_NODE, else "
                  "http://127.0.0.1:7800); verify may ask several (repeat --node)")
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_flag("--json", json,
                "Print one line of JSON (the API's messages) instead of tables and text");
+  std::string cacert;
+  app.add_option("--cacert", cacert,
+                 "PEM file of the CA certificates that an https node's certificate must chain "
+                 "to (default: $HALLMARK_CACERT, else the system's CA store)")
+      ->envname("HALLMARK_CACERT");
 
   std::string id_input;
   bool id_json = false;
@@ -374,6 +381,11 @@ int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out,
     return ToInt(ExitCode::kFileOrUsage);
   }
   const std::string node_url = node_urls.empty() ? std::string() : node_urls.back();
+  // Always set, so that one process running Main several times (the tests) starts afresh.
+  if (core::Status s = SetDefaultCaFile(cacert); !s.ok()) {
+    err << "hallmark: --cacert: " << s.message() << "\n";
+    return ToInt(ExitCode::kFileOrUsage);
+  }
 
   try {
     if (id->parsed()) return RunId(id_input, id_json || json, out, err);

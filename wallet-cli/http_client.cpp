@@ -8,15 +8,25 @@
 #include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <cstring>
+#include <fstream>
 #include <limits>
 #include <optional>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 
 #include "core/json.h"
 #include "proto/api.pb.h"
@@ -83,7 +93,59 @@ bool AllDigits(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
+std::string& DefaultCaFileStorage() {
+  static std::string path;
+  return path;
+}
+
+// The reason of OpenSSL's oldest queued error, and the queue cleared.
+std::string OpenSslReason(std::string_view fallback) {
+  const unsigned long e = ERR_get_error();
+  ERR_clear_error();
+  const char* reason = e != 0 ? ERR_reason_error_string(e) : nullptr;
+  return reason != nullptr ? std::string(reason) : std::string(fallback);
+}
+
+// Loads `path` as the trusted CA certificates of `ctx`; the error names the file.
+core::Status LoadCaFile(SSL_CTX* ctx, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return core::Status::InvalidInput("cannot read the CA file " + path + ": " +
+                                      std::strerror(errno));
+  }
+  ERR_clear_error();
+  if (SSL_CTX_load_verify_locations(ctx, path.c_str(), nullptr) != 1) {
+    return core::Status::InvalidInput("the CA file " + path + " holds no usable PEM certificate (" +
+                                      OpenSslReason("unreadable") + ")");
+  }
+  return core::Status::Ok();
+}
+
+// Verification failures that a private CA explains (the chain ends at an unknown issuer).
+bool IssuerError(long v) {
+  return v == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
+         v == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT || v == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ||
+         v == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN ||
+         v == X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE;
+}
+
 }  // namespace
+
+core::Status SetDefaultCaFile(const std::string& path) {
+  if (!path.empty()) {
+    SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+    if (ctx == nullptr) return core::Status::Internal("OpenSSL could not make a TLS context");
+    core::Status s = LoadCaFile(ctx, path);
+    SSL_CTX_free(ctx);
+    HM_RETURN_IF_ERROR(s);
+  }
+  DefaultCaFileStorage() = path;
+  return core::Status::Ok();
+}
+
+const std::string& DefaultCaFile() {
+  return DefaultCaFileStorage();
+}
 
 core::Result<NodeAddress> ParseNodeUrl(std::string_view url) {
   if (url.size() > kNodeUrlBytesMax) {
@@ -92,16 +154,14 @@ core::Result<NodeAddress> ParseNodeUrl(std::string_view url) {
   }
   const std::string shown = "\"" + std::string(url.substr(0, 100)) + "\"";
   std::string_view rest = url;
+  NodeAddress a;
   if (const size_t sep = url.find("://"); sep != std::string_view::npos) {
     const std::string scheme = Lower(url.substr(0, sep));
-    if (scheme == "https") {
-      return core::Status::InvalidInput(
-          "node URL " + shown +
-          ": https is not supported yet (the node's API is plain HTTP for now); use http://");
+    if (scheme != "http" && scheme != "https") {
+      return core::Status::InvalidInput("node URL " + shown +
+                                        " must start with http:// or https://");
     }
-    if (scheme != "http") {
-      return core::Status::InvalidInput("node URL " + shown + " must start with http://");
-    }
+    a.tls = scheme == "https";
     rest = url.substr(sep + 3);
   }
   if (rest.find_first_of("?#") != std::string_view::npos) {
@@ -115,7 +175,6 @@ core::Result<NodeAddress> ParseNodeUrl(std::string_view url) {
     return core::Status::InvalidInput("node URL " + shown + " must not contain user info");
   }
 
-  NodeAddress a;
   std::string_view port;
   bool ipv6 = false;
   if (!authority.empty() && authority.front() == '[') {
@@ -144,7 +203,7 @@ core::Result<NodeAddress> ParseNodeUrl(std::string_view url) {
   }
   if (a.host.empty()) return core::Status::InvalidInput("node URL " + shown + " has no host");
   if (port.empty()) {
-    a.port = "80";
+    a.port = a.tls ? "443" : "80";
   } else {
     unsigned value = 0;
     const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
@@ -157,7 +216,8 @@ core::Result<NodeAddress> ParseNodeUrl(std::string_view url) {
   }
   while (!path.empty() && path.back() == '/') path.remove_suffix(1);
   a.base_path = std::string(path);
-  a.url = "http://" + (ipv6 ? "[" + a.host + "]" : a.host) + ":" + a.port + a.base_path;
+  a.url = (a.tls ? "https://" : "http://") + (ipv6 ? "[" + a.host + "]" : a.host) + ":" + a.port +
+          a.base_path;
   return a;
 }
 
@@ -165,7 +225,10 @@ struct HttpClient::Impl {
   NodeAddress address;
   HttpClientOptions options;
   asio::io_context ioc;
+  // One of the two is open while connected: `stream` for http, `tls_stream` for https.
   std::optional<beast::tcp_stream> stream;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> tls_stream;
+  std::optional<asio::ssl::context> ssl_ctx;  // Made on the first https connection.
   // Bounded, so that one read step brings at most this much of an answer into memory.
   beast::flat_buffer buffer{kReadBufferBytesMax};
   uint64_t connections_opened = 0;
@@ -180,14 +243,94 @@ struct HttpClient::Impl {
     ioc.run();
   }
 
+  bool Connected() const { return stream.has_value() || tls_stream.has_value(); }
+
+  // REQUIRES: Connected().
+  beast::tcp_stream& Lowest() {
+    return tls_stream ? beast::get_lowest_layer(*tls_stream) : *stream;
+  }
+
+  // Runs `f` on the open connection's stream, whichever kind it is.
+  template <class F>
+  void WithStream(F&& f) {
+    if (tls_stream) {
+      f(*tls_stream);
+    } else {
+      f(*stream);
+    }
+  }
+
+  // No TLS close_notify: every answer is framed by HTTP, so nothing is lost without it.
   void Close() {
-    if (!stream) return;
+    if (!Connected()) return;
     beast::error_code ignored;
-    stream->socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream->socket().close(ignored);
+    Lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    Lowest().socket().close(ignored);
     stream.reset();
+    tls_stream.reset();
     buffer.clear();
     requests_on_connection = 0;
+  }
+
+  core::Status MakeSslContext() {
+    if (ssl_ctx) return core::Status::Ok();
+    asio::ssl::context ctx(asio::ssl::context::tls_client);
+    SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
+    const std::string& ca_file = options.ca_file.empty() ? DefaultCaFile() : options.ca_file;
+    if (ca_file.empty()) {
+      if (SSL_CTX_set_default_verify_paths(ctx.native_handle()) != 1) {
+        return core::Status::IoError(CannotReach("cannot load the system's CA certificates (" +
+                                                 OpenSslReason("unknown") + ")"));
+      }
+    } else {
+      HM_RETURN_IF_ERROR(LoadCaFile(ctx.native_handle(), ca_file));
+    }
+    ctx.set_verify_mode(asio::ssl::verify_peer);
+    ssl_ctx.emplace(std::move(ctx));
+    return core::Status::Ok();
+  }
+
+  // Sets up name checks on the fresh `tls_stream` and runs the handshake.
+  core::Status Handshake(uint32_t connect_timeout_ms) {
+    SSL* ssl = tls_stream->native_handle();
+    beast::error_code ec;
+    asio::ip::make_address(address.host, ec);
+    const bool is_ip = !ec;
+    if (is_ip) {
+      X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+      if (X509_VERIFY_PARAM_set1_ip_asc(param, address.host.c_str()) != 1) {
+        return core::Status::IoError(CannotReach("cannot check the address " + address.host));
+      }
+    } else {
+      // SNI is for names only (RFC 6066 forbids IP literals there).
+      if (SSL_set_tlsext_host_name(ssl, address.host.c_str()) != 1 ||
+          SSL_set1_host(ssl, address.host.c_str()) != 1) {
+        return core::Status::IoError(CannotReach("cannot check the name " + address.host));
+      }
+    }
+    Lowest().expires_after(std::chrono::milliseconds(connect_timeout_ms));
+    ec = asio::error::would_block;
+    tls_stream->async_handshake(asio::ssl::stream_base::client,
+                                [&ec](const beast::error_code& e) { ec = e; });
+    RunAll();
+    if (!ec) return core::Status::Ok();
+    if (ec == beast::error::timeout) {
+      return core::Status::IoError(
+          CannotReach("no TLS handshake within " + Seconds(connect_timeout_ms)));
+    }
+    const long verify = SSL_get_verify_result(ssl);
+    if (verify != X509_V_OK) {
+      std::string m =
+          "certificate verify failed (" + std::string(X509_verify_cert_error_string(verify)) + ")";
+      if (IssuerError(verify)) m += "; pass --cacert FILE if the node uses a private CA";
+      return core::Status::IoError(CannotReach(m));
+    }
+    if (ec.category() == asio::error::get_ssl_category()) {
+      return core::Status::IoError(CannotReach(
+          "TLS handshake failed (" + Describe(ec) +
+          "); is the node serving https on this port? (an http:// node needs an http:// URL)"));
+    }
+    return core::Status::IoError(CannotReach("TLS handshake failed: " + Describe(ec)));
   }
 
   std::string CannotReach(std::string_view why) const {
@@ -204,14 +347,20 @@ struct HttpClient::Impl {
     const tcp::resolver::results_type endpoints = resolver.resolve(address.host, address.port, ec);
     if (ec) return core::Status::IoError(CannotReach(Describe(ec)));
 
-    stream.emplace(ioc);
-    stream->expires_after(std::chrono::milliseconds(connect_timeout_ms));
+    if (address.tls) {
+      HM_RETURN_IF_ERROR(MakeSslContext());
+      tls_stream.emplace(ioc, *ssl_ctx);
+    } else {
+      stream.emplace(ioc);
+    }
+    Lowest().expires_after(std::chrono::milliseconds(connect_timeout_ms));
     ec = asio::error::would_block;
-    stream->async_connect(endpoints,
-                          [&ec](const beast::error_code& e, const tcp::endpoint&) { ec = e; });
+    Lowest().async_connect(endpoints,
+                           [&ec](const beast::error_code& e, const tcp::endpoint&) { ec = e; });
     RunAll();
     if (ec) {
       stream.reset();
+      tls_stream.reset();
       if (ec == beast::error::timeout) {
         return core::Status::IoError(
             CannotReach("no connection within " + Seconds(connect_timeout_ms)));
@@ -219,7 +368,14 @@ struct HttpClient::Impl {
       return core::Status::IoError(CannotReach(Describe(ec)));
     }
     beast::error_code ignored;
-    stream->socket().set_option(tcp::no_delay(true), ignored);
+    Lowest().socket().set_option(tcp::no_delay(true), ignored);
+    if (address.tls) {
+      core::Status s = Handshake(connect_timeout_ms);
+      if (!s.ok()) {
+        Close();
+        return s;
+      }
+    }
     ++connections_opened;
     requests_on_connection = 0;
     buffer.clear();
@@ -234,10 +390,12 @@ struct HttpClient::Impl {
     *stale = false;
     const bool reused = requests_on_connection > 0;
     ++requests_on_connection;
-    stream->expires_after(std::chrono::milliseconds(timeout_ms));
+    Lowest().expires_after(std::chrono::milliseconds(timeout_ms));
 
     beast::error_code ec = asio::error::would_block;
-    http::async_write(*stream, req, [&ec](const beast::error_code& e, size_t) { ec = e; });
+    WithStream([&](auto& s) {
+      http::async_write(s, req, [&ec](const beast::error_code& e, size_t) { ec = e; });
+    });
     RunAll();
     if (ec) {
       Close();
@@ -313,9 +471,11 @@ struct HttpClient::Impl {
     };
 
     beast::error_code ec = asio::error::would_block;
-    http::async_read_header(*stream, buffer, *parser, [&](const beast::error_code& e, size_t n) {
-      ec = e;
-      bytes_parsed += n;
+    WithStream([&](auto& s) {
+      http::async_read_header(s, buffer, *parser, [&](const beast::error_code& e, size_t n) {
+        ec = e;
+        bytes_parsed += n;
+      });
     });
     RunAll();
     if (ec) return failed(ec);
@@ -324,9 +484,11 @@ struct HttpClient::Impl {
     }
     while (!parser->is_done()) {
       ec = asio::error::would_block;
-      http::async_read_some(*stream, buffer, *parser, [&](const beast::error_code& e, size_t n) {
-        ec = e;
-        bytes_parsed += n;
+      WithStream([&](auto& s) {
+        http::async_read_some(s, buffer, *parser, [&](const beast::error_code& e, size_t n) {
+          ec = e;
+          bytes_parsed += n;
+        });
       });
       RunAll();
       if (ec) return failed(ec);
@@ -373,9 +535,11 @@ struct HttpClient::Impl {
   core::Status StreamOn(http::request<http::empty_body>& req,
                         const std::function<bool(std::string_view)>& on_data) {
     const uint32_t timeout_ms = options.request_timeout_ms;
-    stream->expires_after(std::chrono::milliseconds(timeout_ms));
+    Lowest().expires_after(std::chrono::milliseconds(timeout_ms));
     beast::error_code ec = asio::error::would_block;
-    http::async_write(*stream, req, [&ec](const beast::error_code& e, size_t) { ec = e; });
+    WithStream([&](auto& s) {
+      http::async_write(s, req, [&ec](const beast::error_code& e, size_t) { ec = e; });
+    });
     RunAll();
     if (ec == beast::error::timeout) {
       return core::Status::IoError("node at " + address.url + " did not take the request within " +
@@ -392,8 +556,10 @@ struct HttpClient::Impl {
     // boost::none: Beast 1.74 compares a Content-Length against it and always fails.)
     parser.body_limit(std::numeric_limits<uint64_t>::max());
     ec = asio::error::would_block;
-    http::async_read_header(*stream, buffer, parser,
-                            [&ec](const beast::error_code& e, size_t) { ec = e; });
+    WithStream([&](auto& s) {
+      http::async_read_header(s, buffer, parser,
+                              [&ec](const beast::error_code& e, size_t) { ec = e; });
+    });
     RunAll();
     if (ec) return StreamReadError(ec, /*in_body=*/false, timeout_ms);
 
@@ -409,14 +575,16 @@ struct HttpClient::Impl {
       // The error answer is short and has the request's deadline; the stream has none.
       if (ok) {
         if (options.stream_idle_timeout_ms != 0) {
-          stream->expires_after(std::chrono::milliseconds(options.stream_idle_timeout_ms));
+          Lowest().expires_after(std::chrono::milliseconds(options.stream_idle_timeout_ms));
         } else {
-          stream->expires_never();
+          Lowest().expires_never();
         }
       }
       ec = asio::error::would_block;
-      http::async_read_some(*stream, buffer, parser,
-                            [&ec](const beast::error_code& e, size_t) { ec = e; });
+      WithStream([&](auto& s) {
+        http::async_read_some(s, buffer, parser,
+                              [&ec](const beast::error_code& e, size_t) { ec = e; });
+      });
       RunAll();
       if (ec == http::error::need_buffer) ec = {};
       const size_t n = piece.size() - parser.get().body().size;
@@ -457,8 +625,9 @@ struct HttpClient::Impl {
                                    " sent a chunk header or trailer larger than " +
                                    FormatSize(kReadBufferBytesMax));
     }
-    if (in_body && (ec == http::error::partial_message || ec == asio::error::eof ||
-                    ec == asio::error::connection_reset)) {
+    if (in_body &&
+        (ec == http::error::partial_message || ec == asio::error::eof ||
+         ec == asio::error::connection_reset || ec == asio::ssl::error::stream_truncated)) {
       return core::Status::IoError("node at " + address.url +
                                    " closed the connection in the middle of the stream");
     }
@@ -517,7 +686,7 @@ struct HttpClient::Impl {
     // At most two attempts: the second only when the first met a connection the node had
     // closed while it sat idle.
     for (int attempt = 0;; ++attempt) {
-      if (!stream) {
+      if (!Connected()) {
         core::Status s = Connect();
         if (!s.ok()) return s;
       }

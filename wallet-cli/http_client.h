@@ -4,8 +4,10 @@
 // gate to Boost.Beast and Asio: nothing else in wallet-cli includes them, so the rest of the CLI
 // stays plain C++ and the choice of HTTP library can change in one file.
 //
-// Plain http:// only: TLS for the node's API is out of scope for now, and an https:// URL is
-// refused with a message that says so rather than silently sent in the clear.
+// http:// and https://. Over https the node's certificate chain is verified against the system's
+// CA store (OpenSSL's default paths) or, when one is set, a CA file (--cacert), and its name
+// against the URL's host (a DNS name, or an IP address literal); there is no way to skip the
+// check. TLS 1.2 at least.
 
 #include <cstddef>
 #include <cstdint>
@@ -25,15 +27,17 @@ namespace hallmark::wallet {
 // Value type.
 struct NodeAddress {
   std::string host;       // Name or address; an IPv6 address without its brackets.
-  std::string port;       // Digits; "80" when the URL gives none.
+  std::string port;       // Digits; "80" (or "443" for https) when the URL gives none.
   std::string base_path;  // "" or "/prefix" without a trailing '/'; prepended to every target.
   std::string url;        // Normalised, for messages: "http://127.0.0.1:7800".
+  bool tls = false;       // https://
 };
 
 inline constexpr size_t kNodeUrlBytesMax = 2048;
 
-// Accepts "http://host[:port][/base]" and, as a convenience, "host:port" (http assumed). Refuses
-// https (not supported yet), user info, query strings and fragments with kInvalidInput.
+// Accepts "http://host[:port][/base]", "https://host[:port][/base]" and, as a convenience,
+// "host:port" (http assumed). Refuses other schemes, user info, query strings and fragments with
+// kInvalidInput.
 core::Result<NodeAddress> ParseNodeUrl(std::string_view url);
 
 // An answer from the node, whatever its status code.
@@ -56,7 +60,17 @@ struct HttpClientOptions {
   // Stream(): the longest wait for the next bytes of a streamed body; 0 waits forever (a feed
   // with heartbeats can set it to a few heartbeat periods to notice a dead link).
   uint32_t stream_idle_timeout_ms = 0;
+  // https: the PEM file of the CA certificates trusted for the node's chain. Empty: the
+  // process-wide default (SetDefaultCaFile), and when that is empty too, the system's CA store.
+  std::string ca_file;
 };
+
+// Sets the process-wide CA file for https (the CLI's --cacert / $HALLMARK_CACERT); "" goes back
+// to the system's CA store. The file is read once here: kInvalidInput when it cannot be read or
+// holds no PEM certificate, and the default is then left as it was. Call it before clients are
+// made, from one thread.
+core::Status SetDefaultCaFile(const std::string& path);
+const std::string& DefaultCaFile();
 
 // Stream(): the largest piece handed to on_data at once, and the most of a non-2xx answer's
 // body that is read (to quote the node's ErrorResponse).
@@ -69,7 +83,10 @@ inline constexpr size_t kStreamErrorBytesMax = 64 * 1024;
 // request the CLI makes, including a record submission, which the node answers idempotently.
 //
 // Transport failures come back as kIoError with a message naming the node, e.g.
-// "cannot reach node at http://127.0.0.1:7800: connection refused". Any HTTP status is a
+// "cannot reach node at http://127.0.0.1:7800: connection refused", or over https
+// "cannot reach node at https://127.0.0.1:7443: certificate verify failed (unable to get local
+// issuer certificate); pass --cacert FILE if the node uses a private CA". The TLS handshake
+// counts as part of connecting (connect timeout). Any HTTP status is a
 // successful exchange; interpreting it is the caller's job.
 //
 // Not thread-safe: one client belongs to one thread. Movable, not copyable.

@@ -3,9 +3,12 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/detect_ssl.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
@@ -14,17 +17,25 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/status.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <deque>
+#include <fstream>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
 #include <vector>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
 
 #include "node/http/content.h"
 #include "node/http/rate_limiter.h"
@@ -164,7 +175,24 @@ void AppendStreamHead(std::string* out, const Response& res, bool chunked) {
   out->append("Connection: close\r\n\r\n");
 }
 
-class Session;
+// What the server, its listener and channels need of a connection, whatever its transport.
+class SessionBase : public std::enable_shared_from_this<SessionBase> {
+ public:
+  virtual ~SessionBase() = default;
+  virtual void Start() = 0;
+  // REQUIRES: on the session's strand.
+  virtual void Close() = 0;
+  // REQUIRES: on the session's strand.
+  virtual void PumpStream() = 0;
+  virtual tcp::socket::executor_type executor() = 0;
+};
+
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// The answer to plain HTTP on a TLS port.
+constexpr std::string_view kHttpsOnly =
+    "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 28\r\n"
+    "Connection: close\r\n\r\nthis port serves HTTPS only\n";
 
 // What the listener and all connections share. Immutable after construction except for the
 // atomics and the session table (behind its mutex).
@@ -261,6 +289,8 @@ struct ServerCore {
   Gauge* streams_active_metric = nullptr;
   std::array<Counter*, kStreamDropCount> stream_dropped_metric{};
   std::string refusal;
+  // Set by HttpServer::Start() before the first accept when the server speaks TLS.
+  std::optional<asio::ssl::context> tls;
 
   std::atomic<bool> stopping{false};
   std::atomic<uint64_t> accepted{0};
@@ -274,15 +304,15 @@ struct ServerCore {
   std::atomic<uint64_t> streams_dropped{0};
 
   std::mutex sessions_mu;
-  std::unordered_map<uint64_t, std::weak_ptr<Session>> sessions;  // Guarded by sessions_mu.
-  uint64_t next_session_id = 0;                                   // Guarded by sessions_mu.
+  std::unordered_map<uint64_t, std::weak_ptr<SessionBase>> sessions;  // Guarded by sessions_mu.
+  uint64_t next_session_id = 0;                                       // Guarded by sessions_mu.
 };
 
 // The shared half of a streamed answer: producers write into it from any thread, the session
 // takes from it on its strand. Everything is behind one mutex, held only to move strings.
 class StreamChannel final : public StreamSink {
  public:
-  StreamChannel(std::weak_ptr<Session> session, asio::any_io_executor strand, size_t bytes_max)
+  StreamChannel(std::weak_ptr<SessionBase> session, asio::any_io_executor strand, size_t bytes_max)
       : session_(std::move(session)), strand_(std::move(strand)), bytes_max_(bytes_max) {}
 
   bool Write(std::string bytes) override {
@@ -380,7 +410,7 @@ class StreamChannel final : public StreamSink {
   }
   void KickLocked();  // Posts one Pump to the session unless one is pending.
 
-  const std::weak_ptr<Session> session_;
+  const std::weak_ptr<SessionBase> session_;
   const asio::any_io_executor strand_;
   const size_t bytes_max_;
   mutable std::mutex mu_;
@@ -403,17 +433,24 @@ class StreamChannel final : public StreamSink {
 // StreamChannel to the producer, writes whatever is queued (one socket write at a time, each
 // bounded by the write timeout), and watches the socket for the client leaving. It is not idle
 // meanwhile (no idle timeout) and still counts as an open connection.
-class Session : public std::enable_shared_from_this<Session> {
+//
+// `Stream` is beast::tcp_stream for HTTP or TlsStream for HTTPS; a TLS session first checks that
+// the client speaks TLS and runs the handshake, both within the header timeout.
+template <class Stream>
+class Session final : public SessionBase {
  public:
-  Session(tcp::socket socket, std::shared_ptr<ServerCore> core)
-      : stream_(std::move(socket)), core_(std::move(core)) {
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+
+  template <class... Args>
+  Session(tcp::socket socket, std::shared_ptr<ServerCore> core, Args&... args)
+      : stream_(std::move(socket), args...), core_(std::move(core)) {
     core_->active.fetch_add(1);
     if (core_->active_metric != nullptr) core_->active_metric->Inc();
     beast::error_code ec;
-    tcp::endpoint remote = stream_.socket().remote_endpoint(ec);
+    tcp::endpoint remote = Lowest().socket().remote_endpoint(ec);
     if (!ec) remote_ = remote.address();
     // Responses go out in one write; waiting to coalesce them only adds latency.
-    stream_.socket().set_option(tcp::no_delay(true), ec);
+    Lowest().socket().set_option(tcp::no_delay(true), ec);
   }
 
   ~Session() {
@@ -436,31 +473,37 @@ class Session : public std::enable_shared_from_this<Session> {
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  void Start() {
+  void Start() override {
     {
       std::lock_guard lock(core_->sessions_mu);
       id_ = core_->next_session_id++;
       core_->sessions.emplace(id_, weak_from_this());
       registered_ = true;
     }
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->ReadNext(); });
+    asio::dispatch(stream_.get_executor(), [self = Self()] {
+      if constexpr (kTls) {
+        self->DetectTls();
+      } else {
+        self->ReadNext();
+      }
+    });
   }
 
   // REQUIRES: on the session's strand.
-  void Close() {
+  void Close() override {
     if (channel_ != nullptr && !stream_over_) {
       return FinishStream("server stopping", std::nullopt, /*graceful=*/false);
     }
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-    stream_.close();
+    Lowest().socket().shutdown(tcp::socket::shutdown_both, ec);
+    Lowest().close();
   }
 
-  tcp::socket::executor_type executor() { return stream_.get_executor(); }
+  tcp::socket::executor_type executor() override { return stream_.get_executor(); }
 
   // Writes what the stream's producer queued, or ends the stream as it asked.
   // REQUIRES: on the session's strand.
-  void PumpStream() {
+  void PumpStream() override {
     if (stream_over_) return;
     StreamChannel::Next next = channel_->Take(stream_writing_);
     if (next.abort) return FinishStream(std::move(*next.abort), next.drop, /*graceful=*/false);
@@ -470,9 +513,9 @@ class Session : public std::enable_shared_from_this<Session> {
       if (!chunked_) return FinishStream("ended", std::nullopt, /*graceful=*/true);
       static constexpr std::string_view kLastChunk = "0\r\n\r\n";
       stream_writing_ = true;
-      stream_.expires_after(Ms(core_->limits.write_timeout_ms));
+      Lowest().expires_after(Ms(core_->limits.write_timeout_ms));
       asio::async_write(stream_, asio::buffer(kLastChunk.data(), kLastChunk.size()),
-                        [self = shared_from_this()](beast::error_code ec, size_t) {
+                        [self = Self()](beast::error_code ec, size_t) {
                           self->stream_writing_ = false;
                           if (ec) return self->OnStreamWriteError(ec);
                           self->FinishStream("ended", std::nullopt, /*graceful=*/true);
@@ -481,14 +524,74 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
  private:
+  std::shared_ptr<Session> Self() { return std::static_pointer_cast<Session>(shared_from_this()); }
+  beast::tcp_stream& Lowest() { return beast::get_lowest_layer(stream_); }
+
+  // TLS only: the first bytes must start a TLS handshake (a record of type 0x16); anything else
+  // gets a plain-text 400 and the connection closes. The handshake then consumes what was read.
+  void DetectTls() {
+    if (core_->stopping.load()) return Close();
+    Lowest().expires_after(Ms(core_->limits.header_timeout_ms));
+    beast::async_detect_ssl(Lowest(), buffer_, [self = Self()](beast::error_code ec, bool tls) {
+      if (ec) {
+        if (ec == beast::error::timeout) self->core_->Count(Rejection::kHeaderTimeout);
+        return;
+      }
+      if (!tls) return self->RefusePlain();
+      self->Handshake();
+    });
+  }
+
+  void Handshake() {
+    if constexpr (kTls) {
+      stream_.async_handshake(asio::ssl::stream_base::server, buffer_.data(),
+                              [self = Self()](beast::error_code ec, size_t used) {
+                                if (ec) {
+                                  if (ec == beast::error::timeout) {
+                                    self->core_->Count(Rejection::kHeaderTimeout);
+                                  }
+                                  return;  // A client that does not trust us, or not TLS.
+                                }
+                                self->buffer_.consume(used);
+                                self->ReadNext();
+                              });
+    }
+  }
+
+  void RefusePlain() {
+    core_->Count(Rejection::kMalformed);
+    Lowest().expires_after(Ms(core_->limits.write_timeout_ms));
+    asio::async_write(Lowest(), asio::buffer(kHttpsOnly.data(), kHttpsOnly.size()),
+                      [self = Self()](beast::error_code ec, size_t) {
+                        if (ec) return;
+                        beast::error_code ignored;
+                        self->Lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+                        self->Lowest().expires_after(Ms(http_limits::kLingerMs));
+                        self->DrainPlain();
+                      });
+  }
+
+  // As Drain, below the TLS layer.
+  void DrainPlain() {
+    buffer_.consume(buffer_.size());
+    Lowest().async_read_some(buffer_.prepare(kReadChunkBytes),
+                             [self = Self()](beast::error_code ec, size_t n) {
+                               if (ec) return;
+                               self->drained_ += n;
+                               if (self->drained_ < http_limits::kLingerBytesMax) {
+                                 self->DrainPlain();
+                               }
+                             });
+  }
+
   void ReadNext() {
     if (core_->stopping.load()) return Close();
     if (buffer_.size() > 0) return ReadHeader();  // A pipelined request is already here.
     // Nor to the read buffer a large body grew; thousands of idle connections add up.
     if (buffer_.capacity() > kIdleBufferBytesMax) buffer_.shrink_to_fit();
-    stream_.expires_after(Ms(core_->limits.idle_timeout_ms));
+    Lowest().expires_after(Ms(core_->limits.idle_timeout_ms));
     stream_.async_read_some(buffer_.prepare(kReadChunkBytes),
-                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                            [self = Self()](beast::error_code ec, size_t n) {
                               // Idle timeout, the client left, or Stop(): nothing to answer.
                               if (ec) return;
                               self->buffer_.commit(n);
@@ -501,7 +604,7 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->header_limit(core_->limits.header_bytes_max);
     parser_->body_limit(core_->limits.body_bytes_max);
     header_bytes_ = 0;
-    stream_.expires_after(Ms(core_->limits.header_timeout_ms));
+    Lowest().expires_after(Ms(core_->limits.header_timeout_ms));
     ParseHeader();
   }
 
@@ -525,7 +628,7 @@ class Session : public std::enable_shared_from_this<Session> {
       return OnReadError(http::error::header_limit, /*in_body=*/false);
     }
     stream_.async_read_some(buffer_.prepare(kReadChunkBytes),
-                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                            [self = Self()](beast::error_code ec, size_t n) {
                               if (ec) return self->OnReadError(ec, /*in_body=*/false);
                               self->buffer_.commit(n);
                               self->ParseHeader();
@@ -551,9 +654,9 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (!parser_->is_done() &&
         beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
-      stream_.expires_after(Ms(core_->limits.write_timeout_ms));
+      Lowest().expires_after(Ms(core_->limits.write_timeout_ms));
       asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
-                        [self = shared_from_this()](beast::error_code ec, size_t) {
+                        [self = Self()](beast::error_code ec, size_t) {
                           if (!ec) self->ReadBody();
                         });
       return;
@@ -563,12 +666,11 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void ReadBody() {
     if (parser_->is_done()) return Handle();
-    stream_.expires_after(Ms(core_->limits.body_timeout_ms));
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
-                       if (ec) return self->OnReadError(ec, /*in_body=*/true);
-                       self->Handle();
-                     });
+    Lowest().expires_after(Ms(core_->limits.body_timeout_ms));
+    http::async_read(stream_, buffer_, *parser_, [self = Self()](beast::error_code ec, size_t) {
+      if (ec) return self->OnReadError(ec, /*in_body=*/true);
+      self->Handle();
+    });
   }
 
   void OnReadError(beast::error_code ec, bool in_body) {
@@ -632,13 +734,18 @@ class Session : public std::enable_shared_from_this<Session> {
     route_index_ = route_index;
     head_.clear();
     bool with_body = AppendHead(&head_, response_, close, version == 10);
+    if constexpr (kTls) {
+      // One buffer: Beast's ssl_stream (its flat_stream) sent only the head of a two-buffer
+      // answer whose body was large. The copy is small next to the encryption.
+      if (with_body) head_ += response_.body;
+      with_body = false;
+    }
     std::array<asio::const_buffer, 2> buffers = {
         asio::buffer(head_), with_body ? asio::buffer(response_.body) : asio::const_buffer()};
-    stream_.expires_after(Ms(core_->limits.write_timeout_ms));
-    asio::async_write(stream_, buffers,
-                      [self = shared_from_this(), close](beast::error_code ec, size_t) {
-                        self->OnWrite(ec, close);
-                      });
+    Lowest().expires_after(Ms(core_->limits.write_timeout_ms));
+    asio::async_write(stream_, buffers, [self = Self(), close](beast::error_code ec, size_t) {
+      self->OnWrite(ec, close);
+    });
   }
 
   // Counts a response as written (for a stream: its head), with its route's metrics.
@@ -681,17 +788,16 @@ class Session : public std::enable_shared_from_this<Session> {
     core_->streams_active.fetch_add(1);
     if (core_->streams_active_metric != nullptr) core_->streams_active_metric->Inc();
     // Nothing more will be read but the client's leaving; that read has no deadline.
-    stream_.expires_never();
+    Lowest().expires_never();
     WatchClient();
     stream_writing_ = true;
-    stream_.expires_after(Ms(core_->limits.write_timeout_ms));
-    asio::async_write(stream_, asio::buffer(head_),
-                      [self = shared_from_this()](beast::error_code ec, size_t) {
-                        self->stream_writing_ = false;
-                        self->CountResponse();
-                        if (ec) return self->OnStreamWriteError(ec);
-                        self->PumpStream();
-                      });
+    Lowest().expires_after(Ms(core_->limits.write_timeout_ms));
+    asio::async_write(stream_, asio::buffer(head_), [self = Self()](beast::error_code ec, size_t) {
+      self->stream_writing_ = false;
+      self->CountResponse();
+      if (ec) return self->OnStreamWriteError(ec);
+      self->PumpStream();
+    });
     if (body_->start) {
       try {
         body_->start(channel_);
@@ -707,22 +813,22 @@ class Session : public std::enable_shared_from_this<Session> {
   // client closes the connection or the session closes it.
   void WatchClient() {
     buffer_.consume(buffer_.size());
-    stream_.async_read_some(buffer_.prepare(kReadChunkBytes), [self = shared_from_this()](
-                                                                  beast::error_code ec, size_t) {
-      if (self->stream_over_) {
-        // The stream ended: this read was cancelled, or saw more bytes, so linger.
-        if (self->lingering_ && (!ec || ec == asio::error::operation_aborted)) {
-          self->stream_.expires_after(Ms(http_limits::kLingerMs));
-          self->Drain();
-        }
-        return;
-      }
-      // A write timeout closes the socket, which aborts this read too; the write's own
-      // completion then tells the slow reader apart from a client that left.
-      if (ec == asio::error::operation_aborted && self->stream_writing_) return;
-      if (ec) return self->FinishStream("client closed", std::nullopt, /*graceful=*/false);
-      self->WatchClient();
-    });
+    stream_.async_read_some(
+        buffer_.prepare(kReadChunkBytes), [self = Self()](beast::error_code ec, size_t) {
+          if (self->stream_over_) {
+            // The stream ended: this read was cancelled, or saw more bytes, so linger.
+            if (self->lingering_ && (!ec || ec == asio::error::operation_aborted)) {
+              self->Lowest().expires_after(Ms(http_limits::kLingerMs));
+              self->Drain();
+            }
+            return;
+          }
+          // A write timeout closes the socket, which aborts this read too; the write's own
+          // completion then tells the slow reader apart from a client that left.
+          if (ec == asio::error::operation_aborted && self->stream_writing_) return;
+          if (ec) return self->FinishStream("client closed", std::nullopt, /*graceful=*/false);
+          self->WatchClient();
+        });
   }
 
   void WriteChunks(std::vector<std::string> chunks) {
@@ -745,16 +851,21 @@ class Session : public std::enable_shared_from_this<Session> {
       if (chunked_) buffers_.push_back(asio::buffer(kCrLf.data(), kCrLf.size()));
       payload += chunks_[i].size();
     }
+    if constexpr (kTls) {
+      // One buffer, as in Send(): see there.
+      flat_.clear();
+      for (const auto& b : buffers_) flat_.append(static_cast<const char*>(b.data()), b.size());
+      buffers_.assign(1, asio::buffer(flat_));
+    }
     stream_writing_ = true;
-    stream_.expires_after(Ms(core_->limits.write_timeout_ms));
-    asio::async_write(stream_, buffers_,
-                      [self = shared_from_this(), payload](beast::error_code ec, size_t) {
-                        self->stream_writing_ = false;
-                        self->channel_->Written(payload);
-                        self->chunks_.clear();
-                        if (ec) return self->OnStreamWriteError(ec);
-                        self->PumpStream();
-                      });
+    Lowest().expires_after(Ms(core_->limits.write_timeout_ms));
+    asio::async_write(stream_, buffers_, [self = Self(), payload](beast::error_code ec, size_t) {
+      self->stream_writing_ = false;
+      self->channel_->Written(payload);
+      self->chunks_.clear();
+      if (ec) return self->OnStreamWriteError(ec);
+      self->PumpStream();
+    });
   }
 
   void OnStreamWriteError(beast::error_code ec) {
@@ -786,16 +897,16 @@ class Session : public std::enable_shared_from_this<Session> {
     NotifyStreamClosed(reason);
     if (!graceful) {
       beast::error_code ec;
-      stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-      stream_.close();
+      Lowest().socket().shutdown(tcp::socket::shutdown_both, ec);
+      Lowest().close();
       return;
     }
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    if (ec) return stream_.close();
+    Lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) return Lowest().close();
     // The watch read completes (cancelled) and starts the linger.
     lingering_ = true;
-    stream_.cancel();
+    Lowest().cancel();
   }
 
   void NotifyStreamClosed(std::string_view reason) {
@@ -815,16 +926,16 @@ class Session : public std::enable_shared_from_this<Session> {
   // client reads it.
   void Linger() {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    Lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
     if (ec) return;
-    stream_.expires_after(Ms(http_limits::kLingerMs));
+    Lowest().expires_after(Ms(http_limits::kLingerMs));
     Drain();
   }
 
   void Drain() {
     buffer_.consume(buffer_.size());
     stream_.async_read_some(buffer_.prepare(kReadChunkBytes),
-                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                            [self = Self()](beast::error_code ec, size_t n) {
                               // End of stream: the client has our answer and closed too.
                               if (ec) return;
                               self->buffer_.commit(n);
@@ -833,7 +944,7 @@ class Session : public std::enable_shared_from_this<Session> {
                             });
   }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   std::shared_ptr<ServerCore> core_;
   asio::ip::address remote_;
   beast::flat_buffer buffer_;
@@ -854,6 +965,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::vector<std::string> chunks_;       // Being written.
   std::vector<std::string> chunk_sizes_;  // Their chunk-size lines.
   std::vector<asio::const_buffer> buffers_;
+  std::string flat_;  // TLS: buffers_ copied into one.
   bool chunked_ = false;
   bool stream_writing_ = false;
   bool stream_over_ = false;
@@ -929,7 +1041,12 @@ class Listener : public std::enable_shared_from_this<Listener> {
       Refuse(std::move(socket));
     } else {
       // The session counts itself as active first, so that accepted never runs ahead of it.
-      auto session = std::make_shared<Session>(std::move(socket), core_);
+      std::shared_ptr<SessionBase> session;
+      if (core_->tls) {
+        session = std::make_shared<Session<TlsStream>>(std::move(socket), core_, *core_->tls);
+      } else {
+        session = std::make_shared<Session<beast::tcp_stream>>(std::move(socket), core_);
+      }
       core_->accepted.fetch_add(1);
       if (core_->accepted_metric != nullptr) core_->accepted_metric->Inc();
       session->Start();
@@ -955,6 +1072,59 @@ class Listener : public std::enable_shared_from_this<Listener> {
   Clock::time_point last_error_log_;
 };
 
+// The server's TLS context from the certificate chain and key files; the errors name them.
+core::Status MakeTlsContext(const HttpServerOptions& o, std::optional<asio::ssl::context>* out) {
+  if (o.tls_cert_file.empty() && o.tls_key_file.empty()) return core::Status::Ok();
+  if (o.tls_cert_file.empty() || o.tls_key_file.empty()) {
+    return core::Status::InvalidInput(
+        "TLS needs both a certificate file and a key file, or neither");
+  }
+  for (const std::string* path : {&o.tls_cert_file, &o.tls_key_file}) {
+    std::ifstream in(*path, std::ios::binary);
+    if (!in) {
+      return core::Status::InvalidInput(std::string("cannot read the TLS ") +
+                                        (path == &o.tls_cert_file ? "certificate" : "key") +
+                                        " file " + *path + ": " + std::strerror(errno));
+    }
+  }
+  auto reason = [] {
+    const unsigned long e = ERR_get_error();
+    ERR_clear_error();
+    const char* r = e != 0 ? ERR_reason_error_string(e) : nullptr;
+    return std::string(r != nullptr ? r : "unknown reason");
+  };
+  asio::ssl::context ctx(asio::ssl::context::tls_server);
+  ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                  asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                  asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+  SSL_CTX* native = ctx.native_handle();
+  SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
+  ERR_clear_error();
+  if (SSL_CTX_use_certificate_chain_file(native, o.tls_cert_file.c_str()) != 1) {
+    return core::Status::InvalidInput("the TLS certificate file " + o.tls_cert_file +
+                                      " holds no usable PEM certificate (" + reason() + ")");
+  }
+  BIO* bio = BIO_new_file(o.tls_key_file.c_str(), "r");
+  // No passphrase callback: an encrypted key is refused rather than prompted for.
+  EVP_PKEY* key =
+      bio != nullptr ? PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr) : nullptr;
+  BIO_free(bio);
+  if (key == nullptr) {
+    return core::Status::InvalidInput("the TLS key file " + o.tls_key_file +
+                                      " holds no usable unencrypted PEM private key (" + reason() +
+                                      ")");
+  }
+  const bool used = SSL_CTX_use_PrivateKey(native, key) == 1;
+  EVP_PKEY_free(key);
+  if (!used || SSL_CTX_check_private_key(native) != 1) {
+    ERR_clear_error();
+    return core::Status::InvalidInput("the TLS key file " + o.tls_key_file +
+                                      " does not match the certificate in " + o.tls_cert_file);
+  }
+  out->emplace(std::move(ctx));
+  return core::Status::Ok();
+}
+
 }  // namespace http_internal
 
 HttpServer::HttpServer(boost::asio::io_context& io, Router router, HttpServerOptions options)
@@ -967,6 +1137,7 @@ HttpServer::~HttpServer() {
 
 core::Status HttpServer::Start() {
   HM_ASSERT_MSG(listener_ == nullptr, "HttpServer::Start called twice");
+  HM_RETURN_IF_ERROR(http_internal::MakeTlsContext(core_->options, &core_->tls));
   auto listener = std::make_shared<http_internal::Listener>(io_, core_);
   HM_RETURN_IF_ERROR(listener->Open(core_->options.address, core_->options.port, &port_));
   listener_ = std::move(listener);
@@ -977,7 +1148,7 @@ core::Status HttpServer::Start() {
 void HttpServer::Stop() {
   if (core_->stopping.exchange(true)) return;
   if (listener_ != nullptr) listener_->Close();
-  std::vector<std::shared_ptr<http_internal::Session>> live;
+  std::vector<std::shared_ptr<http_internal::SessionBase>> live;
   {
     std::lock_guard lock(core_->sessions_mu);
     for (auto& [id, weak] : core_->sessions) {

@@ -31,6 +31,11 @@ struct HttpServerOptions {
   // Receives one line per event worth a person's attention (a handler threw, accept failed).
   // Called from io threads, possibly concurrently. Unset: lines go to stderr.
   std::function<void(std::string_view)> log;
+  // HTTPS: PEM files of the certificate chain (leaf first) and its unencrypted private key, both
+  // or neither. When set, the port serves TLS (1.2 or later) only: a client that speaks plain
+  // HTTP gets a plain-text 400 "this port serves HTTPS only". Read by Start().
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 // Counters since Start(), for tests and status pages. Plain data.
@@ -67,8 +72,9 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  // Binds, listens and starts accepting. InvalidInput when the address is not an IP literal,
-  // IoError when it cannot be listened on (taken, not ours).
+  // Binds, listens and starts accepting. InvalidInput when the address is not an IP literal or
+  // the TLS files are unusable (one without the other, unreadable, not PEM, a key that does not
+  // match the certificate), IoError when it cannot be listened on (taken, not ours).
   core::Status Start();
   // The bound port, once Start() succeeded.
   uint16_t port() const { return port_; }

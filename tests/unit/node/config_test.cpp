@@ -113,3 +113,22 @@ TEST_CASE("config: the event feed's bounds default to 2,048 feeds and 256 KiB qu
     CHECK(r.status().message().find("http.events_") != std::string::npos);
   }
 }
+
+TEST_CASE("config: http TLS files go together, both or neither") {
+  test::TempDir dir;
+  auto both = LoadWithHttp(dir, R"({"tls_cert_file": "tls.pem", "tls_key_file": "tls.key"})");
+  REQUIRE(both.ok());
+  CHECK(both->http().tls_cert_file() == "tls.pem");
+  CHECK(both->http().tls_key_file() == "tls.key");
+  auto neither = LoadWithHttp(dir, "{}");
+  REQUIRE(neither.ok());
+  CHECK(neither->http().tls_cert_file().empty());
+  for (const char* one : {R"({"tls_cert_file": "tls.pem"})", R"({"tls_key_file": "tls.key"})"}) {
+    CAPTURE(one);
+    auto c = LoadWithHttp(dir, one);
+    REQUIRE_FALSE(c.ok());
+    CHECK(c.status().code() == core::StatusCode::kInvalidInput);
+    CHECK(c.status().message().find("http.tls_cert_file and http.tls_key_file go together") !=
+          std::string::npos);
+  }
+}

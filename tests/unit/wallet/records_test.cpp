@@ -230,7 +230,7 @@ TEST_CASE("records: attributes and document digests") {
         core::StatusCode::kInvalidInput);
 }
 
-TEST_CASE("http client: node URLs are http only and normalised") {
+TEST_CASE("http client: node URLs are http or https and normalised") {
   auto a = wallet::ParseNodeUrl("http://127.0.0.1:7800").value();
   CHECK(a.host == "127.0.0.1");
   CHECK(a.port == "7800");
@@ -245,8 +245,10 @@ TEST_CASE("http client: node URLs are http only and normalised") {
   CHECK(c.url == "http://[::1]:7800");
 
   auto tls = wallet::ParseNodeUrl("https://node.example");
-  REQUIRE_FALSE(tls.ok());
-  CHECK(tls.status().message().find("https is not supported yet") != std::string::npos);
+  REQUIRE(tls.ok());
+  CHECK(tls->tls);
+  CHECK(tls->url == "https://node.example:443");
+  CHECK_FALSE(a.tls);
   for (std::string_view bad : {"ftp://x", "http://", "http://x:0", "http://x:70000", "http://x:ab",
                                "http://u@x", "http://x/?q=1", "http://::1:80", "http://[::1"}) {
     CAPTURE(bad);
@@ -361,10 +363,20 @@ TEST_CASE("cli write: a missing keystore is a file error, found before the node 
   CHECK(r.err.find("cannot reach node") == std::string::npos);
 }
 
-TEST_CASE("cli: an https node URL is refused with a reason") {
-  auto r = RunCli({"--node", "https://node.example", "show", "01/00614141000012/21/BAG-0001"});
+TEST_CASE("cli: a node URL of another scheme is refused with a reason") {
+  auto r = RunCli({"--node", "ftp://node.example", "show", "01/00614141000012/21/BAG-0001"});
   CHECK(r.code == 3);
-  CHECK(r.err.find("https is not supported yet") != std::string::npos);
+  CHECK(r.err.find("must start with http:// or https://") != std::string::npos);
+}
+
+TEST_CASE("cli: an unreadable --cacert file is a usage error, found before the node is asked") {
+  test::TempDir dir;
+  const std::string missing = (dir.path() / "missing-ca.pem").string();
+  auto r =
+      RunCli({"--node", kNowhere, "--cacert", missing, "show", "01/00614141000012/21/BAG-0001"});
+  CHECK(r.code == 3);
+  CHECK(r.err.find("hallmark: --cacert: cannot read the CA file " + missing) != std::string::npos);
+  CHECK(r.err.find("cannot reach node") == std::string::npos);
 }
 
 TEST_CASE("cli check: no ids at all is a usage error, invalid ids alone need no node") {
