@@ -324,7 +324,7 @@ Result<std::vector<pb::FeedEvent>> ReadBlockEvents(const storage::Ledger& ledger
 std::string EventFrame(const pb::FeedEvent& event) {
   // Protobuf's JSON printer escapes control characters, so the JSON is one line whatever a note
   // holds, and no data line can end the event early.
-  Result<std::string> json = core::ToJson(event, /*pretty=*/false);
+  Result<std::string> json = core::ToApiJson(event);  // One line, every field present.
   std::string out =
       "id: " + EventId(event.height(), event.position()) + "\nevent: " + event.type() + "\ndata: ";
   out += json.ok() ? *json : std::string("{}");

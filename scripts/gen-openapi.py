@@ -209,21 +209,27 @@ def paths():
             "responses": {"200": json_body("CheckResponse", "One result per id, in order"),
                           **errors("400", "413", "500")}}},
         "/v1/events": {get: {
-            "summary": "Server-Sent Events: committed changes as they happen",
-            # Being added on another branch; tests/unit/node/openapi_test.cpp fails once the
-            # node serves it, until this marker is removed.
-            "x-hallmark-pending": True,
+            "summary": "Server-Sent Events: committed records as they happen, resumable",
+            "description": "text/event-stream, chunked. Each event: `id: HEIGHT.POSITION`, "
+                           "`event: <record type>`, `data: <FeedEvent as one line of JSON>`; "
+                           "`event: caught_up` (data: a height) once the history is sent; "
+                           "`: keep-alive` comments every 15 s (docs/api.md).",
             "parameters": [
-                param("since", "query", "Replay from this height or time"),
-                param("brand", "query", "Only this brand's items"),
-                param("item", "query", "Only this item"),
-                param("type", "query", "Only records of this type"),
-                param("flag", "query", "Only flags of this kind")],
-            "responses": {"200": {"description": "An event stream (text/event-stream); each "
-                                                 "event's data is one JSON object",
+                param("since", "query", "Send the events of the blocks above this height "
+                                        "(0: the whole chain), then live; absent: live only",
+                      SCALARS["uint64"]),
+                param("brand", "query", "Only items of this brand (organisation id)"),
+                param("item", "query", "Only this item, in any accepted id form"),
+                param("type", "query", "Only these record types; repeatable, comma-separated"),
+                param("flag", "query", "Only flag/clear_flag events of these kinds; repeatable, "
+                                       "comma-separated"),
+                param("Last-Event-ID", "header", "Resume right after this event id (H.P); "
+                                                 "takes precedence over since")],
+            "responses": {"200": {"description": "An event stream; each event's data is a "
+                                                 "FeedEvent (components/schemas/FeedEvent)",
                                   "content": {"text/event-stream": {"schema": {
                                       "type": "string"}}}},
-                          **errors("400", "429", "503")}}},
+                          **errors("400", "500", "503")}}},
         "/v1/status": {get: {
             "summary": "The node: head, validators, peers, mempool, version",
             "responses": {"200": json_body("StatusResponse", "The node's status")}}},
@@ -273,7 +279,7 @@ def main():
     roots = ["ErrorResponse", "Envelope", "SubmitResponse", "RecordStatusResponse",
              "ItemListResponse", "ItemResponse", "ProofBundle", "CheckRequest", "CheckResponse",
              "StatusResponse", "BlockView", "EvidenceListResponse", "NetworkResponse",
-             "ProposalListResponse", "ProposalView", "HealthResponse"]
+             "ProposalListResponse", "ProposalView", "HealthResponse", "FeedEvent"]
     schemas = schemas_for(roots, messages, enums)
     doc = {
         "openapi": "3.0.3",

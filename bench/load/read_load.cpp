@@ -36,7 +36,10 @@ struct Rng {
 core::Result<std::vector<std::string>> FindItems(const std::string& url, uint32_t want) {
   auto addr = wallet::ParseNodeUrl(url);
   if (!addr.ok()) return addr.status();
-  wallet::HttpClient http(*addr, wallet::HttpClientOptions{5'000, 60'000, 256u << 20});
+  wallet::HttpClientOptions options;
+  options.request_timeout_ms = 60'000;
+  options.response_bytes_max = 256u << 20;
+  wallet::HttpClient http(*addr, options);
   auto st = http.Get("/v1/status");
   if (!st.ok()) return st.status();
   pb::StatusResponse status;
