@@ -896,7 +896,10 @@ class Session final : public SessionBase {
     }
     NotifyStreamClosed(reason);
     if (!graceful) {
+      // A reset, not a FIN: a FIN would wait behind the bytes the client never read, so the
+      // client would not learn that it was dropped, and the kernel would keep those bytes.
       beast::error_code ec;
+      Lowest().socket().set_option(asio::socket_base::linger(true, 0), ec);
       Lowest().socket().shutdown(tcp::socket::shutdown_both, ec);
       Lowest().close();
       return;

@@ -216,8 +216,10 @@ def crowd(url, n, status_path):
             except BlockingIOError:
                 continue
             st.feed(data)
+            st.raw = (getattr(st, "raw", b"") + data)[-300:]
             if st.status not in (None, 200) or st.closed:
-                status(f"FAIL reader closed: status {st.status}")
+                status(f"FAIL reader {fd} closed after {time.time() - t0:.1f} s: status {st.status}, "
+                       f"{'end of stream' if not data else 'last chunk'}; last bytes {st.raw!r}")
                 return 1
             st.events()
         if not mute_closed:
@@ -229,8 +231,9 @@ def crowd(url, n, status_path):
                 state = info[0]
             except OSError:
                 state = 0
-            # TCP_CLOSE_WAIT (8): the peer (the node) closed its side.
-            if state == 8:
+            # The node resets a dropped feed (TCP_CLOSE, 7); a FIN would leave it in
+            # TCP_CLOSE_WAIT (8), but only once every byte before it was read.
+            if state in (7, 8):
                 mute_closed = True
                 status(f"nonreader-closed {time.time() - t0:.1f}")
 
