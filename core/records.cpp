@@ -290,6 +290,79 @@ std::string_view RecordTypeName(RecordType type) {
   return "unknown";
 }
 
+std::string_view PayloadTypeName(const pb::RecordPayload& p) {
+  switch (p.body_case()) {
+    case pb::RecordPayload::kRegister:
+      return RecordTypeName(RecordType::kRegister);
+    case pb::RecordPayload::kTransfer:
+      return RecordTypeName(RecordType::kTransfer);
+    case pb::RecordPayload::kAttest:
+      return RecordTypeName(RecordType::kAttest);
+    case pb::RecordPayload::kFlag:
+      return RecordTypeName(RecordType::kFlag);
+    case pb::RecordPayload::kClearFlag:
+      return RecordTypeName(RecordType::kClearFlag);
+    case pb::RecordPayload::kService:
+      return RecordTypeName(RecordType::kService);
+    case pb::RecordPayload::kDecommission:
+      return RecordTypeName(RecordType::kDecommission);
+    case pb::RecordPayload::kReassign:
+      return RecordTypeName(RecordType::kReassign);
+    case pb::RecordPayload::BODY_NOT_SET:
+      break;
+  }
+  // Governance records carry their body beside the custody oneof (docs/governance.md).
+  if (p.has_governance()) {
+    if (p.governance().has_proposal()) return "governance_proposal";
+    if (p.governance().has_approval()) return "governance_approval";
+  }
+  return "unknown";
+}
+
+std::string_view VerdictName(pb::Verdict verdict) {
+  switch (verdict) {
+    case pb::GENUINE:
+      return "genuine";
+    case pb::SUSPECT:
+      return "suspect";
+    case pb::VERDICT_UNSPECIFIED:
+    case pb::Verdict_INT_MIN_SENTINEL_DO_NOT_USE_:
+    case pb::Verdict_INT_MAX_SENTINEL_DO_NOT_USE_:
+      break;
+  }
+  return "unspecified";
+}
+
+std::string_view ServiceKindName(pb::ServiceKind kind) {
+  switch (kind) {
+    case pb::REPAIR:
+      return "repair";
+    case pb::REFURBISHMENT:
+      return "refurbishment";
+    case pb::AUTHENTICATION_SERVICE:
+      return "authentication";
+    case pb::SERVICE_UNSPECIFIED:
+    case pb::ServiceKind_INT_MIN_SENTINEL_DO_NOT_USE_:
+    case pb::ServiceKind_INT_MAX_SENTINEL_DO_NOT_USE_:
+      break;
+  }
+  return "unspecified";
+}
+
+std::string_view DecommissionKindName(pb::DecommissionKind kind) {
+  switch (kind) {
+    case pb::DESTROYED:
+      return "destroyed";
+    case pb::RECYCLED:
+      return "recycled";
+    case pb::DECOMMISSION_UNSPECIFIED:
+    case pb::DecommissionKind_INT_MIN_SENTINEL_DO_NOT_USE_:
+    case pb::DecommissionKind_INT_MAX_SENTINEL_DO_NOT_USE_:
+      break;
+  }
+  return "unspecified";
+}
+
 std::string_view FlagKindName(pb::FlagKind kind) {
   switch (kind) {
     case pb::STOLEN:

@@ -64,6 +64,14 @@ enum class RecordType {
   kReassign,
 };
 std::string_view RecordTypeName(RecordType type);  // "register", …
+// The type of any payload as the API names it: RecordTypeName of its custody body,
+// "governance_proposal", "governance_approval", or "unknown".
+std::string_view PayloadTypeName(const pb::RecordPayload& payload);
+// The enums' words as the API, the feed and the CLI write them; "unspecified" for the zero value
+// or a number this version does not know.
+std::string_view VerdictName(pb::Verdict verdict);                 // "genuine", "suspect"
+std::string_view ServiceKindName(pb::ServiceKind kind);            // "repair", …
+std::string_view DecommissionKindName(pb::DecommissionKind kind);  // "destroyed", "recycled"
 
 // An envelope decoded and structurally checked once: the payload parsed, the item id parsed,
 // the id computed. Validation and application work on this. Value type.

@@ -58,32 +58,7 @@ class HeaderTimes {
 };
 
 std::string TypeOf(const pb::RecordPayload& p) {
-  switch (p.body_case()) {
-    case pb::RecordPayload::kRegister:
-      return "register";
-    case pb::RecordPayload::kTransfer:
-      return "transfer";
-    case pb::RecordPayload::kAttest:
-      return "attest";
-    case pb::RecordPayload::kFlag:
-      return "flag";
-    case pb::RecordPayload::kClearFlag:
-      return "clear_flag";
-    case pb::RecordPayload::kService:
-      return "service";
-    case pb::RecordPayload::kDecommission:
-      return "decommission";
-    case pb::RecordPayload::kReassign:
-      return "reassign";
-    case pb::RecordPayload::BODY_NOT_SET:
-      break;
-  }
-  // Governance records carry their body beside the custody oneof (docs/governance.md).
-  if (p.has_governance()) {
-    if (p.governance().has_proposal()) return "governance_proposal";
-    if (p.governance().has_approval()) return "governance_approval";
-  }
-  return "unknown";
+  return std::string(core::PayloadTypeName(p));
 }
 
 void ValidatorViewOf(const core::ValidatorInfo& v, pb::ValidatorView* out) {

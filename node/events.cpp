@@ -18,78 +18,6 @@ namespace {
 // Longest brand=, in bytes: organisation ids are short names.
 constexpr size_t kBrandBytesMax = 128;
 
-std::string_view TypeOf(const pb::RecordPayload& p) {
-  switch (p.body_case()) {
-    case pb::RecordPayload::kRegister:
-      return "register";
-    case pb::RecordPayload::kTransfer:
-      return "transfer";
-    case pb::RecordPayload::kAttest:
-      return "attest";
-    case pb::RecordPayload::kFlag:
-      return "flag";
-    case pb::RecordPayload::kClearFlag:
-      return "clear_flag";
-    case pb::RecordPayload::kService:
-      return "service";
-    case pb::RecordPayload::kDecommission:
-      return "decommission";
-    case pb::RecordPayload::kReassign:
-      return "reassign";
-    case pb::RecordPayload::BODY_NOT_SET:
-      break;
-  }
-  if (p.has_governance()) {
-    if (p.governance().has_proposal()) return "governance_proposal";
-    if (p.governance().has_approval()) return "governance_approval";
-  }
-  return "unknown";
-}
-
-std::string_view VerdictName(pb::Verdict v) {
-  switch (v) {
-    case pb::GENUINE:
-      return "genuine";
-    case pb::SUSPECT:
-      return "suspect";
-    case pb::VERDICT_UNSPECIFIED:
-    case pb::Verdict_INT_MIN_SENTINEL_DO_NOT_USE_:
-    case pb::Verdict_INT_MAX_SENTINEL_DO_NOT_USE_:
-      break;
-  }
-  return "";
-}
-
-std::string_view ServiceName(pb::ServiceKind k) {
-  switch (k) {
-    case pb::REPAIR:
-      return "repair";
-    case pb::REFURBISHMENT:
-      return "refurbishment";
-    case pb::AUTHENTICATION_SERVICE:
-      return "authentication";
-    case pb::SERVICE_UNSPECIFIED:
-    case pb::ServiceKind_INT_MIN_SENTINEL_DO_NOT_USE_:
-    case pb::ServiceKind_INT_MAX_SENTINEL_DO_NOT_USE_:
-      break;
-  }
-  return "";
-}
-
-std::string_view DecommissionName(pb::DecommissionKind k) {
-  switch (k) {
-    case pb::DESTROYED:
-      return "destroyed";
-    case pb::RECYCLED:
-      return "recycled";
-    case pb::DECOMMISSION_UNSPECIFIED:
-    case pb::DecommissionKind_INT_MIN_SENTINEL_DO_NOT_USE_:
-    case pb::DecommissionKind_INT_MAX_SENTINEL_DO_NOT_USE_:
-      break;
-  }
-  return "";
-}
-
 void SetCustodian(const pb::Holder& h, pb::FeedEvent* e) {
   if (h.has_organization()) e->set_custodian_organization(h.organization());
   if (h.has_holder_key()) e->set_custodian_key(core::ToHex(h.holder_key()));
@@ -254,7 +182,7 @@ Result<std::vector<pb::FeedEvent>> ReadBlockEvents(const storage::Ledger& ledger
       return Status::Corruption("block " + std::to_string(height) + " record " + std::to_string(i) +
                                 ": unreadable payload");
     }
-    e.set_type(std::string(TypeOf(p)));
+    e.set_type(std::string(core::PayloadTypeName(p)));
     if (p.has_governance()) {
       if (p.governance().has_proposal()) {
         e.set_proposal_id(e.record_id());
@@ -291,7 +219,7 @@ Result<std::vector<pb::FeedEvent>> ReadBlockEvents(const storage::Ledger& ledger
         SetCustodian(p.transfer().to(), &e);
         break;
       case pb::RecordPayload::kAttest:
-        e.set_kind(std::string(VerdictName(p.attest().verdict())));
+        e.set_kind(std::string(core::VerdictName(p.attest().verdict())));
         e.set_note(p.attest().note());
         break;
       case pb::RecordPayload::kFlag:
@@ -303,11 +231,11 @@ Result<std::vector<pb::FeedEvent>> ReadBlockEvents(const storage::Ledger& ledger
         e.set_note(p.clear_flag().note());
         break;
       case pb::RecordPayload::kService:
-        e.set_kind(std::string(ServiceName(p.service().kind())));
+        e.set_kind(std::string(core::ServiceKindName(p.service().kind())));
         e.set_note(p.service().note());
         break;
       case pb::RecordPayload::kDecommission:
-        e.set_kind(std::string(DecommissionName(p.decommission().kind())));
+        e.set_kind(std::string(core::DecommissionKindName(p.decommission().kind())));
         e.set_note(p.decommission().reason());
         break;
       case pb::RecordPayload::kReassign:

@@ -706,7 +706,7 @@ core::Result<std::string> EpcisDocumentJson(const core::Network& network,
     };
     switch (step.type) {
       case core::RecordType::kAttest:
-        ev.Set(Term("verdict"), VerdictWord(p.attest().verdict()));
+        ev.Set(Term("verdict"), core::VerdictName(p.attest().verdict()));
         note("note", p.attest().note());
         break;
       case core::RecordType::kFlag:
@@ -718,11 +718,11 @@ core::Result<std::string> EpcisDocumentJson(const core::Network& network,
         note("note", p.clear_flag().note());
         break;
       case core::RecordType::kService:
-        ev.Set(Term("service"), ServiceKindWord(p.service().kind()));
+        ev.Set(Term("service"), core::ServiceKindName(p.service().kind()));
         note("note", p.service().note());
         break;
       case core::RecordType::kDecommission:
-        ev.Set(Term("decommission"), DecommissionKindWord(p.decommission().kind()));
+        ev.Set(Term("decommission"), core::DecommissionKindName(p.decommission().kind()));
         note("reason", p.decommission().reason());
         break;
       case core::RecordType::kReassign:

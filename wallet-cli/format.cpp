@@ -147,7 +147,7 @@ std::string HistoryDetails(const pb::HistoryEntry& entry) {
       d = "→ " + HolderText(p.transfer().to(), false);
       break;
     case pb::RecordPayload::kAttest:
-      d = WithNote(std::string(VerdictWord(p.attest().verdict())), p.attest().note());
+      d = WithNote(std::string(core::VerdictName(p.attest().verdict())), p.attest().note());
       break;
     case pb::RecordPayload::kFlag:
       d = WithNote("flag " + std::string(core::FlagKindName(p.flag().kind())), p.flag().note());
@@ -157,10 +157,10 @@ std::string HistoryDetails(const pb::HistoryEntry& entry) {
                    p.clear_flag().note());
       break;
     case pb::RecordPayload::kService:
-      d = WithNote(std::string(ServiceKindWord(p.service().kind())), p.service().note());
+      d = WithNote(std::string(core::ServiceKindName(p.service().kind())), p.service().note());
       break;
     case pb::RecordPayload::kDecommission:
-      d = WithNote(std::string(DecommissionKindWord(p.decommission().kind())),
+      d = WithNote(std::string(core::DecommissionKindName(p.decommission().kind())),
                    p.decommission().reason());
       break;
     case pb::RecordPayload::kReassign:

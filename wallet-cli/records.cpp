@@ -166,7 +166,7 @@ core::Result<pb::FlagKind> ParseFlagKind(std::string_view word) {
 
 core::Result<pb::ServiceKind> ParseServiceKind(std::string_view word) {
   for (pb::ServiceKind k : {pb::REPAIR, pb::REFURBISHMENT, pb::AUTHENTICATION_SERVICE}) {
-    if (word == ServiceKindWord(k)) return k;
+    if (word == core::ServiceKindName(k)) return k;
   }
   return core::Status::InvalidInput(
       "service kind must be repair, refurbishment or authentication, not " + Quoted(word));
@@ -174,54 +174,10 @@ core::Result<pb::ServiceKind> ParseServiceKind(std::string_view word) {
 
 core::Result<pb::DecommissionKind> ParseDecommissionKind(std::string_view word) {
   for (pb::DecommissionKind k : {pb::DESTROYED, pb::RECYCLED}) {
-    if (word == DecommissionKindWord(k)) return k;
+    if (word == core::DecommissionKindName(k)) return k;
   }
   return core::Status::InvalidInput("decommission kind must be destroyed or recycled, not " +
                                     Quoted(word));
-}
-
-std::string_view VerdictWord(pb::Verdict verdict) {
-  switch (verdict) {
-    case pb::GENUINE:
-      return "genuine";
-    case pb::SUSPECT:
-      return "suspect";
-    case pb::VERDICT_UNSPECIFIED:
-    case pb::Verdict_INT_MIN_SENTINEL_DO_NOT_USE_:
-    case pb::Verdict_INT_MAX_SENTINEL_DO_NOT_USE_:
-      break;
-  }
-  return "unspecified";
-}
-
-std::string_view ServiceKindWord(pb::ServiceKind kind) {
-  switch (kind) {
-    case pb::REPAIR:
-      return "repair";
-    case pb::REFURBISHMENT:
-      return "refurbishment";
-    case pb::AUTHENTICATION_SERVICE:
-      return "authentication";
-    case pb::SERVICE_UNSPECIFIED:
-    case pb::ServiceKind_INT_MIN_SENTINEL_DO_NOT_USE_:
-    case pb::ServiceKind_INT_MAX_SENTINEL_DO_NOT_USE_:
-      break;
-  }
-  return "unspecified";
-}
-
-std::string_view DecommissionKindWord(pb::DecommissionKind kind) {
-  switch (kind) {
-    case pb::DESTROYED:
-      return "destroyed";
-    case pb::RECYCLED:
-      return "recycled";
-    case pb::DECOMMISSION_UNSPECIFIED:
-    case pb::DecommissionKind_INT_MIN_SENTINEL_DO_NOT_USE_:
-    case pb::DecommissionKind_INT_MAX_SENTINEL_DO_NOT_USE_:
-      break;
-  }
-  return "unspecified";
 }
 
 core::Result<core::PublicKey> ParseHolderKey(std::string_view hex) {

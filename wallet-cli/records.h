@@ -78,10 +78,7 @@ core::Result<pb::ServiceKind> ParseServiceKind(std::string_view word);
 // "destroyed" | "recycled".
 core::Result<pb::DecommissionKind> ParseDecommissionKind(std::string_view word);
 
-// The word for each enum value, as the parsers above accept it ("unspecified" otherwise).
-std::string_view VerdictWord(pb::Verdict verdict);
-std::string_view ServiceKindWord(pb::ServiceKind kind);
-std::string_view DecommissionKindWord(pb::DecommissionKind kind);
+// The parsers above accept the words core::VerdictName and the like write.
 
 // A holder as `hallmark keygen` prints a public key (64 hex digits, checked against the Ed25519
 // acceptance policy) or else an organisation id from genesis (lower-case letters, digits and '-',

@@ -175,7 +175,7 @@ TEST_CASE("records: command-line words parse to enum values and back") {
   CHECK(wallet::ParseDecommissionKind("destroyed").value() == pb::DESTROYED);
   CHECK(wallet::ParseDecommissionKind("recycled").value() == pb::RECYCLED);
   for (pb::ServiceKind k : {pb::REPAIR, pb::REFURBISHMENT, pb::AUTHENTICATION_SERVICE}) {
-    CHECK(wallet::ParseServiceKind(wallet::ServiceKindWord(k)).value() == k);
+    CHECK(wallet::ParseServiceKind(core::ServiceKindName(k)).value() == k);
   }
 
   auto bad = wallet::ParseVerdict("Genuine");  // Words are lower case, as printed.
