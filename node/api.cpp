@@ -497,10 +497,11 @@ class Api {
     const pb::ChainHead head = ctx_.ledger->head();
     out.set_height(head.height());
     out.set_head_time_ms(head.time_ms());
-    // Fills `r` for one input; the item's state, if registered, stays in `state`.
-    std::optional<pb::ItemState> state;
-    auto check_one = [&](const std::string& input, pb::CheckResult* r) -> core::Status {
-      state.reset();
+    // Fills `r` for one input. When `keep` is given, the item's state (if registered) is moved
+    // there for the custody check; plain ids do not pay for a copy.
+    auto check_one = [&](const std::string& input, pb::CheckResult* r,
+                         std::optional<pb::ItemState>* keep) -> core::Status {
+      if (keep != nullptr) keep->reset();
       r->set_input(input.substr(0, 600));
       auto id = core::ParseItemId(input);
       if (!id.ok()) {
@@ -516,18 +517,18 @@ class Api {
         r->set_status("unregistered");
         return core::Status::Ok();
       }
-      const pb::ItemState& s = (*stored)->state;
+      pb::ItemState& s = (*stored)->state;
       r->set_registered(true);
       r->set_status(s.status() == pb::DECOMMISSIONED ? "decommissioned" : "active");
       for (const auto& f : s.flags()) r->add_flags(std::string(core::FlagKindName(f.kind())));
       *r->mutable_custodian() = s.custodian();
       r->set_brand(s.brand());
       r->set_latest_height(s.updated_height());
-      state = s;
+      if (keep != nullptr) *keep = std::move(s);
       return core::Status::Ok();
     };
     for (const std::string& input : body->ids()) {
-      if (core::Status st = check_one(input, out.add_results()); !st.ok()) {
+      if (core::Status st = check_one(input, out.add_results(), nullptr); !st.ok()) {
         return LocalFailure(req, st);
       }
     }
@@ -539,9 +540,12 @@ class Api {
     const uint64_t height = head.height() + 1;
     const core::Network membership = network_state->MembershipAt(*ctx_.network, height);
     const uint64_t now_ms = core::UnixTimeMs();
+    std::optional<pb::ItemState> state;
     for (const pb::CheckItem& item : body->items()) {
       pb::CheckResult* r = out.add_results();
-      if (core::Status st = check_one(item.id(), r); !st.ok()) return LocalFailure(req, st);
+      if (core::Status st = check_one(item.id(), r, &state); !st.ok()) {
+        return LocalFailure(req, st);
+      }
       if (r->item_id().empty()) continue;  // Not a valid id: the error says so.
       pb::CustodyResult* custody = r->mutable_custody();
       if (!item.has_custody_proof()) {
