@@ -1,0 +1,2 @@
+// The consumer page (placeholder until the page lands).
+"use strict";

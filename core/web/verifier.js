@@ -1,0 +1,2 @@
+// The in-browser verifier (placeholder until it lands).
+"use strict";
