@@ -244,12 +244,13 @@ Status ConsensusDriver::Start() {
 void ConsensusDriver::Stop() {
   if (stopped_.exchange(true)) return;
   // Timers are cancelled on the strand so that no handler runs concurrently with the cancel.
-  std::promise<void> done;
-  auto fut = done.get_future();
-  asio::post(strand_, [this, &done] {
+  // Shared: if the wait below times out, the handler may still run later.
+  auto done = std::make_shared<std::promise<void>>();
+  auto fut = done->get_future();
+  asio::post(strand_, [this, done] {
     for (auto& [key, timer] : timers_) timer->cancel();
     if (build_timer_) build_timer_->cancel();
-    done.set_value();
+    done->set_value();
   });
   if (!io_.stopped()) fut.wait_for(std::chrono::seconds(2));
 }

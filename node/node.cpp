@@ -227,7 +227,7 @@ Status Node::Start() {
   signals_->async_wait([this](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     spdlog::info("signal {}: stopping", sig);
-    std::thread([this] { Stop(); }).detach();
+    RequestStop();
   });
 
   spdlog::info("{} started: chain {} height {} p2p {} {} {}{}", config_.moniker(),
@@ -235,18 +235,38 @@ Status Node::Start() {
                config_.http().tls_cert_file().empty() ? "http" : "https", config_.http_listen(),
                config_.observer() ? " (observer)" : "");
   unsigned threads = std::max(2u, config_.http().threads());
+  work_ =
+      std::make_unique<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>(
+          io_.get_executor());
   for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this] { io_.run(); });
   return Status::Ok();
 }
 
 void Node::Wait() {
+  {
+    std::unique_lock<std::mutex> lock(stop_mu_);
+    stop_cv_.wait(lock, [this] { return stop_requested_ || stopped_; });
+  }
+  Stop();
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
   }
 }
 
+void Node::RequestStop() {
+  {
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    stop_requested_ = true;
+  }
+  stop_cv_.notify_all();
+}
+
 void Node::Stop() {
-  if (stopping_.exchange(true)) return;
+  std::lock_guard<std::mutex> run(stop_run_mu_);
+  {
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    if (stopped_) return;
+  }
   if (http_) http_->Stop();
   if (events_) events_->Stop();
   if (driver_) driver_->Stop();
@@ -256,8 +276,14 @@ void Node::Stop() {
     boost::system::error_code ec;
     signals_->cancel(ec);
   }
+  work_.reset();
   io_.stop();
   spdlog::info("stopped at height {}", ledger_ ? ledger_->height() : 0);
+  {
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    stopped_ = true;
+  }
+  stop_cv_.notify_all();
 }
 
 void Node::OnPeerMessage(const core::PublicKey& from, pb::PeerMessage message) {

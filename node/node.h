@@ -3,8 +3,11 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
+#include <boost/asio/executor_work_guard.hpp>
+#include <condition_variable>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -24,9 +27,11 @@ namespace hallmark::node {
 
 // One hallmarkd process: the ledger, the mempool, the consensus driver, the P2P transport and
 // the HTTP API, on one io_context run by a few threads. Create, Start, then Wait until a signal
-// (SIGINT, SIGTERM) or Stop ends it.
+// (SIGINT, SIGTERM) or RequestStop asks for a stop; Wait then stops the node on its own thread
+// and returns once every io thread has ended, so the caller may destroy the node.
 //
-// Thread-safety: Create/Start/Wait from one thread; Stop from any thread or a signal.
+// Thread-safety: Create/Start/Wait from one thread; RequestStop from any thread; Stop from any
+// thread (it runs once; a concurrent caller waits until the first has finished).
 class Node {
  public:
   // Loads <home>/config.json, the genesis, the node key, and opens the ledger. `observer`
@@ -37,6 +42,7 @@ class Node {
 
   core::Status Start();
   void Wait();
+  void RequestStop();
   void Stop();
 
   uint16_t http_port() const { return http_ ? http_->port() : 0; }
@@ -67,8 +73,15 @@ class Node {
   std::unique_ptr<EventHub> events_;  // Outlives http_, whose feeds it serves.
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<boost::asio::signal_set> signals_;
+  // Keeps the io threads running until Stop, so that Wait never returns while Stop is still
+  // tearing things down (which once let main destroy the node under a running Stop).
+  std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   std::vector<std::thread> threads_;
-  std::atomic<bool> stopping_{false};
+  std::mutex stop_run_mu_;  // Held for the whole of Stop: one runs, a concurrent one waits.
+  std::mutex stop_mu_;      // Guards stop_requested_ and stopped_; never held while stopping.
+  std::condition_variable stop_cv_;
+  bool stop_requested_ = false;
+  bool stopped_ = false;
 };
 
 }  // namespace hallmark::node
