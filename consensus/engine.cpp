@@ -944,9 +944,18 @@ bool Engine::TryCommit(Actions* out) {
         RequestValidation(*id, out);
         continue;
       case Verdict::kInvalid:
-        LogLine("more than 2/3 precommitted block " + Short(*id) +
-                    ", which the application rejects: more than f validators are faulty",
-                out);
+        // Said once per block: this runs on every message while the height lasts. The likely
+        // cause is this node, not a third of the network: a clock behind the others' makes
+        // their blocks look dated in the future.
+        if (invalid_quorum_logged_ != std::make_pair(height_, *id)) {
+          invalid_quorum_logged_ = std::make_pair(height_, *id);
+          LogLine("more than 2/3 precommitted block " + Short(*id) + " at height " +
+                      std::to_string(height_) +
+                      ", which this node's application rejects: most likely this node is wrong "
+                      "(check its clock first: a clock behind the network's makes honest blocks "
+                      "look dated in the future), otherwise more than f validators are faulty",
+                  out);
+        }
         continue;
       case Verdict::kValid:
         break;

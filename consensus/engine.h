@@ -4,6 +4,7 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <utility>
 #include <set>
 #include <string>
 #include <tuple>
@@ -239,6 +240,8 @@ class Engine {
 
   // Catching up.
   uint64_t known_committed_ = 0;  // Highest certified height heard of.
+  // The last block a quorum precommitted that the application refused, already logged.
+  std::optional<std::pair<uint64_t, Hash256>> invalid_quorum_logged_;
   // Highest height asked for on proof (a certificate or a precommit quorum) since the last
   // rebroadcast; a peer's unproven claim never raises it.
   uint64_t fetch_requested_to_ = 0;

@@ -377,6 +377,8 @@ void ConsensusDriver::Schedule(const consensus::Timeout& timeout, uint64_t delay
     idle_propose_.reset();
     idle_propose_armed_.store(false);
   }
+  // Every round starts by scheduling its propose timeout, once.
+  if (timeout.kind == consensus::TimeoutKind::kPropose && timeout.round > 0) rounds_->Inc();
   auto key = std::make_tuple(timeout.height, timeout.round, static_cast<int>(timeout.kind));
   auto timer = std::make_unique<asio::steady_timer>(strand_);
   timer->expires_after(std::chrono::milliseconds(delay_ms));

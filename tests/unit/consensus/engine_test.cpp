@@ -199,6 +199,39 @@ TEST_CASE("engine: an invalid block gets a nil prevote") {
   CHECK(HasBroadcastVote(a, VoteType::kPrevote, Hash256()));
 }
 
+TEST_CASE("engine: a quorum for a block the application refused is logged once, naming the clock") {
+  test::TestValidators v(4);
+  const ValidatorIndex proposer = ProposerFor(ProposerSchedule(v.set), 1, 0);
+  const size_t me = (proposer + 1) % 4;
+  Engine e(Config(v), v.signers[me].get(), EngineStart{});
+  (void)e.Start();
+  Proposal p{1, 0, std::nullopt, BlockId("bad"), {1}, v.signers[proposer]->public_key(), {}};
+  p.signature = v.signers[proposer]->Sign(core::ProposalSignBytes(kChain, p));
+  (void)e.Step(ProposalReceived{p});
+  (void)e.Step(BlockVerdict{1, p.block_id, false});
+  auto lines = [](const Actions& a) {
+    size_t n = 0;
+    for (const auto& l : Only<Log>(a))
+      if (l.message.find("check its clock") != std::string::npos) ++n;
+    return n;
+  };
+  size_t logged = 0;
+  for (size_t i = 0; i < 4; ++i) {
+    if (i == me) continue;
+    logged += lines(e.Step(VoteReceived{
+        v.SignedVote(static_cast<ValidatorIndex>(i), 1, 0, VoteType::kPrecommit, p.block_id)}));
+  }
+  CHECK(logged == 1);
+  // Every later message of the height runs the commit rule again: no new line.
+  for (size_t i = 0; i < 4; ++i) {
+    if (i == me) continue;
+    logged += lines(e.Step(VoteReceived{
+        v.SignedVote(static_cast<ValidatorIndex>(i), 1, 0, VoteType::kPrevote, p.block_id)}));
+  }
+  CHECK(logged == 1);
+  CHECK(e.height() == 1);  // Nothing committed: the application refused the block.
+}
+
 TEST_CASE("engine: a proposal from the wrong proposer or with a bad signature is ignored") {
   test::TestValidators v(4);
   const ValidatorIndex proposer = ProposerFor(ProposerSchedule(v.set), 1, 0);
