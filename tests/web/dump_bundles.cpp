@@ -1,0 +1,149 @@
+// Writes real proof bundles, built through a LevelDB ledger with real certificates
+// (tests/unit/proof_fixture.h), with the verdicts of the reference verifier
+// (core::VerifyProofBundle), for the in-browser verifier's end-to-end test
+// (tests/web/make_verifier_test_page.py, docs/page.md).
+//
+//   hallmark-web-bundles OUT_DIR
+//
+// OUT_DIR/genesis.bin: the genesis' deterministic bytes (what a page is given);
+// OUT_DIR/NAME.bin: a bundle; OUT_DIR/cases.txt: one line per case, tab-separated:
+//   name  item(or -)  now_ms(or -)  max_age_ms(or -)  verdict  failed_check(or -)  not_clean(';'-joined or -)
+// The verdict is what `hallmark verify` derives: invalid, stale, not_clean or clean.
+#define DOCTEST_CONFIG_DISABLE  // The fixtures' checks are for tests.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <string>
+
+#include "core/codec.h"
+#include "core/proof_bundle.h"
+#include "proof_fixture.h"
+#include "proto/proof.pb.h"
+
+using namespace hallmark;
+using namespace hallmark::test;
+
+namespace {
+
+struct Writer {
+  std::filesystem::path dir;
+  std::ofstream cases;
+  const core::Network* network = nullptr;
+  int count = 0;
+
+  void Case(const std::string& name, const std::string& bytes,
+            std::optional<std::string> item = std::nullopt,
+            std::optional<uint64_t> now_ms = std::nullopt,
+            std::optional<uint64_t> max_age_ms = std::nullopt) {
+    std::ofstream(dir / (name + ".bin"), std::ios::binary) << bytes;
+    core::VerifyOptions o;
+    o.expected_item = item;
+    o.now_ms = now_ms;
+    core::ProofVerdict v = core::VerifyProofBundle(*network, bytes, o);
+    std::string verdict, failed = "-", reasons;
+    if (!v.ok()) {
+      verdict = "invalid";
+      failed = std::string(core::ProofCheckName(v.failure->check));
+    } else {
+      uint64_t max_age = max_age_ms.value_or(now_ms ? network->freshness_ms() : 0);
+      bool stale = false;
+      if (now_ms && max_age != 0) stale = core::ProofAgeMs(v.item, *now_ms) > max_age;
+      for (const auto& r : v.item.NotCleanReasons()) reasons += (reasons.empty() ? "" : ";") + r;
+      verdict = stale ? "stale" : reasons.empty() ? "clean" : "not_clean";
+    }
+    cases << name << '\t' << (item ? *item : "-") << '\t'
+          << (now_ms ? std::to_string(*now_ms) : "-") << '\t'
+          << (max_age_ms ? std::to_string(*max_age_ms) : "-") << '\t' << verdict << '\t'
+          << failed << '\t' << (reasons.empty() ? "-" : reasons) << '\n';
+    ++count;
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::cerr << "usage: hallmark-web-bundles OUT_DIR\n";
+    return 2;
+  }
+  Writer w;
+  w.dir = argv[1];
+  std::filesystem::create_directories(w.dir);
+  w.cases.open(w.dir / "cases.txt");
+
+  ProvenChain chain;
+  w.network = &chain.network();
+  std::ofstream(w.dir / "genesis.bin", std::ios::binary)
+      << core::SerializeDeterministic(chain.network().genesis());
+
+  constexpr const char* kItem2 = "01/00614141000012/21/BAG-0002";
+  constexpr const char* kItem3 = "01/00614141000012/21/BAG-0003";
+  auto four = LiveItem(chain, kMaisonItem, 4);  // Ends with alice holding it.
+  const std::string four_bytes = chain.BundleBytes(kMaisonItem);
+  LiveItem(chain, kItem2, 20);
+  auto reg3 = LiveItem(chain, kItem3, 1);
+  pb::RecordPayload d = Payload(kItem3, Id(reg3.back()));
+  d.mutable_decommission()->set_kind(pb::DESTROYED);
+  d.mutable_decommission()->set_reason("water damage");
+  chain.CommitOne("maison", d);
+  const uint64_t now = chain.time_ms();
+
+  w.Case("clean4", four_bytes, std::string(kMaisonItem), now);
+  w.Case("clean4_any_item_no_clock", four_bytes);
+  w.Case("clean4_dl_url", four_bytes, "https://id.gs1.org/01/00614141000012/21/BAG-0001", now);
+  w.Case("clean4_other_item", four_bytes, std::string(kItem2), now);
+  w.Case("clean4_stale", four_bytes, std::string(kMaisonItem), now + 3'600'000);
+  w.Case("clean4_max_age", four_bytes, std::string(kMaisonItem), now + 60'000, 10'000);
+  w.Case("clean4_max_age_none", four_bytes, std::string(kMaisonItem), now + 3'600'000, 0);
+  w.Case("clean4_future", four_bytes, std::string(kMaisonItem), now - 3'600'000);
+  w.Case("items20", chain.BundleBytes(kItem2), std::string(kItem2), now);
+  w.Case("decommissioned", chain.BundleBytes(kItem3), std::string(kItem3), now);
+  w.Case("never", chain.BundleBytes("01/00614141000012/21/NEVER-1"), std::nullopt, now);
+
+  // Flagged stolen by alice's holder key, then the 4-record bundle taken again.
+  pb::RecordPayload flag = Payload(kMaisonItem, Id(four.back()));
+  flag.mutable_flag()->set_kind(pb::STOLEN);
+  flag.mutable_flag()->set_note("taken from a car");
+  chain.CommitOne("alice", flag);
+  w.Case("flagged", chain.BundleBytes(kMaisonItem), std::string(kMaisonItem), chain.time_ms());
+
+  // Every byte of the 4-record bundle XORed with 0x01, every third with 0xFF; truncations.
+  for (size_t i = 0; i < four_bytes.size(); ++i) {
+    std::string t = four_bytes;
+    t[i] = static_cast<char>(t[i] ^ 0x01);
+    w.Case("x01_" + std::to_string(i), t, std::nullopt, now);
+    if (i % 3 == 0) {
+      t = four_bytes;
+      t[i] = static_cast<char>(t[i] ^ 0xff);
+      w.Case("xff_" + std::to_string(i), t, std::nullopt, now);
+    }
+  }
+  for (size_t n = 0; n < four_bytes.size(); n += 37) {
+    w.Case("cut_" + std::to_string(n), four_bytes.substr(0, n), std::nullopt, now);
+  }
+  // Structural changes: a record dropped, two swapped, the heights changed.
+  {
+    pb::ProofBundle b;
+    b.ParseFromString(four_bytes);
+    pb::ProofBundle drop = b;
+    drop.mutable_history()->DeleteSubrange(1, 1);
+    drop.mutable_history_heights()->RemoveLast();
+    w.Case("drop_record", core::SerializeDeterministic(drop), std::nullopt, now);
+    pb::ProofBundle swap = b;
+    swap.mutable_history()->SwapElements(1, 2);
+    w.Case("swap_records", core::SerializeDeterministic(swap), std::nullopt, now);
+    pb::ProofBundle heights = b;
+    heights.set_history_heights(1, heights.history_heights(2));
+    w.Case("height_moved", core::SerializeDeterministic(heights), std::nullopt, now);
+    pb::ProofBundle v2 = b;
+    v2.set_version(2);
+    w.Case("version2", core::SerializeDeterministic(v2), std::nullopt, now);
+    pb::ProofBundle noproof = b;
+    noproof.clear_state_proof();
+    w.Case("no_state_proof", core::SerializeDeterministic(noproof), std::nullopt, now);
+  }
+  std::cout << "wrote " << w.count << " cases to " << w.dir.string() << "\n";
+  return 0;
+}
