@@ -7,7 +7,8 @@
 //
 // OUT_DIR/genesis.bin: the genesis' deterministic bytes (what a page is given);
 // OUT_DIR/NAME.bin: a bundle; OUT_DIR/cases.txt: one line per case, tab-separated:
-//   name  item(or -)  now_ms(or -)  max_age_ms(or -)  verdict  failed_check(or -)  not_clean(';'-joined or -)
+//   name  item(or -)  now_ms(or -)  max_age_ms(or -)  verdict  failed_check(or -)
+//   not_clean(';'-joined or -)
 // The verdict is what `hallmark verify` derives: invalid, stale, not_clean or clean.
 #define DOCTEST_CONFIG_DISABLE  // The fixtures' checks are for tests.
 #include <cstdio>
@@ -55,8 +56,8 @@ struct Writer {
     }
     cases << name << '\t' << (item ? *item : "-") << '\t'
           << (now_ms ? std::to_string(*now_ms) : "-") << '\t'
-          << (max_age_ms ? std::to_string(*max_age_ms) : "-") << '\t' << verdict << '\t'
-          << failed << '\t' << (reasons.empty() ? "-" : reasons) << '\n';
+          << (max_age_ms ? std::to_string(*max_age_ms) : "-") << '\t' << verdict << '\t' << failed
+          << '\t' << (reasons.empty() ? "-" : reasons) << '\n';
     ++count;
   }
 };
