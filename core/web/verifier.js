@@ -1921,11 +1921,12 @@ var HallmarkVerifier = (function () {
           throw err2;
         }
         unlinked = null;
+      } else if (snapshot) {
+        // Never certified by a later block, nor by the bundle's certificate at the header.
+        throw new Fail("governance", where + " completes a validator-set change but carries no certificate of its own");
       } else if (h === H) {
         // The bundle's own header, certified by the bundle's certificate (checked next).
         unlinked = null;
-      } else if (snapshot) {
-        throw new Fail("governance", where + " completes a validator-set change but carries no certificate of its own");
       } else {
         var first = unlinked ? unlinked.first : h;
         if (h + 1n - first >= delay) {

@@ -20,6 +20,7 @@
 
 #include "core/codec.h"
 #include "core/proof_bundle.h"
+#include "governance_fixture.h"
 #include "proof_fixture.h"
 #include "proto/proof.pb.h"
 
@@ -144,6 +145,71 @@ int main(int argc, char** argv) {
     pb::ProofBundle noproof = b;
     noproof.clear_state_proof();
     w.Case("no_state_proof", core::SerializeDeterministic(noproof), std::nullopt, now);
+  }
+  // A governed network: three key additions (each a proposal in one block and three approvals in
+  // the next), then a 4-record item; its bundle carries the walk. Bundles of version 3 are turned
+  // into version 4 by adding the walk's network state (no validator changed, so no snapshot is
+  // needed); the expected verdict is then the reference's on the version 3 bundle.
+  {
+    ProvenChain gov;
+    const char* orgs[] = {"maison", "atelier", "resale"};
+    for (int i = 0; i < 3; ++i) {
+      const std::string org = orgs[i];
+      pb::Envelope proposal = ProposeEnv(org, AddKeyChange(org, org + "-k" + std::to_string(i)),
+                                         gov.ledger().height() + 100);
+      gov.Commit({proposal});
+      std::vector<pb::Envelope> approvals;
+      for (const auto& a : TestApprovers(org))
+        approvals.push_back(ApproveEnv(a, RecordId(proposal)));
+      gov.Commit(approvals);
+    }
+    LiveItem(gov, kMaisonItem, 4);
+    const uint64_t gnow = gov.time_ms();
+    const std::string b3 = gov.BundleBytes(kMaisonItem);
+    Writer gw;
+    gw.dir = w.dir / "gov";
+    std::filesystem::create_directories(gw.dir);
+    gw.cases.open(gw.dir / "cases.txt");
+    gw.network = &gov.network();
+    std::ofstream(gw.dir / "genesis.bin", std::ios::binary)
+        << core::SerializeDeterministic(gov.network().genesis());
+    core::ProofVerdict base = core::VerifyProofBundle(gov.network(), b3, kMaisonItem);
+    std::string governed;
+    if (base.ok() && base.item.network_state) {
+      pb::NetworkStateProto ns = base.item.network_state->ToProto();
+      ns.clear_pending();
+      governed = core::SerializeDeterministic(ns);
+    }
+    // The bundle the browser gets for the reference's bytes `t`.
+    auto browser_bytes = [&](const std::string& t) {
+      pb::ProofBundle b;
+      if (!b.ParseFromString(t) || core::SerializeDeterministic(b) != t || b.version() != 3) {
+        return t;
+      }
+      b.set_version(4);
+      b.mutable_governance()->set_network_state(governed);
+      return core::SerializeDeterministic(b);
+    };
+    // The reference's verdict on `t`; the browser gets `t` as version 4 (a no-op once the
+    // builder makes version 4 itself).
+    auto gcase = [&](const std::string& name, const std::string& t) {
+      gw.Case(name, t, std::nullopt, gnow);
+      std::ofstream(gw.dir / (name + ".bin"), std::ios::binary) << browser_bytes(t);
+    };
+    gcase("gov_clean", b3);
+    for (size_t i = 0; i < b3.size(); i += 2) {
+      std::string t = b3;
+      t[i] = static_cast<char>(t[i] ^ 0x01);
+      gcase("gov_x01_" + std::to_string(i), t);
+    }
+    pb::ProofBundle pb3;
+    pb3.ParseFromString(b3);
+    for (int bi = 0; bi < pb3.governance().blocks_size(); ++bi) {
+      pb::ProofBundle drop = pb3;
+      drop.mutable_governance()->mutable_blocks()->DeleteSubrange(bi, 1);
+      gcase("gov_drop_block_" + std::to_string(bi), core::SerializeDeterministic(drop));
+    }
+    std::cout << "wrote " << gw.count << " governance cases\n";
   }
   std::cout << "wrote " << w.count << " cases to " << w.dir.string() << "\n";
   return 0;

@@ -6,7 +6,8 @@ cannot read files).
 
   make_verifier_test_page.py SOURCE_DIR OUT.html [--bundles DIR]
 
-DIR is the output of hallmark-web-bundles (genesis.bin, cases.txt, NAME.bin); the page then also
+DIR is the output of hallmark-web-bundles (genesis.bin, cases.txt, NAME.bin, and the same in
+DIR/gov for a governed network); the page then also
 checks that the browser's verdicts equal the reference verifier's. The Wycheproof Ed25519 vectors
 are read from SOURCE_DIR/../shared/peer-vectors when present (the test notes their absence).
 """
@@ -27,6 +28,23 @@ def b64(path):
         return base64.b64encode(f.read()).decode()
 
 
+def read_cases(d, name):
+    cases = []
+    for line in read(os.path.join(d, "cases.txt")).splitlines():
+        case, item, now, max_age, verdict, failed, reasons = line.split("\t")
+        cases.append({
+            "name": case,
+            "item": None if item == "-" else item,
+            "nowMs": None if now == "-" else int(now),
+            "maxAgeMs": None if max_age == "-" else int(max_age),
+            "verdict": verdict,
+            "failedCheck": "" if failed == "-" else failed,
+            "notClean": [] if reasons == "-" else reasons.split(";"),
+            "bytes": b64(os.path.join(d, case + ".bin")),
+        })
+    return {"name": name, "genesis": b64(os.path.join(d, "genesis.bin")), "cases": cases}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("source")
@@ -45,20 +63,11 @@ def main():
     if os.path.exists(wp):
         data["wycheproof"] = read(wp)
     if a.bundles:
-        cases = []
-        for line in read(os.path.join(a.bundles, "cases.txt")).splitlines():
-            name, item, now, max_age, verdict, failed, reasons = line.split("\t")
-            cases.append({
-                "name": name,
-                "item": None if item == "-" else item,
-                "nowMs": None if now == "-" else int(now),
-                "maxAgeMs": None if max_age == "-" else int(max_age),
-                "verdict": verdict,
-                "failedCheck": "" if failed == "-" else failed,
-                "notClean": [] if reasons == "-" else reasons.split(";"),
-                "bytes": b64(os.path.join(a.bundles, name + ".bin")),
-            })
-        data["bundles"] = {"genesis": b64(os.path.join(a.bundles, "genesis.bin")), "cases": cases}
+        data["bundles"] = []
+        for sub in ("", "gov"):
+            d = os.path.join(a.bundles, sub)
+            if os.path.exists(os.path.join(d, "cases.txt")):
+                data["bundles"].append(read_cases(d, sub or "main"))
     script = read(os.path.join(src, "core/web/verifier.js")) + "\n" + read(
         os.path.join(src, "tests/web/verifier_test.js"))
     digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode()

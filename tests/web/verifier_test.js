@@ -346,11 +346,15 @@
     }
   }
 
-  async function testBundles(data) {
-    if (!data) {
+  async function testBundles(sets) {
+    if (!sets) {
       notes.push("bundle cases skipped: no bundles given");
       return;
     }
+    for (var si = 0; si < sets.length; si++) await testBundleSet(sets[si]);
+  }
+
+  async function testBundleSet(data) {
     var G = await V.loadGenesis(b64ToBytes(data.genesis));
     check("genesis", G.hashHex.length === 64 && G.fingerprint.split(" ").length === 8, "hash and fingerprint");
     check("genesis", G.freshnessMs === 18 * 10000 + 30000, "freshness limit " + G.freshnessMs);
@@ -366,18 +370,23 @@
     }
     check("genesis", refusedGenesis, "a genesis with an unknown field is refused");
     var byVerdict = {};
+    var group = "bundles_" + data.name;
     for (var i = 0; i < data.cases.length; i++) {
       var c = data.cases[i];
       var opts = { itemId: c.item, nowMs: c.nowMs, maxAgeMs: c.maxAgeMs };
       var t0 = performance.now();
       var r = await V.verifyBundle(b64ToBytes(c.bytes), G, opts);
       var dt = performance.now() - t0;
-      if (c.name === "clean4" || c.name === "items20" || c.name === "flagged") timings[c.name] = dt;
-      byVerdict[c.verdict] = (byVerdict[c.verdict] || 0) + 1;
+      if (c.name === "clean4" || c.name === "items20" || c.name === "flagged" || c.name === "gov_clean") timings[c.name] = dt;
+      var key = c.verdict + (c.failedCheck ? "/" + c.failedCheck : "");
+      byVerdict[key] = (byVerdict[key] || 0) + 1;
       var same = r.verdict === c.verdict && r.failedCheck === c.failedCheck && JSON.stringify(r.notClean) === JSON.stringify(c.notClean);
-      check("bundles", same, c.name + ": reference " + c.verdict + "/" + c.failedCheck + "/" + c.notClean.join(";") + ", browser " + r.verdict + "/" + r.failedCheck + "/" + r.notClean.join(";") + " (" + r.message + ")");
+      check(group, same, c.name + ": reference " + c.verdict + "/" + c.failedCheck + "/" + c.notClean.join(";") + ", browser " + r.verdict + "/" + r.failedCheck + "/" + r.notClean.join(";") + " (" + r.message + ")");
+      if (c.name === "clean4" || c.name === "gov_clean") {
+        check(group, r.state && r.state.brand === "maison" && r.steps.length === 4 && r.steps[0].type === "register" && r.steps[0].organization === "maison", c.name + ": state and steps shown");
+      }
     }
-    notes.push("bundle verdicts of the reference: " + JSON.stringify(byVerdict));
+    notes.push(group + ": reference verdicts " + JSON.stringify(byVerdict));
     // Timing: the 20-record bundle, several times (the first run warms the key cache).
     var c20 = data.cases.filter(function (x) {
       return x.name === "items20";
