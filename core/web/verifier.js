@@ -1993,6 +1993,33 @@ var HallmarkVerifier = (function () {
         matched[ei] = true;
       }
     }
+    // Every change the network state holds took effect at a height that names the block that
+    // completed it (members, versions and keys from the next block on, validator sets after the
+    // delay): that block must be in the walk, or a change was withheld.
+    var walkHeights = new Set();
+    for (var wb = 0; wb < walk.blocks.length; wb++) {
+      try {
+        walkHeights.add(decode(walk.blocks[wb].header, S.BlockHeader).height);
+      } catch (e5) {
+        /* parsed above */
+      }
+    }
+    var completions = [];
+    stateProto.organizations.forEach(function (o) {
+      completions.push(o.memberFrom, o.removedAt);
+      o.versions.forEach(function (v) {
+        completions.push(v.fromHeight);
+      });
+      o.keys.forEach(function (k) {
+        completions.push(k.validFrom, k.revokedAt);
+      });
+    });
+    for (var cc = 0; cc < completions.length; cc++) {
+      var at = completions[cc];
+      if (at > 0n && !walkHeights.has(at - 1n)) {
+        throw new Fail("governance", "the network state holds a change completed at height " + (at - 1n) + ", but the walk has no block there (a change is missing from the walk)");
+      }
+    }
     for (var m = 1; m < epochs.length; m++) {
       if (!matched[m]) {
         throw new Fail("governance", "the walk holds no certified block completing the validator-set change in force from height " + epochs[m].fromHeight);

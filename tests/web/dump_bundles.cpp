@@ -209,6 +209,23 @@ int main(int argc, char** argv) {
       drop.mutable_governance()->mutable_blocks()->DeleteSubrange(bi, 1);
       gcase("gov_drop_block_" + std::to_string(bi), core::SerializeDeterministic(drop));
     }
+    // The last change withheld (its proposal and approval blocks), the block before given its
+    // own certificate so that only the network state can tell (as a lying node would).
+    {
+      pb::ProofBundle withheld = pb3;
+      const int n = withheld.governance().blocks_size();
+      withheld.mutable_governance()->mutable_blocks()->DeleteSubrange(n - 2, 2);
+      pb::BlockHeader h;
+      h.ParseFromString(withheld.governance().blocks(n - 3).header());
+      auto stored = gov.ledger().GetCertificate(h.height());
+      if (stored.ok() && stored->has_value()) {
+        withheld.mutable_governance()
+            ->mutable_blocks(n - 3)
+            ->mutable_certificate()
+            ->ParseFromString(**stored);
+        gcase("gov_withheld_last_change", core::SerializeDeterministic(withheld));
+      }
+    }
     std::cout << "wrote " << gw.count << " governance cases\n";
   }
   std::cout << "wrote " << w.count << " cases to " << w.dir.string() << "\n";
