@@ -228,6 +228,88 @@ int main(int argc, char** argv) {
     }
     std::cout << "wrote " << gw.count << " governance cases\n";
   }
+  // Version 4 only (snapshots need the builder's stored network-state proofs): a validator joins
+  // and, once in force, another leaves, with an organisation admitted, a key added and revoked on
+  // the way; then an item. Every third byte flipped, each walk block dropped, a snapshot moved or
+  // stripped of its certificate.
+  if constexpr (core::kProofBundleVersion >= 4) {
+    ProvenChain vc;
+    const std::vector<std::string> five = {"atelier", "resale", "authlab", "repairco"};
+    auto pass = [&](const std::string& proposer, const pb::GovernanceChange& change,
+                    const std::vector<std::string>& approvers) {
+      pb::Envelope proposal = ProposeEnv(proposer, change, vc.ledger().height() + 100);
+      vc.Commit({proposal});
+      std::vector<pb::Envelope> approvals;
+      for (const auto& a : approvers) approvals.push_back(ApproveEnv(a, RecordId(proposal)));
+      vc.Commit(approvals);
+    };
+    auto items = LiveItem(vc, kMaisonItem, 2);
+    pass("maison", AddOrgChange("nouveau", pb::BRAND, {"7654321"}),
+         {"atelier", "resale", "authlab"});
+    pass("maison", AddKeyChange("maison", "maison-2"), five);
+    pass("maison", AddValidatorChange("v4", "nouveau", "validator-4", 1), five);
+    const uint64_t delay = vc.network().governance().validator_change_delay_heights();
+    for (uint64_t i = 0; i < delay; ++i) vc.Commit({});
+    vc.SetSigners({0, 1, 2, 4});
+    pb::GovernanceChange remove;
+    remove.mutable_remove_validator()->set_consensus_key(std::string(PubFor("validator-3").view()));
+    pass("maison-2", remove, five);
+    pass("maison-2", RevokeKeyChange("maison", "maison"), five);
+    for (uint64_t i = 0; i < delay; ++i) vc.Commit({});
+    vc.SetSigners({0, 2, 4});
+    pb::RecordPayload t = Payload(kMaisonItem, Id(items.back()));
+    *t.mutable_transfer()->mutable_to() = OrgHolder("nouveau");
+    vc.CommitOne("resale", t);
+    Writer vw;
+    vw.dir = w.dir / "validators";
+    std::filesystem::create_directories(vw.dir);
+    vw.cases.open(vw.dir / "cases.txt");
+    vw.network = &vc.network();
+    std::ofstream(vw.dir / "genesis.bin", std::ios::binary)
+        << core::SerializeDeterministic(vc.network().genesis());
+    const uint64_t vnow = vc.time_ms();
+    const std::string b4 = vc.BundleBytes(kMaisonItem);
+    vw.Case("vset_clean", b4, std::nullopt, vnow);
+    vw.Case("vset_never", vc.BundleBytes("01/07654321000015/21/N-1"), std::nullopt, vnow);
+    for (size_t i = 0; i < b4.size(); i += 3) {
+      std::string x = b4;
+      x[i] = static_cast<char>(x[i] ^ 0x01);
+      vw.Case("vset_x01_" + std::to_string(i), x, std::nullopt, vnow);
+    }
+    pb::ProofBundle pb4;
+    pb4.ParseFromString(b4);
+    for (int bi = 0; bi < pb4.governance().blocks_size(); ++bi) {
+      pb::ProofBundle drop = pb4;
+      drop.mutable_governance()->mutable_blocks()->DeleteSubrange(bi, 1);
+      vw.Case("vset_drop_block_" + std::to_string(bi), core::SerializeDeterministic(drop),
+              std::nullopt, vnow);
+      const pb::GovernanceBlock& blk = pb4.governance().blocks(bi);
+      if (!blk.network_state().empty()) {
+        pb::ProofBundle nocert = pb4;
+        nocert.mutable_governance()->mutable_blocks(bi)->clear_certificate();
+        vw.Case("vset_snapshot_uncertified_" + std::to_string(bi),
+                core::SerializeDeterministic(nocert), std::nullopt, vnow);
+        pb::ProofBundle nosnap = pb4;
+        nosnap.mutable_governance()->mutable_blocks(bi)->clear_network_state();
+        nosnap.mutable_governance()->mutable_blocks(bi)->clear_network_state_proof();
+        vw.Case("vset_snapshot_removed_" + std::to_string(bi), core::SerializeDeterministic(nosnap),
+                std::nullopt, vnow);
+        if (bi > 0) {
+          pb::ProofBundle moved = nosnap;
+          moved.mutable_governance()->mutable_blocks(bi - 1)->set_network_state(
+              blk.network_state());
+          moved.mutable_governance()->mutable_blocks(bi - 1)->set_network_state_proof(
+              blk.network_state_proof());
+          vw.Case("vset_snapshot_moved_" + std::to_string(bi), core::SerializeDeterministic(moved),
+                  std::nullopt, vnow);
+        }
+      }
+    }
+    pb::ProofBundle nostate = pb4;
+    nostate.mutable_governance()->clear_network_state();
+    vw.Case("vset_no_network_state", core::SerializeDeterministic(nostate), std::nullopt, vnow);
+    std::cout << "wrote " << vw.count << " validator-change cases\n";
+  }
   std::cout << "wrote " << w.count << " cases to " << w.dir.string() << "\n";
   return 0;
 }

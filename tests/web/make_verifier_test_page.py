@@ -64,7 +64,7 @@ def main():
         data["wycheproof"] = read(wp)
     if a.bundles:
         data["bundles"] = []
-        for sub in ("", "gov"):
+        for sub in ("", "gov", "validators"):
             d = os.path.join(a.bundles, sub)
             if os.path.exists(os.path.join(d, "cases.txt")):
                 data["bundles"].append(read_cases(d, sub or "main"))
