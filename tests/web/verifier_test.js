@@ -377,11 +377,14 @@
       var t0 = performance.now();
       var r = await V.verifyBundle(b64ToBytes(c.bytes), G, opts);
       var dt = performance.now() - t0;
-      if (c.name === "clean4" || c.name === "items20" || c.name === "flagged" || c.name === "gov_clean") timings[c.name] = dt;
+      if (/^(clean4|items20|flagged|gov_clean|vset_clean)$/.test(c.name)) timings[c.name] = dt;
       var key = c.verdict + (c.failedCheck ? "/" + c.failedCheck : "");
       byVerdict[key] = (byVerdict[key] || 0) + 1;
       var same = r.verdict === c.verdict && r.failedCheck === c.failedCheck && JSON.stringify(r.notClean) === JSON.stringify(c.notClean);
       check(group, same, c.name + ": reference " + c.verdict + "/" + c.failedCheck + "/" + c.notClean.join(";") + ", browser " + r.verdict + "/" + r.failedCheck + "/" + r.notClean.join(";") + " (" + r.message + ")");
+      if (c.name === "vset_clean") {
+        check(group, r.validators === 4 && r.signers === 3 && r.state.custodian.organization === "nouveau", c.name + ": the set after the changes certifies it");
+      }
       if (c.name === "clean4" || c.name === "gov_clean") {
         check(group, r.state && r.state.brand === "maison" && r.steps.length === 4 && r.steps[0].type === "register" && r.steps[0].organization === "maison", c.name + ": state and steps shown");
       }
