@@ -2274,7 +2274,7 @@ var HallmarkVerifier = (function () {
     }
 
     // 10. Rules: what the certified state and the signed records say must agree (docs/page.md).
-    if (state) checkRules(G, membership, item, state, b.history, payloads, ids, heights);
+    if (state) checkRules(G, membership, item, state, b.history, payloads, ids, heights, header.timeMs);
 
     // Checks out.
     out.itemId = itemId;
@@ -2334,7 +2334,8 @@ var HallmarkVerifier = (function () {
   // The "rules" check of the browser: everything the certified state says that follows from the
   // signed records and the certified membership alone. Not the custody rules' authorisation
   // table (docs/page.md says what that leaves to the validators).
-  function checkRules(G, membership, item, state, history, payloads, ids, heights) {
+  var MAX_TIMESTAMP_SKEW_MS = 600000n;
+  function checkRules(G, membership, item, state, history, payloads, ids, heights, headerTimeMs) {
     var n = history.length;
     var custodian = null;
     var flags = [];
@@ -2348,6 +2349,14 @@ var HallmarkVerifier = (function () {
       var label = "record " + (i + 1) + " (" + TYPE_OF_BODY[p.$body] + "): ";
       var standing = membership.standing(kh, h);
       if (standing) throw new Fail("rules", label + standing);
+      // A record's block is never later than the certified header, and no block takes a record
+      // signed more than 10 minutes after its own time.
+      if (p.timestampMs > headerTimeMs + MAX_TIMESTAMP_SKEW_MS) {
+        throw new Fail(
+          "rules",
+          label + "timestamp " + p.timestampMs + " is more than 10 minutes after the block time " + headerTimeMs + "; check the signer's clock"
+        );
+      }
       if (i === 0) {
         if (p.$body !== "register") throw new Fail("rules", label + "item " + p.itemId + " is not registered");
         var org = membership.orgOfKeyAt(kh, h);

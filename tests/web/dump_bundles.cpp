@@ -19,6 +19,7 @@
 #include <string>
 
 #include "core/codec.h"
+#include "core/crypto/sha256.h"
 #include "core/proof_bundle.h"
 #include "governance_fixture.h"
 #include "proof_fixture.h"
@@ -111,6 +112,31 @@ int main(int argc, char** argv) {
   chain.CommitOne("alice", flag);
   w.Case("flagged", chain.BundleBytes(kMaisonItem), std::string(kMaisonItem), chain.time_ms());
 
+  // Headers a dishonest quorum certified (validators 0..2 sign what they are given): dated 0 (the
+  // records are then from its future, which the rules refuse), an hour after the records, or
+  // within the clock-skew allowance ahead of the verifier.
+  {
+    pb::ProofBundle b;
+    b.ParseFromString(four_bytes);
+    pb::BlockHeader h;
+    h.ParseFromString(b.header());
+    auto recertified = [&](uint64_t time_ms) {
+      pb::BlockHeader x = h;
+      x.set_time_ms(time_ms);
+      pb::ProofBundle r = b;
+      r.set_header(core::SerializeDeterministic(x));
+      const core::Hash256 id = core::Sha256Of(std::string_view(r.header()));
+      *r.mutable_certificate() = core::ToProto(CertifyBlock(r.chain_id(), x.height(), id));
+      return core::SerializeDeterministic(r);
+    };
+    w.Case("lie_header_time_0", recertified(0), std::nullopt, now, 0);
+    w.Case("lie_header_time_0_no_clock", recertified(0));
+    w.Case("header_an_hour_later", recertified(kTestTimeMs + 3'600'000), std::nullopt,
+           kTestTimeMs + 3'600'000);
+    w.Case("header_10s_ahead", recertified(now + 10'000), std::nullopt, now);
+    w.Case("header_2p64", recertified(UINT64_MAX), std::nullopt, now);
+    w.Case("header_2p53p1_no_clock", recertified((uint64_t{1} << 53) + 1));
+  }
   // Every byte of the 4-record bundle XORed with 0x01, every third with 0xFF; truncations.
   for (size_t i = 0; i < four_bytes.size(); ++i) {
     std::string t = four_bytes;
