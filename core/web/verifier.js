@@ -1390,6 +1390,7 @@ var HallmarkVerifier = (function () {
   }
 
   async function loadGenesis(bytes) {
+    if (bytes instanceof ArrayBuffer) bytes = new Uint8Array(bytes);
     if (!(bytes instanceof Uint8Array)) throw new Error("genesis: expected bytes");
     if (bytes.length > MAX_GENESIS_BYTES) throw new Error("genesis is " + bytes.length + " bytes; the limit is " + MAX_GENESIS_BYTES);
     var g;
@@ -2087,6 +2088,7 @@ var HallmarkVerifier = (function () {
 
   async function verifyBundleInner(bytes, G, options, out) {
     if (!G || !G._g) throw new Fail("network", "no genesis loaded");
+    if (bytes instanceof ArrayBuffer) bytes = new Uint8Array(bytes);
     if (!(bytes instanceof Uint8Array)) throw new Fail("format", "the bundle is not bytes");
     // 1. Format.
     if (bytes.length > MAX_BUNDLE_BYTES) throw new Fail("format", "bundle is " + bytes.length + " bytes; the limit is " + MAX_BUNDLE_BYTES);
@@ -2308,7 +2310,11 @@ var HallmarkVerifier = (function () {
     var stale = maxAge !== null && maxAge !== 0 && (age === null || age > maxAge);
     out.verdict = stale ? "stale" : reasons.length === 0 ? "clean" : "not_clean";
     out.failedCheck = "";
-    out.message = stale ? "the proof is " + Math.round((age || 0) / 1000) + " s old; the limit is " + Math.round(maxAge / 1000) + " s: ask another node" : "";
+    out.message = !stale
+      ? ""
+      : age === null
+        ? "without a clock the proof's age is unknown, and an age limit of " + Math.round(maxAge / 1000) + " s was asked for"
+        : "the proof is " + Math.round(age / 1000) + " s old; the limit is " + Math.round(maxAge / 1000) + " s: ask another node";
     return out;
   }
 
