@@ -1863,6 +1863,9 @@ var HallmarkVerifier = (function () {
     }
     // The network state as of the header, proven at the end (the network-state leaf).
     var finalState = walk.networkState.length > 0 ? parseNetworkState(walk.networkState, "the walk's network state") : null;
+    if (!finalState && walk.blocks.length > 0) {
+      throw new Fail("governance", "the walk carries changes but no network state (version 4 bundles carry it whenever governance happened)");
+    }
     var stateProto = finalState || G._state;
     var epochs = stateProto.validatorEpochs;
     if (epochs.length === 0 || epochs[0].fromHeight !== 0n || !epochsEqual(epochs[0], G._state.validatorEpochs[0])) {
