@@ -1966,11 +1966,12 @@ var HallmarkVerifier = (function () {
       if (complete && !eq(await merkleRootOfLeaves(leaves), hdr.recordsRoot)) {
         throw new Fail("governance", where + ": its records do not rebuild the header's records root (a record is altered, missing or out of order)");
       }
-      for (var rj = 0; rj < block.records.length; rj++) {
+      await inChunks(block.records.length, function (rj) {
         var env2 = block.records[rj].envelope || newMsg(S.Envelope);
-        var sv = await verifySignature(env2.signer, env2.payload, env2.signature);
+        return verifySignature(env2.signer, env2.payload, env2.signature);
+      }, function (rj, sv) {
         if (sv !== "valid") throw new Fail("governance", where + ", record " + (rj + 1) + ": bad_signature: " + SIG_MESSAGES[sv]);
-      }
+      });
       // A block completing a validator-set change: its certified network state, whose validator
       // sets must be the final state's up to the one this change starts.
       if (snapshot) {
@@ -2065,6 +2066,24 @@ var HallmarkVerifier = (function () {
       state: null,
       steps: [],
     };
+  }
+
+  // Runs `start(i)` for i in [0, n) a chunk at a time, in parallel within a chunk; `check(i, v)`
+  // sees the results in order before the next chunk starts (and may throw to stop).
+  var CHUNK = 256;
+  async function inChunks(n, start, check) {
+    var out = new Array(n);
+    for (var from = 0; from < n; from += CHUNK) {
+      var to = Math.min(n, from + CHUNK);
+      var pending = [];
+      for (var i = from; i < to; i++) pending.push(start(i));
+      var got = await Promise.all(pending);
+      for (var j = from; j < to; j++) {
+        out[j] = got[j - from];
+        if (check) check(j, out[j]);
+      }
+    }
+    return out;
   }
 
   async function verifyBundle(bytes, G, options) {
@@ -2256,17 +2275,20 @@ var HallmarkVerifier = (function () {
       payloads[r] = d[0];
     }
 
-    // 8. Signatures.
-    for (var s = 0; s < n; s++) {
-      var env = b.history[s];
-      var v = await verifySignature(env.signer, env.payload, env.signature);
-      if (v !== "valid") throw new Fail("signature", "record " + (s + 1) + ": " + SIG_MESSAGES[v]);
-    }
+    // 8. Signatures: WebCrypto works on them in parallel, a chunk at a time; the first failure
+    // in record order is reported.
+    await inChunks(n, function (i) {
+      var env = b.history[i];
+      return verifySignature(env.signer, env.payload, env.signature);
+    }, function (i, v) {
+      if (v !== "valid") throw new Fail("signature", "record " + (i + 1) + ": " + SIG_MESSAGES[v]);
+    });
 
     // 9. Chain.
-    var ids = new Array(n);
+    var ids = await inChunks(n, function (i) {
+      return recordId(b.history[i]);
+    });
     for (var c = 0; c < n; c++) {
-      ids[c] = await recordId(b.history[c]);
       var prev = payloads[c].prev;
       if (c === 0) {
         if (prev.length !== 0) throw new Fail("chain", "record 1 names a previous record; the history must start at the registration");
