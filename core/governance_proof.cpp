@@ -367,6 +367,10 @@ Status LightWalkCheck(const Network& network, const pb::GovernanceWalk& walk,
   auto root = Hash256::FromBytes(header.state_root());
   if (!root) return Refuse("the header's state root is not 32 bytes");
   if (walk.from_height() != 0) return Refuse("the light walk starts at genesis only");
+  if (static_cast<size_t>(walk.blocks_size()) > kMaxWalkBlocks) {
+    return Refuse("the walk has " + std::to_string(walk.blocks_size()) + " blocks; the limit is " +
+                  std::to_string(kMaxWalkBlocks));
+  }
 
   // The final state: the walk's network state, authenticated by the header's leaf below.
   const NetworkState genesis_state = NetworkState::FromGenesis(network);
