@@ -1139,10 +1139,14 @@ Hash256 NetworkStateLeafKey() {
   return key;
 }
 
-Hash256 NetworkState::GovernedHash() const {
+std::string NetworkState::GovernedBytes() const {
   pb::NetworkStateProto proto = ToProto();
   proto.clear_pending();
-  return Sha256Of(std::string_view(SerializeDeterministic(proto)));
+  return SerializeDeterministic(proto);
+}
+
+Hash256 NetworkState::GovernedHash() const {
+  return Sha256Of(std::string_view(GovernedBytes()));
 }
 
 Network NetworkState::MembershipAt(const Network& genesis, uint64_t height) const {

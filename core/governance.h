@@ -130,6 +130,9 @@ class NetworkState {
   // under NetworkStateLeafKey(). A verifier that rebuilds the state from the completed changes
   // alone (docs/proofs.md) gets these bytes; proposals that never completed are not part of it.
   Hash256 GovernedHash() const;
+  // The bytes GovernedHash() hashes: the deterministic form without the pending proposals.
+  // Proof bundles of version 4 carry them (docs/proofs.md).
+  std::string GovernedBytes() const;
 
   // What the custody rules see in the block at `height`: `genesis` with the organisations that
   // are members at `height`, each with its version at `height` and only the signing keys valid

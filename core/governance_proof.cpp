@@ -29,8 +29,13 @@ Status Refuse(std::string message) {
 
 Result<WalkResult> VerifyGovernanceWalk(const Network& network, const pb::GovernanceWalk& walk,
                                         uint64_t header_height, std::string_view header_bytes,
-                                        const TrustedState* trusted) {
+                                        const TrustedState* trusted, bool snapshots) {
   WalkResult out{NetworkState::FromGenesis(network), 0, 0, 0};
+  if (!snapshots && !walk.network_state().empty()) {
+    return Refuse(
+        "the walk carries the network state, which bundles of version 3 do not have (a version 4 "
+        "field)");
+  }
   const uint64_t start = walk.from_height();
   if (start != 0) {
     if (!trusted || trusted->height != start) {
@@ -82,6 +87,13 @@ Result<WalkResult> VerifyGovernanceWalk(const Network& network, const pb::Govern
     }
     const uint64_t h = header.height();
     const std::string where = BlockLabel(static_cast<size_t>(bi), h);
+    const bool has_snapshot =
+        !block.network_state().empty() || !block.network_state_proof().empty();
+    if (!snapshots && has_snapshot) {
+      return Refuse(where +
+                    " carries a network-state snapshot, which bundles of version 3 do not have "
+                    "(a version 4 field)");
+    }
     // The header comes without the fields the verifier knows (docs/proofs.md, "Walk headers"):
     // the chain id, and the parent's id when the walk block before is the parent. The exact
     // header bytes are rebuilt from them, so the sent form must be the only one.
@@ -203,6 +215,7 @@ Result<WalkResult> VerifyGovernanceWalk(const Network& network, const pb::Govern
     }
 
     // Then, in block order, each record's signature and the governance rules.
+    const size_t epochs_before = state.validator_epochs().size();
     for (int ri = 0; ri < block.records_size(); ++ri) {
       const pb::GovernanceRecordProof& rp = block.records(ri);
       const std::string rwhere = where + ", record " + std::to_string(ri + 1);
@@ -255,6 +268,47 @@ Result<WalkResult> VerifyGovernanceWalk(const Network& network, const pb::Govern
       }
       ++out.records;
     }
+    // Version 4: a block that completes a validator-set change (adds an epoch) carries the
+    // governed state after it, proven under its own state root, and its own certificate; no other
+    // block carries one. What a verifier that does not replay the rules follows
+    // (LightWalkCheck).
+    if (snapshots) {
+      const bool changes_validators = state.validator_epochs().size() > epochs_before;
+      if (!changes_validators && has_snapshot) {
+        return Refuse(where +
+                      " carries a network-state snapshot, but completes no validator-set change "
+                      "(only such blocks carry one)");
+      }
+      if (changes_validators) {
+        if (!has_snapshot) {
+          return Refuse(where +
+                        " completes a validator-set change but carries no network-state "
+                        "snapshot");
+        }
+        if (!block.has_certificate()) {
+          return Refuse(where +
+                        " completes a validator-set change but has no certificate of its own "
+                        "(a snapshot block is never certified by a later block)");
+        }
+        if (block.network_state() != state.GovernedBytes()) {
+          return Refuse(where +
+                        ": its network-state snapshot is not the governed state its records "
+                        "leave");
+        }
+        auto proof = DecodeSmtProof(block.network_state_proof());
+        if (!proof.ok()) {
+          return Refuse(where + ": network-state snapshot proof: " + proof.status().message());
+        }
+        auto block_root = Hash256::FromBytes(header.state_root());
+        if (!block_root ||
+            !VerifySmtProof(*block_root, NetworkStateLeafKey(),
+                            Sha256Of(std::string_view(block.network_state())), *proof)) {
+          return Refuse(where +
+                        ": its network-state snapshot does not prove under the block's state "
+                        "root");
+        }
+      }
+    }
     ++out.blocks;
   }
   if (unlinked) {
@@ -286,20 +340,186 @@ Status CheckNetworkStateLeaf(const Network& network, const NetworkState& state,
       "…): a change is missing from the walk, or the walk is not this chain's");
 }
 
+Status CheckWalkNetworkState(const NetworkState& state, const Hash256& state_root,
+                             const pb::GovernanceWalk& walk) {
+  if (walk.network_state().empty()) {
+    auto proof = DecodeSmtProof(walk.network_state_proof());
+    if (proof.ok() && VerifySmtProof(state_root, NetworkStateLeafKey(), std::nullopt, *proof)) {
+      return Status::Ok();
+    }
+    return Refuse(
+        "the walk carries no network state, but the certified state root holds one (version 4 "
+        "bundles carry it whenever the leaf is present)");
+  }
+  if (walk.network_state() != state.GovernedBytes()) {
+    return Refuse(
+        "the walk's network state is not the governed state the walk rebuilds (its SHA-256 must "
+        "be the certified leaf)");
+  }
+  return Status::Ok();
+}
+
+Status LightWalkCheck(const Network& network, const pb::GovernanceWalk& walk,
+                      std::string_view header_bytes, const pb::CommitCertificate& certificate,
+                      NetworkState* final_state) {
+  pb::BlockHeader header;
+  if (Status st = ParseStrict(header_bytes, &header, "block header"); !st.ok()) return st;
+  auto root = Hash256::FromBytes(header.state_root());
+  if (!root) return Refuse("the header's state root is not 32 bytes");
+  if (walk.from_height() != 0) return Refuse("the light walk starts at genesis only");
+  if (static_cast<size_t>(walk.blocks_size()) > kMaxWalkBlocks) {
+    return Refuse("the walk has " + std::to_string(walk.blocks_size()) + " blocks; the limit is " +
+                  std::to_string(kMaxWalkBlocks));
+  }
+
+  // The final state: the walk's network state, authenticated by the header's leaf below.
+  const NetworkState genesis_state = NetworkState::FromGenesis(network);
+  NetworkState head_state = genesis_state;
+  if (!walk.network_state().empty()) {
+    pb::NetworkStateProto proto;
+    if (Status st = ParseCanonical(walk.network_state(), &proto, "network state"); !st.ok()) {
+      return Refuse(st.message());
+    }
+    auto parsed = NetworkState::FromProto(proto, network.governance());
+    if (!parsed.ok()) return Refuse(parsed.status().message());
+    head_state = std::move(parsed).value();
+  }
+  const auto& epochs = head_state.validator_epochs();
+  const pb::NetworkStateProto final_proto = head_state.ToProto();
+  const pb::NetworkStateProto genesis_proto = genesis_state.ToProto();
+  if (epochs.empty() || final_proto.validator_epochs(0).SerializeAsString() !=
+                            genesis_proto.validator_epochs(0).SerializeAsString()) {
+    return Refuse("the first validator epoch of the network state is not genesis' set");
+  }
+
+  // Every walk block's full header and id, rebuilt as the replaying verifier does (the chain id
+  // put back; the parent's id when the walk block before is the parent).
+  struct Rebuilt {
+    pb::BlockHeader header;
+    Hash256 id;
+    const pb::GovernanceBlock* block = nullptr;
+  };
+  std::map<uint64_t, Rebuilt> blocks;
+  uint64_t last_height = 0;
+  Hash256 last_id;
+  for (const pb::GovernanceBlock& b : walk.blocks()) {
+    Rebuilt r;
+    if (Status st = ParseStrict(b.header(), &r.header, "walk block header"); !st.ok()) {
+      return Refuse(st.message());
+    }
+    const uint64_t h = r.header.height();
+    if (h <= last_height) return Refuse("walk block heights do not increase");
+    r.header.set_chain_id(network.chain_id());
+    if (r.header.prev_hash().empty()) {
+      if (last_height == 0 || h != last_height + 1) {
+        return Refuse("walk block (height " + std::to_string(h) + ") names no parent");
+      }
+      r.header.set_prev_hash(std::string(last_id.view()));
+    }
+    r.id = Sha256Of(std::string_view(SerializeDeterministic(r.header)));
+    r.block = &b;
+    last_height = h;
+    last_id = r.id;
+    blocks.emplace(h, std::move(r));
+  }
+
+  // Each later epoch: the certified snapshot of the block that completed it.
+  const uint64_t delay = network.governance().validator_change_delay_heights();
+  for (size_t i = 1; i < epochs.size(); ++i) {
+    const uint64_t from = epochs[i].from_height;
+    const std::string what =
+        "validator epoch " + std::to_string(i) + " (from height " + std::to_string(from) + ")";
+    if (from < delay) return Refuse(what + " starts sooner than the change delay allows");
+    const uint64_t c = from - delay;
+    auto it = blocks.find(c);
+    if (it == blocks.end() || it->second.block->network_state().empty()) {
+      return Refuse(what + ": the walk has no snapshot of the block " + std::to_string(c) +
+                    " that completed it");
+    }
+    const pb::GovernanceBlock& b = *it->second.block;
+    if (!b.has_certificate()) return Refuse(what + ": its snapshot block has no certificate");
+    auto cert = FromProto(b.certificate());
+    if (!cert.ok()) return Refuse(what + ": certificate: " + cert.status().message());
+    auto set = ToValidatorSet(head_state.ValidatorSetAt(c));
+    if (!set.ok()) return Refuse(what + ": validator set: " + set.status().message());
+    if (Status st = VerifyCommitCertificate(*set, network.chain_id(), *cert, c, it->second.id);
+        !st.ok()) {
+      return Refuse(what + ": the certificate of block " + std::to_string(c) + ": " + st.message());
+    }
+    auto proof = DecodeSmtProof(b.network_state_proof());
+    auto block_root = Hash256::FromBytes(it->second.header.state_root());
+    if (!proof.ok() || !block_root ||
+        !VerifySmtProof(*block_root, NetworkStateLeafKey(),
+                        Sha256Of(std::string_view(b.network_state())), *proof)) {
+      return Refuse(what + ": the snapshot of block " + std::to_string(c) +
+                    " does not prove under its state root");
+    }
+    pb::NetworkStateProto snap;
+    if (!ParseCanonical(b.network_state(), &snap, "network state").ok() ||
+        static_cast<size_t>(snap.validator_epochs_size()) != i + 1) {
+      return Refuse(what + ": the snapshot of block " + std::to_string(c) +
+                    " does not hold exactly the epochs up to it");
+    }
+    for (size_t k = 0; k <= i; ++k) {
+      if (snap.validator_epochs(static_cast<int>(k)).SerializeAsString() !=
+          final_proto.validator_epochs(static_cast<int>(k)).SerializeAsString()) {
+        return Refuse(what + ": the snapshot of block " + std::to_string(c) +
+                      " disagrees with the network state on epoch " + std::to_string(k));
+      }
+    }
+  }
+
+  // The header: certified by the set of its height, and its leaf proves the final state.
+  auto cert = FromProto(certificate);
+  if (!cert.ok()) return Refuse("header certificate: " + cert.status().message());
+  auto set = ToValidatorSet(head_state.ValidatorSetAt(header.height()));
+  if (!set.ok()) return Refuse("validator set: " + set.status().message());
+  if (Status st = VerifyCommitCertificate(*set, network.chain_id(), *cert, header.height(),
+                                          Sha256Of(header_bytes));
+      !st.ok()) {
+    return Refuse("the header's certificate: " + st.message());
+  }
+  auto proof = DecodeSmtProof(walk.network_state_proof());
+  if (!proof.ok()) return Refuse("network-state proof: " + proof.status().message());
+  const std::optional<Hash256> leaf =
+      walk.network_state().empty()
+          ? std::nullopt
+          : std::optional<Hash256>(Sha256Of(std::string_view(walk.network_state())));
+  if (!VerifySmtProof(*root, NetworkStateLeafKey(), leaf, *proof)) {
+    return Refuse("the network state does not prove under the header's state root");
+  }
+  if (leaf == std::nullopt && epochs.size() != 1) return Refuse("no network state, yet epochs");
+  if (final_state) *final_state = std::move(head_state);
+  return Status::Ok();
+}
+
 Result<pb::GovernanceWalk> AssembleGovernanceWalk(
     const Network& network, std::span<const CommittedGovernanceRecord> committed,
-    uint64_t since_height, uint64_t head_height, const WalkBlockReader& read_block) {
+    uint64_t since_height, uint64_t head_height, const WalkBlockReader& read_block,
+    bool snapshots) {
   if (since_height > head_height) since_height = 0;
   pb::GovernanceWalk walk;
   walk.set_from_height(since_height);
 
-  // Replay everything from genesis to learn which records complete which change.
+  // Replay everything from genesis to learn which records complete which change, and (version
+  // 4) the governed state after each block that adds a validator epoch.
   NetworkState state = NetworkState::FromGenesis(network);
   std::map<Hash256, std::vector<size_t>> records_of;  // Proposal id -> its records.
   std::vector<Hash256> completed_after_since;
+  std::map<uint64_t, std::string> snapshot_of;  // Height -> governed bytes after it.
+  size_t epochs_before = state.validator_epochs().size();
+  bool any_governance = false;
+  auto end_block = [&](uint64_t height) {
+    if (state.validator_epochs().size() > epochs_before && height > since_height) {
+      snapshot_of[height] = state.GovernedBytes();
+    }
+    epochs_before = state.validator_epochs().size();
+  };
   for (size_t i = 0; i < committed.size(); ++i) {
     const CommittedGovernanceRecord& c = committed[i];
     if (c.height > head_height) break;
+    if (i > 0 && c.height != committed[i - 1].height) end_block(committed[i - 1].height);
+    any_governance = true;
     if (i > 0 &&
         (c.height < committed[i - 1].height ||
          (c.height == committed[i - 1].height && c.position <= committed[i - 1].position))) {
@@ -326,7 +546,9 @@ Result<pb::GovernanceWalk> AssembleGovernanceWalk(
     if (applied.completed && c.height > since_height) {
       completed_after_since.push_back(*applied.completed);
     }
+    if (i + 1 == committed.size() || committed[i + 1].height > head_height) end_block(c.height);
   }
+  if (snapshots && any_governance) walk.set_network_state(state.GovernedBytes());
 
   std::vector<size_t> selected;
   for (const Hash256& id : completed_after_since) {
@@ -347,6 +569,15 @@ Result<pb::GovernanceWalk> AssembleGovernanceWalk(
       block_height = c.height;
       block->set_header(std::move(src->header));
       *block->mutable_certificate() = std::move(src->certificate);
+      if (auto snap = snapshot_of.find(c.height); snapshots && snap != snapshot_of.end()) {
+        if (src->network_state_proof.empty()) {
+          return Status::Corruption("block " + std::to_string(c.height) +
+                                    " completes a validator-set change but the store has no "
+                                    "network-state proof for it");
+        }
+        block->set_network_state(snap->second);
+        block->set_network_state_proof(std::move(src->network_state_proof));
+      }
       leaves.clear();
       for (const Hash256& id : src->record_ids) leaves.push_back(MerkleLeafHash(id.span()));
     }
@@ -390,9 +621,14 @@ Result<pb::GovernanceWalk> AssembleGovernanceWalk(
   // links, at most delay - 1 blocks after the first uncertified one (docs/proofs.md).
   const uint64_t delay = network.governance().validator_change_delay_heights();
   const size_t run_max = delay > 1 ? static_cast<size_t>(delay - 1) : 0;  // Uncertified in a row.
-  auto clear = [&](size_t from, size_t to) {                              // [from, to)
-    for (size_t k = from; k < to; ++k)
-      walk.mutable_blocks(static_cast<int>(k))->clear_certificate();
+  // A snapshot block (version 4) keeps its certificate whatever the runs say: a verifier that
+  // does not replay the rules checks it on its own. The runs stay valid: a certified block in
+  // the middle of one certifies the blocks before it and starts a new, shorter run.
+  auto clear = [&](size_t from, size_t to) {  // [from, to)
+    for (size_t k = from; k < to; ++k) {
+      pb::GovernanceBlock* b = walk.mutable_blocks(static_cast<int>(k));
+      if (b->network_state().empty()) b->clear_certificate();
+    }
   };
   size_t i = 0;
   while (i < heights.size()) {

@@ -56,9 +56,14 @@ struct WalkResult {
 // governance rules at that height. Does not check the final header's certificate nor the
 // network-state leaf (see CheckNetworkStateLeaf). On failure: InvalidInput naming the block and
 // record.
+// `snapshots` (bundle version 4): every walk block that completes a validator-set change (adds a
+// validator epoch) must carry its own certificate and the governed state after it
+// (network_state, exactly the replayed state's GovernedBytes()) with its proof under the block's
+// state root; no other block may carry either field. Without it (version 3) no block nor the walk
+// may carry them.
 Result<WalkResult> VerifyGovernanceWalk(const Network& network, const pb::GovernanceWalk& walk,
                                         uint64_t header_height, std::string_view header_bytes,
-                                        const TrustedState* trusted);
+                                        const TrustedState* trusted, bool snapshots);
 
 // Checks the walk's network-state proof under the certified `state_root`: present with
 // state.GovernedHash(), or absent when `state` equals genesis' governed state (no governance
@@ -66,6 +71,28 @@ Result<WalkResult> VerifyGovernanceWalk(const Network& network, const pb::Govern
 // the walk, or a state leaf for another state.
 Status CheckNetworkStateLeaf(const Network& network, const NetworkState& state,
                              const Hash256& state_root, std::string_view proof_bytes);
+
+// Version 4: the walk's network_state must be exactly `state.GovernedBytes()` (the state the
+// replay rebuilt; CheckNetworkStateLeaf proves its hash), or empty when the walk's
+// network_state_proof shows the leaf absent under `state_root`. InvalidInput otherwise.
+Status CheckWalkNetworkState(const NetworkState& state, const Hash256& state_root,
+                             const pb::GovernanceWalk& walk);
+
+// The non-replaying verification of a version 4 walk from genesis (docs/proofs.md, "Following
+// the validator sets without the rules"), the reference for the browser's verifier
+// (core/web/verifier.js): reads the validator sets from the walk's network_state, checks that
+// its first epoch is genesis' set, and that for every later epoch E (from height e) the walk
+// holds the block at e - validator_change_delay_heights with a certificate by the set in force
+// there (the epochs before E) and a snapshot that proves under that block's state root and holds
+// exactly the epochs up to E. Then the header's `certificate` by the set of its height, and the
+// walk's network_state_proof proving SHA-256(network_state) (or the leaf's absence with an
+// empty network_state) under the header's state root. Trusts the certificates only: it does not
+// replay the walk's records, so it does not see changes a dishonest supermajority certified
+// against the rules, which VerifyGovernanceWalk refuses. `final_state` (may be null) gets the
+// network state read. InvalidInput on failure. `hallmark verify` replays (VerifyProofBundle).
+Status LightWalkCheck(const Network& network, const pb::GovernanceWalk& walk,
+                      std::string_view header_bytes, const pb::CommitCertificate& certificate,
+                      NetworkState* final_state = nullptr);
 
 // --- Assembling a walk (the node's side) ---
 
@@ -81,6 +108,10 @@ struct WalkBlockSource {
   std::string header;  // Exact header bytes.
   pb::CommitCertificate certificate;
   std::vector<Hash256> record_ids;  // In block order.
+  // Version 4, for a block that completes a validator-set change: the encoded sparse Merkle
+  // proof of the network-state key under this header's state root (the ledger stores it at
+  // commit time). Empty otherwise.
+  std::string network_state_proof;
 };
 using WalkBlockReader = std::function<Result<WalkBlockSource>(uint64_t height)>;
 
@@ -91,10 +122,15 @@ using WalkBlockReader = std::function<Result<WalkBlockSource>(uint64_t height)>;
 // (docs/proofs.md: walk headers, certificates left out where a later block certifies, no audit
 // paths for a whole block). When since_height >= head_height
 // the walk starts at genesis (the client trusts a height this node has not reached). The
-// network-state proof is left for the caller. Corruption when a committed record does not
-// decode or apply, or a block disagrees with where a record is said to be.
+// network-state proof is left for the caller. `snapshots` (version 4): the walk's
+// network_state (the governed state at head_height; empty while no governance record was
+// committed) and, on each block that completes a validator-set change, its network_state, its
+// proof (from the reader) and its own certificate. Corruption when a committed record does not
+// decode or apply, a block disagrees with where a record is said to be, or the reader has no
+// network-state proof for a block that needs one.
 Result<pb::GovernanceWalk> AssembleGovernanceWalk(
     const Network& network, std::span<const CommittedGovernanceRecord> committed,
-    uint64_t since_height, uint64_t head_height, const WalkBlockReader& read_block);
+    uint64_t since_height, uint64_t head_height, const WalkBlockReader& read_block,
+    bool snapshots = true);
 
 }  // namespace hallmark::core

@@ -101,11 +101,13 @@ ProofVerdict VerifyProofBundle(const Network& network, std::string_view bundle_b
                 "organisations, keys and validators since genesis. Ask a node for a new proof "
                 "(hallmark verify ID --node URL)");
   }
-  if (bundle.version() != kProofBundleVersion) {
+  if (bundle.version() < kOldestProofBundleVersion || bundle.version() > kProofBundleVersion) {
     return Fail(ProofCheck::kFormat, "bundle version " + std::to_string(bundle.version()) +
-                                         " is not supported (this verifier reads version " +
+                                         " is not supported (this verifier reads versions " +
+                                         std::to_string(kOldestProofBundleVersion) + " to " +
                                          std::to_string(kProofBundleVersion) + ")");
   }
+  const bool snapshots = bundle.version() >= 4;
   auto item = ParseItemId(bundle.item_id());
   if (!item.ok()) return Fail(ProofCheck::kFormat, "bundle item id: " + item.status().message());
   if (item->Canonical() != bundle.item_id()) {
@@ -146,7 +148,7 @@ ProofVerdict VerifyProofBundle(const Network& network, std::string_view bundle_b
   // 3. Governance: the certified changes from genesis (or the trusted state) to the header's
   // height give the set that certifies it and the membership each record is replayed under.
   auto walked = VerifyGovernanceWalk(network, bundle.governance(), header.height(), bundle.header(),
-                                     options.trusted);
+                                     options.trusted, snapshots);
   if (!walked.ok()) return Fail(ProofCheck::kGovernance, walked.status().message());
   const NetworkState& network_state = walked->state;
 
@@ -185,6 +187,13 @@ ProofVerdict VerifyProofBundle(const Network& network, std::string_view bundle_b
       !st.ok()) {
     return Fail(ProofCheck::kGovernance,
                 "at the header's height " + std::to_string(header.height()) + ": " + st.message());
+  }
+  if (snapshots) {
+    if (Status st = CheckWalkNetworkState(network_state, *root, bundle.governance()); !st.ok()) {
+      return Fail(
+          ProofCheck::kGovernance,
+          "at the header's height " + std::to_string(header.height()) + ": " + st.message());
+    }
   }
 
   // 6. State proof: the item's leaf, or its absence, under the certified state root.

@@ -19,10 +19,14 @@
 // implementation of that document. Pure: no I/O, no clock.
 namespace hallmark::core {
 
-// Version 3: the bundle carries the governance walk (field 10) and each record's block height
-// (field 11). Version 2 bundles (a fixed validator set) and version 1 (record ids over the
-// payload only) are refused.
-inline constexpr uint32_t kProofBundleVersion = 3;
+// Version 4 (built now): version 3 plus the certified network-state snapshots of the
+// governance walk (GovernanceWalk.network_state, GovernanceBlock.network_state and
+// network_state_proof), which let a verifier follow the validator sets without replaying the
+// governance rules (LightWalkCheck). Version 3 (still read): the governance walk (field 10) and
+// each record's block height (field 11), without those fields. Version 2 bundles (a fixed
+// validator set) and version 1 (record ids over the payload only) are refused.
+inline constexpr uint32_t kProofBundleVersion = 4;
+inline constexpr uint32_t kOldestProofBundleVersion = 3;
 // Refused before parsing: a bundle larger than this cannot be a real item's.
 inline constexpr size_t kMaxProofBundleBytes = 64 * 1024 * 1024;
 // An item's history in one bundle; at most kMaxEnvelopeBytes each.

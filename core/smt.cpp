@@ -845,10 +845,13 @@ class SparseMerkleTree::Impl {
     return node;
   }
 
-  Status Prove(const Hash256& key, Snapshot& snap, SmtProof* proof) const {
+  // `pending`: prove in the tree as that prepared update leaves it (its root and changed
+  // nodes, the committed nodes elsewhere); null for the committed tree.
+  Status Prove(const Hash256& key, Snapshot& snap, SmtProof* proof,
+               const SmtUpdate* pending = nullptr) const {
     proof->leaf.reset();
     proof->siblings.clear();
-    SmtNodeRef node = snap.root;
+    SmtNodeRef node = pending ? pending->root_node : snap.root;
     if (!node) return Status::Ok();  // An empty tree: EMPTY is the root.
     int nibbles = 0;
     int pos = 1;
@@ -860,9 +863,14 @@ class SparseMerkleTree::Impl {
           break;
         }
         if (!node->IsRef(s)) break;  // Empty slot.
-        auto child = LoadChild(key, nibbles + 1, node->HashAt(pos), snap);
-        if (!child.ok()) return child.status();
-        node = std::move(child).value();
+        if (const SmtNodeRef* changed = pending ? FindPending(*pending, key, nibbles + 1) : nullptr;
+            changed && (*changed)->hash() == node->HashAt(pos)) {
+          node = *changed;
+        } else {
+          auto child = LoadChild(key, nibbles + 1, node->HashAt(pos), snap);
+          if (!child.ok()) return child.status();
+          node = std::move(child).value();
+        }
         ++nibbles;
         pos = 1;  // The child's own position 1 is this slot.
         continue;
@@ -881,6 +889,15 @@ class SparseMerkleTree::Impl {
     }
     std::reverse(proof->siblings.begin(), proof->siblings.end());
     return Status::Ok();
+  }
+
+  // The node an update changed at the path of `nibbles` nibbles of `key`, or null.
+  static const SmtNodeRef* FindPending(const SmtUpdate& update, const Hash256& key, int nibbles) {
+    const std::string node_key = NodeKey(key, nibbles);
+    for (size_t i = 0; i < update.node_keys.size(); ++i) {
+      if (update.node_keys[i] == node_key) return &update.nodes[i];
+    }
+    return nullptr;
   }
 
   Result<std::optional<Hash256>> GetValueHash(const Hash256& key, Snapshot& snap) const {
@@ -1166,6 +1183,15 @@ Result<SmtProof> SparseMerkleTree::Prove(const Hash256& key) const {
   return impl_->Read([&](Impl::Snapshot& snap) -> Result<SmtProof> {
     SmtProof proof;
     HM_RETURN_IF_ERROR(impl_->Prove(key, snap, &proof));
+    return proof;
+  });
+}
+
+Result<SmtProof> SparseMerkleTree::ProveAfter(const SmtUpdate& update, const Hash256& key) const {
+  if (!load_status_.ok()) return load_status_;
+  return impl_->Read([&](Impl::Snapshot& snap) -> Result<SmtProof> {
+    SmtProof proof;
+    HM_RETURN_IF_ERROR(impl_->Prove(key, snap, &proof, &update));
     return proof;
   });
 }

@@ -188,6 +188,13 @@ class SparseMerkleTree {
   // A proof of the key's value hash in the committed tree, or of its absence.
   Result<SmtProof> Prove(const Hash256& key) const;
 
+  // A proof of the key's value hash (or absence) in the tree as `update` leaves it, before it
+  // is committed: under update.root. Lets the writer store a proof at a root the tree will not
+  // keep (nodes are stored latest version only).
+  // REQUIRES: `update` came from PrepareUpdate on this tree, and no other update was committed
+  // since.
+  Result<SmtProof> ProveAfter(const SmtUpdate& update, const Hash256& key) const;
+
   // The key's value hash in the committed tree; nullopt if absent.
   Result<std::optional<Hash256>> GetValueHash(const Hash256& key) const;
 

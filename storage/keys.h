@@ -96,6 +96,25 @@ inline std::string NetworkStateAt(uint64_t height) {
   core::PutBigEndian64(&k, height);
   return k;
 }
+// The sparse Merkle proof (core::EncodeSmtProof) of the network-state key under the state root
+// of each block that adds a validator epoch: `Q` + height. The tree keeps the latest version of
+// its nodes only, so the proof is made when the block is prepared and written in its batch
+// (proof bundles of version 4 carry it, docs/proofs.md).
+inline std::string NetworkStateProofPrefix() {
+  return "Q";
+}
+inline std::string NetworkStateProofAt(uint64_t height) {
+  std::string k = "Q";
+  core::PutBigEndian64(&k, height);
+  return k;
+}
+// Present ("1") when every block that added a validator epoch has its `Q` proof: written when a
+// store is created, and by Open once it has rebuilt the proofs of a store written before them.
+inline std::string NetworkStateProofsVersion() {
+  return "M/network-state-proofs";
+}
+inline constexpr std::string_view kNetworkStateProofsVersion = "1";
+
 // Committed governance records in block order: `P` + height + position; the value is the
 // record id (the envelope is under `R`).
 inline std::string GovernancePrefix() {

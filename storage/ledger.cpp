@@ -159,6 +159,7 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(const std::filesystem::path& dir,
     return FromLevelDb(s, "opening ledger at " + dir.string());
   }
   ledger->db_.reset(raw);
+  ledger->dir_ = dir;
   HM_RETURN_IF_ERROR(ledger->Load().WithContext("ledger at " + dir.string()));
   return ledger;
 }
@@ -190,6 +191,7 @@ Status Ledger::Load() {
     batch.Put(keys::GenesisHash(), std::string(network_.hash().view()));
     batch.Put(keys::Head(), core::SerializeDeterministic(head_));
     batch.Put(keys::ListIndexVersion(), std::string(keys::kListIndexVersion));
+    batch.Put(keys::NetworkStateProofsVersion(), std::string(keys::kNetworkStateProofsVersion));
     leveldb::WriteOptions wo;
     wo.sync = true;
     return FromLevelDb(db_->Write(wo, &batch), "initialising the ledger");
@@ -251,7 +253,91 @@ Status Ledger::Load() {
   if (!version->has_value() || **version != keys::kListIndexVersion) {
     HM_RETURN_IF_ERROR(RebuildListIndex().WithContext("building the item listing index"));
   }
+  auto proofs = Get(db_.get(), keys::NetworkStateProofsVersion(), "network-state proofs version");
+  if (!proofs.ok()) return proofs.status();
+  if (!proofs->has_value() || **proofs != keys::kNetworkStateProofsVersion) {
+    HM_RETURN_IF_ERROR(RebuildNetworkStateProofs().WithContext(
+        "rebuilding the network-state proofs of validator changes"));
+  }
   return Status::Ok();
+}
+
+Status Ledger::RebuildNetworkStateProofs() {
+  // The heights whose stored state added a validator epoch and has no proof yet.
+  std::vector<uint64_t> missing;
+  {
+    size_t epochs = core::NetworkState::FromGenesis(network_).validator_epochs().size();
+    std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(leveldb::ReadOptions()));
+    const std::string prefix = keys::NetworkStatePrefix();
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      if (it->key().size() != 9) return Status::Corruption("a network state key is malformed");
+      const uint64_t height =
+          core::GetBigEndian64(reinterpret_cast<const uint8_t*>(it->key().data() + 1));
+      pb::NetworkStateProto proto;
+      if (!proto.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+        return Status::Corruption("network state at height " + std::to_string(height) +
+                                  " does not parse");
+      }
+      const size_t now = static_cast<size_t>(proto.validator_epochs_size());
+      if (now > epochs) {
+        auto have = GetNetworkStateProof(height);
+        if (!have.ok()) return have.status();
+        if (!have->has_value()) missing.push_back(height);
+      }
+      epochs = now;
+    }
+    HM_RETURN_IF_ERROR(FromLevelDb(it->status(), "reading the network states"));
+  }
+  leveldb::WriteBatch batch;
+  if (!missing.empty()) {
+    // Replay the chain into a scratch store: the same blocks give the same trees, and each
+    // prepared validator-change block its proof (checked against the stored header's root).
+    std::filesystem::path scratch = dir_;
+    scratch += ".network-state-proofs";
+    std::error_code ec;
+    std::filesystem::remove_all(scratch, ec);
+    struct RemoveScratch {
+      const std::filesystem::path& path;
+      ~RemoveScratch() {
+        std::error_code ignored;
+        std::filesystem::remove_all(path, ignored);
+      }
+    } remove_scratch{scratch};
+    {
+      LedgerOptions o;
+      o.sync = false;
+      auto replay = Ledger::Open(scratch, network_, o);
+      if (!replay.ok()) return replay.status();
+      // Signatures were checked when the blocks were committed here.
+      const SignatureCheck trusted = [](const pb::Envelope&, const Hash256&) {
+        return std::optional<core::Rejection>();
+      };
+      for (uint64_t h = 1; h <= missing.back(); ++h) {
+        auto block = GetBlock(h);
+        if (!block.ok()) return block.status();
+        if (!block->has_value()) {
+          return Status::Corruption("block " + std::to_string(h) + " is missing");
+        }
+        auto prepared = (*replay)->ValidateBlock(**block, trusted);
+        if (!prepared.ok()) {
+          return Status::Corruption("replaying block " + std::to_string(h) + ": " +
+                                    prepared.status().message());
+        }
+        if (!prepared->network_state_proof.empty()) {
+          batch.Put(keys::NetworkStateProofAt(h), prepared->network_state_proof);
+        }
+        HM_RETURN_IF_ERROR((*replay)->Commit(*prepared, ""));
+      }
+    }
+  }
+  batch.Put(keys::NetworkStateProofsVersion(), std::string(keys::kNetworkStateProofsVersion));
+  leveldb::WriteOptions wo;
+  wo.sync = true;
+  return FromLevelDb(db_->Write(wo, &batch), "writing the network-state proofs");
+}
+
+Result<std::optional<std::string>> Ledger::GetNetworkStateProof(uint64_t height) const {
+  return Get(db_.get(), keys::NetworkStateProofAt(height), "network-state proof");
 }
 
 Status Ledger::RebuildListIndex() {
@@ -686,6 +772,7 @@ Result<PreparedBlock> Ledger::Execute(const pb::BlockHeader* expected, pb::Block
     write.index_added = ListIndexKeys(key, overlay.state(key), time_ms);
     out.items.push_back(std::move(write));
   }
+  const bool adds_epoch = gov && gov->validator_epochs().size() > state_->validator_epochs().size();
   if (gov) {
     updates.emplace_back(core::NetworkStateLeafKey(), gov->GovernedHash());
     out.network_state = std::make_shared<const core::NetworkState>(std::move(*gov));
@@ -693,6 +780,13 @@ Result<PreparedBlock> Ledger::Execute(const pb::BlockHeader* expected, pb::Block
   auto tree_update = tree_->PrepareUpdate(updates);
   if (!tree_update.ok()) return tree_update.status();
   out.tree_update = std::move(tree_update).value();
+  if (adds_epoch) {
+    // Proof bundles (version 4) carry the state after this block with its proof under this
+    // root, which the tree will not keep: prove it now, in the tree as the update leaves it.
+    auto proof = tree_->ProveAfter(out.tree_update, core::NetworkStateLeafKey());
+    if (!proof.ok()) return proof.status();
+    out.network_state_proof = core::EncodeSmtProof(*proof);
+  }
 
   std::vector<Hash256> leaves;
   leaves.reserve(out.record_ids.size());
@@ -797,6 +891,9 @@ Status Ledger::Commit(const PreparedBlock& p, std::string_view certificate) {
     batch.Put(keys::GovernanceAt(height, position), std::string(id.view()));
   }
   if (p.network_state) batch.Put(keys::NetworkStateAt(height), p.network_state->Serialize());
+  if (!p.network_state_proof.empty()) {
+    batch.Put(keys::NetworkStateProofAt(height), p.network_state_proof);
+  }
 
   pb::ChainHead head = head_;
   head.set_evidence_count(head.evidence_count() + p.offences.size());

@@ -85,6 +85,9 @@ struct PreparedBlock {
   // governance records' (position in the block, record id).
   std::shared_ptr<const core::NetworkState> network_state;
   std::vector<std::pair<uint32_t, core::Hash256>> governance;
+  // When the block adds a validator epoch: the encoded proof of the network-state key under the
+  // block's state root (keys::NetworkStateProofAt). Empty otherwise.
+  std::string network_state_proof;
 };
 
 // A piece of evidence a block committed.
@@ -187,6 +190,9 @@ class Ledger {
   }
   // The network state as it was after block `height` (0: genesis).
   core::Result<core::NetworkState> NetworkStateAfter(uint64_t height) const;
+  // The encoded sparse Merkle proof of the network-state key under the state root of block
+  // `height`, stored for each block that added a validator epoch; nullopt for other blocks.
+  core::Result<std::optional<std::string>> GetNetworkStateProof(uint64_t height) const;
   // Committed governance records in block order from block `from_height` on, at most `limit`.
   core::Result<std::vector<pb::StoredRecord>> ListGovernance(uint64_t from_height,
                                                              size_t limit) const;
@@ -283,6 +289,11 @@ class Ledger {
   // Builds the listing index from the item states (a store written before it, or by another
   // version of it), then writes its version marker.
   core::Status RebuildListIndex();
+  // A store written before the network-state proofs of validator-change blocks were kept: when
+  // it holds such blocks, replays the chain into a temporary store beside `dir` (the tree keeps
+  // the latest nodes only, so an old root's proof needs the old tree) and copies their proofs;
+  // then writes the version marker.
+  core::Status RebuildNetworkStateProofs();
   // The last network state stored at or below `height`; nullopt when governance had not acted.
   core::Result<std::optional<core::NetworkState>> StoredNetworkStateAfter(uint64_t height) const;
   core::Result<PreparedBlock> Execute(const pb::BlockHeader* expected, pb::Block block,
@@ -301,6 +312,7 @@ class Ledger {
 
   const core::Network& network_;
   LedgerOptions options_;
+  std::filesystem::path dir_;
   std::unique_ptr<leveldb::Cache> block_cache_;  // Outlive db_ (destroyed after it).
   std::unique_ptr<const leveldb::FilterPolicy> filter_policy_;
   std::unique_ptr<leveldb::DB> db_;

@@ -74,6 +74,9 @@ core::Result<core::WalkBlockSource> ReadWalkBlock(const Ledger& ledger, uint64_t
     return Status::Corruption("the stored certificate of block " + std::to_string(height) +
                               " does not parse");
   }
+  auto proof = ledger.GetNetworkStateProof(height);
+  if (!proof.ok()) return proof.status();
+  if (proof->has_value()) out.network_state_proof = std::move(**proof);
   return out;
 }
 

@@ -97,6 +97,7 @@ class GovChain {
     time_ms_ += 1000;
     std::vector<std::pair<core::Hash256, core::Hash256>> updates;
     std::set<core::Hash256> touched;
+    const size_t epochs_before = state_.validator_epochs().size();
     Block block;
     for (size_t pos = 0; pos < records.size(); ++pos) {
       const pb::Envelope& env = records[pos];
@@ -146,6 +147,12 @@ class GovChain {
       REQUIRE(update.ok());
       nodes_.Write(*update);
       tree_.Commit(*update);
+    }
+    if (state_.validator_epochs().size() > epochs_before) {
+      // What the ledger stores for a block that adds a validator epoch (version 4 bundles).
+      auto ns = tree_.Prove(core::NetworkStateLeafKey());
+      REQUIRE(ns.ok());
+      block.network_state_proof = core::EncodeSmtProof(*ns);
     }
 
     pb::BlockHeader header;
@@ -273,13 +280,15 @@ class GovChain {
     }
   }
 
-  pb::GovernanceWalk Walk(uint64_t since = 0) const {
-    auto walk =
-        core::AssembleGovernanceWalk(network_, governance_, since, height(),
-                                     [&](uint64_t h) -> core::Result<core::WalkBlockSource> {
-                                       const Block& b = blocks_.at(h - 1);
-                                       return core::WalkBlockSource{b.header, b.certificate, b.ids};
-                                     });
+  // The assembler's walk; `snapshots`: the version 4 fields (false: version 3's form).
+  pb::GovernanceWalk Walk(uint64_t since = 0, bool snapshots = true) const {
+    auto walk = core::AssembleGovernanceWalk(
+        network_, governance_, since, height(),
+        [&](uint64_t h) -> core::Result<core::WalkBlockSource> {
+          const Block& b = blocks_.at(h - 1);
+          return core::WalkBlockSource{b.header, b.certificate, b.ids, b.network_state_proof};
+        },
+        snapshots);
     REQUIRE(walk.ok());
     return *walk;
   }
@@ -332,6 +341,7 @@ class GovChain {
     pb::CommitCertificate certificate;
     std::vector<pb::Envelope> records;
     std::vector<core::Hash256> ids;
+    std::string network_state_proof;  // When the block adds a validator epoch.
   };
   struct Item {
     std::optional<pb::ItemState> state;

@@ -8,6 +8,8 @@
 
 #include <doctest/doctest.h>
 
+#include <filesystem>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <span>
@@ -105,6 +107,17 @@ class ProvenChain {
     REQUIRE(bundle.ok());
     return core::SerializeDeterministic(*bundle);
   }
+
+  // Closes the ledger, runs `between` on its folder (say, to give it an older store's layout),
+  // and opens it again.
+  void Reopen(const std::function<void(const std::filesystem::path&)>& between = {}) {
+    ledger_.reset();
+    if (between) between(dir_.path());
+    auto l = storage::Ledger::Open(dir_.path(), network_, storage::LedgerOptions{.sync = false});
+    REQUIRE_MESSAGE(l.ok(), l.status().message());
+    ledger_ = std::move(l).value();
+  }
+  const std::filesystem::path& dir() const { return dir_.path(); }
 
   const core::Network& network() const { return network_; }
   storage::Ledger& ledger() { return *ledger_; }

@@ -642,3 +642,267 @@ TEST_CASE("governance walk: headers come without the chain id and the parent the
     ExpectFailure(Check(chain, b), ProofCheck::kGovernance, "names no parent");
   }
 }
+
+// --- Version 4: certified network-state snapshots (docs/proofs.md, "Following the validator
+// sets without the rules") ---
+
+namespace {
+
+pb::GovernanceChange ChangeValidatorKeyChange(std::string_view from, std::string_view to) {
+  pb::GovernanceChange c;
+  c.mutable_change_validator_key()->set_consensus_key(std::string(PubFor(from).view()));
+  c.mutable_change_validator_key()->set_new_consensus_key(std::string(PubFor(to).view()));
+  return c;
+}
+
+uint64_t HeaderHeight(const pb::GovernanceBlock& b) {
+  pb::BlockHeader h;
+  REQUIRE(h.ParseFromString(b.header()));
+  return h.height();
+}
+
+// The heights of the walk blocks that carry a snapshot.
+std::vector<uint64_t> SnapshotHeights(const pb::GovernanceWalk& walk) {
+  std::vector<uint64_t> out;
+  for (const auto& b : walk.blocks()) {
+    if (!b.network_state().empty() || !b.network_state_proof().empty()) {
+      out.push_back(HeaderHeight(b));
+    }
+  }
+  return out;
+}
+int WalkIndexAt(const pb::GovernanceWalk& walk, uint64_t height) {
+  for (int i = 0; i < walk.blocks_size(); ++i) {
+    if (HeaderHeight(walk.blocks(i)) == height) return i;
+  }
+  FAIL("no walk block at height " << height);
+  return -1;
+}
+
+// Every kind of change: organisation and key changes (no snapshot), and a validator joining,
+// its power changing, a validator's key changing and one leaving (a snapshot each), each in
+// force before the next, then a record.
+struct ValidatorStory {
+  GovChain chain;
+  std::vector<uint64_t> validator_changes;  // Heights of the completing blocks.
+  uint64_t membership_change = 0;
+  std::string after_second_change;  // kMaisonItem's bundle once the second is in force.
+
+  ValidatorStory() {
+    const uint64_t delay = chain.network().governance().validator_change_delay_heights();
+    const std::vector<std::string> five = {"atelier", "resale", "authlab", "repairco", "nouveau"};
+    chain.CommitRecord("maison", Register(kMaisonItem));
+    chain.Pass(AddOrgChange("nouveau", pb::BRAND, {"7654321"}));
+    membership_change = chain.height();
+    chain.Pass(AddKeyChange("maison", "maison-2"), five);
+    for (const pb::GovernanceChange& change :
+         {AddValidatorChange("v4", "nouveau", "validator-4", 1), SetPowerChange("validator-0", 2),
+          ChangeValidatorKeyChange("validator-1", "validator-5"),
+          RemoveValidatorChange("validator-3")}) {
+      chain.Pass(change, five);
+      validator_changes.push_back(chain.height());
+      chain.AdvanceTo(chain.height() + delay);
+      if (validator_changes.size() == 2) after_second_change = chain.BundleBytes(kMaisonItem);
+    }
+    chain.CommitRecord("nouveau", Register(kNouveauItem));
+  }
+};
+
+}  // namespace
+
+TEST_CASE("walk snapshots: each validator-set change carries a certified snapshot, nothing else") {
+  ValidatorStory s;
+  GovChain& chain = s.chain;
+  REQUIRE(chain.state().validator_epochs().size() == 5);
+  pb::ProofBundle b = chain.Bundle(kNouveauItem);
+  CHECK(b.version() == 4);
+  auto v = Check(chain, b);
+  REQUIRE_MESSAGE(v.ok(), v.failure->message);
+  CHECK(v.item.walk_changes == 6);
+  const pb::GovernanceWalk& walk = b.governance();
+  CHECK(SnapshotHeights(walk) == s.validator_changes);
+  CHECK(walk.network_state() == chain.state().GovernedBytes());
+  for (uint64_t h : s.validator_changes) {
+    const pb::GovernanceBlock& block = walk.blocks(WalkIndexAt(walk, h));
+    CHECK(block.has_certificate());
+    CHECK_FALSE(block.network_state_proof().empty());
+  }
+  // The membership and key changes carry none.
+  CHECK(walk.blocks(WalkIndexAt(walk, s.membership_change)).network_state().empty());
+
+  // The light-client walk reads every validator set from the snapshots and certificates alone:
+  // each epoch after genesis' has its completing block (from_height - delay) with a snapshot.
+  core::NetworkState read = core::NetworkState::FromGenesis(chain.network());
+  core::Status light =
+      core::LightWalkCheck(chain.network(), walk, b.header(), b.certificate(), &read);
+  REQUIRE_MESSAGE(light.ok(), light.message());
+  CHECK(read.GovernedHash() == chain.state().GovernedHash());
+  const uint64_t delay = chain.network().governance().validator_change_delay_heights();
+  const auto& epochs = read.validator_epochs();
+  for (size_t i = 1; i < epochs.size(); ++i) {
+    const pb::GovernanceBlock& block =
+        walk.blocks(WalkIndexAt(walk, epochs[i].from_height - delay));
+    CHECK_FALSE(block.network_state().empty());
+  }
+
+  // A bundle of an item before any change: no walk, no network state, the leaf absent.
+  GovChain fresh;
+  fresh.CommitRecord("maison", Register(kMaisonItem));
+  pb::ProofBundle early = fresh.Bundle(kMaisonItem);
+  CHECK(early.governance().network_state().empty());
+  CHECK(Check(fresh, early).ok());
+  CHECK(
+      core::LightWalkCheck(fresh.network(), early.governance(), early.header(), early.certificate())
+          .ok());
+}
+
+TEST_CASE("walk snapshots: every tampering with a snapshot is refused by the governance check") {
+  ValidatorStory s;
+  GovChain& chain = s.chain;
+  const pb::ProofBundle good = chain.Bundle(kNouveauItem);
+  REQUIRE(Check(chain, good).ok());
+  const pb::GovernanceWalk& walk = good.governance();
+  const int snap = WalkIndexAt(walk, s.validator_changes[1]);
+  const int other_snap = WalkIndexAt(walk, s.validator_changes[2]);
+  const int plain = WalkIndexAt(walk, s.membership_change);
+  // A block of the walk that completes nothing (a proposal's block).
+  const int proposal_block = snap - 1;
+  REQUIRE(walk.blocks(proposal_block).network_state().empty());
+  auto refused = [&](const pb::ProofBundle& b, std::string_view needle, bool light_too = true) {
+    ExpectFailure(Check(chain, b), ProofCheck::kGovernance, needle);
+    if (light_too) {
+      CHECK_FALSE(
+          core::LightWalkCheck(chain.network(), b.governance(), b.header(), b.certificate()).ok());
+    }
+  };
+
+  SUBCASE("altered snapshot bytes") {
+    pb::ProofBundle b = good;
+    std::string* ns = b.mutable_governance()->mutable_blocks(snap)->mutable_network_state();
+    (*ns)[ns->size() / 2] ^= 1;
+    refused(b, "not the governed state");
+  }
+  SUBCASE("a snapshot moved to the block before") {
+    pb::ProofBundle b = good;
+    auto* blocks = b.mutable_governance()->mutable_blocks();
+    blocks->Mutable(proposal_block)->set_network_state(blocks->Get(snap).network_state());
+    blocks->Mutable(proposal_block)
+        ->set_network_state_proof(blocks->Get(snap).network_state_proof());
+    blocks->Mutable(snap)->clear_network_state();
+    blocks->Mutable(snap)->clear_network_state_proof();
+    refused(b, "completes no validator-set change");
+  }
+  SUBCASE("a snapshot removed") {
+    pb::ProofBundle b = good;
+    b.mutable_governance()->mutable_blocks(snap)->clear_network_state();
+    b.mutable_governance()->mutable_blocks(snap)->clear_network_state_proof();
+    refused(b, "carries no network-state snapshot");
+  }
+  SUBCASE("a snapshot added to a membership change") {
+    pb::ProofBundle b = good;
+    auto* blocks = b.mutable_governance()->mutable_blocks();
+    blocks->Mutable(plain)->set_network_state(blocks->Get(snap).network_state());
+    blocks->Mutable(plain)->set_network_state_proof(blocks->Get(snap).network_state_proof());
+    refused(b, "completes no validator-set change", /*light_too=*/false);
+  }
+  SUBCASE("a proof under another block's root") {
+    pb::ProofBundle b = good;
+    auto* blocks = b.mutable_governance()->mutable_blocks();
+    blocks->Mutable(snap)->set_network_state_proof(blocks->Get(other_snap).network_state_proof());
+    refused(b, "does not prove under the block's state root");
+  }
+  SUBCASE("a proof that does not decode") {
+    pb::ProofBundle b = good;
+    b.mutable_governance()->mutable_blocks(snap)->set_network_state_proof("\x01");
+    refused(b, "network-state snapshot proof");
+  }
+  SUBCASE("a snapshot block without its certificate") {
+    pb::ProofBundle b = good;
+    b.mutable_governance()->mutable_blocks(snap)->clear_certificate();
+    refused(b, "certificate");
+  }
+  SUBCASE("the walk's network state altered") {
+    pb::ProofBundle b = good;
+    std::string* ns = b.mutable_governance()->mutable_network_state();
+    (*ns)[ns->size() / 2] ^= 1;
+    refused(b, "walk's network state");
+  }
+  SUBCASE("the walk's network state removed") {
+    pb::ProofBundle b = good;
+    b.mutable_governance()->clear_network_state();
+    refused(b, "carries no network state");
+  }
+  SUBCASE("the walk's network state of an earlier height") {
+    pb::ProofBundle b = good;
+    b.mutable_governance()->set_network_state(walk.blocks(other_snap).network_state());
+    refused(b, "walk's network state");
+  }
+  SUBCASE("snapshot fields in a version 3 bundle") {
+    pb::ProofBundle b = good;
+    b.set_version(3);
+    b.mutable_governance()->clear_network_state();
+    ExpectFailure(Check(chain, b), ProofCheck::kGovernance, "version 3");
+    b = good;
+    b.set_version(3);
+    for (auto& block : *b.mutable_governance()->mutable_blocks()) {
+      block.clear_network_state();
+      block.clear_network_state_proof();
+    }
+    ExpectFailure(Check(chain, b), ProofCheck::kGovernance, "version 3");
+  }
+}
+
+TEST_CASE("walk snapshots: version 3 bundles still verify, versions 5 and 0 are refused") {
+  ValidatorStory s;
+  GovChain& chain = s.chain;
+  // A version 3 bundle as an older node built it: the same walk without the snapshot fields.
+  pb::ProofBundle v3 = chain.Bundle(kNouveauItem);
+  v3.set_version(3);
+  v3.mutable_governance()->clear_network_state();
+  for (auto& block : *v3.mutable_governance()->mutable_blocks()) {
+    block.clear_network_state();
+    block.clear_network_state_proof();
+  }
+  auto v = Check(chain, v3);
+  REQUIRE_MESSAGE(v.ok(), v.failure->message);
+  CHECK(v.item.walk_changes == 6);
+  // The assembler's version 3 form (its runs may leave out more certificates) verifies as
+  // version 3.
+  pb::ProofBundle built3 = chain.Bundle(kNouveauItem, 0, chain.Walk(0, /*snapshots=*/false));
+  built3.set_version(3);
+  CHECK(built3.governance().network_state().empty());
+  CHECK(SnapshotHeights(built3.governance()).empty());
+  auto v3b = Check(chain, built3);
+  REQUIRE_MESSAGE(v3b.ok(), v3b.failure->message);
+  // Without its snapshots a version 4 bundle is refused.
+  pb::ProofBundle as4 = v3;
+  as4.set_version(4);
+  ExpectFailure(Check(chain, as4), ProofCheck::kGovernance, "snapshot");
+
+  for (uint32_t version : {0u, 5u, 6u}) {
+    pb::ProofBundle b = chain.Bundle(kNouveauItem);
+    b.set_version(version);
+    ExpectFailure(Check(chain, b), ProofCheck::kFormat, "not supported");
+  }
+}
+
+TEST_CASE("walk snapshots: a walk from a trusted height carries the snapshots after it") {
+  ValidatorStory s;
+  GovChain& chain = s.chain;
+  auto first = core::VerifyProofBundle(chain.network(), s.after_second_change);
+  REQUIRE_MESSAGE(first.ok(), first.failure->message);
+  const core::TrustedState trusted{first.item.height, *first.item.network_state};
+  pb::ProofBundle warm = chain.Bundle(kNouveauItem, trusted.height);
+  const std::vector<uint64_t> expected(s.validator_changes.begin() + 2, s.validator_changes.end());
+  CHECK(SnapshotHeights(warm.governance()) == expected);
+  CHECK(warm.governance().network_state() == chain.state().GovernedBytes());
+  auto v = Check(chain, warm, &trusted);
+  REQUIRE_MESSAGE(v.ok(), v.failure->message);
+  CHECK(v.item.walk_changes == 2);
+  // A snapshot removed is refused here too.
+  const int first_snapshot = WalkIndexAt(warm.governance(), expected.front());
+  warm.mutable_governance()->mutable_blocks(first_snapshot)->clear_network_state();
+  warm.mutable_governance()->mutable_blocks(first_snapshot)->clear_network_state_proof();
+  ExpectFailure(Check(chain, warm, &trusted), ProofCheck::kGovernance,
+                "carries no network-state snapshot");
+}

@@ -4,12 +4,17 @@
 // genesis alone, or with a state it checked before and only the changes since.
 #include <doctest/doctest.h>
 
+#include <leveldb/db.h>
+#include <leveldb/write_batch.h>
+
 #include <sstream>
 
 #include "core/codec.h"
+#include "core/governance_proof.h"
 #include "core/proof_bundle.h"
 #include "governance_fixture.h"
 #include "proof_fixture.h"
+#include "storage/keys.h"
 
 using namespace hallmark;
 using namespace hallmark::test;
@@ -73,9 +78,18 @@ std::string Breakdown(const pb::ProofBundle& b) {
     const size_t block_size = block.ByteSizeLong();
     walk_framing += Field(block_size) - block_size;
   }
+  size_t snapshots = 0;  // Version 4: the snapshots of validator-change blocks.
+  for (const auto& block : b.governance().blocks()) {
+    if (!block.network_state().empty()) snapshots += Field(block.network_state().size());
+    if (!block.network_state_proof().empty())
+      snapshots += Field(block.network_state_proof().size());
+  }
   const size_t walk_total = Field(b.governance().ByteSizeLong());
   const size_t nsp = Field(b.governance().network_state_proof().size());
-  walk_framing = walk_total - walk_envelopes - walk_headers - walk_certs - walk_paths - nsp;
+  const size_t ns =
+      b.governance().network_state().empty() ? 0 : Field(b.governance().network_state().size());
+  walk_framing =
+      walk_total - walk_envelopes - walk_headers - walk_certs - walk_paths - nsp - ns - snapshots;
   const size_t cert = Field(b.certificate().ByteSizeLong());
   const size_t header = Field(b.header().size());
   const size_t state_proof = Field(b.state_proof().size());
@@ -92,7 +106,8 @@ std::string Breakdown(const pb::ProofBundle& b) {
       << ", certificate " << cert << ", state proof " << state_proof << ", state " << state
       << ", other fields " << rest << "; walk " << walk_total << ": envelopes " << walk_envelopes
       << ", headers " << walk_headers << ", certificates " << walk_certs << ", audit paths "
-      << walk_paths << ", network-state proof " << nsp << ", framing and indices " << walk_framing;
+      << walk_paths << ", network-state proof " << nsp << ", network state " << ns << ", snapshots "
+      << snapshots << ", framing and indices " << walk_framing;
   return out.str();
 }
 
@@ -173,10 +188,23 @@ TEST_CASE("governance proofs: items before, between and after changes verify wit
         withheld.mutable_governance()->mutable_blocks(3)->mutable_certificate()->ParseFromString(
             **stored));
   }
+  // Version 4: the next validator change's snapshot already differs from the replayed state.
   auto wv = Verify(chain, core::SerializeDeterministic(withheld));
   REQUIRE_FALSE(wv.ok());
   CHECK(wv.failure->check == core::ProofCheck::kGovernance);
-  CHECK(wv.failure->message.find("does not match") != std::string::npos);
+  INFO(wv.failure->message);
+  CHECK(wv.failure->message.find("snapshot is not the governed state") != std::string::npos);
+  // Version 3 (no snapshots): only the certified state leaf can tell.
+  withheld.set_version(3);
+  withheld.mutable_governance()->clear_network_state();
+  for (auto& block : *withheld.mutable_governance()->mutable_blocks()) {
+    block.clear_network_state();
+    block.clear_network_state_proof();
+  }
+  auto wv3 = Verify(chain, core::SerializeDeterministic(withheld));
+  REQUIRE_FALSE(wv3.ok());
+  CHECK(wv3.failure->check == core::ProofCheck::kGovernance);
+  CHECK(wv3.failure->message.find("does not match") != std::string::npos);
 }
 
 TEST_CASE("governance proofs: since a trusted height, only the newer changes are sent") {
@@ -243,5 +271,116 @@ TEST_CASE("governance proofs: size of a 20-record bundle after 10 changes") {
             << bytes.size() << " bytes, of which the walk " << walk << " bytes; without the walk "
             << core::SerializeDeterministic(no_walk).size() << " bytes");
     MESSAGE(Breakdown(b));
+  }
+}
+
+namespace {
+
+std::vector<uint64_t> SnapshotHeights(const pb::GovernanceWalk& walk) {
+  std::vector<uint64_t> out;
+  for (const auto& b : walk.blocks()) {
+    if (b.network_state().empty() && b.network_state_proof().empty()) continue;
+    pb::BlockHeader h;
+    REQUIRE(h.ParseFromString(b.header()));
+    out.push_back(h.height());
+  }
+  return out;
+}
+
+// Deletes every key starting with `prefix` from the closed store in `dir`.
+void DeleteRaw(const std::filesystem::path& dir, std::string_view prefix) {
+  leveldb::DB* raw = nullptr;
+  REQUIRE(leveldb::DB::Open(leveldb::Options(), dir.string(), &raw).ok());
+  std::unique_ptr<leveldb::DB> db(raw);
+  leveldb::WriteBatch batch;
+  std::unique_ptr<leveldb::Iterator> it(db->NewIterator(leveldb::ReadOptions()));
+  for (it->Seek(leveldb::Slice(prefix.data(), prefix.size()));
+       it->Valid() && it->key().starts_with(leveldb::Slice(prefix.data(), prefix.size()));
+       it->Next()) {
+    batch.Delete(it->key());
+  }
+  REQUIRE(db->Write(leveldb::WriteOptions(), &batch).ok());
+}
+
+}  // namespace
+
+TEST_CASE("governance proofs: the ledger keeps a certified snapshot of each validator change") {
+  ProvenChain chain;
+  LiveItem(chain, kMaisonItem, 2);
+  const std::vector<std::string> five = {"atelier", "resale", "authlab", "repairco"};
+  Pass(chain, "maison", AddOrgChange("nouveau", pb::BRAND, {"7654321"}),
+       {"atelier", "resale", "authlab"});
+  Pass(chain, "maison", AddKeyChange("maison", "maison-2"), five);
+  Pass(chain, "maison", AddValidatorChange("v4", "nouveau", "validator-4", 1), five);
+  const uint64_t joined = chain.ledger().height();
+  const uint64_t delay = chain.network().governance().validator_change_delay_heights();
+  for (uint64_t i = 0; i < delay; ++i) chain.Commit({});
+  chain.SetSigners({0, 1, 2, 4});
+  Pass(chain, "maison", RemoveValidator("validator-3"), five);
+  const uint64_t left = chain.ledger().height();
+  for (uint64_t i = 0; i < delay; ++i) chain.Commit({});
+  chain.SetSigners({0, 2, 4});
+  chain.Commit({Register("nouveau", kNouveauItem)});
+
+  // Stored at commit time, for the validator-change blocks only.
+  for (uint64_t h = 1; h <= chain.ledger().height(); ++h) {
+    auto proof = chain.ledger().GetNetworkStateProof(h);
+    REQUIRE(proof.ok());
+    CHECK(proof->has_value() == (h == joined || h == left));
+  }
+  const std::string bytes = chain.BundleBytes(kMaisonItem);
+  auto v = Verify(chain, bytes);
+  REQUIRE_MESSAGE(v.ok(), v.failure->message);
+  pb::ProofBundle b;
+  REQUIRE(b.ParseFromString(bytes));
+  CHECK(b.version() == 4);
+  CHECK(SnapshotHeights(b.governance()) == std::vector<uint64_t>{joined, left});
+  CHECK(b.governance().network_state() == chain.ledger().network_state()->GovernedBytes());
+  core::NetworkState read = core::NetworkState::FromGenesis(chain.network());
+  core::Status light =
+      core::LightWalkCheck(chain.network(), b.governance(), b.header(), b.certificate(), &read);
+  REQUIRE_MESSAGE(light.ok(), light.message());
+  CHECK(read.validator_epochs().size() == 3);
+  MESSAGE("a 2-record item after 4 changes, 2 of them validator changes: bundle "
+          << bytes.size() << " bytes; " << Breakdown(b));
+
+  SUBCASE("a store written before the proofs were kept rebuilds them when opened") {
+    chain.Reopen([](const std::filesystem::path& dir) {
+      DeleteRaw(dir, storage::keys::NetworkStateProofPrefix());
+      DeleteRaw(dir, storage::keys::NetworkStateProofsVersion());
+    });
+    CHECK(chain.BundleBytes(kMaisonItem) == bytes);
+    std::filesystem::path scratch = chain.dir();
+    scratch += ".network-state-proofs";
+    CHECK_FALSE(std::filesystem::exists(scratch));
+    // Once rebuilt, opening again replays nothing and keeps them.
+    chain.Reopen();
+    CHECK(chain.BundleBytes(kMaisonItem) == bytes);
+  }
+  SUBCASE("a store without validator changes only gets the marker") {
+    ProvenChain plain;
+    LiveItem(plain, kMaisonItem, 2);
+    Pass(plain, "maison", AddKeyChange("maison", "maison-2"), {"atelier", "resale", "authlab"});
+    const std::string before = plain.BundleBytes(kMaisonItem);
+    plain.Reopen([](const std::filesystem::path& dir) {
+      DeleteRaw(dir, storage::keys::NetworkStateProofsVersion());
+    });
+    CHECK(plain.BundleBytes(kMaisonItem) == before);
+    pb::ProofBundle pb4;
+    REQUIRE(pb4.ParseFromString(before));
+    CHECK(SnapshotHeights(pb4.governance()).empty());
+    CHECK_FALSE(pb4.governance().network_state().empty());
+    CHECK(Verify(plain, before).ok());
+  }
+  SUBCASE("a version 3 bundle of the same chain still verifies") {
+    pb::ProofBundle v3 = b;
+    v3.set_version(3);
+    v3.mutable_governance()->clear_network_state();
+    for (auto& block : *v3.mutable_governance()->mutable_blocks()) {
+      block.clear_network_state();
+      block.clear_network_state_proof();
+    }
+    auto ok3 = Verify(chain, core::SerializeDeterministic(v3));
+    REQUIRE_MESSAGE(ok3.ok(), ok3.failure->message);
   }
 }

@@ -145,9 +145,9 @@ TEST_CASE("proof bundle v2: a non-canonical encoding of the same bundle is refus
   CHECK(FailedCheck(chain, twice, &msg) == ProofCheck::kFormat);
   CHECK(msg.find("canonical") != std::string::npos);
 
-  // version (field 1) as an over-long varint: 0x08 0x83 0x00 is still 3.
-  REQUIRE(good.substr(0, 2) == std::string("\x08\x03", 2));
-  std::string padded = std::string("\x08\x83\x00", 3) + good.substr(2);
+  // version (field 1) as an over-long varint: 0x08 0x84 0x00 is still 4.
+  REQUIRE(good.substr(0, 2) == std::string("\x08\x04", 2));
+  std::string padded = std::string("\x08\x84\x00", 3) + good.substr(2);
   REQUIRE(reparsed.ParseFromString(padded));
   CHECK(FailedCheck(chain, padded) == ProofCheck::kFormat);
 
@@ -166,7 +166,7 @@ TEST_CASE("proof bundle v2: version 1 and 2 bundles are refused with a clear mes
   ProvenChain chain;
   LiveItem(chain, kMaisonItem, 2);
   pb::ProofBundle b = Parse(chain.BundleBytes(kMaisonItem));
-  CHECK(b.version() == 3);
+  CHECK(b.version() == 4);
   b.set_version(1);
   std::string msg;
   CHECK(FailedCheck(chain, core::SerializeDeterministic(b), &msg) == ProofCheck::kFormat);
@@ -176,7 +176,7 @@ TEST_CASE("proof bundle v2: version 1 and 2 bundles are refused with a clear mes
   CHECK(FailedCheck(chain, core::SerializeDeterministic(b), &msg) == ProofCheck::kFormat);
   CHECK(msg.find("version 2 is no longer accepted") != std::string::npos);
   CHECK(msg.find("new proof") != std::string::npos);
-  b.set_version(4);
+  b.set_version(5);
   CHECK(FailedCheck(chain, core::SerializeDeterministic(b), &msg) == ProofCheck::kFormat);
   CHECK(msg.find("not supported") != std::string::npos);
 }
