@@ -10,7 +10,8 @@ every bundle of the corpus tests/web/make_corpus.cpp writes.
 3. One HTML page holds verifier.js and the corpus (base64) and verifies every case with
    HallmarkVerifier.verifyBundle(bytes, genesis, {itemId, nowMs: Date.now(), maxAgeMs}) in
    headless Chromium (tests/web/chromium_run.py); offline the CLI applies no age limit unless
-   --max-age is given, so a case without one passes maxAgeMs 0 (none).
+   --max-age is given, so a case without one passes maxAgeMs 0 (none), and a case under the
+   genesis' freshness limit passes null (the verifier derives the limit from genesis).
 4. For every case: the verdicts are equal; for invalid ones the failed checks are equal; the
    not-clean reasons are equal. No bundle of a class named tamper* or lie* is clean in either
    verifier, and the CLI gives each case the verdict it was built for (the corpus' own check).
@@ -41,7 +42,8 @@ def read_manifest(corpus):
         header = f.readline().rstrip("\n").split("\t")
         for line in f:
             row = dict(zip(header, line.rstrip("\n").split("\t")))
-            row["max_age_ms"] = int(row["max_age_ms"]) if row["max_age_ms"] else None
+            m = row["max_age_ms"]
+            row["max_age_ms"] = m if m == "genesis" else int(m) if m else None
             cases.append(row)
     return cases
 
@@ -51,7 +53,10 @@ def run_cli(hallmark, corpus, trust_root, case):
     args = [hallmark, "verify", "--proof", os.path.join(corpus, case["file"]),
             "--genesis", os.path.join(corpus, "genesis.json"), "--trust-dir", trust, "--json"]
     args += ["--any-item"] if case["item"] == "-" else [case["item"]]
-    if case["max_age_ms"] is not None:
+    if case["max_age_ms"] == "genesis":
+        with open(os.path.join(corpus, "freshness_ms")) as f:
+            args += ["--max-age", "%dms" % int(f.read())]
+    elif case["max_age_ms"] is not None:
         args += ["--max-age", "%dms" % case["max_age_ms"]]
     p = subprocess.run(args, capture_output=True, text=True, timeout=60)
     shutil.rmtree(trust, ignore_errors=True)
@@ -103,7 +108,7 @@ HARNESS = r"""
           }
           try {
             const v = await V.verifyBundle(bytes(c.bytes), genesis,
-                { itemId: itemId, nowMs: Date.now(), maxAgeMs: c.maxAgeMs === null ? 0 : c.maxAgeMs });
+                { itemId: itemId, nowMs: Date.now(), maxAgeMs: c.maxAgeMs });
             r.verdict = v.verdict;
             r.failedCheck = v.failedCheck;
             r.notClean = v.notClean;
@@ -134,8 +139,10 @@ def write_page(path, verifier_js, corpus, cases):
     for c in cases:
         with open(os.path.join(corpus, c["file"]), "rb") as f:
             b = base64.b64encode(f.read()).decode()
-        data["cases"].append({"file": c["file"], "item": c["item"], "maxAgeMs": c["max_age_ms"],
-                              "bytes": b})
+        # No max age: 0 (none), as the CLI offline; the genesis' limit: null (the verifier
+        # derives it from genesis).
+        age = {None: 0, "genesis": None}.get(c["max_age_ms"], c["max_age_ms"])
+        data["cases"].append({"file": c["file"], "item": c["item"], "maxAgeMs": age, "bytes": b})
     # Inside a <script> element only "</" could end it early; JSON escapes '/' as needed here.
     blob = json.dumps(data).replace("</", "<\\/")
     js = verifier_js.replace("</script", "<\\/script")
@@ -262,9 +269,9 @@ def main():
             print("DISAGREE %s [%s] %s (item %s, max age %s):\n  hallmark verify: %s %s %s %s\n"
                   "  verifier.js:     %s %s %s %s"
                   % (c["file"], c["class"], c["what"], c["item"], c["max_age_ms"],
-                     v["verdict"], v["failed_check"], v["not_clean"], v["message"],
+                     v["verdict"], v["failed_check"], v["not_clean"], v["message"][:300],
                      j.get("verdict"), j.get("failedCheck", ""), j.get("notClean", ""),
-                     j.get("message", "")))
+                     str(j.get("message", ""))[:300]))
         for f in failures:
             print("FAIL " + f)
         if len(cases) < MIN_CASES:

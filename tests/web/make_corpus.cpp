@@ -9,9 +9,10 @@
 // the browser), OUT_DIR/NNNN.pb for each case and OUT_DIR/corpus.tsv, one line per case:
 //   file  class  item  max_age_ms  what  expect
 // item: the id to check the bundle against, as a person would give it, or '-' for any item;
-// max_age_ms: the --max-age to apply, or empty for none; expect: the verdict the case is built
-// to get (clean, not_clean, stale, invalid), or empty when only agreement counts. Classes whose
-// name starts with "tamper" or "lie" hold bundles that must never be clean.
+// max_age_ms: the --max-age to apply, empty for none, or "genesis" for the genesis' freshness
+// limit (OUT_DIR/freshness_ms; the browser's verifier is given null and derives it); expect: the
+// verdict the case is built to get (clean, not_clean, stale, invalid), or empty when only agreement
+// counts. Classes whose name starts with "tamper" or "lie" hold bundles that must never be clean.
 //
 // Every random choice comes from fixed seeds; only the block times follow the clock (--now-ms,
 // default now): fresh headers are dated a few seconds before it, stale ones hours before, future
@@ -44,6 +45,9 @@ namespace {
 
 constexpr uint64_t kMinute = 60'000;
 constexpr uint64_t kHour = 60 * kMinute;
+// As a max age: the genesis' freshness limit, written "genesis" in the manifest (the CLI is given
+// it as --max-age, the browser's verifier null, from which it derives the same limit).
+constexpr uint64_t kGenesisLimit = UINT64_MAX;
 
 std::string MaisonItem(const std::string& serial) {
   return "01/00614141000012/21/" + serial;
@@ -66,8 +70,10 @@ class Corpus {
       REQUIRE(s->find_first_of("\t\n") == std::string::npos);
     }
     cases_.push_back({std::move(cls), item.empty() ? "-" : std::move(item),
-                      max_age_ms ? std::to_string(*max_age_ms) : std::string(), std::move(what),
-                      std::move(expect), std::move(bytes)});
+                      !max_age_ms                    ? std::string()
+                      : *max_age_ms == kGenesisLimit ? std::string("genesis")
+                                                     : std::to_string(*max_age_ms),
+                      std::move(what), std::move(expect), std::move(bytes)});
   }
   // A bundle that checks out, under the id given and for any item.
   void AddValid(const std::string& cls, const std::string& item, const std::string& what,
@@ -628,6 +634,8 @@ int Run(const std::filesystem::path& out, uint64_t now) {
                  "stale", bytes);
       corpus.Add("old-header", id, std::nullopt, "6 hours old, no max age", verdict, bytes);
       corpus.Add("old-header", id, 24 * kHour, "6 hours old under a day", verdict, bytes);
+      corpus.Add("stale", id, kGenesisLimit, "6 hours old under the genesis' freshness limit",
+                 "stale", bytes);
     }
   }
   // ---- A chain dated 2 hours ahead: refused by the freshness check. ----
@@ -660,6 +668,7 @@ int Run(const std::filesystem::path& out, uint64_t now) {
   REQUIRE(reloaded.ok());
   REQUIRE(reloaded->hash() == network.hash());
   std::ofstream(out / "genesis.json", std::ios::binary) << *json;
+  std::ofstream(out / "freshness_ms") << network.freshness_ms() << "\n";
   std::cout << "make_corpus: " << corpus.size() << " cases in " << out.string() << " (now " << now
             << ")\n";
   return 0;
