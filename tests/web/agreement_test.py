@@ -3,6 +3,7 @@
 every bundle of the corpus tests/web/make_corpus.cpp writes.
 
   agreement_test.py --bin BUILD/bin --verifier core/web/verifier.js [--jobs N] [--keep DIR]
+                    [--governance]
 
 1. make_corpus writes the corpus (genesis.json, genesis.pb, NNNN.pb, corpus.tsv).
 2. `hallmark verify --proof F --genesis genesis.json (ID | --any-item) [--max-age MSms]
@@ -165,6 +166,8 @@ def main():
     ap.add_argument("--verifier", required=True, help="core/web/verifier.js")
     ap.add_argument("--jobs", type=int, default=min(8, 2 * (os.cpu_count() or 1)))
     ap.add_argument("--keep", help="write the corpus, page and results here and keep them")
+    ap.add_argument("--governance", action="store_true",
+                    help="include the governance cases even before bundle version 4")
     a = ap.parse_args()
 
     work = a.keep or tempfile.mkdtemp(prefix="hallmark-agreement-")
@@ -172,7 +175,8 @@ def main():
     corpus = os.path.join(work, "corpus")
     t0 = time.time()
     try:
-        subprocess.run([os.path.join(a.bin, "make_corpus"), corpus], check=True)
+        subprocess.run([os.path.join(a.bin, "make_corpus"), corpus]
+                       + (["--governance"] if a.governance else []), check=True)
         t_corpus = time.time() - t0
         cases = read_manifest(corpus)
         by_file = {c["file"]: c for c in cases}

@@ -3,7 +3,7 @@
 // ledgers with real certificates (tests/unit/proof_fixture.h), clean and not clean, stale,
 // and tampered with in every way the tamper tests know (tests/unit/proof_tamper.h).
 //
-//   make_corpus OUT_DIR [--now-ms MS]
+//   make_corpus OUT_DIR [--now-ms MS] [--governance]
 //
 // Writes OUT_DIR/genesis.json (for the CLI), OUT_DIR/genesis.pb (its deterministic encoding, for
 // the browser), OUT_DIR/NNNN.pb for each case and OUT_DIR/corpus.tsv, one line per case:
@@ -13,6 +13,10 @@
 // limit (OUT_DIR/freshness_ms; the browser's verifier is given null and derives it); expect: the
 // verdict the case is built to get (clean, not_clean, stale, invalid), or empty when only agreement
 // counts. Classes whose name starts with "tamper" or "lie" hold bundles that must never be clean.
+//
+// --governance adds the governance cases (bundles across governance changes and tampers of their
+// walks) before bundle version 4, whose walk snapshots the browser's verifier needs; from version
+// 4 on they are always written.
 //
 // Every random choice comes from fixed seeds; only the block times follow the clock (--now-ms,
 // default now): fresh headers are dated a few seconds before it, stale ones hours before, future
@@ -215,7 +219,166 @@ pb::BlockHeader HeaderOf(const pb::ProofBundle& b) {
   return h;
 }
 
-int Run(const std::filesystem::path& out, uint64_t now) {
+// The byte range of field `number` (a length-delimited field written once) in `b`'s canonical
+// encoding: fields are written in number order, so it follows every lower-numbered field.
+std::pair<size_t, size_t> FieldRange(const pb::ProofBundle& b, int number) {
+  pb::ProofBundle before = b, only;
+  const auto* d = pb::ProofBundle::descriptor();
+  const auto* r = pb::ProofBundle::GetReflection();
+  for (int i = 0; i < d->field_count(); ++i) {
+    const auto* f = d->field(i);
+    if (f->number() >= number) r->ClearField(&before, f);
+    if (f->number() == number) r->SwapFields(&only, &before, {f});
+  }
+  pb::ProofBundle copy = b;
+  for (int i = 0; i < d->field_count(); ++i) {
+    if (d->field(i)->number() != number) r->ClearField(&copy, d->field(i));
+  }
+  return {EncodeBundle(before).size(), EncodeBundle(copy).size()};
+}
+
+// Items before, between and after governance changes (an organisation admitted, a key added and
+// the old one revoked, a validator joining and another leaving), as
+// tests/unit/storage/proof_bundle_governance_test.cpp builds them, and tampers of their walks.
+void AddGovernanceCases(Corpus& corpus, const core::Network& network, uint64_t now) {
+  constexpr const char* kNouveauItem = "01/07654321000015/21/N-1";
+  constexpr const char* kMaisonItem2 = "01/00614141000029/21/BAG-0002";
+  ProvenChain chain;
+  StartAt(chain, now - 20 * kMinute);
+  const std::string first = MaisonItem("GOV-1");
+  Life a(chain, first);
+  a.Transfer("maison", OrgHolder("resale")).Attest("resale", pb::GENUINE, "checked");
+  const std::string before = chain.BundleBytes(first);
+  const std::vector<std::string> five = {"atelier", "resale", "authlab", "repairco"};
+  PassChange(chain, "maison", AddOrgChange("nouveau", pb::BRAND, {"7654321"}),
+             {"atelier", "resale", "authlab"});
+  Life n(chain, kNouveauItem, "nouveau");
+  PassChange(chain, "maison", AddKeyChange("maison", "maison-2"), five);
+  PassChange(chain, "maison", RevokeKeyChange("maison", "maison"), five);
+  Life m2(chain, kMaisonItem2, "maison-2");
+  const std::string between = chain.BundleBytes(kMaisonItem2);
+  // A validator joins; once it is in force it certifies, and then another leaves.
+  PassChange(chain, "maison-2", AddValidatorChange("v4", "nouveau", "validator-4", 1), five);
+  const uint64_t delay = chain.network().governance().validator_change_delay_heights();
+  for (uint64_t i = 0; i < delay; ++i) chain.Commit({});
+  chain.SetSigners({0, 1, 2, 4});  // 4 of 5.
+  chain.Commit({});
+  const std::string five_validators = chain.BundleBytes(first);
+  PassChange(chain, "maison-2", RemoveValidatorKeyChange("validator-3"), five);
+  for (uint64_t i = 0; i < delay; ++i) chain.Commit({});
+  chain.SetSigners({0, 2, 4});  // 3 of 4.
+  a.Transfer("resale", OrgHolder("nouveau"));
+  n.Flag("nouveau", pb::RECALLED, "batch recall");
+  EmptyBlockAt(chain, now - 2000);
+
+  corpus.AddValid("governance", first, "after 5 changes: an item registered before them", "clean",
+                  chain.BundleBytes(first));
+  corpus.AddValid("governance", kNouveauItem, "after 5 changes: an admitted brand's item, recalled",
+                  "not_clean", chain.BundleBytes(kNouveauItem));
+  corpus.AddValid("governance", kMaisonItem2, "after 5 changes: registered with a rotated key",
+                  "clean", chain.BundleBytes(kMaisonItem2));
+  corpus.AddValid("governance", MaisonItem("GOV-NEVER"), "after 5 changes: never registered",
+                  "not_clean", chain.BundleBytes(MaisonItem("GOV-NEVER")));
+  corpus.AddValid("governance", first, "before any change", "clean", before);
+  corpus.AddValid("governance", kMaisonItem2, "after 3 changes", "clean", between);
+  corpus.AddValid("governance", first, "with 5 validators", "clean", five_validators);
+
+  const std::string good_bytes = chain.BundleBytes(first);
+  const pb::ProofBundle good = ParseBundle(good_bytes);
+  auto add = [&](const std::string& what, const pb::ProofBundle& b) {
+    corpus.Add("tamper-governance", first, std::nullopt, what, "invalid", EncodeBundle(b));
+  };
+  const auto& walk = good.governance();
+  for (int i = 0; i < walk.blocks_size(); ++i) {
+    pb::ProofBundle b = good;
+    b.mutable_governance()->mutable_blocks()->DeleteSubrange(i, 1);
+    add("walk block " + std::to_string(i + 1) + " left out", b);
+    if (walk.blocks(i).records_size() > 0) {
+      pb::ProofBundle r = good;
+      r.mutable_governance()->mutable_blocks(i)->mutable_records()->RemoveLast();
+      add("walk block " + std::to_string(i + 1) + "'s last record left out", r);
+    }
+    if (walk.blocks(i).has_certificate()) {
+      pb::ProofBundle c = good;
+      c.mutable_governance()->mutable_blocks(i)->clear_certificate();
+      add("walk block " + std::to_string(i + 1) + "'s certificate left out", c);
+    }
+    if (!walk.blocks(i).network_state().empty()) {
+      pb::ProofBundle c = good;
+      c.mutable_governance()->mutable_blocks(i)->clear_network_state();
+      add("walk block " + std::to_string(i + 1) + "'s network state left out", c);
+      c = good;
+      c.mutable_governance()->mutable_blocks(i)->clear_network_state_proof();
+      add("walk block " + std::to_string(i + 1) + "'s network-state proof left out", c);
+      c = good;
+      c.mutable_governance()->mutable_blocks(i)->set_network_state(walk.network_state());
+      add("walk block " + std::to_string(i + 1) + " given the final network state", c);
+      const std::string& ns = walk.blocks(i).network_state();
+      for (size_t k = 0; k < ns.size(); k += 3) {
+        pb::ProofBundle f = good;
+        std::string bad = ns;
+        bad[k] = static_cast<char>(static_cast<uint8_t>(bad[k]) ^ 0x01);
+        f.mutable_governance()->mutable_blocks(i)->set_network_state(bad);
+        add("walk block " + std::to_string(i + 1) + "'s network state, byte " + std::to_string(k) +
+                " xor 1",
+            f);
+      }
+    }
+  }
+  {
+    pb::ProofBundle b = good;
+    if (!walk.network_state().empty()) {  // Version 4.
+      b.mutable_governance()->clear_network_state();
+      add("the final network state left out", b);
+      b = good;
+    }
+    b.mutable_governance()->clear_network_state_proof();
+    add("the final network-state proof left out", b);
+    b = good;
+    b.clear_governance();
+    add("the whole walk left out", b);
+    const std::string& ns = walk.network_state();
+    for (size_t k = 0; k < ns.size(); k += 2) {
+      pb::ProofBundle f = good;
+      std::string bad = ns;
+      bad[k] = static_cast<char>(static_cast<uint8_t>(bad[k]) ^ 0xff);
+      f.mutable_governance()->set_network_state(bad);
+      add("the final network state, byte " + std::to_string(k) + " xor 0xff", f);
+    }
+  }
+  // Another walk: the one of a bundle made before the last two changes.
+  {
+    pb::ProofBundle b = good;
+    *b.mutable_governance() = ParseBundle(five_validators).governance();
+    add("the walk of an older bundle", b);
+  }
+  // Random byte changes inside the walk.
+  const auto [from, length] = FieldRange(good, 10);
+  REQUIRE(length > 100);
+  std::mt19937_64 rng(12);
+  for (int n = 0; n < 200; ++n) {
+    std::string bad = good_bytes;
+    const size_t i = from + rng() % length;
+    const uint8_t mask = static_cast<uint8_t>(1 + rng() % 255);
+    bad[i] = static_cast<char>(static_cast<uint8_t>(bad[i]) ^ mask);
+    corpus.Add("tamper-governance", first, std::nullopt,
+               "walk byte " + std::to_string(i - from) + " of " + std::to_string(length) + " xor " +
+                   std::to_string(mask),
+               "invalid", bad);
+  }
+  // The head certified by the outgoing set's validators 1 and 3 with 0: not a quorum of the new.
+  {
+    pb::ProofBundle b = good;
+    const pb::BlockHeader h = HeaderOf(good);
+    const core::Hash256 id = core::Sha256Of(std::string_view(good.header()));
+    *b.mutable_certificate() =
+        core::ToProto(CertifyBlock(good.chain_id(), h.height(), id, {0, 1, 3}));
+    add("the head certified by validators 0, 1 and the removed 3", b);
+  }
+  (void)network;
+}
+
+int Run(const std::filesystem::path& out, uint64_t now, bool governance) {
   Corpus corpus;
   const core::Network network = TestNetwork();
 
@@ -650,11 +813,9 @@ int Run(const std::filesystem::path& out, uint64_t now) {
   }
 
   // ---- Governance walks (bundle version 4, certified network-state snapshots). ----
-  // FOLLOW-UP (issue 12): once proof bundle version 4 lands (branch walkstate), add bundles
-  // across governance changes here: an organisation admitted, a key added and revoked, a
-  // validator joining and another leaving (tests/unit/storage/proof_bundle_governance_test.cpp),
-  // and their tampers (a walk record dropped, a change withheld, network_state bytes changed or
-  // swapped for another block's, a snapshot left out of a block completing a validator change).
+  // The browser follows validator sets through the snapshots version 4 carries (docs/proofs.md);
+  // a version 3 walk has none, so these cases are written from version 4 on (or when asked).
+  if (governance) AddGovernanceCases(corpus, network, now);
 
   // ---- Write. ----
   std::filesystem::create_directories(out);
@@ -684,10 +845,25 @@ int main(int argc, char** argv) {
               << (ad.m_exception.size() ? ": " : "") << ad.m_exception.c_str() << "\n";
     std::exit(1);
   });
-  if (argc != 2 && !(argc == 4 && std::string(argv[2]) == "--now-ms")) {
-    std::cerr << "usage: make_corpus OUT_DIR [--now-ms MS]\n";
+  std::filesystem::path out;
+  std::optional<uint64_t> now;
+  bool governance = core::kProofBundleVersion >= 4;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--now-ms" && i + 1 < argc) {
+      now = std::strtoull(argv[++i], nullptr, 10);
+    } else if (arg == "--governance") {
+      governance = true;
+    } else if (out.empty() && !arg.starts_with("-")) {
+      out = arg;
+    } else {
+      out.clear();
+      break;
+    }
+  }
+  if (out.empty()) {
+    std::cerr << "usage: make_corpus OUT_DIR [--now-ms MS] [--governance]\n";
     return 2;
   }
-  const uint64_t now = argc == 4 ? std::strtoull(argv[3], nullptr, 10) : core::UnixTimeMs();
-  return Run(argv[1], now);
+  return Run(out, now.value_or(core::UnixTimeMs()), governance);
 }
