@@ -240,7 +240,7 @@ std::pair<size_t, size_t> FieldRange(const pb::ProofBundle& b, int number) {
 // Items before, between and after governance changes (an organisation admitted, a key added and
 // the old one revoked, a validator joining and another leaving), as
 // tests/unit/storage/proof_bundle_governance_test.cpp builds them, and tampers of their walks.
-void AddGovernanceCases(Corpus& corpus, const core::Network& network, uint64_t now) {
+void AddGovernanceCases(Corpus& corpus, uint64_t now) {
   constexpr const char* kNouveauItem = "01/07654321000015/21/N-1";
   constexpr const char* kMaisonItem2 = "01/00614141000029/21/BAG-0002";
   ProvenChain chain;
@@ -346,6 +346,13 @@ void AddGovernanceCases(Corpus& corpus, const core::Network& network, uint64_t n
       add("the final network state, byte " + std::to_string(k) + " xor 0xff", f);
     }
   }
+  if (core::kProofBundleVersion > 3) {
+    pb::ProofBundle b = good;
+    b.set_version(core::kProofBundleVersion - 1);
+    corpus.Add("old-version", first, std::nullopt,
+               "a walk with snapshots labelled version " + std::to_string(b.version()), "",
+               EncodeBundle(b));
+  }
   // Another walk: the one of a bundle made before the last two changes.
   {
     pb::ProofBundle b = good;
@@ -375,7 +382,6 @@ void AddGovernanceCases(Corpus& corpus, const core::Network& network, uint64_t n
         core::ToProto(CertifyBlock(good.chain_id(), h.height(), id, {0, 1, 3}));
     add("the head certified by validators 0, 1 and the removed 3", b);
   }
-  (void)network;
 }
 
 int Run(const std::filesystem::path& out, uint64_t now, bool governance) {
@@ -667,6 +673,14 @@ int Run(const std::filesystem::path& out, uint64_t now, bool governance) {
     corpus.Add("tamper-version", six.id(), std::nullopt, "version " + std::to_string(version),
                "invalid", EncodeBundle(b));
   }
+  // Labelled with the previous version (still accepted, docs/proofs.md), when there is one
+  // besides 1 and 2: the verdict is whatever the two agree on.
+  if (core::kProofBundleVersion > 3) {
+    pb::ProofBundle b = six_good;
+    b.set_version(core::kProofBundleVersion - 1);
+    corpus.Add("old-version", six.id(), std::nullopt,
+               "labelled version " + std::to_string(b.version()), "", EncodeBundle(b));
+  }
   // Headers a dishonest quorum certified: dated in the future, beyond the skew allowance.
   const pb::ProofBundle small_b = ParseBundle(chain.BundleBytes(small_id));
   for (auto [ahead, what] :
@@ -815,7 +829,7 @@ int Run(const std::filesystem::path& out, uint64_t now, bool governance) {
   // ---- Governance walks (bundle version 4, certified network-state snapshots). ----
   // The browser follows validator sets through the snapshots version 4 carries (docs/proofs.md);
   // a version 3 walk has none, so these cases are written from version 4 on (or when asked).
-  if (governance) AddGovernanceCases(corpus, network, now);
+  if (governance) AddGovernanceCases(corpus, now);
 
   // ---- Write. ----
   std::filesystem::create_directories(out);
