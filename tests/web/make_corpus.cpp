@@ -310,11 +310,13 @@ void AddGovernanceCases(Corpus& corpus, uint64_t now) {
       c = good;
       c.mutable_governance()->mutable_blocks(i)->clear_network_state_proof();
       add("walk block " + std::to_string(i + 1) + "'s network-state proof left out", c);
-      c = good;
-      c.mutable_governance()->mutable_blocks(i)->set_network_state(walk.network_state());
-      add("walk block " + std::to_string(i + 1) + " given the final network state", c);
+      if (walk.blocks(i).network_state() != walk.network_state()) {
+        c = good;
+        c.mutable_governance()->mutable_blocks(i)->set_network_state(walk.network_state());
+        add("walk block " + std::to_string(i + 1) + " given the final network state", c);
+      }
       const std::string& ns = walk.blocks(i).network_state();
-      for (size_t k = 0; k < ns.size(); k += 3) {
+      for (size_t k = 0; k < ns.size(); k += 9) {
         pb::ProofBundle f = good;
         std::string bad = ns;
         bad[k] = static_cast<char>(static_cast<uint8_t>(bad[k]) ^ 0x01);
@@ -338,7 +340,7 @@ void AddGovernanceCases(Corpus& corpus, uint64_t now) {
     b.clear_governance();
     add("the whole walk left out", b);
     const std::string& ns = walk.network_state();
-    for (size_t k = 0; k < ns.size(); k += 2) {
+    for (size_t k = 0; k < ns.size(); k += 5) {
       pb::ProofBundle f = good;
       std::string bad = ns;
       bad[k] = static_cast<char>(static_cast<uint8_t>(bad[k]) ^ 0xff);
