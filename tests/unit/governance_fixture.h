@@ -79,6 +79,24 @@ inline pb::GovernanceChange AddValidatorChange(const std::string& name, const st
   return c;
 }
 
+inline pb::GovernanceChange RemoveValidatorKeyChange(std::string_view key_name) {
+  pb::GovernanceChange c;
+  c.mutable_remove_validator()->set_consensus_key(std::string(PubFor(key_name).view()));
+  return c;
+}
+
+// Passes `change` on `chain` (a ProvenChain, tests/unit/proof_fixture.h): the proposal by
+// `proposer` (a key name) in one block, then the approvals of `approvers` in the next.
+template <class Chain>
+void PassChange(Chain& chain, const std::string& proposer, const pb::GovernanceChange& change,
+                const std::vector<std::string>& approvers) {
+  pb::Envelope proposal = ProposeEnv(proposer, change, chain.ledger().height() + 100);
+  chain.Commit({proposal});
+  std::vector<pb::Envelope> approvals;
+  for (const auto& a : approvers) approvals.push_back(ApproveEnv(a, RecordId(proposal)));
+  chain.Commit(approvals);
+}
+
 // The approvers TestNetwork() needs after the proposer: 5 members, so 4 organisations in all
 // (4 × 3 > 2 × 5).
 inline std::vector<std::string> TestApprovers(const std::string& proposer) {

@@ -16,6 +16,7 @@
 #include "core/proof_bundle.h"
 #include "gov_chain_fixture.h"
 #include "proof_fixture.h"
+#include "proof_tamper.h"
 #include "proto/chain.pb.h"
 
 using namespace hallmark;
@@ -26,16 +27,6 @@ namespace {
 
 constexpr const char* kItem2 = "01/00614141000012/21/BAG-0002";
 constexpr const char* kNeverItem = "01/00614141000012/21/NEVER-1";
-
-pb::ProofBundle Parse(const std::string& bytes) {
-  pb::ProofBundle b;
-  REQUIRE(b.ParseFromString(bytes));
-  return b;
-}
-
-std::string Bytes(const pb::ProofBundle& b) {
-  return core::SerializeDeterministic(b);
-}
 
 core::ProofVerdict Verify(const ProvenChain& chain, const std::string& bytes,
                           std::optional<std::string_view> item = std::nullopt) {
@@ -128,17 +119,6 @@ TEST_CASE("proof bundle: a bundle for another item is refused when an item is as
   CHECK(v.failure->message.find("not 01/00614141000012/21/BAG-0001") != std::string::npos);
 }
 
-// The bytes of the bundle's record heights (field 11, encoded last): claims of the node, not
-// certified (docs/proofs.md). A change there that keeps them plausible (non-decreasing, the
-// first and last as the proven state says) is accepted; it can never change what is proven.
-bool InHeightClaims(const std::string& bundle_bytes, size_t i) {
-  pb::ProofBundle b;
-  REQUIRE(b.ParseFromString(bundle_bytes));
-  pb::ProofBundle only;
-  *only.mutable_history_heights() = b.history_heights();
-  return i >= bundle_bytes.size() - core::SerializeDeterministic(only).size();
-}
-
 // A tampered bundle that was accepted proves exactly what the genuine one proves.
 void CheckSameProof(const core::ProofVerdict& tampered, const core::ProofVerdict& good) {
   REQUIRE(tampered.ok());
@@ -227,138 +207,54 @@ TEST_CASE("proof bundle tamper: dropped, duplicated, reordered and foreign recor
   ProvenChain chain;
   LiveItem(chain, kMaisonItem, 6);
   LiveItem(chain, kItem2, 3);
-  const pb::ProofBundle good = Parse(chain.BundleBytes(kMaisonItem));
-  const pb::ProofBundle other = Parse(chain.BundleBytes(kItem2));
-
-  SUBCASE("drop each record") {
-    for (int i = 0; i < good.history_size(); ++i) {
-      pb::ProofBundle b = good;
-      b.mutable_history()->DeleteSubrange(i, 1);
-      CHECK(FailedCheck(chain, Bytes(b)) == ProofCheck::kHistory);
-    }
-  }
-  SUBCASE("duplicate a record in place of another") {
-    for (int i = 1; i < good.history_size(); ++i) {
-      pb::ProofBundle b = good;
-      *b.mutable_history(i) = good.history(i - 1);
-      CHECK(FailedCheck(chain, Bytes(b)) == ProofCheck::kChain);
-    }
-  }
-  SUBCASE("append a duplicate") {
-    pb::ProofBundle b = good;
-    *b.add_history() = good.history(0);
-    CHECK(FailedCheck(chain, Bytes(b)) == ProofCheck::kHistory);
-  }
-  SUBCASE("swap two records") {
-    pb::ProofBundle b = good;
-    b.mutable_history()->SwapElements(2, 3);
-    CHECK(FailedCheck(chain, Bytes(b)) == ProofCheck::kChain);
-  }
-  SUBCASE("another item's record") {
-    pb::ProofBundle b = good;
-    *b.mutable_history(1) = other.history(1);
-    CHECK(FailedCheck(chain, Bytes(b)) == ProofCheck::kHistory);
-  }
-  SUBCASE("another item's state proof and state") {
-    pb::ProofBundle b = good;
-    b.set_state_proof(other.state_proof());
-    CHECK(FailedCheck(chain, Bytes(b)) == ProofCheck::kStateProof);
-    b.set_state(other.state());
-    CHECK(FailedCheck(chain, Bytes(b)) == ProofCheck::kStateProof);
-  }
-  SUBCASE("a state with its record count lowered to hide the latest records") {
-    pb::ProofBundle b = good;
-    b.clear_state();
-    CHECK(FailedCheck(chain, Bytes(b)) == ProofCheck::kStateProof);
-  }
-  SUBCASE("a forged record signed by someone without the right") {
-    // A record the marketplace signs correctly, naming the right prev, appended; the state
-    // then no longer matches, and a state built to match does not prove.
-    pb::ProofBundle b = good;
-    pb::RecordPayload p = Payload(kMaisonItem, Id(good.history(good.history_size() - 1)));
-    *p.mutable_transfer()->mutable_to() = OrgHolder("resale");
-    *b.add_history() = Sign("resale", p);
-    CHECK(FailedCheck(chain, Bytes(b)) == ProofCheck::kHistory);
+  const pb::ProofBundle good = ParseBundle(chain.BundleBytes(kMaisonItem));
+  const pb::ProofBundle other = ParseBundle(chain.BundleBytes(kItem2));
+  // Each record dropped, duplicated in place of the next, appended again, swapped with the
+  // next, or taken from the other item; the other item's state proof and state; the state
+  // left out; a forged record appended (tests/unit/proof_tamper.h).
+  const std::vector<Tamper> tampers = RecordTampers(good, other);
+  CHECK(tampers.size() == 6 + 5 + 1 + 5 + 3 + 2 + 1 + 1);
+  for (const Tamper& t : tampers) {
+    INFO(t.what);
+    CHECK(FailedCheck(chain, t.bytes) == t.check);
   }
 }
 
 TEST_CASE("proof bundle tamper: an older header, a forged header, a stale certificate") {
   ProvenChain chain;
   LiveItem(chain, kMaisonItem, 3);
-  const pb::ProofBundle old_bundle = Parse(chain.BundleBytes(kMaisonItem));
+  const pb::ProofBundle old_bundle = ParseBundle(chain.BundleBytes(kMaisonItem));
   LiveItem(chain, kItem2, 2);
-  const pb::ProofBundle good = Parse(chain.BundleBytes(kMaisonItem));
+  const pb::ProofBundle good = ParseBundle(chain.BundleBytes(kMaisonItem));
   REQUIRE(good.header() != old_bundle.header());
 
-  SUBCASE("an older header with the new certificate") {
-    pb::ProofBundle b = good;
-    b.set_header(old_bundle.header());
-    CHECK(FailedCheck(chain, Bytes(b)) == ProofCheck::kCertificate);
+  // An older header with the new certificate and the reverse, a forged header with another
+  // state root, alone and with a certificate re-signed for it by too few validators.
+  const std::vector<Tamper> tampers = HeaderTampers(good, old_bundle);
+  CHECK(tampers.size() == 4);
+  for (const Tamper& t : tampers) {
+    INFO(t.what);
+    CHECK(FailedCheck(chain, t.bytes) == t.check);
   }
-  SUBCASE("the new header with an older certificate") {
-    pb::ProofBundle b = good;
-    *b.mutable_certificate() = old_bundle.certificate();
-    CHECK(FailedCheck(chain, Bytes(b)) == ProofCheck::kCertificate);
-  }
-  SUBCASE("an older header with its own certificate is valid, and shows its height") {
-    auto v = Verify(chain, Bytes(old_bundle));
-    REQUIRE(v.ok());
-    CHECK(v.item.height < chain.ledger().height());
-  }
-  SUBCASE("a forged header with another state root") {
-    pb::BlockHeader h;
-    REQUIRE(h.ParseFromString(good.header()));
-    h.set_state_root(std::string(32, '\x42'));
-    pb::ProofBundle b = good;
-    b.set_header(core::SerializeDeterministic(h));
-    CHECK(FailedCheck(chain, Bytes(b)) == ProofCheck::kCertificate);
-    // ... even with a certificate re-signed for it by too few validators.
-    core::Hash256 id = core::Sha256Of(std::string_view(b.header()));
-    *b.mutable_certificate() = core::ToProto(CertifyBlock("hallmark-test", h.height(), id, {0}));
-    CHECK(FailedCheck(chain, Bytes(b)) == ProofCheck::kCertificate);
-  }
+  // An older header with its own certificate is valid, and shows its height.
+  auto v = Verify(chain, EncodeBundle(old_bundle));
+  REQUIRE(v.ok());
+  CHECK(v.item.height < chain.ledger().height());
 }
 
 TEST_CASE("proof bundle tamper: certificates that are not a quorum of the right validators") {
   ProvenChain chain;
   LiveItem(chain, kMaisonItem, 2);
-  const pb::ProofBundle good = Parse(chain.BundleBytes(kMaisonItem));
-  pb::BlockHeader h;
-  REQUIRE(h.ParseFromString(good.header()));
-  const core::Hash256 id = core::Sha256Of(std::string_view(good.header()));
-  auto with_cert = [&](const core::CommitCertificate& c) {
-    pb::ProofBundle b = good;
-    *b.mutable_certificate() = core::ToProto(c);
-    return FailedCheck(chain, Bytes(b));
-  };
-  // f+1 = 2 of 4 signatures: not enough.
-  CHECK(with_cert(CertifyBlock("hallmark-test", h.height(), id, {0, 1})) ==
-        ProofCheck::kCertificate);
-  // Duplicated signers do not add power.
-  CHECK(with_cert(CertifyBlock("hallmark-test", h.height(), id, {0, 1, 1})) ==
-        ProofCheck::kCertificate);
-  // A non-validator's signature.
-  {
-    core::CommitCertificate c = CertifyBlock("hallmark-test", h.height(), id, {0, 1});
-    core::Bytes msg =
-        core::VoteSignBytes("hallmark-test", h.height(), 0, core::VoteType::kPrecommit, id);
-    core::SigningKey outsider = KeyFor("outsider");
-    c.signatures.push_back({outsider.public_key(), outsider.Sign(msg)});
-    CHECK(with_cert(c) == ProofCheck::kCertificate);
+  const pb::ProofBundle good = ParseBundle(chain.BundleBytes(kMaisonItem));
+  // f+1 = 2 of 4 signatures, a duplicated signer, a non-validator's signature, signatures over
+  // another height, another round's bytes, another chain or a prevote: refused. All four, or
+  // any three in any order: fine (tests/unit/proof_tamper.h).
+  const std::vector<Tamper> tampers = CertificateTampers(good);
+  CHECK(tampers.size() == 10);
+  for (const Tamper& t : tampers) {
+    INFO(t.what);
+    CHECK(FailedCheck(chain, t.bytes) == t.check);
   }
-  // Signatures over another height, another round's bytes, another chain, or a prevote.
-  {
-    core::CommitCertificate c = CertifyBlock("hallmark-test", h.height() + 1, id);
-    c.height = h.height();
-    CHECK(with_cert(c) == ProofCheck::kCertificate);
-    core::CommitCertificate r = CertifyBlock("hallmark-test", h.height(), id, {0, 1, 2}, 1);
-    r.round = 0;
-    CHECK(with_cert(r) == ProofCheck::kCertificate);
-    CHECK(with_cert(CertifyBlock("other-chain", h.height(), id)) == ProofCheck::kCertificate);
-  }
-  // All four is fine; so is any three.
-  CHECK(with_cert(CertifyBlock("hallmark-test", h.height(), id, {0, 1, 2, 3})) == std::nullopt);
-  CHECK(with_cert(CertifyBlock("hallmark-test", h.height(), id, {1, 2, 3})) == std::nullopt);
 }
 
 TEST_CASE("proof bundle: checked against another network's genesis, it is refused") {
@@ -379,9 +275,9 @@ TEST_CASE("proof bundle: checked against another network's genesis, it is refuse
   }
   auto renamed_net = core::Network::FromProto(renamed);
   REQUIRE(renamed_net.ok());
-  pb::ProofBundle b = Parse(bytes);
+  pb::ProofBundle b = ParseBundle(bytes);
   b.set_genesis_hash(std::string(renamed_net->hash().view()));
-  auto v2 = core::VerifyProofBundle(*renamed_net, Bytes(b));
+  auto v2 = core::VerifyProofBundle(*renamed_net, EncodeBundle(b));
   REQUIRE(!v2.ok());
   CHECK(v2.failure->check == ProofCheck::kCertificate);
 }
@@ -389,9 +285,9 @@ TEST_CASE("proof bundle: checked against another network's genesis, it is refuse
 TEST_CASE("proof bundle: hostile sizes are refused before any signature is checked") {
   ProvenChain chain;
   LiveItem(chain, kMaisonItem, 2);
-  pb::ProofBundle b = Parse(chain.BundleBytes(kMaisonItem));
+  pb::ProofBundle b = ParseBundle(chain.BundleBytes(kMaisonItem));
   for (int i = 0; i < 5000; ++i) *b.add_history() = b.history(0);
-  auto v = Verify(chain, Bytes(b));
+  auto v = Verify(chain, EncodeBundle(b));
   REQUIRE(!v.ok());
   CHECK(v.failure->check == ProofCheck::kHistory);
   CHECK(Verify(chain, std::string(core::kMaxProofBundleBytes + 1, '\0')).failure->check ==
@@ -500,13 +396,13 @@ TEST_CASE(
   CHECK(v.item.steps.size() == lim::kMaxItemRecords);
   CHECK(v.item.NotCleanReasons() == std::vector<std::string>{"decommissioned"});
 
-  auto json = core::ToJson(Parse(binary), /*pretty=*/false);
+  auto json = core::ToJson(ParseBundle(binary), /*pretty=*/false);
   REQUIRE(json.ok());
   CHECK(binary.size() < kAnswerBytesMax);
   CHECK(json->size() < kAnswerBytesMax);
   pb::ProofBundle from_json;
   REQUIRE(core::FromJson(*json, &from_json, "proof bundle").ok());
-  CHECK(Verify(chain, Bytes(from_json), kMaisonItem).ok());
+  CHECK(Verify(chain, EncodeBundle(from_json), kMaisonItem).ok());
   MESSAGE("largest history: " << history.size() << " records, " << bytes << " bytes; bundle "
                               << binary.size() << " bytes binary, " << json->size()
                               << " bytes JSON; verified in " << verify_ms << " ms");

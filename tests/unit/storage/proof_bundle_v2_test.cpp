@@ -4,13 +4,12 @@
 
 #include <doctest/doctest.h>
 
-#include <google/protobuf/unknown_field_set.h>
-
 #include "core/codec.h"
 #include "core/crypto/sha256.h"
 #include "core/proof_bundle.h"
 #include "peak_memory.h"
 #include "proof_fixture.h"
+#include "proof_tamper.h"
 #include "proto/chain.pb.h"
 
 using namespace hallmark;
@@ -19,32 +18,12 @@ using core::ProofCheck;
 
 namespace {
 
-pb::ProofBundle Parse(const std::string& bytes) {
-  pb::ProofBundle b;
-  REQUIRE(b.ParseFromString(bytes));
-  return b;
-}
-
 std::optional<ProofCheck> FailedCheck(const ProvenChain& chain, const std::string& bytes,
                                       std::string* message = nullptr) {
   auto v = core::VerifyProofBundle(chain.network(), bytes);
   if (v.ok()) return std::nullopt;
   if (message) *message = v.failure->message;
   return v.failure->check;
-}
-
-google::protobuf::UnknownFieldSet* Unknown(google::protobuf::Message* m) {
-  return m->GetReflection()->MutableUnknownFields(m);
-}
-
-// Appends an unknown field (number 99, length-delimited) to `bytes`, which must be a message.
-std::string WithUnknownField(std::string bytes) {
-  constexpr unsigned kTag = 99 << 3 | 2;  // Field 99, wire type 2: the varint 0x9a 0x06.
-  bytes += static_cast<char>((kTag & 0x7f) | 0x80);
-  bytes += static_cast<char>(kTag >> 7);
-  bytes += '\x03';
-  bytes += "abc";
-  return bytes;
 }
 
 }  // namespace
@@ -64,7 +43,7 @@ TEST_CASE("proof bundle v2: a record re-signed by another authorised key breaks 
 
   for (const char* other : {"authlab", "maison", "alice"}) {
     INFO(other);
-    pb::ProofBundle b = Parse(good);
+    pb::ProofBundle b = ParseBundle(good);
     pb::Envelope resigned = Sign(other, attest);
     REQUIRE(resigned.signature() != b.history(2).signature());
     *b.mutable_history(2) = resigned;
@@ -82,48 +61,22 @@ TEST_CASE("proof bundle v2: unknown fields at any depth are refused") {
   // Finding 6: inside the certificate and inside a commit signature, version 1 accepted them.
   ProvenChain chain;
   LiveItem(chain, kMaisonItem, 3);
-  const pb::ProofBundle good = Parse(chain.BundleBytes(kMaisonItem));
+  const pb::ProofBundle good = ParseBundle(chain.BundleBytes(kMaisonItem));
 
-  auto refused = [&](const pb::ProofBundle& b) {
+  // Inside the certificate, a commit signature, an envelope, 50 nested groups deep, at the top
+  // level, and appended to the raw bytes (tests/unit/proof_tamper.h).
+  const std::vector<Tamper> tampers = UnknownFieldTampers(good);
+  CHECK(tampers.size() == 6);
+  for (const Tamper& t : tampers) {
+    INFO(t.what);
     std::string msg;
-    auto failed = FailedCheck(chain, core::SerializeDeterministic(b), &msg);
+    auto failed = FailedCheck(chain, t.bytes, &msg);
     REQUIRE(failed.has_value());
     CHECK(*failed == ProofCheck::kFormat);
-    CHECK(msg.find("fields this version does not know") != std::string::npos);
-  };
-  {
-    pb::ProofBundle b = good;
-    Unknown(b.mutable_certificate())->AddVarint(77, 1);
-    refused(b);
+    if (t.what.find("appended to the raw") == std::string::npos) {
+      CHECK(msg.find("fields this version does not know") != std::string::npos);
+    }
   }
-  {
-    pb::ProofBundle b = good;
-    REQUIRE(b.certificate().signatures_size() > 0);
-    Unknown(b.mutable_certificate()->mutable_signatures(0))
-        ->AddLengthDelimited(12, "tracking-id-0042");
-    refused(b);
-  }
-  {
-    pb::ProofBundle b = good;
-    Unknown(b.mutable_history(0))->AddFixed64(9, 7);
-    refused(b);
-  }
-  {
-    // Deeply nested unknown groups.
-    pb::ProofBundle b = good;
-    auto* set = Unknown(b.mutable_certificate());
-    for (int i = 0; i < 50; ++i) set = set->AddGroup(5);
-    set->AddVarint(1, 1);
-    refused(b);
-  }
-  {
-    pb::ProofBundle b = good;
-    Unknown(&b)->AddVarint(100, 1);
-    refused(b);
-  }
-  // The same, appended to the raw bytes of the bundle.
-  CHECK(FailedCheck(chain, WithUnknownField(core::SerializeDeterministic(good))) ==
-        ProofCheck::kFormat);
 }
 
 TEST_CASE("proof bundle v2: a non-canonical encoding of the same bundle is refused") {
@@ -131,41 +84,26 @@ TEST_CASE("proof bundle v2: a non-canonical encoding of the same bundle is refus
   LiveItem(chain, kMaisonItem, 2);
   const std::string good = chain.BundleBytes(kMaisonItem);
   REQUIRE_FALSE(FailedCheck(chain, good).has_value());
-  const pb::ProofBundle b = Parse(good);
 
-  // item_id (field 4) written twice: Protobuf keeps the last, so it parses to the same bundle.
-  std::string twice = good;
-  pb::ProofBundle only_id;
-  only_id.set_item_id(b.item_id());
-  twice += core::SerializeDeterministic(only_id);
-  pb::ProofBundle reparsed;
-  REQUIRE(reparsed.ParseFromString(twice));
-  REQUIRE(core::SerializeDeterministic(reparsed) == good);
-  std::string msg;
-  CHECK(FailedCheck(chain, twice, &msg) == ProofCheck::kFormat);
-  CHECK(msg.find("canonical") != std::string::npos);
-
-  // version (field 1) as an over-long varint: 0x08 0x84 0x00 is still 4.
-  REQUIRE(good.substr(0, 2) == std::string("\x08\x04", 2));
-  std::string padded = std::string("\x08\x84\x00", 3) + good.substr(2);
-  REQUIRE(reparsed.ParseFromString(padded));
-  CHECK(FailedCheck(chain, padded) == ProofCheck::kFormat);
-
-  // Fields out of order: chain_id moved to the end.
-  pb::ProofBundle head_only;
-  head_only.set_version(b.version());
-  pb::ProofBundle rest = b;
-  rest.clear_version();
-  std::string reordered =
-      core::SerializeDeterministic(rest) + core::SerializeDeterministic(head_only);
-  REQUIRE(reparsed.ParseFromString(reordered));
-  CHECK(FailedCheck(chain, reordered) == ProofCheck::kFormat);
+  // item_id written twice, the version as an over-long varint, fields out of order
+  // (tests/unit/proof_tamper.h): each parses to the same bundle, and is refused.
+  const std::vector<Tamper> tampers = NonCanonicalTampers(good);
+  CHECK(tampers.size() == 3);
+  for (const Tamper& t : tampers) {
+    INFO(t.what);
+    pb::ProofBundle reparsed;
+    REQUIRE(reparsed.ParseFromString(t.bytes));
+    REQUIRE(core::SerializeDeterministic(reparsed) == good);
+    std::string msg;
+    CHECK(FailedCheck(chain, t.bytes, &msg) == ProofCheck::kFormat);
+    if (t.what == "item_id written twice") CHECK(msg.find("canonical") != std::string::npos);
+  }
 }
 
 TEST_CASE("proof bundle v2: version 1 and 2 bundles are refused with a clear message") {
   ProvenChain chain;
   LiveItem(chain, kMaisonItem, 2);
-  pb::ProofBundle b = Parse(chain.BundleBytes(kMaisonItem));
+  pb::ProofBundle b = ParseBundle(chain.BundleBytes(kMaisonItem));
   CHECK(b.version() == 4);
   b.set_version(1);
   std::string msg;
@@ -253,7 +191,7 @@ TEST_CASE("proof bundle v2: megabytes of empty records are refused before they a
   }
   CHECK(FailedCheck(chain, over, &msg) == ProofCheck::kFormat);
   CHECK(msg.find("holds more than") != std::string::npos);
-  pb::ProofBundle b = Parse(good);
+  pb::ProofBundle b = ParseBundle(good);
   for (int i = 0; i < 300; ++i) b.mutable_certificate()->add_signatures();
   b.mutable_history()->Clear();
   for (int i = 0; i < 100'000; ++i) b.add_history();
