@@ -19,7 +19,7 @@
 #include "core/proof_bundle.h"
 #include "core/status.h"
 
-namespace hallmark::wallet {
+namespace hallmark::core {
 
 // The EPCIS 2.0 JSON-LD context every document names first.
 inline constexpr std::string_view kEpcisContextUrl =
@@ -215,4 +215,4 @@ core::Result<std::string> EpcisDocumentJson(const core::Network& network,
                                             const core::ProvenItem& item,
                                             uint64_t creation_time_ms);
 
-}  // namespace hallmark::wallet
+}  // namespace hallmark::core
