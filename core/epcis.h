@@ -6,7 +6,8 @@
 // Pure: no I/O, no clock (the document's creation time is an argument). Thread-safe.
 //
 // The input is a core::ProvenItem, which only core::VerifyProofBundle makes, so an export can
-// hold nothing that was not checked against genesis.
+// hold nothing that was not checked against genesis. Used by `hallmark export` and by hallmarkd's
+// GET /v1/items/{id}/epcis: one implementation, so both write the same document.
 
 #include <algorithm>
 #include <array>
