@@ -13,11 +13,14 @@
 #include "core/consensus_codec.h"
 #include "core/crypto/sha256.h"
 #include "core/custody_proof.h"
+#include "core/epcis.h"
 #include "core/item_id.h"
 #include "core/limits.h"
 #include "core/records.h"
 #include "core/time_text.h"
+#include "core/web_page.h"
 #include "node/http/content.h"
+#include "node/resolver.h"
 #include "node/version.h"
 #include "storage/proof_bundle.h"
 
@@ -250,9 +253,28 @@ std::optional<storage::ItemListCursor> ParseItemCursor(std::string_view text) {
   return storage::ItemListCursor{*time_ms, *key};
 }
 
+// A brand's resolver host as `hallmark qr` puts it in QR codes; "https://id.gs1.org" when it has
+// none (or, defensively, one that is not a plain lower-case host name).
+std::string ResolverBase(std::string_view domain) {
+  const bool plain =
+      !domain.empty() && domain.size() <= 253 &&
+      domain.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.-") == std::string_view::npos;
+  return plain ? "https://" + std::string(domain) : std::string("https://id.gs1.org");
+}
+
+// `</01/…/21/…?linkType=linkset>; rel="linkset"; …`: where the item's linkset is (RFC 9264 §6).
+std::string LinksetLinkHeader(const core::ItemId& id) {
+  return "<" + id.DigitalLinkUrl("") + "?linkType=linkset>; rel=\"linkset\"; type=\"" +
+         std::string(kLinksetContentType) + "\"";
+}
+
 class Api {
  public:
-  explicit Api(ApiContext ctx) : ctx_(std::move(ctx)) {
+  explicit Api(ApiContext ctx)
+      : ctx_(std::move(ctx)),
+        genesis_bytes_(core::SerializeDeterministic(ctx_.network->genesis())) {
+    // The page and GET /v1/genesis hand these bytes out as the genesis whose hash is the network's.
+    HM_ASSERT(core::Sha256Of(std::string_view(genesis_bytes_)) == ctx_.network->hash());
     for (const char* type :
          {"register", "transfer", "attest", "flag", "clear_flag", "service", "decommission",
           "reassign", "governance_proposal", "governance_approval", "unknown"}) {
@@ -376,6 +398,138 @@ class Api {
       return LocalFailure(req, bundle.status());
     }
     return Reply(req, *bundle);
+  }
+
+  // GET /v1/items/{id...}/epcis: the item's proven chain of custody as an EPCIS 2.0 JSON-LD
+  // document (core/epcis.h, docs/epcis.md), built from a proof bundle this node makes and checks
+  // against genesis first, exactly as `hallmark export` does with one it fetched. An item whose
+  // serial is "epcis" reaches this route too; see Proof.
+  Response Epcis(const Request& req) {
+    auto item = ItemFromPath(req);
+    if (!item.ok()) {
+      auto whole = core::ParseItemId(std::string(req.param("id")) + "/epcis");
+      if (whole.ok()) return ItemReply(req, *whole);
+      return ErrorReply(req, 400, "bad_item_id", item.status().message());
+    }
+    auto bundle = storage::BuildProofBundle(*ctx_.ledger, *item, 0);
+    if (!bundle.ok()) {
+      if (bundle.status().code() == core::StatusCode::kNotFound) {
+        return ErrorReply(req, 503, "no_certified_header", bundle.status().message());
+      }
+      return LocalFailure(req, bundle.status());
+    }
+    const std::string bytes = core::SerializeDeterministic(*bundle);
+    const core::ProofVerdict verdict =
+        core::VerifyProofBundle(*ctx_.network, bytes, item->Canonical());
+    if (!verdict.ok()) {
+      // Our own bundle failing our own verifier is our bug (or a corrupt store).
+      return LocalFailure(req,
+                          core::Status::Internal("the proof bundle of " + item->Canonical() +
+                                                 " does not verify: " + verdict.failure->message));
+    }
+    if (!verdict.item.state.has_value()) {
+      return ErrorReply(req, 404, "not_found",
+                        item->Canonical() + " is not registered (as of height " +
+                            std::to_string(verdict.item.height) +
+                            "); it has no chain of custody to export");
+    }
+    auto doc = core::EpcisDocumentJson(*ctx_.network, verdict.item, core::UnixTimeMs());
+    // A registered item always has a history, and committed records carry times near their
+    // blocks', which RFC 3339 can write: a failure here is ours.
+    if (!doc.ok()) return LocalFailure(req, doc.status());
+    Response res;
+    res.content_type = std::string(kEpcisContentType);
+    res.body = std::move(doc).value();
+    return res;
+  }
+
+  // GET /v1/genesis: the genesis this node runs, as deterministic Protobuf bytes (whose SHA-256 is
+  // the genesis hash) on request, else as JSON in genesis.json's shape.
+  Response Genesis(const Request& req) {
+    Response res;
+    if (WantsProtobuf(req)) {
+      res.content_type = std::string(kProtobufContentType);
+      res.body = genesis_bytes_;
+    } else {
+      auto json = core::ToApiJson(ctx_.network->genesis());
+      if (!json.ok()) return LocalFailure(req, json.status());
+      res.content_type = std::string(kJsonContentType);
+      res.body = std::move(json).value();
+    }
+    res.headers.emplace_back(std::string(kGenesisHashHeader), ctx_.network->hash().Hex());
+    return res;
+  }
+
+  // GET /01/… and /gtin/…: the GS1 Digital Link resolver (docs/api.md, GET /01/…). The whole
+  // request target (path and query, still percent-encoded) is read as a Digital Link path, so
+  // every form core::ParseItemId accepts works and its message names what is wrong.
+  Response Resolve(const Request& req) {
+    Representation rep = NegotiateRepresentation(req.header("Accept"));
+    std::string relation;
+    if (auto link_type = req.query("linkType")) relation = LinkTypeRelation(*link_type);
+    auto id = core::ParseItemId(req.target());
+    if (!id.ok()) {
+      if (rep != Representation::kPage) {
+        Response res = ErrorReply(req, 400, "bad_item_id", id.status().message());
+        AddResolverHeaders(&res);
+        return res;
+      }
+      return HtmlProblemPage(400, "This link does not name an item", id.status().message(),
+                             req.path());
+    }
+    const core::ItemId& item = *id;
+    auto stored = ctx_.ledger->GetItem(item.Key());
+    if (!stored.ok()) return LocalFailure(req, stored.status());
+    const Brand brand = BrandOf(stored->has_value() ? (*stored)->state.brand() : "");
+    const ItemLinks links =
+        LinksFor(item, ResolverBase(brand.resolver_domain), brand.website, brand.display_name);
+
+    if (relation == "linkset") {
+      rep = Representation::kLinkset;
+    } else if (!relation.empty()) {
+      // A link type: the page for its own (and for one this item has no link of, as GS1
+      // resolvers answer with the default link); a redirect for the others.
+      rep = Representation::kPage;
+      if (relation != kRelDefaultLink && relation != kRelPip) {
+        if (auto link = FindLink(links, relation)) {
+          Response res;
+          res.status = 307;
+          res.headers.emplace_back("Location", link->href);
+          res.headers.emplace_back("Link", LinksetLinkHeader(item));
+          AddResolverHeaders(&res);
+          return res;
+        }
+      }
+    }
+
+    Response res;
+    switch (rep) {
+      case Representation::kItemJson:
+        res = ItemReply(req, item);
+        break;
+      case Representation::kLinkset: {
+        auto json = core::ToJson(LinksetOf(links), /*pretty=*/false);
+        if (!json.ok()) return LocalFailure(req, json.status());
+        res.content_type = std::string(kLinksetContentType);
+        res.body = std::move(json).value();
+        break;
+      }
+      case Representation::kPage: {
+        pb::PageConfig config;
+        config.set_genesis(genesis_bytes_);
+        config.set_item_id(item.Canonical());
+        config.set_digital_link(links.anchor);
+        core::RenderedPage page = core::RenderItemPage(config);
+        res.content_type = "text/html; charset=utf-8";
+        res.body = std::move(page.html);
+        res.headers.emplace_back("Content-Security-Policy",
+                                 std::move(page.content_security_policy));
+        break;
+      }
+    }
+    res.headers.emplace_back("Link", LinksetLinkHeader(item));
+    AddResolverHeaders(&res);
+    return res;
   }
 
   Response ItemReply(const Request& req, const core::ItemId& id) {
@@ -951,6 +1105,35 @@ class Api {
   }
 
  private:
+  struct Brand {
+    std::string display_name;
+    std::string website;  // An https URL, or empty.
+    std::string resolver_domain;
+  };
+
+  // What the resolver shows of organisation `id` as the next block sees it; empty for an empty or
+  // unknown id.
+  Brand BrandOf(std::string_view id) const {
+    Brand out;
+    if (id.empty()) return out;
+    auto [head, state] = HeadAndState();
+    const core::Network membership = state->MembershipAt(*ctx_.network, head.height() + 1);
+    const pb::Organization* org = membership.FindOrganization(id);
+    if (org == nullptr) return out;
+    out.display_name = org->display_name();
+    out.website = org->website();
+    out.resolver_domain = org->resolver_domain();
+    // Until governance carries these two settings in the membership, a genesis organisation's own
+    // stand.
+    if (const pb::Organization* g = ctx_.network->FindOrganization(id)) {
+      if (out.website.empty()) out.website = g->website();
+      if (out.resolver_domain.empty()) out.resolver_domain = g->resolver_domain();
+    }
+    // Only an https page is linked; governance checks this too, the page relies on it.
+    if (!out.website.starts_with("https://")) out.website.clear();
+    return out;
+  }
+
   // The head and the network state after it, read so that both are of the same block.
   std::pair<pb::ChainHead, std::shared_ptr<const core::NetworkState>> HeadAndState() const {
     for (int attempt = 0;; ++attempt) {
@@ -1006,6 +1189,8 @@ class Api {
   }
 
   ApiContext ctx_;
+  // The genesis' deterministic encoding: SHA-256 of it is ctx_.network->hash().
+  const std::string genesis_bytes_;
   std::unordered_map<std::string, Counter*> records_;
   std::vector<Gauge*> lanes_;
   Gauge* peers_gauge_ = nullptr;
@@ -1015,13 +1200,27 @@ class Api {
 
 void RegisterApiRoutes(Router& router, ApiContext context) {
   auto api = std::make_shared<Api>(std::move(context));
+  // A public read route: its answers carry CORS headers, so that a page from any origin (a saved
+  // page's "null" one, a brand's site) may read them, and OPTIONS answers the preflight.
+  auto public_get = [&](std::string_view pattern, Response (Api::*handler)(const Request&)) {
+    router.Add("GET " + std::string(pattern), [api, handler](const Request& r) {
+      Response res = ((*api).*handler)(r);
+      AddCorsHeaders(&res);
+      return res;
+    });
+    router.Add("OPTIONS " + std::string(pattern), [](const Request&) { return CorsPreflight(); });
+  };
   router.Add("POST /v1/records", [api](const Request& r) { return api->Submit(r); });
   router.Add("GET /v1/records/{id}", [api](const Request& r) { return api->RecordStatus(r); });
-  router.Add("GET /v1/items/{id...}", [api](const Request& r) { return api->Item(r); });
-  router.Add("GET /v1/items/{id...}/proof", [api](const Request& r) { return api->Proof(r); });
-  router.Add("GET /v1/items", [api](const Request& r) { return api->ListItems(r); });
+  public_get("/v1/items/{id...}", &Api::Item);
+  public_get("/v1/items/{id...}/proof", &Api::Proof);
+  public_get("/v1/items/{id...}/epcis", &Api::Epcis);
+  public_get("/v1/items", &Api::ListItems);
   router.Add("POST /v1/items:check", [api](const Request& r) { return api->Check(r); });
-  router.Add("GET /v1/status", [api](const Request& r) { return api->Status(r); });
+  public_get("/v1/status", &Api::Status);
+  public_get("/v1/genesis", &Api::Genesis);
+  public_get("/01/{link...}", &Api::Resolve);
+  public_get("/gtin/{link...}", &Api::Resolve);
   router.Add("GET /v1/blocks/{height}", [api](const Request& r) { return api->Block(r); });
   router.Add("GET /v1/evidence", [api](const Request& r) { return api->Evidence(r); });
   router.Add("GET /v1/network", [api](const Request& r) { return api->NetworkView(r); });

@@ -151,7 +151,68 @@ ITEM_ID = param("id", "path",
                 "percent-encoded.", required=True)
 
 
+DIGITAL_LINK = param("link", "path",
+                     "The rest of a GS1 Digital Link path after /01/ (or /gtin/): "
+                     "<GTIN>[/22/<cpv>][/10/<lot>]/21/<serial>, short aliases cpv, lot and ser "
+                     "allowed, values percent-encoded as GS1 asks (the router's pattern "
+                     "{link...}: one or more segments).", required=True)
+
+LINK_TYPE = param("linkType", "query",
+                  "linkset or all: the linkset; a link type (gs1:epcis, "
+                  "https://gs1.org/voc/epcis, hallmark:proof, describedby, gs1:homepage) the "
+                  "item has: 307 to it; gs1:pip, gs1:defaultLink and any other: the page")
+
+
+def resolver(alias):
+    """GET /01/{link} or /gtin/{link}: the GS1 Digital Link resolver (docs/api.md, "Resolver")."""
+    return {
+        "summary": "GS1 Digital Link resolver" + (" (short alias gtin)" if alias else "") +
+                   ": the item page, its JSON or its linkset",
+        "description": "Content negotiation as a GS1-Conformant resolver: ?linkType=linkset "
+                       "or Accept: application/linkset+json gives the RFC 9264 linkset; "
+                       "Accept: application/json (weighted above text/html) the item as GET "
+                       "/v1/items/{id}; anything else the consumer page, which verifies the "
+                       "item's proof bundle in the browser. A path that names no item: 400 (an "
+                       "HTML page, or ErrorResponse JSON when JSON was asked for).",
+        "parameters": [DIGITAL_LINK, LINK_TYPE,
+                       param("Accept", "header", "text/html (default), application/json or "
+                                                 "application/linkset+json")],
+        "responses": {
+            "200": {"description": "The page, the item or the linkset",
+                    "content": {"text/html": {"schema": {"type": "string"}},
+                                "application/json": {"schema": ref("ItemResponse")},
+                                "application/linkset+json": {"schema": {"type": "object"}}}},
+            "307": {"description": "The link of the requested linkType (Location)"},
+            "400": {"description": "The path names no item: a short HTML page saying why "
+                                   "(ErrorResponse JSON, code bad_item_id, when JSON was asked "
+                                   "for)",
+                    "content": {"text/html": {"schema": {"type": "string"}},
+                                "application/json": {"schema": ref("ErrorResponse")}}},
+            **errors("500")}}
+
+
+def with_preflight(item):
+    """Adds the OPTIONS preflight of a public read route (docs/api.md, "CORS")."""
+    item["options"] = {
+        "summary": "CORS preflight",
+        "responses": {"204": {"description": "Access-Control-Allow-Origin: *, "
+                                             "Allow-Methods GET, HEAD, OPTIONS, "
+                                             "Allow-Headers Accept, Max-Age 86400"}}}
+    return item
+
+
+PUBLIC_READS = ["/v1/items", "/v1/items/{id}", "/v1/items/{id}/proof", "/v1/items/{id}/epcis",
+                "/v1/status", "/v1/genesis", "/01/{link}", "/gtin/{link}"]
+
+
 def paths():
+    out = routes()
+    for path in PUBLIC_READS:
+        with_preflight(out[path])
+    return out
+
+
+def routes():
     get, post = "get", "post"
     return {
         "/v1/records": {post: {
@@ -201,6 +262,27 @@ def paths():
                                           SCALARS["uint64"])],
             "responses": {"200": json_body("ProofBundle", "The proof bundle"),
                           **errors("400", "500", "503")}}},
+        "/v1/items/{id}/epcis": {get: {
+            "summary": "The item's chain of custody as a GS1 EPCIS 2.0 JSON-LD document "
+                       "(docs/epcis.md), from a proof bundle the node checked against genesis",
+            "parameters": [ITEM_ID],
+            "responses": {"200": {"description": "The EPCIS document",
+                                  "content": {"application/ld+json": {"schema": {
+                                      "type": "object"}}}},
+                          **errors("400", "404", "500", "503")}}},
+        "/v1/genesis": {get: {
+            "summary": "The node's genesis: deterministic Protobuf bytes (their SHA-256 is the "
+                       "genesis hash) with Accept: application/x-protobuf, else JSON",
+            "responses": {"200": {
+                "description": "The genesis; header X-Hallmark-Genesis-Hash holds its hash "
+                               "(64 hex digits)",
+                "headers": {"X-Hallmark-Genesis-Hash": {"schema": {"type": "string"}}},
+                "content": {"application/json": {"schema": ref("Genesis")},
+                            "application/x-protobuf": {"schema": {"type": "string",
+                                                                  "format": "binary"}}}},
+                          **errors("500")}}},
+        "/01/{link}": {get: resolver(False)},
+        "/gtin/{link}": {get: resolver(True)},
         "/v1/items:check": {post: {
             "summary": "The listing-time check of up to 1,000 ids",
             "requestBody": {"required": True, "content": {
@@ -279,7 +361,7 @@ def main():
     roots = ["ErrorResponse", "Envelope", "SubmitResponse", "RecordStatusResponse",
              "ItemListResponse", "ItemResponse", "ProofBundle", "CheckRequest", "CheckResponse",
              "StatusResponse", "BlockView", "EvidenceListResponse", "NetworkResponse",
-             "ProposalListResponse", "ProposalView", "HealthResponse", "FeedEvent"]
+             "ProposalListResponse", "ProposalView", "HealthResponse", "FeedEvent", "Genesis"]
     schemas = schemas_for(roots, messages, enums)
     doc = {
         "openapi": "3.0.3",

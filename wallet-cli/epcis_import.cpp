@@ -10,8 +10,8 @@
 
 #include "core/bytes.h"
 #include "core/codec.h"
+#include "core/epcis.h"
 #include "core/json.h"
-#include "wallet-cli/epcis.h"
 #include "wallet-cli/records.h"
 
 namespace hallmark::wallet {
@@ -220,9 +220,9 @@ struct Vocabulary {
   std::string_view iri_name;
   bool (*is_word)(std::string_view);
 };
-constexpr Vocabulary kBizStepVocabulary{"bizStep", "BizStep", IsCbvBizStep};
-constexpr Vocabulary kDispositionVocabulary{"disposition", "Disp", IsCbvDisposition};
-constexpr Vocabulary kSourceDestVocabulary{"type", "SDT", IsCbvSourceDestType};
+constexpr Vocabulary kBizStepVocabulary{"bizStep", "BizStep", core::IsCbvBizStep};
+constexpr Vocabulary kDispositionVocabulary{"disposition", "Disp", core::IsCbvDisposition};
+constexpr Vocabulary kSourceDestVocabulary{"type", "SDT", core::IsCbvSourceDestType};
 
 // A CBV value as EPCIS 2.0 JSON allows it: a bare CBV word, the same as a `cbv:` compact IRI or
 // full IRI (read as the bare word), or a URI outside GS1's CBV namespaces (kept as written).
@@ -718,7 +718,7 @@ constexpr std::string_view kKeyUriPrefix = "urn:hallmark:key:";
 
 // A term of Hallmark's vocabulary in `s`, found by the IRI its name expands to.
 const Value* Term(const EpcisDocument& doc, const Struct& s, std::string_view name) {
-  const std::string iri = std::string(kHallmarkNamespace) + std::string(name);
+  const std::string iri = std::string(core::kHallmarkNamespace) + std::string(name);
   for (const auto& [key, value] : s.fields()) {
     if (doc.Expand(key) == iri) return &value;
   }
@@ -835,8 +835,8 @@ core::Result<pb::Register> RegisterBody(const EpcisDocument& doc, const EpcisEve
   if (ilmd == nullptr) return body;
   const Struct& m = ilmd->struct_value();
   auto bad = [](std::string what) { return core::Status::InvalidInput("ilmd: " + what); };
-  const std::string attrs_iri = std::string(kHallmarkNamespace) + "attributes";
-  const std::string docs_iri = std::string(kHallmarkNamespace) + "documents";
+  const std::string attrs_iri = std::string(core::kHallmarkNamespace) + "attributes";
+  const std::string docs_iri = std::string(core::kHallmarkNamespace) + "documents";
   // Hallmark's own terms first, in the order written; then other string members as attributes.
   if (const Value* a = Term(doc, m, "attributes")) {
     if (a->kind_case() != Value::kListValue) return bad("hallmark:attributes must be an array");

@@ -1,7 +1,7 @@
 #pragma once
 
 // Reading a GS1 EPCIS 2.0 JSON-LD document and turning its events into signed custody records:
-// the other direction of wallet-cli/epcis.h. Three steps, kept apart so that each can be tested
+// the other direction of core/epcis.h. Three steps, kept apart so that each can be tested
 // and so that submission may go through another engine later:
 //
 //   1. ParseEpcisDocument: the JSON through Protobuf's JSON mapping (core::ParseJsonStrict into

@@ -7,12 +7,12 @@
 
 #include "core/clock.h"
 #include "core/codec.h"
+#include "core/epcis.h"
 #include "core/genesis.h"
 #include "core/item_id.h"
 #include "core/proof_bundle.h"
 #include "proto/proof.pb.h"
 #include "wallet-cli/commands.h"
-#include "wallet-cli/epcis.h"
 #include "wallet-cli/format.h"
 #include "wallet-cli/http_client.h"
 #include "wallet-cli/node_client.h"
@@ -91,7 +91,7 @@ int RunExport(const ExportOptions& o, std::ostream& out, std::ostream& err) {
   const core::ProofVerdict verdict = core::VerifyProofBundle(*network, bytes, checks);
   if (!verdict.ok()) return FailCheck(err, verdict.failure->check, verdict.failure->message);
 
-  core::Result<std::string> doc = EpcisDocumentJson(*network, verdict.item, now);
+  core::Result<std::string> doc = core::EpcisDocumentJson(*network, verdict.item, now);
   if (!doc.ok()) return Fail(err, ExitCodeFor(doc.status()), doc.status().message());
 
   const size_t events = verdict.item.steps.size();

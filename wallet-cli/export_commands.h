@@ -1,7 +1,7 @@
 #pragma once
 
 // `hallmark export ID --format epcis [--node URL | --proof FILE] --genesis FILE [--out FILE]`:
-// writes an item's chain of custody as a GS1 EPCIS 2.0 JSON-LD document (wallet-cli/epcis.h,
+// writes an item's chain of custody as a GS1 EPCIS 2.0 JSON-LD document (core/epcis.h,
 // docs/epcis.md). The history always comes from a proof bundle that core::VerifyProofBundle
 // accepted against --genesis, fetched from the node or read from a saved file, so an export
 // never holds data that was not checked. Like the other commands, a library function returning

@@ -167,7 +167,10 @@ Router::Outcome Router::Match(Request& req, std::string* allow) const {
       if (bad_encoding) return Outcome::kBadPath;
       continue;
     }
-    if (route.verb == req.verb()) {
+    // HEAD is GET without the body (RFC 9110 §9.3.2): a GET route answers it, and the server
+    // leaves the body out.
+    if (route.verb == req.verb() ||
+        (req.verb() == http::verb::head && route.verb == http::verb::get)) {
       req.route_index_ = r;
       req.route_ = route.name;
       return Outcome::kMatched;
@@ -184,6 +187,7 @@ Router::Outcome Router::Match(Request& req, std::string* allow) const {
     if (!listed) {
       if (!allow->empty()) *allow += ", ";
       *allow += method;
+      if (route.verb == http::verb::get) *allow += ", HEAD";
     }
   }
   req.param_count_ = 0;

@@ -29,6 +29,8 @@ using Handler = std::function<Response(const Request&)>;
 // give the same id, and an encoded slash never ends a segment. A literal segment also matches
 // its percent-encoded spelling.
 //
+// A HEAD request matches GET routes (the server then sends the head without the body).
+//
 // When several routes match, the most specific wins: a route without a rest parameter before one
 // with; then the one with more fixed segments; then, at the first segment where they differ, a
 // literal before a parameter; then the one added first. A route whose method differs does not

@@ -650,7 +650,8 @@ class Session final : public SessionBase {
                                     std::to_string(retry_after_s) + " s");
       res.headers.emplace_back("Retry-After", std::to_string(retry_after_s));
       bool close = has_body || !req.message().keep_alive();
-      return Send(std::move(res), close, req.message().version(), core_->router.size());
+      return Send(std::move(res), close, req.message().version(), core_->router.size(),
+                  req.verb() == http::verb::head);
     }
     if (!parser_->is_done() &&
         beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
@@ -712,11 +713,21 @@ class Session final : public SessionBase {
     Request req(parser_->release(), remote_);
     parser_.reset();
     Response res = core_->router.Dispatch(req, core_->on_exception);
+    // HEAD is answered by the GET route (the router's rule) without the body; a stream the
+    // handler opened is over before it starts.
+    const bool head = req.verb() == http::verb::head;
+    if (head && res.stream != nullptr) {
+      if (res.stream->on_close) res.stream->on_close("HEAD request");
+      res.stream.reset();
+    }
     Send(std::move(res), !req.message().keep_alive(), req.message().version(),
-         core_->router.RouteIndex(req));
+         core_->router.RouteIndex(req), head);
   }
 
-  void Send(Response res, bool close, unsigned version, size_t route_index) {
+  // `head_only`: the answer to a HEAD request: the head as for GET (Content-Length included),
+  // no body.
+  void Send(Response res, bool close, unsigned version, size_t route_index,
+            bool head_only = false) {
     ++served_;
     uint32_t max = core_->limits.requests_per_connection_max;
     if ((max != 0 && served_ >= max) || core_->stopping.load()) close = true;
@@ -733,7 +744,7 @@ class Session final : public SessionBase {
     response_ = std::move(res);
     route_index_ = route_index;
     head_.clear();
-    bool with_body = AppendHead(&head_, response_, close, version == 10);
+    bool with_body = AppendHead(&head_, response_, close, version == 10) && !head_only;
     if constexpr (kTls) {
       // One buffer: Beast's ssl_stream (its flat_stream) sent only the head of a two-buffer
       // answer whose body was large. The copy is small next to the encryption.

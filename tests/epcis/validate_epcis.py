@@ -17,7 +17,7 @@ Beyond the schema:
   * Every bizStep, disposition, persistent disposition and source/destination type must be a
     bare CBV 2.0 word from the schema's own enumerations, not just any URI.
   * Event ids are unique.
-  * With --cbv-words (lines "<vocabulary> <word>", written from wallet-cli/epcis.h's lists), the
+  * With --cbv-words (lines "<vocabulary> <word>", written from core/epcis.h's lists), the
     exporter's word lists must equal the schema's enumerations exactly.
   * Negative controls: mutated copies of the first event that the schema must reject, so a
     validator that checks nothing cannot pass this test.

@@ -141,12 +141,21 @@ TEST_CASE("router: unknown paths are 404, wrong methods 405 with Allow") {
   CHECK(ErrorOf(res).code() == "method_not_allowed");
   REQUIRE(res.headers.size() == 1);
   CHECK(res.headers[0].first == "Allow");
-  CHECK(res.headers[0].second == "GET, DELETE");
+  CHECK(res.headers[0].second == "GET, HEAD, DELETE");
 
   Request post = MakeRequest(http::verb::post, "/v1/status");
   Response res2 = r.Dispatch(post);
   CHECK(res2.status == 405);
-  CHECK(res2.headers.at(0).second == "GET");
+  CHECK(res2.headers.at(0).second == "GET, HEAD");
+
+  // HEAD is answered by the GET route; a route of another method never answers it.
+  Request head = MakeRequest(http::verb::head, "/v1/status");
+  CHECK(r.Dispatch(head).status == 200);
+  CHECK(head.route() == "GET /v1/status");
+  Request head_post = MakeRequest(http::verb::head, "/v1/items:check");
+  Response res3 = r.Dispatch(head_post);
+  CHECK(res3.status == 405);
+  CHECK(res3.headers.at(0).second == "POST");
 }
 
 TEST_CASE("router: bad percent-encoding is 400, a non-path target 400, too many segments 414") {

@@ -114,7 +114,7 @@ TEST_CASE("http server: 404 for unknown paths, 405 with Allow for wrong methods"
   res = client.Request(Post("/v1/records/abc", "{}"));
   REQUIRE(res);
   CHECK(res->result_int() == 405);
-  CHECK((*res)[boost::beast::http::field::allow] == "GET");
+  CHECK((*res)[boost::beast::http::field::allow] == "GET, HEAD");
   CHECK(ErrorOf(*res).code() == "method_not_allowed");
 
   // Still the same connection.

@@ -211,6 +211,7 @@ TEST_CASE("openapi: every required property is in the node's real answers") {
        R"({"ids":["01/00614141000012/21/BAG-0001","01/00614141000012/21/NEVER","bad"]})",
        "/v1/items:check", "200"},
       {http::verb::get, "/v1/status", "", "/v1/status", "200"},
+      {http::verb::get, "/v1/genesis", "", "/v1/genesis", "200"},
       {http::verb::get, "/v1/health", "", "/v1/health", "200"},
       {http::verb::get, "/v1/network", "", "/v1/network", "200"},
       {http::verb::get, "/v1/governance/proposals", "", "/v1/governance/proposals", "200"},

@@ -16,12 +16,12 @@
 
 #include "cli_runner.h"
 #include "core/codec.h"
+#include "core/epcis.h"
 #include "fixtures.h"
 #include "live_node.h"
 #include "peer_vectors/peer_vectors.h"
 #include "proof_fixture.h"
 #include "test_util.h"
-#include "wallet-cli/epcis.h"
 #include "wallet-cli/records.h"
 
 using namespace hallmark;

@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "core/epcis.h"
 #include "core/item_id.h"
 #include "peer_vectors/peer_vectors.h"
-#include "wallet-cli/epcis.h"
 
 using google::protobuf::Struct;
 using google::protobuf::Value;
@@ -63,9 +63,9 @@ TEST_CASE("peer vectors: the exporter's CBV word lists are exactly GS1's JSON-LD
   const auto biz_steps = ContextWords(*dir / "cbv-context-bizstep.jsonld", "BizStep");
   const auto dispositions = ContextWords(*dir / "cbv-context-disposition.jsonld", "Disp");
   const auto sdts = ContextWords(*dir / "cbv-context-sourcedest-type.jsonld", "SDT");
-  CHECK(biz_steps == AsSet(hallmark::wallet::kCbvBizSteps));
-  CHECK(dispositions == AsSet(hallmark::wallet::kCbvDispositions));
-  CHECK(sdts == AsSet(hallmark::wallet::kCbvSourceDestTypes));
+  CHECK(biz_steps == AsSet(hallmark::core::kCbvBizSteps));
+  CHECK(dispositions == AsSet(hallmark::core::kCbvDispositions));
+  CHECK(sdts == AsSet(hallmark::core::kCbvSourceDestTypes));
   MESSAGE("epcis CBV contexts: " << biz_steps.size() << " bizSteps, " << dispositions.size()
                                  << " dispositions, " << sdts.size()
                                  << " source/destination types, all equal to the exporter's lists");
@@ -98,18 +98,18 @@ TEST_CASE("peer vectors: GS1's EPCIS examples use CBV words and item ids Hallmar
       // Bare words are CBV 2.0 vocabulary; URIs (a company's own words) are not ours to check.
       if (f.contains("bizStep") && f.at("bizStep").string_value().find(':') == std::string::npos) {
         ++words;
-        CHECK(hallmark::wallet::IsCbvBizStep(f.at("bizStep").string_value()));
+        CHECK(hallmark::core::IsCbvBizStep(f.at("bizStep").string_value()));
       }
       if (f.contains("disposition") &&
           f.at("disposition").string_value().find(':') == std::string::npos) {
         ++words;
-        CHECK(hallmark::wallet::IsCbvDisposition(f.at("disposition").string_value()));
+        CHECK(hallmark::core::IsCbvDisposition(f.at("disposition").string_value()));
       }
       for (const char* list : {"sourceList", "destinationList"}) {
         if (!f.contains(list)) continue;
         for (const Value& sd : f.at(list).list_value().values()) {
           ++words;
-          CHECK(hallmark::wallet::IsCbvSourceDestType(
+          CHECK(hallmark::core::IsCbvSourceDestType(
               sd.struct_value().fields().at("type").string_value()));
         }
       }

@@ -1,10 +1,10 @@
-// `hallmark export --format epcis` (wallet-cli/epcis.h, export_commands.h, docs/epcis.md): a
+// `hallmark export --format epcis` (core/epcis.h, export_commands.h, docs/epcis.md): a
 // real chain with every kind of record, proven by a real proof bundle, exported and parsed back
 // with Protobuf's JSON parser; the CBV words; the helpers; and the command's refusals.
 //
 // The GS1 JSON schema check is tests/epcis/schema_test.sh, which runs the case "epcis: sample
 // bundles for the schema check" of this binary to get its input.
-#include "wallet-cli/epcis.h"
+#include "core/epcis.h"
 
 #include <doctest/doctest.h>
 #include <google/protobuf/struct.pb.h>
@@ -343,9 +343,9 @@ void CheckEvent(const Struct& ev, const pb::Envelope& env, const Expected& e,
                                 "hallmark:signedBy",
                                 "hallmark:signerKey"};
   CHECK(Str(ev, "type") == "ObjectEvent");
-  CHECK(Str(ev, "eventTime") == wallet::Rfc3339UtcMillis(p.timestamp_ms()).value());
+  CHECK(Str(ev, "eventTime") == core::Rfc3339UtcMillis(p.timestamp_ms()).value());
   CHECK(Str(ev, "eventTimeZoneOffset") == "+00:00");
-  CHECK(Str(ev, "eventID") == "ni:///sha-256;" + wallet::Base64UrlNoPad(id.view()));
+  CHECK(Str(ev, "eventID") == "ni:///sha-256;" + core::Base64UrlNoPad(id.view()));
   CHECK(Single(ev, "epcList") == epc);
   CHECK(Str(ev, "action") == e.action);
   CHECK(Str(ev, "bizStep") == e.biz_step);
@@ -409,8 +409,8 @@ void CheckEvent(const Struct& ev, const pb::Envelope& env, const Expected& e,
   CHECK(Keys(ev) == keys);
 
   // Every word written is a CBV 2.0 word.
-  CHECK(wallet::IsCbvBizStep(Str(ev, "bizStep")));
-  if (!e.disposition.empty()) CHECK(wallet::IsCbvDisposition(Str(ev, "disposition")));
+  CHECK(core::IsCbvBizStep(Str(ev, "bizStep")));
+  if (!e.disposition.empty()) CHECK(core::IsCbvDisposition(Str(ev, "disposition")));
 }
 
 void CheckDocumentHead(const Struct& doc, const core::Network& network,
@@ -439,7 +439,7 @@ void CheckDocumentHead(const Struct& doc, const core::Network& network,
   CHECK(Str(v, "hallmark:height") == std::to_string(item.height));
   CHECK(Str(v, "hallmark:blockHash") == item.block_hash.Hex());
   CHECK(Str(v, "hallmark:stateRoot") == item.state_root.Hex());
-  CHECK(Str(v, "hallmark:headerTime") == wallet::Rfc3339UtcMillis(item.header_time_ms).value());
+  CHECK(Str(v, "hallmark:headerTime") == core::Rfc3339UtcMillis(item.header_time_ms).value());
   CHECK(Str(v, "hallmark:signers") == "3");
   CHECK(Keys(Obj(doc, "epcisBody")) == std::set<std::string>{"eventList"});
 }
@@ -489,25 +489,25 @@ std::string TamperedBundle(const History& h, const char* item) {
 
 TEST_CASE("epcis: every mapping row uses only CBV 2.0 words, and the lists hold no near misses") {
   std::set<std::string_view> names;
-  for (size_t k = 0; k < wallet::kEpcisEventKinds; ++k) {
-    const auto kind = static_cast<wallet::EpcisEventKind>(k);
-    const wallet::EpcisWords w = wallet::EpcisWordsFor(kind);
-    INFO("kind " << wallet::EpcisEventKindName(kind));
-    CHECK(names.insert(wallet::EpcisEventKindName(kind)).second);
-    CHECK(wallet::IsCbvBizStep(w.biz_step));
-    if (w.rule == wallet::DispositionRule::kWord) CHECK(wallet::IsCbvDisposition(w.disposition));
-    if (!w.persistent_set.empty()) CHECK(wallet::IsCbvDisposition(w.persistent_set));
-    if (!w.persistent_unset.empty()) CHECK(wallet::IsCbvDisposition(w.persistent_unset));
-    const std::string_view action = wallet::EpcisActionName(w.action);
+  for (size_t k = 0; k < core::kEpcisEventKinds; ++k) {
+    const auto kind = static_cast<core::EpcisEventKind>(k);
+    const core::EpcisWords w = core::EpcisWordsFor(kind);
+    INFO("kind " << core::EpcisEventKindName(kind));
+    CHECK(names.insert(core::EpcisEventKindName(kind)).second);
+    CHECK(core::IsCbvBizStep(w.biz_step));
+    if (w.rule == core::DispositionRule::kWord) CHECK(core::IsCbvDisposition(w.disposition));
+    if (!w.persistent_set.empty()) CHECK(core::IsCbvDisposition(w.persistent_set));
+    if (!w.persistent_unset.empty()) CHECK(core::IsCbvDisposition(w.persistent_unset));
+    const std::string_view action = core::EpcisActionName(w.action);
     CHECK((action == "ADD" || action == "OBSERVE" || action == "DELETE"));
   }
   CHECK(names.count("unknown") == 0);
   // The lists are sets of lower-case words.
-  std::set<std::string_view> steps(wallet::kCbvBizSteps.begin(), wallet::kCbvBizSteps.end());
-  std::set<std::string_view> dispositions(wallet::kCbvDispositions.begin(),
-                                          wallet::kCbvDispositions.end());
-  CHECK(steps.size() == wallet::kCbvBizSteps.size());
-  CHECK(dispositions.size() == wallet::kCbvDispositions.size());
+  std::set<std::string_view> steps(core::kCbvBizSteps.begin(), core::kCbvBizSteps.end());
+  std::set<std::string_view> dispositions(core::kCbvDispositions.begin(),
+                                          core::kCbvDispositions.end());
+  CHECK(steps.size() == core::kCbvBizSteps.size());
+  CHECK(dispositions.size() == core::kCbvDispositions.size());
   for (std::string_view w : steps) {
     CHECK(w.find_first_not_of("abcdefghijklmnopqrstuvwxyz_") == std::string_view::npos);
   }
@@ -518,26 +518,26 @@ TEST_CASE("epcis: every mapping row uses only CBV 2.0 words, and the lists hold 
   // list but is no CBV 2.0 bizStep; "previous" is the notes' shorthand, not a word.
   for (std::string_view bad : {"returning", "stole", "transferring", "selling", "commission",
                                "Commissioning", "urn:epcglobal:cbv:bizstep:shipping"}) {
-    CHECK_FALSE(wallet::IsCbvBizStep(bad));
+    CHECK_FALSE(core::IsCbvBizStep(bad));
   }
   for (std::string_view bad :
        {"previous", "lost", "sold", "counterfeit", "in-transit", "Stolen", "stole"}) {
-    CHECK_FALSE(wallet::IsCbvDisposition(bad));
+    CHECK_FALSE(core::IsCbvDisposition(bad));
   }
-  CHECK(wallet::IsCbvSourceDestType("possessing_party"));
-  CHECK_FALSE(wallet::IsCbvSourceDestType("holder"));
+  CHECK(core::IsCbvSourceDestType("possessing_party"));
+  CHECK_FALSE(core::IsCbvSourceDestType("holder"));
 }
 
 TEST_CASE("epcis: Rfc3339UtcMillis writes UTC with milliseconds, up to 9999-12-31") {
-  CHECK(wallet::Rfc3339UtcMillis(0) == "1970-01-01T00:00:00.000Z");
-  CHECK(wallet::Rfc3339UtcMillis(1'700'000'000'000) == "2023-11-14T22:13:20.000Z");
-  CHECK(wallet::Rfc3339UtcMillis(1'700'000'101'007) == "2023-11-14T22:15:01.007Z");
-  CHECK(wallet::Rfc3339UtcMillis(951'782'400'000) == "2000-02-29T00:00:00.000Z");
-  CHECK(wallet::Rfc3339UtcMillis(1'709'251'199'999) == "2024-02-29T23:59:59.999Z");
-  CHECK(wallet::Rfc3339UtcMillis(4'102'444'799'999) == "2099-12-31T23:59:59.999Z");
-  CHECK(wallet::Rfc3339UtcMillis(253'402'300'799'999) == "9999-12-31T23:59:59.999Z");
-  CHECK_FALSE(wallet::Rfc3339UtcMillis(253'402'300'800'000).has_value());
-  CHECK_FALSE(wallet::Rfc3339UtcMillis(UINT64_MAX).has_value());
+  CHECK(core::Rfc3339UtcMillis(0) == "1970-01-01T00:00:00.000Z");
+  CHECK(core::Rfc3339UtcMillis(1'700'000'000'000) == "2023-11-14T22:13:20.000Z");
+  CHECK(core::Rfc3339UtcMillis(1'700'000'101'007) == "2023-11-14T22:15:01.007Z");
+  CHECK(core::Rfc3339UtcMillis(951'782'400'000) == "2000-02-29T00:00:00.000Z");
+  CHECK(core::Rfc3339UtcMillis(1'709'251'199'999) == "2024-02-29T23:59:59.999Z");
+  CHECK(core::Rfc3339UtcMillis(4'102'444'799'999) == "2099-12-31T23:59:59.999Z");
+  CHECK(core::Rfc3339UtcMillis(253'402'300'799'999) == "9999-12-31T23:59:59.999Z");
+  CHECK_FALSE(core::Rfc3339UtcMillis(253'402'300'800'000).has_value());
+  CHECK_FALSE(core::Rfc3339UtcMillis(UINT64_MAX).has_value());
   // Against the C library for a spread of instants (fixed steps, so the run is repeatable).
   for (uint64_t ms = 0; ms < 253'402'300'800'000; ms += 9'876'543'210'987) {
     const auto s = static_cast<time_t>(ms / 1000);
@@ -547,40 +547,40 @@ TEST_CASE("epcis: Rfc3339UtcMillis writes UTC with milliseconds, up to 9999-12-3
     std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                   static_cast<int>(ms % 1000));
-    CHECK(wallet::Rfc3339UtcMillis(ms) == std::string(buf));
+    CHECK(core::Rfc3339UtcMillis(ms) == std::string(buf));
   }
 }
 
 TEST_CASE("epcis: JsonQuote escapes what JSON requires and refuses invalid UTF-8") {
-  CHECK(wallet::JsonQuote("") == "\"\"");
-  CHECK(wallet::JsonQuote("plain") == "\"plain\"");
-  CHECK(wallet::JsonQuote("a\"b\\c/d") == "\"a\\\"b\\\\c/d\"");
-  CHECK(wallet::JsonQuote("\b\f\n\r\t") == "\"\\b\\f\\n\\r\\t\"");
-  CHECK(wallet::JsonQuote(std::string("\0\x01\x1f\x7f", 4)) == "\"\\u0000\\u0001\\u001f\x7f\"");
-  CHECK(wallet::JsonQuote("Aurèle € 😀") == "\"Aurèle € 😀\"");
+  CHECK(core::JsonQuote("") == "\"\"");
+  CHECK(core::JsonQuote("plain") == "\"plain\"");
+  CHECK(core::JsonQuote("a\"b\\c/d") == "\"a\\\"b\\\\c/d\"");
+  CHECK(core::JsonQuote("\b\f\n\r\t") == "\"\\b\\f\\n\\r\\t\"");
+  CHECK(core::JsonQuote(std::string("\0\x01\x1f\x7f", 4)) == "\"\\u0000\\u0001\\u001f\x7f\"");
+  CHECK(core::JsonQuote("Aurèle € 😀") == "\"Aurèle € 😀\"");
   for (const char* bad : {"\xff", "\xc0\xaf", "\xc1\xbf", "\xe0\x80\xaf", "\xed\xa0\x80",
                           "\xf4\x90\x80\x80", "\xf5\x80\x80\x80", "\xe2\x82", "ok\x80"}) {
-    CHECK_FALSE(wallet::JsonQuote(bad).has_value());
+    CHECK_FALSE(core::JsonQuote(bad).has_value());
   }
   // Every ASCII character (and some UTF-8) reads back unchanged through a real JSON parser.
   std::string all;
   for (int c = 0; c < 128; ++c) all += static_cast<char>(c);
   all += "é€😀";
   Value v;
-  REQUIRE(google::protobuf::util::JsonStringToMessage(wallet::JsonQuote(all).value(), &v).ok());
+  REQUIRE(google::protobuf::util::JsonStringToMessage(core::JsonQuote(all).value(), &v).ok());
   CHECK(v.string_value() == all);
 }
 
 TEST_CASE("epcis: Base64UrlNoPad and the ni event id (RFC 4648 §10 vectors, RFC 6920 form)") {
-  CHECK(wallet::Base64UrlNoPad("") == "");
-  CHECK(wallet::Base64UrlNoPad("f") == "Zg");
-  CHECK(wallet::Base64UrlNoPad("fo") == "Zm8");
-  CHECK(wallet::Base64UrlNoPad("foo") == "Zm9v");
-  CHECK(wallet::Base64UrlNoPad("foob") == "Zm9vYg");
-  CHECK(wallet::Base64UrlNoPad("fooba") == "Zm9vYmE");
-  CHECK(wallet::Base64UrlNoPad("foobar") == "Zm9vYmFy");
-  CHECK(wallet::Base64UrlNoPad("\xfb\xff") == "-_8");  // "+/8=" in plain base64.
-  CHECK(wallet::EpcisEventId(core::Sha256Of(std::string_view("Hello World!"))) ==
+  CHECK(core::Base64UrlNoPad("") == "");
+  CHECK(core::Base64UrlNoPad("f") == "Zg");
+  CHECK(core::Base64UrlNoPad("fo") == "Zm8");
+  CHECK(core::Base64UrlNoPad("foo") == "Zm9v");
+  CHECK(core::Base64UrlNoPad("foob") == "Zm9vYg");
+  CHECK(core::Base64UrlNoPad("fooba") == "Zm9vYmE");
+  CHECK(core::Base64UrlNoPad("foobar") == "Zm9vYmFy");
+  CHECK(core::Base64UrlNoPad("\xfb\xff") == "-_8");  // "+/8=" in plain base64.
+  CHECK(core::EpcisEventId(core::Sha256Of(std::string_view("Hello World!"))) ==
         "ni:///sha-256;f4OxZX_x_FO5LcGBSKHWXfwtSx-j1ncoSt3SABJtkGk");
 }
 
@@ -588,7 +588,7 @@ TEST_CASE("epcis: a full history exports one ObjectEvent per record with the map
   History h;
   REQUIRE(h.a.size() == 19);
   const core::ProvenItem a = h.Prove(kItemA);
-  auto json = wallet::EpcisDocumentJson(h.chain.network(), a, kNowMs);
+  auto json = core::EpcisDocumentJson(h.chain.network(), a, kNowMs);
   REQUIRE(json.ok());
   CheckDocument(*json, h, kItemA, h.a, h.a_expected,
                 "https://id.gs1.org/01/00614141000012/21/BAG-0001");
@@ -601,19 +601,19 @@ TEST_CASE("epcis: a full history exports one ObjectEvent per record with the map
   CHECK(json->rfind("{\n  \"@context\": [", 0) == 0);
   CHECK(json->find("\"type\": \"EPCISDocument\"") < json->find("\"epcisBody\""));
   // The same proof and time give the same bytes.
-  CHECK(wallet::EpcisDocumentJson(h.chain.network(), h.Prove(kItemA), kNowMs).value() == *json);
+  CHECK(core::EpcisDocumentJson(h.chain.network(), h.Prove(kItemA), kNowMs).value() == *json);
 
   const core::ProvenItem b = h.Prove(kItemB);
-  auto json_b = wallet::EpcisDocumentJson(h.chain.network(), b, kNowMs);
+  auto json_b = core::EpcisDocumentJson(h.chain.network(), b, kNowMs);
   REQUIRE(json_b.ok());
   CheckDocument(*json_b, h, kItemB, h.b, h.b_expected, kItemBLink);
 
   // Every kind of event appears in these two histories.
-  std::set<wallet::EpcisEventKind> seen;
+  std::set<core::EpcisEventKind> seen;
   for (const auto* item : {&a, &b}) {
-    for (const core::CustodyStep& s : item->steps) seen.insert(wallet::ClassifyStep(s).value());
+    for (const core::CustodyStep& s : item->steps) seen.insert(core::ClassifyStep(s).value());
   }
-  CHECK(seen.size() == wallet::kEpcisEventKinds);
+  CHECK(seen.size() == core::kEpcisEventKinds);
 }
 
 TEST_CASE("epcis: an item that was never registered has nothing to export") {
@@ -621,7 +621,7 @@ TEST_CASE("epcis: an item that was never registered has nothing to export") {
   core::ProofVerdict v =
       core::VerifyProofBundle(h.chain.network(), h.chain.BundleBytes(kItemC), kItemC);
   REQUIRE(v.ok());
-  auto json = wallet::EpcisDocumentJson(h.chain.network(), v.item, kNowMs);
+  auto json = core::EpcisDocumentJson(h.chain.network(), v.item, kNowMs);
   REQUIRE_FALSE(json.ok());
   CHECK(json.status().code() == core::StatusCode::kInvalidInput);
   CHECK(json.status().message().find("not registered") != std::string::npos);
@@ -848,11 +848,11 @@ TEST_CASE("epcis: sample bundles for the schema check") {
   WriteFile(dir / "items.txt", std::string("a.pb ") + kItemA + "\n" + "b.pb " + kItemB + "\n");
   // The exporter's CBV word lists, which the script compares with the schema's enumerations.
   std::string words;
-  for (std::string_view w : wallet::kCbvBizSteps) words += "bizStep " + std::string(w) + "\n";
-  for (std::string_view w : wallet::kCbvDispositions) {
+  for (std::string_view w : core::kCbvBizSteps) words += "bizStep " + std::string(w) + "\n";
+  for (std::string_view w : core::kCbvDispositions) {
     words += "disposition " + std::string(w) + "\n";
   }
-  for (std::string_view w : wallet::kCbvSourceDestTypes) {
+  for (std::string_view w : core::kCbvSourceDestTypes) {
     words += "source-dest-type " + std::string(w) + "\n";
   }
   WriteFile(dir / "cbv-words.txt", words);

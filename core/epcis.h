@@ -6,7 +6,8 @@
 // Pure: no I/O, no clock (the document's creation time is an argument). Thread-safe.
 //
 // The input is a core::ProvenItem, which only core::VerifyProofBundle makes, so an export can
-// hold nothing that was not checked against genesis.
+// hold nothing that was not checked against genesis. Used by `hallmark export` and by hallmarkd's
+// GET /v1/items/{id}/epcis: one implementation, so both write the same document.
 
 #include <algorithm>
 #include <array>
@@ -19,7 +20,7 @@
 #include "core/proof_bundle.h"
 #include "core/status.h"
 
-namespace hallmark::wallet {
+namespace hallmark::core {
 
 // The EPCIS 2.0 JSON-LD context every document names first.
 inline constexpr std::string_view kEpcisContextUrl =
@@ -215,4 +216,4 @@ core::Result<std::string> EpcisDocumentJson(const core::Network& network,
                                             const core::ProvenItem& item,
                                             uint64_t creation_time_ms);
 
-}  // namespace hallmark::wallet
+}  // namespace hallmark::core

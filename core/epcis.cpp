@@ -1,4 +1,4 @@
-#include "wallet-cli/epcis.h"
+#include "core/epcis.h"
 
 #include <cstdio>
 #include <utility>
@@ -7,9 +7,8 @@
 #include "core/bytes.h"
 #include "core/item_id.h"
 #include "core/records.h"
-#include "wallet-cli/records.h"
 
-namespace hallmark::wallet {
+namespace hallmark::core {
 namespace {
 
 constexpr std::array<EpcisEventKind, kEpcisEventKinds> kAllKinds = {
@@ -742,4 +741,4 @@ core::Result<std::string> EpcisDocumentJson(const core::Network& network,
   return out;
 }
 
-}  // namespace hallmark::wallet
+}  // namespace hallmark::core
