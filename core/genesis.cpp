@@ -66,7 +66,123 @@ Status CheckGovernanceParams(const pb::GovernanceParams& gov) {
   return Status::Ok();
 }
 
+// A value quoted in an error message: cut, with bytes outside printable ASCII shown as '?', so
+// that a hostile value cannot steer the terminal that prints the message.
+std::string Shown(std::string_view value) {
+  std::string out = "\"";
+  for (char c : value.substr(0, 80)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
+  if (value.size() > 80) out += "…";
+  return out + "\"";
+}
+
 }  // namespace
+
+Status CheckResolverDomain(std::string_view d) {
+  if (d.empty()) return Status::Ok();
+  const std::string what = "resolver_domain " + Shown(d);
+  if (d.size() > limits::kMaxResolverDomainBytes) {
+    return Status::InvalidInput(what + " is " + std::to_string(d.size()) +
+                                " bytes; a host name has at most " +
+                                std::to_string(limits::kMaxResolverDomainBytes));
+  }
+  if (d.find("://") != std::string_view::npos) {
+    return Status::InvalidInput(what +
+                                " must be a host name only, without a scheme (such as "
+                                "resolver.example.com, not https://resolver.example.com)");
+  }
+  if (d.find(':') != std::string_view::npos) {
+    return Status::InvalidInput(what +
+                                " must be a host name only, without a port (QR codes "
+                                "point at https on port 443)");
+  }
+  if (d.find_first_of("/?#") != std::string_view::npos) {
+    return Status::InvalidInput(what + " must be a host name only, without a path");
+  }
+  if (d.find('.') == std::string_view::npos) {
+    return Status::InvalidInput(what +
+                                " must be a fully qualified host name with at least one "
+                                "dot (such as resolver.example.com)");
+  }
+  size_t start = 0;
+  while (start <= d.size()) {
+    size_t end = d.find('.', start);
+    if (end == std::string_view::npos) end = d.size();
+    std::string_view label = d.substr(start, end - start);
+    if (label.empty()) {
+      return Status::InvalidInput(what +
+                                  " has an empty label (a leading, trailing or double "
+                                  "dot)");
+    }
+    if (label.size() > limits::kMaxDnsLabelBytes) {
+      return Status::InvalidInput(what + " has a label longer than " +
+                                  std::to_string(limits::kMaxDnsLabelBytes) + " characters");
+    }
+    for (char c : label) {
+      if (c >= 'A' && c <= 'Z') return Status::InvalidInput(what + " must be lower case");
+      if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) {
+        return Status::InvalidInput(what +
+                                    " may hold only a-z, 0-9, '-' and '.' (write an "
+                                    "international name in its xn-- form)");
+      }
+    }
+    if (label.front() == '-' || label.back() == '-') {
+      return Status::InvalidInput(what + " has a label that starts or ends with '-'");
+    }
+    start = end + 1;
+  }
+  return Status::Ok();
+}
+
+Status CheckWebsite(std::string_view url) {
+  if (url.empty()) return Status::Ok();
+  const std::string what = "website " + Shown(url);
+  if (url.size() > limits::kMaxWebsiteBytes) {
+    return Status::InvalidInput(what + " is " + std::to_string(url.size()) + " bytes; at most " +
+                                std::to_string(limits::kMaxWebsiteBytes) + " are allowed");
+  }
+  for (char c : url) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7f || c == '"' || c == '\'' || c == '<' || c == '>' || c == '\\' ||
+        c == '`') {
+      return Status::InvalidInput(
+          what +
+          " holds a space, a control or non-ASCII character, a quote, a backslash, a "
+          "backtick or an angle bracket; percent-encode it (and write an international "
+          "host in its xn-- form)");
+    }
+  }
+  constexpr std::string_view kScheme = "https://";
+  if (url.substr(0, kScheme.size()) != kScheme) {
+    return Status::InvalidInput(what + " must start with https://");
+  }
+  std::string_view rest = url.substr(kScheme.size());
+  std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
+  if (authority.find('@') != std::string_view::npos) {
+    return Status::InvalidInput(what +
+                                " must not hold user info ('@' before the path): the link "
+                                "would not go where it reads");
+  }
+  std::string_view host = authority;
+  if (size_t colon = authority.find(':'); colon != std::string_view::npos) {
+    host = authority.substr(0, colon);
+    std::string_view port = authority.substr(colon + 1);
+    if (port.empty() || port.size() > 5 || !AllDigits(port) || std::stoul(std::string(port)) == 0 ||
+        std::stoul(std::string(port)) > 65535) {
+      return Status::InvalidInput(what + " has a bad port (1 to 65535)");
+    }
+  }
+  if (host.empty()) return Status::InvalidInput(what + " has no host");
+  for (char c : host) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+          c == '.')) {
+      return Status::InvalidInput(what + ": the host may hold only letters, digits, '-' and '.'");
+    }
+  }
+  if (host.front() == '.' || host.back() == '.' || host.find("..") != std::string_view::npos) {
+    return Status::InvalidInput(what + ": the host has an empty label");
+  }
+  return Status::Ok();
+}
 
 Result<Hash256> ParsePublicKeyHex(std::string_view hex) {
   auto key = Hash256::FromHex(hex);
@@ -223,6 +339,10 @@ Status Network::Index() {
                                     g.organizations(it->second).id() + "\"");
       }
     }
+    if (Status st = CheckResolverDomain(org.resolver_domain()); !st.ok()) {
+      return st.WithContext(where);
+    }
+    if (Status st = CheckWebsite(org.website()); !st.ok()) return st.WithContext(where);
     bool brand = HasRole(org, pb::BRAND);
     if (!brand && org.gs1_company_prefixes_size() > 0) {
       return Status::InvalidInput(where + " has GS1 company prefixes but is not a BRAND");

@@ -88,4 +88,18 @@ class Network {
 // Parses a 64-hex-digit Ed25519 public key and checks it against the acceptance policy.
 Result<Hash256> ParsePublicKeyHex(std::string_view hex);
 
+// Where an organisation's QR codes point when it names no resolver_domain: GS1's global resolver.
+inline constexpr std::string_view kDefaultResolverDomain = "id.gs1.org";
+
+// An organisation's resolver_domain (the host of its GS1 Digital Link resolver): a lower-case DNS
+// host name of at most 253 bytes with at least one dot, each label 1 to 63 characters of a-z, 0-9
+// and '-', not starting or ending with '-'; no scheme, port or path. Empty is allowed (the
+// default). InvalidInput saying what is wrong otherwise; the caller names the organisation.
+Status CheckResolverDomain(std::string_view domain);
+// An organisation's website: "https://" then a host (letters, digits, '.', '-', an optional
+// :port) and an optional path, query or fragment; at most 512 bytes of printable ASCII without
+// spaces, quotes, backslashes, backticks or angle brackets, and no user info ('@' before the
+// path), so that the link goes where it reads. Empty is allowed (none).
+Status CheckWebsite(std::string_view url);
+
 }  // namespace hallmark::core

@@ -68,14 +68,22 @@ std::optional<Rejection> CheckOrgId(std::string_view field, const std::string& i
 
 // An organisation's name, roles and prefixes, as AddOrganization and UpdateOrganization state
 // them. The same rules as genesis (core/genesis.cpp).
-template <typename Roles, typename Prefixes>
-std::optional<Rejection> CheckOrgFields(const std::string& id, const std::string& display_name,
-                                        const Roles& roles, const Prefixes& prefixes) {
+template <typename Change>
+std::optional<Rejection> CheckOrgFields(const Change& change) {
+  const std::string& id = change.id();
+  const auto& roles = change.roles();
+  const auto& prefixes = change.gs1_company_prefixes();
   const std::string where = "organization " + Quote(id);
-  if (display_name.size() > limits::kMaxDisplayNameBytes) {
+  if (change.display_name().size() > limits::kMaxDisplayNameBytes) {
     return Reject(RejectReason::kLimitExceeded, where + ": display_name is longer than " +
                                                     std::to_string(limits::kMaxDisplayNameBytes) +
                                                     " bytes");
+  }
+  if (Status st = CheckResolverDomain(change.resolver_domain()); !st.ok()) {
+    return Reject(RejectReason::kInvalidField, where + ": " + st.message());
+  }
+  if (Status st = CheckWebsite(change.website()); !st.ok()) {
+    return Reject(RejectReason::kInvalidField, where + ": " + st.message());
   }
   if (roles.empty()) return Reject(RejectReason::kInvalidField, where + " has no roles");
   std::set<int> seen;
@@ -139,8 +147,7 @@ std::optional<Rejection> CheckChangeStructure(const pb::GovernanceChange& c) {
     case pb::GovernanceChange::kAddOrganization: {
       const auto& a = c.add_organization();
       if (auto rej = CheckOrgId("add_organization id", a.id())) return rej;
-      if (auto rej = CheckOrgFields(a.id(), a.display_name(), a.roles(), a.gs1_company_prefixes()))
-        return rej;
+      if (auto rej = CheckOrgFields(a)) return rej;
       if (a.signing_keys_size() == 0) {
         return Reject(RejectReason::kInvalidField,
                       "organization " + Quote(a.id()) + " has no signing keys");
@@ -162,7 +169,7 @@ std::optional<Rejection> CheckChangeStructure(const pb::GovernanceChange& c) {
     case pb::GovernanceChange::kUpdateOrganization: {
       const auto& u = c.update_organization();
       if (auto rej = CheckOrgId("update_organization id", u.id())) return rej;
-      return CheckOrgFields(u.id(), u.display_name(), u.roles(), u.gs1_company_prefixes());
+      return CheckOrgFields(u);
     }
     case pb::GovernanceChange::kRemoveOrganization:
       return CheckOrgId("remove_organization id", c.remove_organization().id());
@@ -375,7 +382,8 @@ NetworkState NetworkState::FromGenesis(const Network& network) {
     OrganizationRecord rec;
     rec.id = org.id();
     rec.versions.push_back(OrganizationVersion{0, org.display_name(), SortedRoles(org.roles()),
-                                               SortedPrefixes(org.gs1_company_prefixes())});
+                                               SortedPrefixes(org.gs1_company_prefixes()),
+                                               org.resolver_domain(), org.website()});
     for (const std::string& hex : org.signing_keys()) {
       // Genesis validated every key.
       rec.keys.push_back(KeyPeriod{*Hash256::FromHex(hex), 0, 0});
@@ -459,6 +467,10 @@ pb::NetworkStateProto NetworkState::ToProto() const {
       pv->set_display_name(v.display_name);
       for (pb::Role r : v.roles) pv->add_roles(r);
       for (const auto& p : v.prefixes) pv->add_gs1_company_prefixes(p);
+      // Empty strings are not encoded, so states that never set these keep their bytes (and
+      // GovernedHash) from before the fields existed.
+      pv->set_resolver_domain(v.resolver_domain);
+      pv->set_website(v.website);
     }
     for (const auto& k : org.keys) {
       pb::KeyPeriod* pk = o->add_keys();
@@ -517,9 +529,9 @@ Result<NetworkState> NetworkState::FromProto(const pb::NetworkStateProto& proto,
       if (!rec.versions.empty() && rec.versions.back().from_height >= v.from_height()) {
         return bad("organization " + Quote(o.id()) + " has versions out of order");
       }
-      rec.versions.push_back(OrganizationVersion{v.from_height(), v.display_name(),
-                                                 SortedRoles(v.roles()),
-                                                 SortedPrefixes(v.gs1_company_prefixes())});
+      rec.versions.push_back(OrganizationVersion{
+          v.from_height(), v.display_name(), SortedRoles(v.roles()),
+          SortedPrefixes(v.gs1_company_prefixes()), v.resolver_domain(), v.website()});
     }
     for (const auto& k : o.keys()) {
       auto key = Hash256::FromBytes(k.key());
@@ -743,7 +755,8 @@ struct GovernanceMutator {
         if (!org) return NotMember(s, "update_organization", u.id());
         const OrganizationVersion& cur = org->latest();
         if (cur.display_name == u.display_name() && cur.roles == SortedRoles(u.roles()) &&
-            cur.prefixes == SortedPrefixes(u.gs1_company_prefixes())) {
+            cur.prefixes == SortedPrefixes(u.gs1_company_prefixes()) &&
+            cur.resolver_domain == u.resolver_domain() && cur.website == u.website()) {
           return Reject(RejectReason::kInvalidField,
                         "update_organization changes nothing of " + Quote(u.id()));
         }
@@ -1014,7 +1027,8 @@ struct GovernanceMutator {
         org.id = a.id();
         org.member_from = next;
         org.versions.push_back(OrganizationVersion{next, a.display_name(), SortedRoles(a.roles()),
-                                                   SortedPrefixes(a.gs1_company_prefixes())});
+                                                   SortedPrefixes(a.gs1_company_prefixes()),
+                                                   a.resolver_domain(), a.website()});
         for (const auto& k : a.signing_keys()) {
           org.keys.push_back(KeyPeriod{KeyOf(k), next, 0});
           s.org_by_key_.emplace(KeyOf(k), a.id());
@@ -1026,7 +1040,8 @@ struct GovernanceMutator {
         const auto& u = c.update_organization();
         new_version(s.orgs_.at(u.id()),
                     OrganizationVersion{next, u.display_name(), SortedRoles(u.roles()),
-                                        SortedPrefixes(u.gs1_company_prefixes())});
+                                        SortedPrefixes(u.gs1_company_prefixes()),
+                                        u.resolver_domain(), u.website()});
         break;
       }
       case pb::GovernanceChange::kRemoveOrganization:
@@ -1159,6 +1174,8 @@ Network NetworkState::MembershipAt(const Network& genesis, uint64_t height) cons
     o.set_display_name(v.display_name);
     for (pb::Role r : v.roles) o.add_roles(r);
     for (const auto& p : v.prefixes) o.add_gs1_company_prefixes(p);
+    o.set_resolver_domain(v.resolver_domain);
+    o.set_website(v.website);
     for (const auto& k : org.keys)
       if (k.ValidAt(height)) o.add_signing_keys(k.key.Hex());
     orgs.push_back(std::move(o));

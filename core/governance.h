@@ -46,12 +46,14 @@ bool IsGovernanceEnvelope(const pb::Envelope& envelope);
 std::optional<Rejection> DecodeGovernanceRecord(const pb::Envelope& envelope,
                                                 std::string_view chain_id, GovernanceRecord* out);
 
-// An organisation's name, roles and GS1 company prefixes from `from_height` on.
+// An organisation's name, roles, GS1 company prefixes and settings from `from_height` on.
 struct OrganizationVersion {
   uint64_t from_height = 0;
   std::string display_name;
   std::vector<pb::Role> roles;        // Ascending.
   std::vector<std::string> prefixes;  // Ascending.
+  std::string resolver_domain;        // Empty: kDefaultResolverDomain (core/genesis.h).
+  std::string website;                // Empty: none.
 };
 
 // One of an organisation's signing keys: valid at heights [valid_from, revoked_at).

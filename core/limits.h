@@ -51,6 +51,11 @@ inline constexpr size_t kMaxPrefixesPerBrand = 256;
 inline constexpr size_t kMaxValidators = 256;
 inline constexpr size_t kMaxOrgIdBytes = 32;
 inline constexpr size_t kMaxDisplayNameBytes = 128;
+// An organisation's resolver_domain (a DNS host name: RFC 1035's 253 bytes, labels of 63) and
+// website (an https URL).
+inline constexpr size_t kMaxResolverDomainBytes = 253;
+inline constexpr size_t kMaxDnsLabelBytes = 63;
+inline constexpr size_t kMaxWebsiteBytes = 512;
 inline constexpr uint64_t kMaxTotalVotingPower = uint64_t{1} << 60;
 
 // Governance (docs/governance.md). Defaults of genesis' `governance` section and the bounds it

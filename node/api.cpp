@@ -85,6 +85,8 @@ void OrganizationViewOf(const core::OrganizationRecord& org, uint64_t height,
   out->set_display_name(v.display_name);
   for (pb::Role r : v.roles) out->add_roles(r);
   for (const std::string& p : v.prefixes) out->add_gs1_company_prefixes(p);
+  out->set_resolver_domain(v.resolver_domain);
+  out->set_website(v.website);
   out->set_member_from(org.member_from);
   out->set_removed_at(org.removed_at);
   for (const core::KeyPeriod& k : org.keys) {

@@ -22,6 +22,7 @@
 #include "wallet-cli/key_commands.h"
 #include "wallet-cli/keystore.h"
 #include "wallet-cli/node_commands.h"
+#include "wallet-cli/qr_commands.h"
 #include "wallet-cli/trust_store.h"
 #include "wallet-cli/verify_commands.h"
 #include "wallet-cli/watch_commands.h"
@@ -334,6 +335,7 @@ int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out,
   GovCommandLine gov_commands(app);
   CustodyCommandLine custody_commands(app);
   WatchCommandLine watch_command(app);
+  QrCommandLine qr_commands(app);
 
   VerifyOptions verify_options;
   std::string verify_max_age;
@@ -376,8 +378,9 @@ int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out,
     return code == 0 ? ToInt(ExitCode::kOk) : ToInt(ExitCode::kFileOrUsage);
   }
 
-  if (node_urls.size() > 1 && !verify->parsed() && bulk_from.empty()) {
-    err << "hallmark: --node may be given more than once only for verify and --from\n";
+  if (node_urls.size() > 1 && !verify->parsed() && bulk_from.empty() &&
+      !qr_commands.page_parsed()) {
+    err << "hallmark: --node may be given more than once only for verify, page and --from\n";
     return ToInt(ExitCode::kFileOrUsage);
   }
   const std::string node_url = node_urls.empty() ? std::string() : node_urls.back();
@@ -399,6 +402,10 @@ int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out,
     if (import_command.parsed()) return import_command.Run(json, node_url, out, err);
     if (custody_commands.parsed()) return custody_commands.Run(node_url, out, err);
     if (watch_command.parsed()) return watch_command.Run(json, node_url, out, err);
+    if (qr_commands.parsed()) {
+      const bool terminal = &out == &std::cout && isatty(STDOUT_FILENO) == 1;
+      return qr_commands.Run(node_urls, terminal, out, err);
+    }
     if (verify->parsed()) {
       verify_options.node_urls = node_urls;
       verify_options.json = json;

@@ -260,6 +260,20 @@ std::string FormatNetwork(const pb::NetworkResponse& net) {
   }
   out += members.Render() + "\n";
 
+  TextTable settings;
+  settings.AddRow({"SETTINGS", "QR RESOLVER", "WEBSITE"});
+  bool any_settings = false;
+  for (const pb::OrganizationView& o : net.members()) {
+    if (o.resolver_domain().empty() && o.website().empty()) continue;
+    any_settings = true;
+    settings.AddRow({ForTerminal(o.id()),
+                     o.resolver_domain().empty()
+                         ? std::string(core::kDefaultResolverDomain) + " (default)"
+                         : ForTerminal(o.resolver_domain()),
+                     ForTerminal(o.website())});
+  }
+  if (any_settings) out += settings.Render() + "\n";
+
   TextTable keys;
   keys.AddRow({"SIGNING KEYS", "KEY", "VALID FROM", "STATUS"});
   for (const pb::OrganizationView& o : net.members()) {
@@ -474,6 +488,19 @@ std::variant<core::Hash256, Failure> ValidatorOption(const pb::NetworkResponse& 
                  JoinText(names, ", ") + ")");
 }
 
+// The organisation settings of add-org and update-org, checked before anything is signed (the
+// node checks them too, with the same rules).
+std::optional<Failure> CheckSettings(const std::string& resolver_domain,
+                                     const std::string& website) {
+  if (core::Status st = core::CheckResolverDomain(resolver_domain); !st.ok()) {
+    return Invalid("--resolver-domain: " + st.message());
+  }
+  if (core::Status st = core::CheckWebsite(website); !st.ok()) {
+    return Invalid("--website: " + st.message());
+  }
+  return std::nullopt;
+}
+
 std::variant<pb::GovernanceChange, Failure> BuildChange(const ProposeOptions& o,
                                                         const pb::NetworkResponse& net) {
   pb::GovernanceChange c;
@@ -494,6 +521,9 @@ std::variant<pb::GovernanceChange, Failure> BuildChange(const ProposeOptions& o,
       a->add_signing_keys(Bytes(std::get<0>(key)));
     }
     for (const std::string& p : o.prefixes) a->add_gs1_company_prefixes(p);
+    a->set_resolver_domain(o.resolver_domain.value_or(""));
+    a->set_website(o.website.value_or(""));
+    if (auto f = CheckSettings(a->resolver_domain(), a->website())) return *f;
     return c;
   }
   if (kind == "update-org") {
@@ -522,6 +552,9 @@ std::variant<pb::GovernanceChange, Failure> BuildChange(const ProposeOptions& o,
     } else if (!o.clear_prefixes) {
       for (const std::string& p : current->gs1_company_prefixes()) u->add_gs1_company_prefixes(p);
     }
+    u->set_resolver_domain(o.resolver_domain.value_or(current->resolver_domain()));
+    u->set_website(o.website.value_or(current->website()));
+    if (auto f = CheckSettings(u->resolver_domain(), u->website())) return *f;
     return c;
   }
   if (kind == "remove-org") {
@@ -933,6 +966,12 @@ int RunKeyRotate(const KeyRotateOptions& o, std::ostream& out, std::ostream& err
 
 // --- Command line ----------------------------------------------------------------------------
 
+constexpr const char* kResolverDomainHelp =
+    "Host of the resolver its QR codes point to (hallmark qr), e.g. id.example.com (default "
+    "id.gs1.org)";
+constexpr const char* kWebsiteHelp =
+    "Its page for people, an https:// URL (linked from item pages)";
+
 struct GovCommandLine::State {
   CLI::App* gov = nullptr;
   CLI::App* propose = nullptr;
@@ -946,6 +985,8 @@ struct GovCommandLine::State {
   ProposeOptions propose_options;
   std::string key_path;
   std::string name;
+  std::string resolver_domain;
+  std::string website;
   CLI::Option* name_option = nullptr;
   std::vector<CLI::Option*> name_options;
   uint64_t power = 0;
@@ -998,6 +1039,8 @@ GovCommandLine::GovCommandLine(CLI::App& app) : state_(std::make_unique<State>()
   CLI::App* add_org = add_kind("add-org", "Admit a new member organisation");
   add_org->add_option("--id", p.id, "Its id: a-z, 0-9 and '-', at most 32")->required();
   s.name_options.push_back(add_org->add_option("--name", s.name, "Display name (default: the id)"));
+  add_org->add_option("--resolver-domain", s.resolver_domain, kResolverDomainHelp);
+  add_org->add_option("--website", s.website, kWebsiteHelp);
   add_org->add_option("--role", p.roles, "brand | marketplace | authenticator | service-center")
       ->required()
       ->expected(1)
@@ -1012,7 +1055,8 @@ GovCommandLine::GovCommandLine(CLI::App& app) : state_(std::make_unique<State>()
 
   CLI::App* update_org =
       add_kind("update-org",
-               "Change a member's display name, roles or GS1 prefixes (what is not given stays)");
+               "Change a member's display name, roles, GS1 prefixes, resolver domain or website "
+               "(what is not given stays)");
   update_org->add_option("--id", p.id, "The organisation")->required();
   s.name_options.push_back(update_org->add_option("--name", s.name, "New display name"));
   update_org->add_option("--role", p.roles, "New roles (repeatable; replace the current ones)")
@@ -1022,6 +1066,9 @@ GovCommandLine::GovCommandLine(CLI::App& app) : state_(std::make_unique<State>()
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   update_org->add_flag("--clear-prefixes", p.clear_prefixes, "No GS1 prefixes any more");
+  update_org->add_option("--resolver-domain", s.resolver_domain,
+                         std::string(kResolverDomainHelp) + "; \"\" clears it");
+  update_org->add_option("--website", s.website, std::string(kWebsiteHelp) + "; \"\" clears it");
 
   CLI::App* remove_org = add_kind("remove-org", "End an organisation's membership");
   remove_org->add_option("--id", p.id, "The organisation")->required();
@@ -1128,6 +1175,12 @@ int GovCommandLine::Run(bool json, const std::string& node_url, std::ostream& ou
     o.write = write;
     for (CLI::Option* opt : s.name_options) {
       if (opt->count() > 0) o.name = s.name;
+    }
+    if (CLI::Option* opt = app->get_option_no_throw("--resolver-domain"); opt && opt->count() > 0) {
+      o.resolver_domain = s.resolver_domain;
+    }
+    if (CLI::Option* opt = app->get_option_no_throw("--website"); opt && opt->count() > 0) {
+      o.website = s.website;
     }
     for (CLI::Option* opt : s.power_options) {
       if (opt->count() > 0) o.power = s.power;

@@ -52,8 +52,12 @@ struct ProposeOptions {
   std::optional<std::string> name;  // add-org, update-org: display name; add-validator: name.
   std::vector<std::string> roles;   // brand | marketplace | authenticator | service-center.
   std::vector<std::string> prefixes;
-  bool clear_prefixes = false;            // update-org: no prefixes any more.
-  std::vector<std::string> signing_keys;  // 64 hex digits or a keystore file, each.
+  bool clear_prefixes = false;  // update-org: no prefixes any more.
+  // add-org, update-org: the organisation's settings (docs/governance.md). Not given: empty for
+  // add-org, unchanged for update-org; an empty string clears it.
+  std::optional<std::string> resolver_domain;  // Host of its QR codes' resolver.
+  std::optional<std::string> website;          // https URL of its page for people.
+  std::vector<std::string> signing_keys;       // 64 hex digits or a keystore file, each.
   std::string validator;          // remove-validator, set-power, change-validator-key: name or key.
   std::string consensus_key;      // add-validator: 64 hex digits or a keystore (node.key).
   std::string new_consensus_key;  // change-validator-key.

@@ -172,3 +172,118 @@ TEST_CASE("genesis: rejects bad chain and organisation ids and oversized limits"
   g.mutable_consensus()->set_max_block_records(1'000'000);
   CHECK(Contains(LoadError(g), "max_block_records"));
 }
+
+// --- Organisation settings: resolver_domain and website ---
+
+TEST_CASE("genesis: resolver_domain accepts lower-case DNS host names with a dot") {
+  for (std::string_view ok : {"", "id.gs1.org", "resolver.maison-aurele.example", "a.b",
+                              "xn--bcher-kva.example", "0.example", "a-b.c-d.e"}) {
+    INFO(ok);
+    CHECK(core::CheckResolverDomain(ok).ok());
+  }
+  // 63-byte labels and a 253-byte name are the limits; one more is refused.
+  const std::string label63(63, 'a');
+  CHECK(core::CheckResolverDomain(label63 + ".example").ok());
+  CHECK(Contains(core::CheckResolverDomain(label63 + "a.example").message(), "longer than 63"));
+  std::string name253 = label63 + "." + label63 + "." + label63 + "." + std::string(61, 'b');
+  REQUIRE(name253.size() == 253);
+  CHECK(core::CheckResolverDomain(name253).ok());
+  CHECK(Contains(core::CheckResolverDomain(name253 + "b").message(), "at most 253"));
+}
+
+TEST_CASE("genesis: resolver_domain refusals say what is wrong") {
+  auto why = [](std::string_view d) {
+    core::Status st = core::CheckResolverDomain(d);
+    REQUIRE_FALSE(st.ok());
+    CHECK(st.code() == core::StatusCode::kInvalidInput);
+    return st.message();
+  };
+  CHECK(Contains(why("https://id.example.com"), "without a scheme"));
+  CHECK(Contains(why("id.example.com:8443"), "without a port"));
+  CHECK(Contains(why("id.example.com/01"), "without a path"));
+  CHECK(Contains(why("id.example.com?x"), "without a path"));
+  CHECK(Contains(why("localhost"), "at least one dot"));
+  CHECK(Contains(why("Id.Example.com"), "lower case"));
+  CHECK(Contains(why("id_x.example.com"), "a-z, 0-9"));
+  CHECK(Contains(why("id.example.com."), "empty label"));
+  CHECK(Contains(why(".example.com"), "empty label"));
+  CHECK(Contains(why("id..example.com"), "empty label"));
+  CHECK(Contains(why("-id.example.com"), "starts or ends with '-'"));
+  CHECK(Contains(why("id-.example.com"), "starts or ends with '-'"));
+  CHECK(Contains(why("id.example.com "), "a-z, 0-9"));
+  CHECK(Contains(why(std::string("id.exa\0mple.com", 15)), "a-z, 0-9"));
+  CHECK(Contains(why("bücher.example"), "xn--"));
+  // A hostile value is quoted without its control bytes.
+  CHECK_FALSE(Contains(why("a.b\x1b[31m"), "\x1b"));
+}
+
+TEST_CASE("genesis: website must be an https URL with a host, and nothing that could mislead") {
+  for (std::string_view ok :
+       {"", "https://maison-aurele.example", "https://maison-aurele.example/",
+        "https://www.example.com:8443/fr/sac?ref=qr#top", "https://EXAMPLE.com/%E2%9C%93"}) {
+    INFO(ok);
+    CHECK(core::CheckWebsite(ok).ok());
+  }
+  auto why = [](std::string_view url) {
+    core::Status st = core::CheckWebsite(url);
+    REQUIRE_FALSE(st.ok());
+    return st.message();
+  };
+  CHECK(Contains(why("http://example.com"), "https://"));
+  CHECK(Contains(why("HTTPS://example.com"), "https://"));
+  CHECK(Contains(why("javascript:alert(1)"), "https://"));
+  CHECK(Contains(why("example.com"), "https://"));
+  CHECK(Contains(why("https://"), "no host"));
+  CHECK(Contains(why("https:///path"), "no host"));
+  CHECK(Contains(why("https://example.com/a b"), "space"));
+  CHECK(Contains(why("https://example.com/\"onmouseover=\"x"), "quote"));
+  CHECK(Contains(why("https://example.com/'x"), "quote"));
+  CHECK(Contains(why("https://example.com/<script>"), "angle bracket"));
+  CHECK(Contains(why("https://example.com/\\x"), "backslash"));
+  CHECK(Contains(why("https://example.com/\x01"), "control"));
+  CHECK(Contains(why("https://exämple.com"), "non-ASCII"));
+  CHECK(Contains(why("https://brand.example@evil.example/"), "user info"));
+  CHECK(Contains(why("https://example.com:0/"), "port"));
+  CHECK(Contains(why("https://example.com:65536/"), "port"));
+  CHECK(Contains(why("https://example.com:/"), "port"));
+  CHECK(Contains(why("https://exa_mple.com/"), "letters, digits"));
+  CHECK(Contains(why("https://example..com/"), "empty label"));
+  const std::string base = "https://example.com/";
+  CHECK(core::CheckWebsite(base + std::string(512 - base.size(), 'a')).ok());
+  CHECK(Contains(why(base + std::string(513 - base.size(), 'a')), "at most 512"));
+}
+
+TEST_CASE(
+    "genesis: organisation settings are kept, change the hash, and bad ones name the "
+    "organisation") {
+  auto plain = core::Network::FromProto(TestGenesis());
+  REQUIRE(plain.ok());
+  pb::Genesis g = TestGenesis();
+  pb::Organization* maison = g.mutable_organizations(0);
+  maison->set_resolver_domain("id.maison.example");
+  maison->set_website("https://maison.example/");
+  auto net = core::Network::FromProto(g);
+  REQUIRE(net.ok());
+  const pb::Organization* brand = net->BrandForPrefixRegion("061414100001");
+  REQUIRE(brand != nullptr);
+  CHECK(brand->resolver_domain() == "id.maison.example");
+  CHECK(brand->website() == "https://maison.example/");
+  CHECK(net->hash() != plain->hash());
+  // Through JSON and back.
+  auto json = core::ToJson(net->genesis());
+  REQUIRE(json.ok());
+  CHECK(Contains(*json, "\"resolver_domain\""));
+  auto again = core::Network::FromJson(*json);
+  REQUIRE(again.ok());
+  CHECK(again->hash() == net->hash());
+
+  maison->set_resolver_domain("https://id.maison.example");
+  std::string msg = LoadError(g);
+  CHECK(Contains(msg, "organization \"" + maison->id() + "\": resolver_domain"));
+  CHECK(Contains(msg, "without a scheme"));
+  maison->set_resolver_domain("");
+  maison->set_website("http://maison.example");
+  msg = LoadError(g);
+  CHECK(Contains(msg, "organization \"" + maison->id() + "\": website"));
+  CHECK(Contains(msg, "https://"));
+}

@@ -5,6 +5,8 @@
 
 #include <deque>
 
+#include "core/codec.h"
+
 #include <doctest/doctest.h>
 #include "fixtures.h"
 
@@ -655,6 +657,112 @@ TEST_CASE("governance decode: structure is checked, DecodeRecord refuses governa
   CheckRefused(core::DecodeRecord(env, kChain, &rec), RejectReason::kMalformed,
                "not a custody record");
   CHECK(core::RejectReasonCode(RejectReason::kPowerShiftTooLarge) == "power_shift_too_large");
+}
+
+}  // namespace
+}  // namespace hallmark
+
+// --- Organisation settings: resolver_domain and website ---
+
+namespace hallmark {
+namespace {
+
+pb::GovernanceChange WithSettings(pb::GovernanceChange c, const std::string& domain,
+                                  const std::string& website) {
+  if (c.has_add_organization()) {
+    c.mutable_add_organization()->set_resolver_domain(domain);
+    c.mutable_add_organization()->set_website(website);
+  } else {
+    c.mutable_update_organization()->set_resolver_domain(domain);
+    c.mutable_update_organization()->set_website(website);
+  }
+  return c;
+}
+
+TEST_CASE(
+    "governance settings: add and update carry resolver_domain and website into the "
+    "membership") {
+  Gov gov(GovGenesis(4));
+  const core::Hash256 before = gov.state.GovernedHash();
+  gov.Pass(WithSettings(AddOrg("b2", {"b2"}, pb::BRAND, {"0614142"}), "id.b2.example",
+                        "https://b2.example/"),
+           10);
+  const core::OrganizationRecord* b2 = gov.state.FindOrganization("b2");
+  REQUIRE(b2 != nullptr);
+  CHECK(b2->VersionAt(11).resolver_domain == "id.b2.example");
+  CHECK(b2->VersionAt(11).website == "https://b2.example/");
+  core::Network at11 = gov.state.MembershipAt(gov.net, 11);
+  const pb::Organization* brand = at11.BrandForPrefixRegion("061414200001");
+  REQUIRE(brand != nullptr);
+  CHECK(brand->id() == "b2");
+  CHECK(brand->resolver_domain() == "id.b2.example");
+  CHECK(brand->website() == "https://b2.example/");
+  CHECK(gov.state.GovernedHash() != before);
+
+  // An update that changes only the website is a change; the same settings again are not.
+  pb::GovernanceChange website_only = WithSettings(UpdateOrg("b2", "b2", pb::BRAND, {"0614142"}),
+                                                   "id.b2.example", "https://b2.example/new");
+  gov.Pass(website_only, 20);
+  CHECK(gov.state.FindOrganization("b2")->VersionAt(21).website == "https://b2.example/new");
+  CHECK(gov.state.FindOrganization("b2")->VersionAt(20).website == "https://b2.example/");
+  CheckRefused(gov.TryPropose("o0", website_only, 30), RejectReason::kInvalidField,
+               "changes nothing");
+  // The update states the organisation as it will be: empty settings clear them.
+  gov.Pass(UpdateOrg("b2", "b2", pb::BRAND, {"0614142"}), 40);
+  CHECK(gov.state.MembershipAt(gov.net, 41).FindOrganization("b2")->resolver_domain().empty());
+  CHECK(gov.state.MembershipAt(gov.net, 41).FindOrganization("b2")->website().empty());
+  CHECK(gov.state.MembershipAt(gov.net, 39).FindOrganization("b2")->website() ==
+        "https://b2.example/new");
+
+  // The stored form keeps them.
+  auto back = core::NetworkState::FromProto(gov.state.ToProto(), gov.state.params());
+  REQUIRE(back.ok());
+  CHECK(back->Serialize() == gov.state.Serialize());
+  CHECK(back->FindOrganization("b2")->VersionAt(21).resolver_domain == "id.b2.example");
+}
+
+TEST_CASE("governance settings: a state that never sets them keeps the bytes it had") {
+  // Genesis organisations and changes without settings encode no field 5 or 6 in any version:
+  // the bytes (and GovernedHash, the state-tree leaf) are those of states from before the
+  // settings existed. The committed pre-governance ledger fixture checks the same end to end.
+  Gov gov(GovGenesis(4));
+  gov.Pass(UpdateOrg("o1", "Org One", pb::AUTHENTICATOR), 10);
+  pb::NetworkStateProto proto = gov.state.ToProto();
+  for (const auto& org : proto.organizations()) {
+    for (const auto& v : org.versions()) {
+      CHECK(v.resolver_domain().empty());
+      CHECK(v.website().empty());
+      pb::OrganizationVersion copy = v;
+      copy.clear_resolver_domain();
+      copy.clear_website();
+      CHECK(core::SerializeDeterministic(copy) == core::SerializeDeterministic(v));
+    }
+  }
+}
+
+TEST_CASE("governance settings: bad values are refused when the record is decoded") {
+  auto decode = [](const pb::GovernanceChange& c) {
+    pb::RecordPayload p;
+    p.set_chain_id(kChain);
+    *p.mutable_governance()->mutable_proposal()->mutable_change() = c;
+    p.mutable_governance()->mutable_proposal()->set_expires_height(9);
+    pb::Envelope env = test::Sign("o0", p);
+    core::GovernanceRecord rec;
+    return core::DecodeGovernanceRecord(env, kChain, &rec);
+  };
+  CHECK(!decode(WithSettings(AddOrg("n1", {"n1"}), "id.n1.example", "https://n1.example")));
+  CheckRefused(decode(WithSettings(AddOrg("n1", {"n1"}), "ID.N1.EXAMPLE", "")),
+               RejectReason::kInvalidField, "organization \"n1\": resolver_domain");
+  CheckRefused(decode(WithSettings(AddOrg("n1", {"n1"}), "n1.example:8443", "")),
+               RejectReason::kInvalidField, "without a port");
+  CheckRefused(decode(WithSettings(AddOrg("n1", {"n1"}), "", "http://n1.example")),
+               RejectReason::kInvalidField, "organization \"n1\": website");
+  CheckRefused(
+      decode(WithSettings(UpdateOrg("o1", "x", pb::MARKETPLACE), "", "https://a@b.example")),
+      RejectReason::kInvalidField, "user info");
+  CheckRefused(
+      decode(WithSettings(UpdateOrg("o1", "x", pb::MARKETPLACE), std::string(254, 'a'), "")),
+      RejectReason::kInvalidField, "at most 253");
 }
 
 }  // namespace

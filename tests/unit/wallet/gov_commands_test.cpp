@@ -377,3 +377,53 @@ TEST_CASE(
   CHECK(second.proposals(0).signer() == test::PubFor("atelier-2").Hex());
   CHECK(second.next_step().empty());
 }
+
+TEST_CASE(
+    "cli gov: update-org sets the resolver domain and website; the network and qr show "
+    "them; what is not given stays") {
+  Fixture f;
+  // Refused before anything is signed.
+  CliRun bad = f.Run({"gov", "propose", "update-org", "--id", "maison", "--website",
+                      "http://maison.example", "--key", f.maison});
+  CHECK(bad.code == 2);
+  CHECK(Contains(bad.err, "--website: website \"http://maison.example\" must start with https://"));
+  CliRun bad_domain =
+      f.Run({"gov", "propose", "add-org", "--id", "n1", "--role", "marketplace", "--signing-key",
+             test::PubFor("n1").Hex(), "--resolver-domain", "n1.example:443", "--key", f.maison});
+  CHECK(bad_domain.code == 2);
+  CHECK(Contains(bad_domain.err, "--resolver-domain: resolver_domain \"n1.example:443\""));
+  CHECK(f.node.ledger().height() == 0);
+
+  auto propose = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"gov", "propose", "update-org", "--id", "maison"});
+    args.insert(args.end(), {"--key", f.maison, "--timeout", "10", "--json"});
+    auto view = Fixture::Json<pb::ProposalView>(f.Run(args));
+    f.ApproveAll(view.id(), {f.atelier, f.resale, f.authlab});
+  };
+  propose({"--resolver-domain", "id.maison.example", "--website", "https://maison.example/"});
+  pb::NetworkResponse net = f.Network();
+  const pb::OrganizationView* maison = FindOrg(net, "maison");
+  REQUIRE(maison != nullptr);
+  CHECK(maison->resolver_domain() == "id.maison.example");
+  CHECK(maison->website() == "https://maison.example/");
+  CliRun table = f.Run({"network"});
+  CHECK(Contains(table.out, "QR RESOLVER"));
+  CHECK(Contains(table.out, "id.maison.example"));
+  CHECK(Contains(table.out, "https://maison.example/"));
+  // The QR code follows the membership the node knows.
+  CliRun qr = f.Run({"qr", test::kMaisonItem});
+  INFO(qr.err);
+  CHECK(qr.code == 0);
+  CHECK(qr.out.rfind("https://id.maison.example/01/00614141000012/21/BAG-0001\n", 0) == 0);
+
+  // A name change keeps the settings; an empty --website clears only the website.
+  propose({"--name", "Maison Aurèle"});
+  maison = FindOrg(net = f.Network(), "maison");
+  CHECK(maison->display_name() == "Maison Aurèle");
+  CHECK(maison->resolver_domain() == "id.maison.example");
+  CHECK(maison->website() == "https://maison.example/");
+  propose({"--website", ""});
+  maison = FindOrg(net = f.Network(), "maison");
+  CHECK(maison->resolver_domain() == "id.maison.example");
+  CHECK(maison->website().empty());
+}
