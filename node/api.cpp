@@ -1125,12 +1125,6 @@ class Api {
     out.display_name = org->display_name();
     out.website = org->website();
     out.resolver_domain = org->resolver_domain();
-    // Until governance carries these two settings in the membership, a genesis organisation's own
-    // stand.
-    if (const pb::Organization* g = ctx_.network->FindOrganization(id)) {
-      if (out.website.empty()) out.website = g->website();
-      if (out.resolver_domain.empty()) out.resolver_domain = g->resolver_domain();
-    }
     // Only an https page is linked; governance checks this too, the page relies on it.
     if (!out.website.starts_with("https://")) out.website.clear();
     return out;
