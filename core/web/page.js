@@ -52,6 +52,7 @@
     const box = byId("verdict-box");
     box.className = "verdict tone-" + tone;
     byId("verdict").textContent = headline;
+    document.title = headline + " · Hallmark item check";
     setText("verdict-detail", detail || "");
     setText("verdict-small", small || "");
   }
@@ -350,11 +351,22 @@
                  error: "it answered HTTP " + response.status + (code ? " (" + code + ")" : "") };
       }
       const bytes = await readLimited(response);
-      const result = await HallmarkVerifier.verifyBundle(bytes, genesis, {
-        itemId: itemId,
-        nowMs: Date.now(),
-        maxAgeMs: null,
-      });
+      let result;
+      try {
+        result = await HallmarkVerifier.verifyBundle(bytes, genesis, {
+          itemId: itemId,
+          nowMs: Date.now(),
+          maxAgeMs: null,
+        });
+      } catch (e) {
+        // The verifier answers every bad bundle with a Result; should it throw all the same, the
+        // bundle still did not check out.
+        result = null;
+      }
+      if (!result || typeof result !== "object" || typeof result.verdict !== "string") {
+        result = { verdict: "invalid", failedCheck: "format",
+                   message: "the verifier could not read this answer" };
+      }
       return { node: node, result: result };
     } catch (e) {
       return { node: node, error: String((e && e.message) || e).slice(0, 200) };
