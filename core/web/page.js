@@ -11,7 +11,10 @@
 
   // A node's answer larger than this is not read (the verifier's own bundle limit is 64 MiB).
   const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
-  const FETCH_TIMEOUT_MS = 20000;
+  // After this long, the page shows the best answer so far (if one checks out) and names the
+  // nodes it still waits for. No answer is ever cut off by a timer: a timer cannot turn a node's
+  // late answer into "unreachable" (nor, in a test browser's virtual time, fire early and do so).
+  const SLOW_NODE_MS = 15000;
 
   const byId = (id) => document.getElementById(id);
 
@@ -148,7 +151,7 @@
 
   // ---- Showing a proof that checks out (clean, not_clean or stale) ----
 
-  function showChecked(result, genesis, askedNodes, lyingNodes) {
+  function showChecked(result, genesis, askedNodes, lyingNodes, unreachable, pending) {
     const state = result.state;
     const item = describeItemId(result.itemId);
     const asOf = formatDate(result.headerTimeMs);
@@ -202,8 +205,7 @@
 
     if (state) showItem(result, state);
     showHistory(result.steps || []);
-    showBasis(result, genesis, askedNodes, lyingNodes, []);
-    report(result);
+    showBasis(result, genesis, askedNodes, lyingNodes, unreachable, pending);
   }
 
   function addFact(list, term, value) {
@@ -254,7 +256,7 @@
     return node === "" ? location.origin + " (the site this page came from)" : node;
   }
 
-  function showBasis(result, genesis, askedNodes, lyingNodes, unreachable) {
+  function showBasis(result, genesis, askedNodes, lyingNodes, unreachable, pending) {
     const text = [];
     if (result && result.height !== undefined && result.height !== null &&
         result.verdict !== "invalid") {
@@ -277,6 +279,10 @@
     }
     for (const u of unreachable) {
       notes.appendChild(element("li", "", sentence("No proof from " + nodeName(u.node) + ": " + u.message)));
+    }
+    for (const p of pending) {
+      notes.appendChild(element("li", "", "Still waiting for " + nodeName(p) +
+                                          "; this may change if it answers with a newer proof."));
     }
     byId("basis").hidden = false;
   }
@@ -321,9 +327,17 @@
 
   // One node: {node, result} when it answered with a bundle (the verifier's Result, whatever
   // its verdict), or {node, error} when there was no bundle to check.
+  // A node that is busy (429, 503) or caught by a block mid-read (500 "the store kept changing")
+  // is asked once more after a short wait.
   async function askNode(node, itemId, genesis) {
-    const controller = typeof AbortController === "function" ? new AbortController() : null;
-    const timer = controller ? setTimeout(() => controller.abort(), FETCH_TIMEOUT_MS) : null;
+    const first = await askNodeOnce(node, itemId, genesis);
+    if (!(first.status === 429 || first.status === 500 || first.status === 503)) return first;
+    const after = Math.min(5, Math.max(1, Number(first.retryAfter) || 1));
+    await new Promise((resolve) => setTimeout(resolve, after * 1000));
+    return askNodeOnce(node, itemId, genesis);
+  }
+
+  async function askNodeOnce(node, itemId, genesis) {
     try {
       let response;
       try {
@@ -332,12 +346,9 @@
           cache: "no-store",
           credentials: "omit",
           redirect: "follow",
-          signal: controller ? controller.signal : undefined,
         });
       } catch (e) {
-        return { node: node, error: controller && controller.signal.aborted
-          ? "no answer within " + FETCH_TIMEOUT_MS / 1000 + " s"
-          : "could not connect" };
+        return { node: node, error: "could not connect" };
       }
       if (!response.ok) {
         let code = "";
@@ -347,7 +358,7 @@
         } catch (e) {
           code = "";
         }
-        return { node: node, status: response.status,
+        return { node: node, status: response.status, retryAfter: response.headers.get("Retry-After"),
                  error: "it answered HTTP " + response.status + (code ? " (" + code + ")" : "") };
       }
       const bytes = await readLimited(response);
@@ -370,8 +381,6 @@
       return { node: node, result: result };
     } catch (e) {
       return { node: node, error: String((e && e.message) || e).slice(0, 200) };
-    } finally {
-      if (timer) clearTimeout(timer);
     }
   }
 
@@ -386,16 +395,8 @@
     return Number(a.headerTimeMs) > Number(b.headerTimeMs);
   }
 
-  async function check(itemId, config, genesis) {
-    showVerdict("wait", "Checking this item…", "Asking the network for this item’s proof and " +
-                "checking it in this browser.", "");
-    const nodes = config.nodes.length ? config.nodes : [""];
-    if (config.nodes.length === 0 && location.protocol === "file:") {
-      fail("unreachable", "Could not reach the node",
-           "This saved page does not say which node to ask.", "", itemId);
-      return;
-    }
-    const answers = await Promise.all(nodes.map((n) => askNode(n, itemId, genesis)));
+  // Shows what the settled answers say; returns what to report when all are in.
+  function decide(itemId, genesis, nodes, answers, pending) {
     const good = answers.filter(checksOut);
     const lying = answers.filter((a) => a.result && !checksOut(a))
                          .map((a) => ({ node: a.node, message: a.result.message || a.result.failedCheck }));
@@ -403,8 +404,13 @@
     if (good.length) {
       let best = good[0].result;
       for (const g of good) if (newer(g.result, best)) best = g.result;
-      showChecked(best, genesis, nodes, lying);
-      return;
+      showChecked(best, genesis, nodes, lying, unreachable, pending);
+      return best;
+    }
+    if (pending.length) {
+      showVerdict("wait", "Checking this item…", "Still waiting for " + pending.map(nodeName).join(", ") +
+                  ". Nothing has been checked yet.", "");
+      return null;
     }
     const invalid = answers.find((a) => a.result);
     if (invalid) {
@@ -414,9 +420,8 @@
                   "network’s checks. The node may be lying, or broken.",
                   "Asked about " + describeItemId(itemId).serial + " (product " + describeItemId(itemId).gtin + "). " +
                   sentence("Failed check: " + (r.failedCheck || "unknown") + (r.message ? ": " + r.message : "")));
-      showBasis(null, genesis, nodes, lying.slice(1), unreachable);
-      report(Object.assign({}, r, { itemId: itemId }));
-      return;
+      showBasis(null, genesis, nodes, lying.slice(1), unreachable, []);
+      return Object.assign({}, r, { itemId: itemId });
     }
     const first = unreachable[0] || { message: "no answer" };
     const only = nodes.length === 1;
@@ -426,8 +431,31 @@
                          : "No proof could be fetched, so nothing about this item was checked. " +
                            "Check your connection and try again.",
                 sentence((only ? "" : "First problem: ") + nodeName(first.node) + ": " + first.message));
-    showBasis(null, genesis, nodes, [], unreachable.slice(1));
-    report({ verdict: "unreachable", itemId: itemId });
+    showBasis(null, genesis, nodes, [], unreachable.slice(1), []);
+    return { verdict: "unreachable", itemId: itemId };
+  }
+
+  async function check(itemId, config, genesis) {
+    showVerdict("wait", "Checking this item…", "Asking the network for this item’s proof and " +
+                "checking it in this browser.", "");
+    const nodes = config.nodes.length ? config.nodes : [""];
+    if (config.nodes.length === 0 && location.protocol === "file:") {
+      fail("unreachable", "Could not reach the node",
+           "This saved page does not say which node to ask.", "", itemId);
+      return;
+    }
+    const answers = [];
+    const pending = new Set(nodes.map((n, i) => i));
+    const pendingNodes = () => Array.from(pending).map((i) => nodes[i]);
+    const slow = setTimeout(() => {
+      if (pending.size) decide(itemId, genesis, nodes, answers, pendingNodes());
+    }, SLOW_NODE_MS);
+    await Promise.all(nodes.map((n, i) => askNode(n, itemId, genesis).then((a) => {
+      answers[i] = a;
+      pending.delete(i);
+    })));
+    clearTimeout(slow);
+    report(decide(itemId, genesis, nodes, answers.filter(Boolean), []));
   }
 
   // ---- The item: from the config, the address, or the person ----
