@@ -204,6 +204,8 @@
     showVerdict(tone, headline, detail, small);
 
     if (state) showItem(result, state);
+    byId("item-title").textContent = result.verdict === "stale"
+      ? "The item, as the old proof showed it on " + asOf : "The item";
     showHistory(result.steps || []);
     showBasis(result, genesis, askedNodes, lyingNodes, unreachable, pending);
   }

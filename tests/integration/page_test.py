@@ -234,6 +234,7 @@ def never_genuine(expected):
 
 def main(argv):
     shots, real, genesis_json, old_file, saved_at_ms, items_json = argv[1:7]
+    shots = os.path.abspath(shots)
     items = json.loads(items_json)
     os.makedirs(shots, exist_ok=True)
     run = Runner(shots)
