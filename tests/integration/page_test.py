@@ -1,15 +1,15 @@
 #!/usr/bin/env python3
 """The page behind the QR code as a person sees it (issue 12), in headless Chromium.
 
-Usage: page_test.py SHOTS_DIR REAL_NODE_URL GENESIS_JSON OLD_BUNDLE OLD_SAVED_AT_MS ITEMS_JSON
+Usage: page_test.py SHOTS_DIR REAL_NODE_URL GENESIS_JSON OLD_BUNDLE OLD_SAVED_AT_MS ITEMS_JSON [BIN_DIR]
 
 ITEMS_JSON names the items the shell script made: {"clean": ID, "stolen": ID, "dead": ID,
 "unknown": ID}. OLD_BUNDLE is the binary proof bundle of the stolen item, saved (at
 OLD_SAVED_AT_MS) while it was still clean. Every case loads a page with
 tests/web/chromium_run.py, reads the result the page reports (#hallmark-result) and the verdict
 heading in the rendered DOM, and saves a screenshot as SHOTS_DIR/NAME.png (a phone's 412x915;
-one case also at desktop width). Saved pages are the page the node serves with its config's
-`nodes` pointed elsewhere, as a brand's site or a saved copy would hold it. No page fed by a
+one case also at desktop width). Saved pages (a brand's site, a copy on disk) are written by
+`hallmark page` from BIN_DIR. No page fed by a
 lying node may say "Genuine". Exits 77 when no Chromium is installed. Standard library only.
 """
 
@@ -143,9 +143,22 @@ def fetch_page(url):
 CONFIG_RE = re.compile(r'(<script id="hallmark-config" type="application/json">)(.*?)(</script>)', re.S)
 
 
+HALLMARK = None  # bin/hallmark when it has `hallmark page` (set in main)
+GENESIS = None
+
+
 def save_page(served_html, path, nodes, item_id):
-    """The served page with its config's nodes (and item) replaced: a saved copy or a brand's
-    site. The config is not part of the script's CSP hash, so the page runs unchanged."""
+    """A saved copy of the page (or a brand's site's) asking `nodes`: written by `hallmark page`
+    when the CLI has it; else the served page with its config's nodes (and item) replaced (the
+    config is not part of the script's CSP hash, so the page runs unchanged)."""
+    if HALLMARK:
+        cmd = [HALLMARK, "page"] + ([item_id] if item_id else []) + ["--genesis", GENESIS, "--out", path]
+        for n in nodes:
+            cmd += ["--node", n]
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        if p.returncode != 0:
+            raise AssertionError("hallmark page: exit %d: %s" % (p.returncode, p.stderr[-500:]))
+        return path
     m = CONFIG_RE.search(served_html)
     if not m:
         raise AssertionError("the served page has no hallmark-config script")
@@ -235,6 +248,13 @@ def never_genuine(expected):
 def main(argv):
     shots, real, genesis_json, old_file, saved_at_ms, items_json = argv[1:7]
     shots = os.path.abspath(shots)
+    global HALLMARK, GENESIS
+    if len(argv) > 7:
+        hallmark = os.path.join(argv[7], "hallmark")
+        if subprocess.run([hallmark, "page", "--help"], capture_output=True).returncode == 0:
+            HALLMARK, GENESIS = hallmark, genesis_json
+    print("saved pages written by %s" % ("hallmark page" if HALLMARK else
+                                         "rewriting the served page's config (no hallmark page)"))
     items = json.loads(items_json)
     os.makedirs(shots, exist_ok=True)
     run = Runner(shots)

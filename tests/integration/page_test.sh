@@ -43,7 +43,7 @@ h decommission --key "$brand" --item "$dead" --kind destroyed --reason "burnt in
 pass "registered three items, sold one on, flagged one stolen, decommissioned one"
 
 python3 "$hm_here/page_test.py" "$shots" "$(api 1)" "$dir/genesis.json" "$dir/old.bundle" \
-  "$saved_at_ms" "{\"clean\":\"$clean\",\"stolen\":\"$stolen\",\"dead\":\"$dead\",\"unknown\":\"$unknown\"}" ||
+  "$saved_at_ms" "{\"clean\":\"$clean\",\"stolen\":\"$stolen\",\"dead\":\"$dead\",\"unknown\":\"$unknown\"}" "$bin" ||
   {
     code=$?
     [[ $code == 77 ]] && exit 77
