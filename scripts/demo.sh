@@ -66,6 +66,13 @@ set -e
 echo
 bash scripts/demo-governance.sh "$bin"
 echo
+echo "== The page behind the bag's QR code: a browser checks the proof itself, against genesis"
+page_url="$HALLMARK_NODE/01/${item#01/}"
+echo "Open $page_url in a browser on this machine: it shows \"Reported stolen\"."
+qr_file="$(dirname "$bin")/demo-bag-qr.svg"
+h qr "$item" --out "$qr_file"
+echo "(the bag's QR code, on its brand's resolver domain, is in $qr_file)"
+echo
 echo "The network is still running (logs in $dir/node*/hallmarkd.log; API at $HALLMARK_NODE)."
 echo "Try: build/bin/hallmark --node $HALLMARK_NODE show '$item'"
 echo "Stop it with: make demo-stop"
