@@ -70,8 +70,9 @@ echo "== The page behind the bag's QR code: a browser checks the proof itself, a
 page_url="$HALLMARK_NODE/01/${item#01/}"
 echo "Open $page_url in a browser on this machine: it shows \"Reported stolen\"."
 qr_file="$(dirname "$bin")/demo-bag-qr.svg"
-h qr "$item" --out "$qr_file"
-echo "(the bag's QR code, on its brand's resolver domain, is in $qr_file)"
+h qr "$item" --base "$HALLMARK_NODE" --out "$qr_file"
+echo "(the bag's QR code, pointing at this page, is in $qr_file; printed on a real label it would"
+echo " point at the brand's resolver domain: hallmark qr $item --out label.svg)"
 echo
 echo "The network is still running (logs in $dir/node*/hallmarkd.log; API at $HALLMARK_NODE)."
 echo "Try: build/bin/hallmark --node $HALLMARK_NODE show '$item'"
