@@ -267,8 +267,8 @@ class Ledger {
 
   // Runs `read` (a group of the reads above) until it completes with no commit overlapping it,
   // so that together they see one committed state: a sequence lock that never blocks the
-  // writer. A `read` that returns an error ends the attempt with that error. Returns
-  // Unavailable-style IoError if commits kept overlapping for `max_attempts` tries.
+  // writer. A `read` that returns an error ends the attempt with that error. While a commit is
+  // in flight it waits (up to 5 s); returns IoError if commits overtook `max_attempts` reads.
   core::Status ReadConsistent(const std::function<core::Status()>& read,
                               int max_attempts = 32) const;
 
