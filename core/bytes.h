@@ -63,6 +63,10 @@ void PutBigEndian32(std::string* out, uint32_t v);
 uint64_t GetBigEndian64(const uint8_t* p);
 uint32_t GetBigEndian32(const uint8_t* p);
 
+// Length of the UTF-8 sequence starting at s[i] (RFC 3629: shortest form, no surrogates, at most
+// U+10FFFF), or 0 when it is not valid. REQUIRES: i < s.size().
+size_t Utf8SequenceLength(std::string_view s, size_t i);
+
 }  // namespace hallmark::core
 
 template <>

@@ -198,36 +198,6 @@ bool Print(const Json& j, int depth, std::string* out) {
   return false;
 }
 
-// Length of the UTF-8 sequence starting at s[i] (RFC 3629: shortest form, no surrogates, at most
-// U+10FFFF), or 0 when it is not valid.
-size_t Utf8SequenceLength(std::string_view s, size_t i) {
-  const auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char c = b(i);
-  if (c < 0x80) return 1;
-  size_t n = 0;
-  unsigned char lo = 0x80;
-  unsigned char hi = 0xBF;
-  if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    n = 3;
-    if (c == 0xE0) lo = 0xA0;  // No overlong forms.
-    if (c == 0xED) hi = 0x9F;  // No surrogates.
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-    if (c == 0xF0) lo = 0x90;  // No overlong forms.
-    if (c == 0xF4) hi = 0x8F;  // Nothing past U+10FFFF.
-  } else {
-    return 0;
-  }
-  if (i + n > s.size()) return 0;
-  if (b(i + 1) < lo || b(i + 1) > hi) return 0;
-  for (size_t k = 2; k < n; ++k) {
-    if (b(i + k) < 0x80 || b(i + k) > 0xBF) return 0;
-  }
-  return n;
-}
-
 std::string Hex(std::string_view bytes) {
   return core::ToHex(bytes);
 }

@@ -53,34 +53,6 @@ double Weight(std::string_view params) {
   return 1;
 }
 
-// Length of the valid UTF-8 sequence at s[i] (RFC 3629), 0 when there is none.
-size_t Utf8Length(std::string_view s, size_t i) {
-  const auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char c = b(i);
-  if (c < 0x80) return 1;
-  size_t n = 0;
-  unsigned char lo = 0x80;
-  unsigned char hi = 0xBF;
-  if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    n = 3;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size() || b(i + 1) < lo || b(i + 1) > hi) return 0;
-  for (size_t k = 2; k < n; ++k) {
-    if (b(i + k) < 0x80 || b(i + k) > 0xBF) return 0;
-  }
-  return n;
-}
-
 // The address quoted on the problem page is cut to this many bytes.
 constexpr size_t kQuotedPathBytesMax = 200;
 
@@ -230,7 +202,7 @@ std::string HtmlEscape(std::string_view text) {
       ++i;
       continue;
     }
-    const size_t n = Utf8Length(text, i);
+    const size_t n = core::Utf8SequenceLength(text, i);
     if (n == 0) {
       out += '?';
       ++i;
