@@ -7,7 +7,7 @@ CMAKE_FLAGS ?=
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := true
 
-.PHONY: all deps configure build test bench soak fuzz format demo demo-stop clean
+.PHONY: all deps configure build test bench soak chaos fuzz format demo demo-stop clean
 
 all: build
 
@@ -36,6 +36,15 @@ soak: build
 	@$(BUILD_DIR)/bin/hallmark-sim --seed 100001 --seeds 10000 --set-changes always
 	@$(BUILD_DIR)/bin/hallmark-sim --twins 1 --validators 4 --seed 10001 --seeds 2000 --set-changes always
 	@$(BUILD_DIR)/bin/hallmark-sim --twins 2 --validators 7 --seed 10001 --seeds 2000 --set-changes always
+
+# The fault suite's long runs over real processes (tests/faults): 200 SIGTERM stops of validators
+# under load for each seed in CHAOS_SEEDS (each seed picks other stop moments).
+CHAOS_SEEDS ?= 1 2 3
+chaos: build
+	@for seed in $(CHAOS_SEEDS); do \
+	  echo "== seed $$seed"; \
+	  HALLMARK_SEED=$$seed bash tests/faults/sigterm_loop.sh $(BUILD_DIR)/bin 200 || exit 1; \
+	done
 
 # libFuzzer with ASan and UBSan (clang): each target for FUZZ_SECONDS, from the committed corpus.
 # New inputs the fuzzer finds stay in build-fuzz/corpus; crashes are written to build-fuzz/.
