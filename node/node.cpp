@@ -2,14 +2,22 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
+#include <unistd.h>
 #include <bit>
 #include <boost/asio/post.hpp>
+#include <cerrno>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <limits>
 
 #include "core/clock.h"
+#include "core/codec.h"
 #include "core/crypto/keystore.h"
 #include "node/config.h"
 #include "node/p2p/record_gossip.h"
+#include "proto/p2p.pb.h"
 
 namespace hallmark::node {
 
@@ -112,6 +120,8 @@ core::Result<std::unique_ptr<Node>> Node::Create(const std::filesystem::path& ho
   limits.max_records = node->config_.mempool().max_records();
   limits.max_bytes = node->config_.mempool().max_bytes();
   node->mempool_ = std::make_unique<Mempool>(*node->network_, node->ledger_.get(), limits);
+  node->mempool_file_ = ResolvePath(home, node->config_.data_dir()) / "mempool.pb";
+  node->LoadSavedMempool();
   return node;
 }
 
@@ -276,6 +286,7 @@ void Node::Stop() {
     boost::system::error_code ec;
     signals_->cancel(ec);
   }
+  SaveMempool();
   work_.reset();
   io_.stop();
   spdlog::info("stopped at height {}", ledger_ ? ledger_->height() : 0);
@@ -284,6 +295,70 @@ void Node::Stop() {
     stopped_ = true;
   }
   stop_cv_.notify_all();
+}
+
+void Node::SaveMempool() {
+  if (!mempool_ || !ledger_) return;
+  const std::vector<pb::Envelope> pending =
+      mempool_->Take(std::numeric_limits<size_t>::max(), std::numeric_limits<uint64_t>::max());
+  if (pending.empty()) return;
+  pb::RecordGossip saved;
+  for (const pb::Envelope& env : pending) *saved.add_records() = env;
+  const std::string bytes = core::SerializeDeterministic(saved);
+  const std::filesystem::path tmp = mempool_file_.string() + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  bool ok = fd >= 0;
+  for (size_t done = 0; ok && done < bytes.size();) {
+    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    ok = n > 0;
+    if (ok) done += static_cast<size_t>(n);
+  }
+  ok = ok && ::fsync(fd) == 0;
+  if (fd >= 0) ::close(fd);
+  std::error_code ec;
+  if (ok) std::filesystem::rename(tmp, mempool_file_, ec);
+  if (!ok || ec) {
+    std::filesystem::remove(tmp, ec);
+    spdlog::warn(
+        "could not save the {} waiting records to {}: they are lost on this node "
+        "(peers that received them still hold them)",
+        pending.size(), mempool_file_.string());
+    return;
+  }
+  spdlog::info("saved {} waiting records to {}; they are admitted again at the next start",
+               pending.size(), mempool_file_.string());
+}
+
+void Node::LoadSavedMempool() {
+  std::error_code ec;
+  if (!std::filesystem::exists(mempool_file_, ec)) return;
+  const uint64_t size = std::filesystem::file_size(mempool_file_, ec);
+  std::string bytes;
+  bool ok = !ec && size <= 2 * config_.mempool().max_bytes() + (1 << 20);
+  if (ok) {
+    std::ifstream in(mempool_file_, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    ok = in.good() || in.eof();
+  }
+  pb::RecordGossip saved;
+  ok = ok && saved.ParseFromString(bytes);
+  if (!ok) {
+    spdlog::warn(
+        "{} is not a saved mempool (unreadable, too large or damaged): ignored and removed",
+        mempool_file_.string());
+  } else {
+    size_t admitted = 0;
+    const uint64_t now = core::UnixTimeMs();
+    // Each record is checked again like any other (signature, rules, committed already?).
+    for (const pb::Envelope& env : saved.records())
+      if (mempool_->Admit(env, now).kind == AdmitResult::Kind::kAccepted) ++admitted;
+    spdlog::info(
+        "admitted {} of the {} records saved at the last stop (the others were "
+        "committed meanwhile or are no longer valid)",
+        admitted, saved.records_size());
+  }
+  std::filesystem::remove(mempool_file_, ec);
 }
 
 void Node::OnPeerMessage(const core::PublicKey& from, pb::PeerMessage message) {

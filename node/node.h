@@ -62,6 +62,11 @@ class Node {
   // The network state after the head block (storage::Ledger::network_state()), for the
   // validator sets. REQUIRES: the ledger is open.
   std::shared_ptr<const core::NetworkState> NetworkState() const;
+  // The records still waiting when the node stops cleanly are written to mempool_file_ and
+  // admitted again at the next start (docs/api.md: what a 202 promises).
+  void SaveMempool();
+  void LoadSavedMempool();
+  std::filesystem::path mempool_file_;
   // The state whose validators the transport was last given (on the driver's strand).
   std::shared_ptr<const core::NetworkState> p2p_state_;
   MetricsRegistry metrics_;
