@@ -7,7 +7,7 @@ CMAKE_FLAGS ?=
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := true
 
-.PHONY: all deps configure build test bench soak chaos fuzz format demo demo-stop clean
+.PHONY: all deps configure build test bench bench-compare soak chaos fuzz format demo demo-stop clean
 
 all: build
 
@@ -25,6 +25,13 @@ test: build
 
 bench: build
 	@$(BUILD_DIR)/bin/hallmark-microbench --benchmark_min_time=0.5
+
+# Hallmark beside a 3-member etcd in one run (bench/compare-etcd.sh, docs/bench.md); installs
+# Debian's etcd-server if missing. COMPARE_RECORDS sets the writes per side.
+COMPARE_RECORDS ?= 50000
+bench-compare: build
+	@bash scripts/install-deps bench
+	@bash bench/compare-etcd.sh $(COMPARE_RECORDS)
 
 # The consensus simulator's long run: 100,000 fault seeds and 20,000 Twins scenarios (a third
 # of them with validator set changes), and 10,000 fault seeds and 4,000 Twins scenarios with

@@ -1,9 +1,11 @@
 // hallmark-bench: the load generator. `write` pre-signs records and submits them to a network,
 // reporting committed records/s and submit-to-commit latency; `read` measures item reads and
-// items:check throughput on one node. Each prints one JSON line on standard output; progress
-// goes to standard error. docs/bench.md explains how to run it.
+// items:check throughput on one node; `etcd` drives an etcd cluster the same way, for the
+// side-by-side comparison (bench/compare-etcd.sh). Each prints one JSON line on standard output;
+// progress goes to standard error. docs/bench.md explains how to run it.
 #include <CLI/CLI.hpp>
 
+#include "bench/load/etcd_load.h"
 #include "bench/load/read_load.h"
 #include "bench/load/write_load.h"
 
@@ -54,6 +56,18 @@ int main(int argc, char** argv) {
   read->add_option("--threads", r.threads, "Generator io threads")->default_val(1);
   read->add_option("--seed", r.seed, "Seed for the choice of items")->default_val(1);
 
+  bench::EtcdOptions e;
+  auto* etcd = app.add_subcommand(
+      "etcd", "Closed-loop puts to etcd through its JSON gateway; report commits/s and latency");
+  etcd->add_option("--endpoint", e.endpoints,
+                   "etcd client URL (http://host:port); repeat to spread connections")
+      ->required();
+  etcd->add_option("--records", e.records, "Puts")->default_val(100'000);
+  etcd->add_option("--clients", e.clients, "Concurrent keep-alive connections")->default_val(64);
+  etcd->add_option("--value-bytes", e.value_bytes, "Bytes per value")->default_val(256);
+  etcd->add_option("--threads", e.threads, "Generator io threads")->default_val(1);
+  etcd->add_option("--run-tag", e.run_tag, "Key prefix (default: from the clock)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -64,5 +78,6 @@ int main(int argc, char** argv) {
     w.keys_dir = keys;
     return bench::RunWrite(w);
   }
+  if (app.got_subcommand(etcd)) return bench::RunEtcd(e);
   return bench::RunRead(r);
 }

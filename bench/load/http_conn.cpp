@@ -14,7 +14,6 @@ using tcp = asio::ip::tcp;
 namespace {
 // Answers are at most a block view (a few MiB); bound what one answer may make us hold.
 constexpr uint64_t kResponseBytesMax = 64ull << 20;
-constexpr std::string_view kProtobuf = "application/x-protobuf";
 }  // namespace
 
 core::Result<Endpoint> ResolveNode(std::string_view url) {
@@ -36,12 +35,13 @@ core::Result<Endpoint> ResolveNode(std::string_view url) {
   return e;
 }
 
-HttpConnection::HttpConnection(asio::io_context& io, const Endpoint& endpoint)
-    : endpoint_(endpoint), socket_(io) {
+HttpConnection::HttpConnection(asio::io_context& io, const Endpoint& endpoint,
+                               std::string media_type)
+    : endpoint_(endpoint), media_type_(std::move(media_type)), socket_(io) {
   // The fields every request carries are set once; each request changes only what differs.
   request_.version(11);
   request_.set(http::field::host, endpoint_.host_header);
-  request_.set(http::field::accept, kProtobuf);
+  request_.set(http::field::accept, media_type_);
 }
 
 void HttpConnection::Get(std::string_view target, HttpCallback done) {
@@ -59,7 +59,7 @@ void HttpConnection::Begin(http::verb verb, std::string_view target, std::string
   if (request_.method() != verb) {
     request_.method(verb);
     if (verb == http::verb::post) {
-      request_.set(http::field::content_type, kProtobuf);
+      request_.set(http::field::content_type, media_type_);
     } else {
       request_.erase(http::field::content_type);
     }

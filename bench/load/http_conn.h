@@ -55,10 +55,12 @@ using HttpCallback = std::function<void(HttpResult&&)>;
 // object is held by a shared_ptr (callbacks keep it alive).
 class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
  public:
-  HttpConnection(boost::asio::io_context& io, const Endpoint& endpoint);
+  // `media_type` is sent as Accept and as the Content-Type of request bodies.
+  HttpConnection(boost::asio::io_context& io, const Endpoint& endpoint,
+                 std::string media_type = "application/x-protobuf");
 
   void Get(std::string_view target, HttpCallback done);
-  // The body is sent as application/x-protobuf.
+  // The body is sent with the connection's media type.
   void Post(std::string_view target, std::string body, HttpCallback done);
 
   uint64_t connects() const { return connects_; }
@@ -73,6 +75,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   void Fail(boost::beast::error_code ec, bool nothing_read);
 
   const Endpoint& endpoint_;
+  const std::string media_type_;
   boost::asio::ip::tcp::socket socket_;
   bool connected_ = false;
   bool reused_ = false;  // The current request went out on a connection that served others.
