@@ -274,7 +274,9 @@ void Engine::Schedule(TimeoutKind kind, uint32_t round, Actions* out) {
       base = kDoubleSignObservePeriods * (uint64_t{t.propose_ms} + t.prevote_ms + t.precommit_ms);
       break;
   }
-  const uint64_t delay = base + uint64_t{t.delta_ms} * std::min<uint64_t>(round, kMaxTimeoutRounds);
+  const uint64_t growth = std::min<uint64_t>(
+      uint64_t{t.delta_ms} * std::min<uint64_t>(round, kMaxTimeoutRounds), t.max_growth_ms);
+  const uint64_t delay = base + growth;
   out->push_back(ScheduleTimeout{Timeout{height_, round, kind}, delay});
 }
 

@@ -76,6 +76,11 @@ struct TimeoutConfig {
   uint32_t prevote_ms = 500;
   uint32_t precommit_ms = 500;
   uint32_t delta_ms = 250;
+  // The growth (round × delta_ms) stops here: after a quorum was lost for minutes, timeouts
+  // would otherwise have grown to minutes too, and the network would wait that long after
+  // healing. Networks whose messages may take longer than the base timeouts plus this need a
+  // larger cap (genesis consensus.timeout_max_growth_ms), or rounds could keep failing.
+  uint32_t max_growth_ms = 2000;
 };
 
 // What must survive a crash so that this validator never signs two different messages for one

@@ -214,6 +214,7 @@ Status ConsensusDriver::Start() {
   const auto& p = network_.genesis().consensus();
   config.timeouts = consensus::TimeoutConfig{p.timeout_propose_ms(), p.timeout_prevote_ms(),
                                              p.timeout_precommit_ms(), p.timeout_delta_ms()};
+  if (p.timeout_max_growth_ms() != 0) config.timeouts.max_growth_ms = p.timeout_max_growth_ms();
   config.max_block_bytes = network_.max_block_bytes();
   consensus::EngineStart start;
   start.committed_height = ledger_->height();

@@ -842,3 +842,32 @@ TEST_CASE("engine: after long asynchrony a validator locked long ago is joined a
     CHECK(c.committed[i][0].block.id == x.id);
   }
 }
+
+TEST_CASE("engine: timeouts grow by delta per round up to the cap, so a long outage heals fast") {
+  test::TestValidators v(4);
+  EngineConfig config = Config(v);
+  config.timeouts = TimeoutConfig{1000, 500, 500, 250, 2000};
+  const auto propose_delay = [&](uint32_t round) {
+    Engine e(config, v.signers[0].get(), EngineStart{});
+    Actions start = e.Start();
+    if (round == 0) return Only<ScheduleTimeout>(start).at(0).delay_ms;
+    Actions a;
+    for (size_t i = 1; i <= 2; ++i) {
+      Actions step = e.Step(VoteReceived{v.SignedVote(i, 1, round, VoteType::kPrevote, Hash256())});
+      a.insert(a.end(), step.begin(), step.end());
+    }
+    REQUIRE(e.round() == round);
+    for (const ScheduleTimeout& t : Only<ScheduleTimeout>(a))
+      if (t.timeout.kind == TimeoutKind::kPropose && t.timeout.round == round) return t.delay_ms;
+    FAIL("no propose timeout scheduled for round " << round);
+    return uint64_t{0};
+  };
+  CHECK(propose_delay(0) == 1000);
+  CHECK(propose_delay(3) == 1000 + 3 * 250);
+  CHECK(propose_delay(8) == 1000 + 2000);  // Exactly at the cap.
+  CHECK(propose_delay(9) == 1000 + 2000);
+  CHECK(propose_delay(5000) == 1000 + 2000);  // Was 1000 + 1,250,000 before the cap.
+
+  config.timeouts.max_growth_ms = 0;  // No growth at all.
+  CHECK(propose_delay(7) == 1000);
+}
