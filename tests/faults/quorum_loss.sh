@@ -3,16 +3,31 @@
 # Four validators make a block every 500 ms; two of them are stopped (SIGSTOP) for OUTAGE_S
 # seconds, so the other two time out round after round; then both continue (SIGCONT). Before
 # round timeouts were capped (consensus.timeout_max_growth_ms), the wait after healing grew with
-# the outage: 2-9 s after 20-30 s. The bound checked here is loose (a slow machine must not
-# fail it); the measured wait is printed.
-#   quorum_loss.sh BIN_DIR [OUTAGE_S (20)] [BOUND_S (15)]
+# the outage: 2-9 s after 20-30 s. Measured here after 60 s: 6.6 and 14.5 s with the cap,
+# 15.2 s without it (HALLMARK_MAX_GROWTH_MS=4000000000); the cap matters most for outages of
+# minutes, where uncapped rounds last tens of seconds. The wait is still up to about two capped
+# rounds (~16 s): validators that were cut off enter their peers' round late. CTest checks a
+# 20 s outage against a 25 s bound (a slow machine must not fail it); the wait is printed.
+#   quorum_loss.sh BIN_DIR [OUTAGE_S (20)] [BOUND_S (25)]
 set -euo pipefail
 source "$(dirname "$0")/../integration/lib.sh"
 hm_init "$1" quorum-loss 23800
 outage=${2:-20}
-bound=${3:-15}
+bound=${3:-25}
 
 hm_testnet --validators 4
+# HALLMARK_MAX_GROWTH_MS sets consensus.timeout_max_growth_ms, e.g. 4000000000 to compare with
+# timeouts that grow without bound.
+if [[ -n ${HALLMARK_MAX_GROWTH_MS:-} ]]; then
+  python3 - "$dir" "$HALLMARK_MAX_GROWTH_MS" <<'PY'
+import json, pathlib, sys
+for p in pathlib.Path(sys.argv[1]).glob("**/genesis.json"):
+    g = json.loads(p.read_text())
+    g["consensus"]["timeout_max_growth_ms"] = int(sys.argv[2])
+    p.write_text(json.dumps(g, indent=2))
+PY
+  rm -rf "$dir"/node*/data/ledger  # Made for the old genesis; made again at start.
+fi
 for n in 0 1 2 3; do hm_start "$n"; done
 wait_up 60 0 1 2 3
 wait_height 0 3 60
