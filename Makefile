@@ -35,7 +35,7 @@ bench-compare: build
 
 # The consensus simulator's long run: 100,000 fault seeds and 20,000 Twins scenarios (a third
 # of them with validator set changes), and 10,000 fault seeds and 4,000 Twins scenarios with
-# set changes in every one.
+# set changes in every one; and 2,000 seeds each of a quorum lost for 20 s, 60 s and 5 minutes.
 soak: build
 	@$(BUILD_DIR)/bin/hallmark-sim --seed 1 --seeds 100000
 	@$(BUILD_DIR)/bin/hallmark-sim --twins 1 --validators 4 --seed 1 --seeds 10000
@@ -43,6 +43,7 @@ soak: build
 	@$(BUILD_DIR)/bin/hallmark-sim --seed 100001 --seeds 10000 --set-changes always
 	@$(BUILD_DIR)/bin/hallmark-sim --twins 1 --validators 4 --seed 10001 --seeds 2000 --set-changes always
 	@$(BUILD_DIR)/bin/hallmark-sim --twins 2 --validators 7 --seed 10001 --seeds 2000 --set-changes always
+	@for ms in 20000 60000 300000; do $(BUILD_DIR)/bin/hallmark-sim --seed 1 --seeds 2000 --quorum-loss $$ms || exit 1; done
 
 # The fault suite's long runs over real processes (tests/faults): 200 SIGTERM stops of validators
 # under load for each seed in CHAOS_SEEDS (each seed picks other stop moments).

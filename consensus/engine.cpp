@@ -216,6 +216,7 @@ void Engine::EnterHeight(Actions* out) {
     }
   }
   max_round_.assign(validators_.size(), 0);
+  shown_round_.assign(validators_.size(), 0);
   RefreshNextSet();
   future_.assign(next_validators_.size(), {});
 }
@@ -459,6 +460,24 @@ void Engine::RecordVote(ValidatorIndex index, const Vote& vote, Actions* out) {
     out->push_back(ReportEvidence{core::CanonicalEvidence(DuplicateVoteEvidence{first, vote})});
   }
   NoteRound(index, vote.round);
+  if (vote.type == VoteType::kPrevote && vote.round < round_) AdoptLatePolka(vote.round, rs);
+}
+
+// Deviation: a polka completed for an earlier round than ours, later than our valid round,
+// becomes the valid value (not a lock). Line 36 takes a polka only in the current round, so a
+// validator that moved on before the last prevotes of a round arrived would, as proposer, offer a
+// fresh block that the validators locked in that round must refuse; after a quorum was lost and
+// regained, that could cost a round per such proposer. Proposing the polka's block with its
+// round as the proof-of-lock round is safe whoever proposes it (receivers check the polka and
+// their lock, lines 28-33), so this changes only which proposals are made.
+void Engine::AdoptLatePolka(uint32_t round, const RoundState& rs) {
+  if (valid_round_ && *valid_round_ >= round) return;
+  if (!rs.proposal || !HoldsBlocksOf(round)) return;
+  const Hash256& id = rs.proposal->block_id;
+  if (VerdictOf(id) != Verdict::kValid || !blocks_.count(id) || !rs.prevotes.HasQuorumFor(id))
+    return;
+  valid_round_ = round;
+  valid_block_ = id;
 }
 
 EngineFootprint Engine::Footprint() const {
@@ -559,8 +578,16 @@ void Engine::OnVote(const Vote& vote, Actions* out) {
   }
   // Old rounds are dropped, except the prevotes of a round that line 28 may still need.
   const bool old_round = vote.round + kMaxRoundsKept < round_;
-  if (old_round && !(vote.type == VoteType::kPrevote && IsProofRound(vote.round))) return;
+  if (old_round && !(vote.type == VoteType::kPrevote && IsProofRound(vote.round))) {
+    // Kept from nothing, but it tells us the validator is far behind (it was cut off, or
+    // stopped): show it where we are. Verified first, at most once per round and validator.
+    if (shown_round_[peer] != round_ + 1 &&
+        Check(vote.validator, core::VoteSignBytes(config_.chain_id, vote), vote.signature))
+      ShowCurrentRound(peer, out);
+    return;
+  }
   if (!Check(vote.validator, core::VoteSignBytes(config_.chain_id, vote), vote.signature)) return;
+  if (vote.round < round_) ShowCurrentRound(peer, out);
   if (vote.round < round_ && !old_round) HelpLaggingRound(peer, vote.round, out);
   if (vote.round > round_ + kMaxRoundsAhead) {
     // Too far ahead to store, but it still tells us the validator has moved on (line 55).
@@ -613,6 +640,7 @@ void Engine::OnProposal(const Proposal& proposal, Actions* out) {
            .ok())
     return;
   NoteRound(expected, proposal.round);
+  if (proposal.round < round_) ShowCurrentRound(expected, out);
   if (!HoldsBlocksOf(proposal.round)) {
     // Too far from the current round to keep its block (Limits); the proposer sends it again
     // if the round comes, and a block decided in an old round is fetched once committed.
@@ -809,6 +837,32 @@ void Engine::FetchFromPeersAhead(Actions* out) {
   // Only proven heights (certificates, quorums) hold back later fetches.
   fetch_requested_to_ = std::min(target, known_committed_);
   out->push_back(Fetch(target, std::move(peers)));
+}
+
+void Engine::ShowCurrentRound(ValidatorIndex peer, Actions* out) {
+  // A validator heard in an earlier round than ours, typically one that was stopped or cut off
+  // while the others went through many rounds without a quorum. Our messages of the current
+  // round (or, before we sign any, our votes of the previous one) let it follow us at once
+  // (line 55, TrySkipRound) instead of after our next rebroadcast. Only what we already signed
+  // is sent, once per round and validator.
+  if ((my_index_ && peer == *my_index_) || shown_round_[peer] == round_ + 1) return;
+  shown_round_[peer] = round_ + 1;
+  const auto send = [&](const std::optional<Vote>& vote) {
+    if (vote) out->push_back(SendTo{peer, *vote, validators_.at(peer).key});
+  };
+  if (auto it = rounds_.find(round_); it != rounds_.end()) {
+    const RoundState& rs = it->second;
+    if (std::optional<Proposal> own = WithBlock(rs.own_proposal))
+      out->push_back(SendTo{peer, std::move(*own), validators_.at(peer).key});
+    send(rs.own_prevote);
+    send(rs.own_precommit);
+    if (rs.own_proposal || rs.own_prevote || rs.own_precommit) return;
+  }
+  if (round_ == 0) return;
+  if (auto it = rounds_.find(round_ - 1); it != rounds_.end()) {
+    send(it->second.own_prevote);
+    send(it->second.own_precommit);
+  }
 }
 
 void Engine::HelpLaggingRound(ValidatorIndex peer, uint32_t their_round, Actions* out) {

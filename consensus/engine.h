@@ -4,10 +4,10 @@
 #include <deque>
 #include <map>
 #include <optional>
-#include <utility>
 #include <set>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "consensus/rules.h"
@@ -188,6 +188,10 @@ class Engine {
   // A peer still in an earlier round of our height: send it what we signed in that round, which
   // it may have lost (the paper's gossip does this).
   void HelpLaggingRound(ValidatorIndex peer, uint32_t their_round, Actions* out);
+  // Sends a validator heard in an earlier round our own messages of the current round.
+  void ShowCurrentRound(ValidatorIndex peer, Actions* out);
+  // Takes a polka completed late for an earlier round as the valid value (see the .cpp).
+  void AdoptLatePolka(uint32_t round, const RoundState& rs);
   void RecordVote(ValidatorIndex index, const Vote& vote, Actions* out);
   void NoteRound(ValidatorIndex index, uint32_t round);
   void Schedule(TimeoutKind kind, uint32_t round, Actions* out);
@@ -249,6 +253,8 @@ class Engine {
   std::vector<uint64_t> peer_height_;  // Per validator: the highest height heard from it.
   std::vector<uint64_t> asked_to_;     // Per validator: last height asked of it on its word.
   std::vector<std::set<uint32_t>> rounds_helped_;  // Per validator, since the last rebroadcast.
+  // Per validator: our round + 1 when we last showed it our current round (ShowCurrentRound).
+  std::vector<uint32_t> shown_round_;
   std::deque<CommitCertificate> recent_certificates_;
   // Per validator of the set of height + 1, messages for height + 1.
   std::vector<std::vector<Event>> future_;

@@ -3,6 +3,7 @@
 //   hallmark-sim [--seed S] [--seeds N] [--validators 4|7] [--twins K] [--trace-hash] [--trace]
 //                [--stop-on-failure] [--check-determinism] [--ci-budget] [--expect-failure]
 //                [--deployment-invariants] [--set-changes mixed|always|never]
+//                [--quorum-loss MS [--recovery-bound-ms MS]]
 //
 // Runs seeds S .. S+N-1 (S defaults to 1, N to 1). --twins K runs Twins scenarios with K twin
 // pairs instead of the fault simulation. Prints one line per failing seed with the command that
@@ -17,6 +18,9 @@
 // liveness: no certificate re-check and no restored-lock check.
 // --set-changes: validator set changes during the run in every third seed (mixed, the default),
 // in every seed, or in none.
+// --quorum-loss MS: each seed stops (SIGSTOP) or cuts off f + 1 validators for MS ms and fails
+// unless a new height is committed within the recovery bound of healing (default: two rounds at
+// the capped timeouts); the summary gives the slowest and the mean wait.
 
 #include <algorithm>
 #include <chrono>
@@ -34,7 +38,8 @@ void Usage() {
   std::fprintf(stderr,
                "usage: hallmark-sim [--seed S] [--seeds N] [--validators 4|7] [--twins K] "
                "[--trace-hash] [--trace] [--stop-on-failure] [--check-determinism] [--ci-budget] "
-               "[--expect-failure] [--deployment-invariants] [--set-changes mixed|always|never]\n");
+               "[--expect-failure] [--deployment-invariants] [--set-changes mixed|always|never] "
+               "[--quorum-loss MS [--recovery-bound-ms MS]]\n");
 }
 
 bool ParseU64(const char* s, uint64_t* out) {
@@ -56,6 +61,8 @@ int main(int argc, char** argv) {
   bool stop_on_failure = false;
   bool check_determinism = false;
   bool ci_budget = false;
+  uint64_t quorum_loss_ms = 0;
+  uint64_t recovery_bound_ms = 0;
   bool expect_failure = false;
   bool deployment_invariants = false;
   auto set_changes = hallmark::sim::SimOptions::SetChanges::kMixed;
@@ -90,6 +97,10 @@ int main(int argc, char** argv) {
       ok = v == "mixed" || v == "always" || v == "never", ++i;
       set_changes = v == "always" ? S::kAlways : (v == "never" ? S::kNever : S::kMixed);
       if (v != "mixed") set_changes_arg = " --set-changes " + v;
+    } else if (arg == "--quorum-loss") {
+      ok = ParseU64(next, &quorum_loss_ms) && quorum_loss_ms > 0, ++i;
+    } else if (arg == "--recovery-bound-ms") {
+      ok = ParseU64(next, &recovery_bound_ms) && recovery_bound_ms > 0, ++i;
     } else if (arg == "--expect-failure") {
       expect_failure = stop_on_failure = true;
     } else {
@@ -99,6 +110,14 @@ int main(int argc, char** argv) {
       Usage();
       return 2;
     }
+  }
+  if (quorum_loss_ms > 0 && (twins > 0 || ci_budget)) {
+    std::fprintf(stderr, "hallmark-sim: --quorum-loss runs alone (no --twins, no --ci-budget)\n");
+    return 2;
+  }
+  if (recovery_bound_ms > 0 && quorum_loss_ms == 0) {
+    Usage();
+    return 2;
   }
   if (twins > 0 && validators != 0 && twins > (validators - 1) / 3) {
     std::fprintf(stderr, "hallmark-sim: %llu twin pairs exceed f for %llu validators\n",
@@ -119,6 +138,7 @@ int main(int argc, char** argv) {
 
   const auto started = std::chrono::steady_clock::now();
   uint64_t failed = 0, ran = 0, heights = 0, evidence = 0, crashes = 0, max_round = 0, changes = 0;
+  uint64_t recovery_max = 0, recovery_sum = 0, recovery_bound = 0;
   for (const Run& run : runs) {
     for (uint64_t s = run.seed; s < run.seed + run.seeds; ++s) {
       if (stop_on_failure && failed) break;
@@ -129,6 +149,8 @@ int main(int argc, char** argv) {
       options.print_trace = trace;
       options.deployment_invariants_only = deployment_invariants;
       options.set_changes = set_changes;
+      options.quorum_loss_ms = quorum_loss_ms;
+      options.recovery_bound_ms = recovery_bound_ms;
       hallmark::sim::SimResult r = hallmark::sim::RunSimulation(options);
       if (r.ok && check_determinism) {
         options.print_trace = false;
@@ -144,13 +166,21 @@ int main(int argc, char** argv) {
       crashes += r.crashes;
       changes += r.set_changes;
       max_round = std::max(max_round, r.max_round);
+      recovery_max = std::max(recovery_max, r.recovery_ms);
+      recovery_sum += r.recovery_ms;
+      recovery_bound = r.recovery_bound_ms;
       if (trace_hash)
         std::printf("seed %llu trace-hash %s\n", static_cast<unsigned long long>(s),
                     r.trace_hash.Hex().c_str());
       if (!r.ok) {
         ++failed;
         const std::string twins_note = run.twins ? ", twins=" + std::to_string(run.twins) : "";
-        const std::string twins_arg = run.twins ? " --twins " + std::to_string(run.twins) : "";
+        std::string twins_arg = run.twins ? " --twins " + std::to_string(run.twins) : "";
+        if (quorum_loss_ms > 0) {
+          twins_arg += " --quorum-loss " + std::to_string(quorum_loss_ms);
+          if (recovery_bound_ms > 0)
+            twins_arg += " --recovery-bound-ms " + std::to_string(recovery_bound_ms);
+        }
         std::printf("FAIL seed %llu (n=%d%s): %s\n  replay: %s --seed %llu --validators %d%s%s\n",
                     static_cast<unsigned long long>(s), r.validators, twins_note.c_str(),
                     r.failure.c_str(), argv[0], static_cast<unsigned long long>(s), r.validators,
@@ -170,6 +200,14 @@ int main(int argc, char** argv) {
       static_cast<unsigned long long>(heights), static_cast<unsigned long long>(max_round),
       static_cast<unsigned long long>(crashes), static_cast<unsigned long long>(evidence),
       static_cast<unsigned long long>(changes), secs);
+  if (quorum_loss_ms > 0 && ran > 0)
+    std::printf(
+        "hallmark-sim: quorum lost for %llu ms; first commit after healing: slowest %llu ms, "
+        "mean %llu ms (bound %llu ms)\n",
+        static_cast<unsigned long long>(quorum_loss_ms),
+        static_cast<unsigned long long>(recovery_max),
+        static_cast<unsigned long long>(recovery_sum / ran),
+        static_cast<unsigned long long>(recovery_bound));
   if (expect_failure) {
     std::printf("hallmark-sim: %s\n",
                 failed ? "the broken build was caught" : "the broken build was NOT caught");

@@ -144,6 +144,7 @@ struct Instance {
   uint32_t attacks = 0;      // kAttack* bits.
   int crash_after_lock = 0;  // Twins: crash this often, each right after precommitting a block.
   bool up = true;
+  uint64_t frozen_until = 0;  // Stopped (SIGSTOP) until then: its events wait.
   uint64_t incarnation = 0;
   uint32_t skew_permille = 1000;
   std::unique_ptr<Engine> engine;
@@ -165,7 +166,7 @@ constexpr uint32_t kAttackSelective = 32;  // Each message to a random subset of
 constexpr uint32_t kAttackAll = 63;
 
 struct SimEvent {
-  enum class Kind { kEngine, kCrash, kRestart, kPartition, kPartitionEnd, kHeal };
+  enum class Kind { kEngine, kCrash, kRestart, kPartition, kPartitionEnd, kHeal, kQuorumLoss };
   Kind kind = Kind::kEngine;
   size_t instance = 0;
   std::optional<uint64_t> incarnation;  // Timers and application replies die with a crash.
@@ -191,6 +192,15 @@ class Simulation {
   void Setup();
   void SetupFaults();
   void SetupTwins();
+  void SetupQuorumLoss();
+  // The default bound on the wait after a quorum loss heals: two rounds at the capped timeouts
+  // (one that may still fail, because the validators that were away enter it late, and one
+  // that commits), plus a second for messages and block building.
+  uint64_t QuorumLossBoundMs() const {
+    const TimeoutConfig& t = config_.timeouts;
+    return 2 * (uint64_t{t.propose_ms} + t.prevote_ms + t.precommit_ms + 3 * t.max_growth_ms) +
+           1000;
+  }
   // Validator set changes: followers for the keys that join, then the schedule of sets.
   void AddFollowers();
   void PlanChanges();
@@ -288,6 +298,13 @@ class Simulation {
   std::vector<std::vector<bool>> blocked_;
   std::vector<std::vector<int>> twins_groups_;  // Per (height, round, step).
   uint64_t twins_until_ms_ = 0;
+
+  // Quorum loss: the stopped or cut-off instances, and when healing came at which height.
+  std::vector<size_t> lost_;
+  bool freeze_ = false;
+  uint64_t heal_at_ = 0;
+  uint64_t heal_top_ = 0;
+  bool recovered_ = false;
 
   // Liveness.
   bool healed_ = false;
@@ -474,8 +491,11 @@ void Simulation::Setup() {
       changes_ = false;
       break;
   }
+  if (options_.quorum_loss_ms > 0) changes_ = false;
   if (changes_) AddFollowers();
-  if (options_.twins > 0) {
+  if (options_.quorum_loss_ms > 0) {
+    SetupQuorumLoss();
+  } else if (options_.twins > 0) {
     SetupTwins();
   } else {
     SetupFaults();
@@ -554,6 +574,28 @@ void Simulation::SetupFaults() {
   SimEvent heal;
   heal.kind = SimEvent::Kind::kHeal;
   Push(fault_ms, heal);
+}
+
+void Simulation::SetupQuorumLoss() {
+  // A sound network, and all validators honest: the only fault is the loss of a quorum.
+  delay_min_ms_ = rng_.Between(1, 30);
+  delay_jitter_ms_ = rng_.Between(0, 50);
+  for (Instance& in : instances_) in.skew_permille = rng_.Between(950, 1050);
+  std::vector<size_t> order(instances_.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  for (size_t k = order.size(); k > 1; --k) std::swap(order[k - 1], order[rng_.Below(k)]);
+  lost_.assign(order.begin(), order.begin() + f_ + 1);
+  std::sort(lost_.begin(), lost_.end());
+  freeze_ = rng_.Chance(500'000);
+  result_.recovery_bound_ms =
+      options_.recovery_bound_ms ? options_.recovery_bound_ms : QuorumLossBoundMs();
+  const uint64_t start = rng_.Between(1000, 4000);
+  SimEvent loss;
+  loss.kind = SimEvent::Kind::kQuorumLoss;
+  Push(start, loss);
+  SimEvent heal;
+  heal.kind = SimEvent::Kind::kHeal;
+  Push(start + options_.quorum_loss_ms, heal);
 }
 
 void Simulation::SetupTwins() {
@@ -914,6 +956,11 @@ void Simulation::OnCommit(size_t i, const CommitBlock& c) {
   }
   while (in.records.count(in.low_water)) ++in.low_water;
   in.chain.push_back(c);
+  if (options_.quorum_loss_ms > 0 && healed_ && !recovered_ && h > heal_top_) {
+    recovered_ = true;
+    result_.recovery_ms = now_ - heal_at_;
+    Trace(0, "recovered after " + std::to_string(result_.recovery_ms) + " ms");
+  }
   result_.heights = std::max(result_.heights, h);
   result_.max_round = std::max<uint64_t>(result_.max_round, c.certificate.round);
   CheckLiveness();
@@ -924,7 +971,9 @@ void Simulation::OnFetch(size_t i, const FetchBlocks& f) {
   const ValidatorIndex v = IdOf(f.peer_keys[rng_.Below(f.peer_keys.size())]);
   if (v >= kKeys) return;
   for (size_t j : instances_of_[v]) {
-    if (j == i || !instances_[j].up || !Connected(j, i, nullptr)) continue;
+    if (j == i || !instances_[j].up || instances_[j].frozen_until > now_ ||
+        !Connected(j, i, nullptr))
+      continue;
     if (faults_active_ && rng_.Chance(loss_ppm_)) return;
     const auto& chain = instances_[j].chain;
     uint64_t at = now_ + delay_min_ms_ + rng_.Below(delay_jitter_ms_ + 1);
@@ -1085,6 +1134,8 @@ void Simulation::Heal() {
   for (size_t i = 0; i < instances_.size(); ++i)
     if (!instances_[i].up) Restart(i);
   liveness_target_ = top + kLivenessHeights;
+  heal_at_ = now_;
+  heal_top_ = top;
   // Enough time for every round up to well past the current one, with the slowest clock.
   const TimeoutConfig& t = config_.timeouts;
   uint64_t window = 5000;
@@ -1108,6 +1159,11 @@ void Simulation::Handle(SimEvent& e) {
     case SimEvent::Kind::kEngine: {
       Instance& in = instances_[e.instance];
       if (!in.up || (e.incarnation && *e.incarnation != in.incarnation)) return;
+      if (in.frozen_until > now_) {
+        // Stopped: timers and delivered messages wait, in order, until it runs again.
+        Push(in.frozen_until, std::move(e));
+        return;
+      }
       Trace(e.instance, "< " + Describe(*e.event));
       Execute(e.instance, in.engine->Step(*e.event));
       CheckFootprint(e.instance);
@@ -1162,6 +1218,19 @@ void Simulation::Handle(SimEvent& e) {
     case SimEvent::Kind::kHeal:
       Heal();
       return;
+    case SimEvent::Kind::kQuorumLoss: {
+      std::string names;
+      for (size_t i : lost_) {
+        names += " " + std::to_string(i);
+        if (freeze_) {
+          instances_[i].frozen_until = now_ + options_.quorum_loss_ms;
+        } else {
+          for (size_t k = 0; k < instances_.size(); ++k) blocked_[i][k] = blocked_[k][i] = i != k;
+        }
+      }
+      Trace(0, std::string(freeze_ ? "quorum loss: stop" : "quorum loss: cut off") + names);
+      return;
+    }
   }
 }
 
@@ -1181,6 +1250,13 @@ SimResult Simulation::Run() {
                     std::to_string(instances_[i].engine ? instances_[i].engine->round() : 0) + ";";
       Fail("liveness: after the faults stopped, not every honest node reached height " +
            std::to_string(liveness_target_) + ":" + behind);
+      break;
+    }
+    if (options_.quorum_loss_ms > 0 && healed_ && !recovered_ &&
+        now_ > heal_at_ + result_.recovery_bound_ms) {
+      Fail("recovery: no new height committed within " + std::to_string(result_.recovery_bound_ms) +
+           " ms of the quorum loss healing (" + (freeze_ ? "stopped" : "cut off") + " for " +
+           std::to_string(options_.quorum_loss_ms) + " ms)");
       break;
     }
     if (++result_.events > kMaxEvents) {

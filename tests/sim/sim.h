@@ -29,6 +29,12 @@ struct SimOptions {
   // in every third seed (seed % 3 == 0).
   enum class SetChanges { kMixed, kAlways, kNever };
   SetChanges set_changes = SetChanges::kMixed;
+  // Quorum loss: when nonzero, the run stops f + 1 validators (SIGSTOP: their timers and the
+  // messages sent to them wait) or cuts them off (their timers run, messages are lost) for this
+  // long, then heals, and fails unless a new height is committed within recovery_bound_ms of
+  // healing (0: two capped rounds, see QuorumLossBoundMs). No other faults in such a run.
+  uint64_t quorum_loss_ms = 0;
+  uint64_t recovery_bound_ms = 0;
 };
 
 struct SimResult {
@@ -43,6 +49,9 @@ struct SimResult {
   uint64_t set_changes = 0;  // Validator sets scheduled after the first.
   uint64_t events = 0;
   uint64_t simulated_ms = 0;
+  // Quorum-loss runs: from healing to the first commit of a new height, and the bound used.
+  uint64_t recovery_ms = 0;
+  uint64_t recovery_bound_ms = 0;
 };
 
 SimResult RunSimulation(const SimOptions& options);

@@ -871,3 +871,74 @@ TEST_CASE("engine: timeouts grow by delta per round up to the cap, so a long out
   config.timeouts.max_growth_ms = 0;  // No growth at all.
   CHECK(propose_delay(7) == 1000);
 }
+
+TEST_CASE("engine: a validator heard in an earlier round is shown the current round once") {
+  test::TestValidators v(4);
+  Engine e(Config(v), v.signers[0].get(), EngineStart{});
+  (void)e.Start();
+  SkipTo(e, v, 0, 5);
+  (void)e.Step(TimeoutFired{Timeout{1, 5, TimeoutKind::kPropose}});  // Prevotes nil in round 5.
+  auto shown = [](const Actions& a, size_t to) {
+    std::vector<Vote> votes;
+    for (const SendTo& s : Only<SendTo>(a))
+      if (auto* vote = std::get_if<Vote>(&s.message); vote && s.to == to) votes.push_back(*vote);
+    return votes;
+  };
+  Actions a = e.Step(VoteReceived{v.SignedVote(3, 1, 1, VoteType::kPrevote, Hash256())});
+  // Its prevote and (with the two round-skip prevotes, a nil quorum) its precommit of round 5.
+  auto votes = shown(a, 3);
+  REQUIRE(votes.size() == 2);
+  for (const Vote& vote : votes) {
+    CHECK(vote.round == 5);
+    CHECK(vote.validator == v.signers[0]->public_key());
+  }
+  CHECK(votes[0].type == VoteType::kPrevote);
+  // Once per round: a second message from round 1 or 2 shows nothing of round 5 again.
+  CHECK(
+      shown(e.Step(VoteReceived{v.SignedVote(3, 1, 2, VoteType::kPrevote, Hash256())}), 3).empty());
+  // A forged vote (bad signature) in another validator's name gets nothing.
+  Vote forged = v.SignedVote(1, 1, 1, VoteType::kPrevote, Hash256());
+  forged.signature.bytes[0] ^= 1;
+  CHECK(Only<SendTo>(e.Step(VoteReceived{forged})).empty());
+
+  // More than 64 rounds behind: its vote is kept from nothing, yet it is shown where we are.
+  SkipTo(e, v, 0, 80);
+  (void)e.Step(TimeoutFired{Timeout{1, 80, TimeoutKind::kPropose}});
+  votes = shown(e.Step(VoteReceived{v.SignedVote(3, 1, 2, VoteType::kPrecommit, Hash256())}), 3);
+  REQUIRE(!votes.empty());
+  for (const Vote& vote : votes) CHECK(vote.round == 80);
+  Vote forged_old = v.SignedVote(2, 1, 3, VoteType::kPrecommit, Hash256());
+  forged_old.signature.bytes[5] ^= 1;
+  CHECK(Only<SendTo>(e.Step(VoteReceived{forged_old})).empty());
+}
+
+TEST_CASE("engine: validators stopped while the others went 30 rounds on follow at once") {
+  // Validators 2 and 3 are stopped at round 0 (a quorum is lost) while 0 and 1 time out through
+  // 30 rounds. When 2 and 3 run again, their first round-0 messages are answered with the
+  // current round's messages (or, while 0 and 1 have signed nothing in it yet, the previous
+  // round's), and they follow without waiting for anyone's rebroadcast timer.
+  Cluster c(4);
+  c.down = {2, 3};
+  for (size_t i : {0, 1}) c.Apply(i, c.engines[i]->Start());
+  c.Apply(2, c.engines[2]->Start());
+  c.Apply(3, c.engines[3]->Start());
+  c.Run();
+  AdvanceRounds(c, {0, 1}, 30);
+  const uint32_t round = c.engines[0]->round();
+  REQUIRE(round >= 30);
+  REQUIRE(c.engines[1]->round() == round);
+  c.down.clear();
+  // Their overdue propose timeouts fire first, as after SIGCONT.
+  c.FireTimeouts(2, TimeoutKind::kPropose);
+  c.FireTimeouts(3, TimeoutKind::kPropose);
+  c.Run();
+  CHECK(c.engines[2]->round() >= round - 1);
+  CHECK(c.engines[3]->round() >= round - 1);
+  // And the four commit, with round timeouts only (no rebroadcast needed).
+  for (int guard = 0; guard < 10 && c.committed[0].empty(); ++guard) {
+    for (TimeoutKind kind : {TimeoutKind::kPropose, TimeoutKind::kPrevote, TimeoutKind::kPrecommit})
+      for (size_t n = 0; n < 4; ++n) c.FireTimeouts(n, kind);
+    c.Run();
+  }
+  for (size_t n = 0; n < 4; ++n) CHECK(c.committed[n].size() >= 1);
+}
