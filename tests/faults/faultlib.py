@@ -993,7 +993,14 @@ class Run:
         """Stops the load, waits until every node has the same head, then checks everything.
         Returns the number of failures (printed)."""
         self.load.stop()
-        time.sleep(1.0)
+        # Records answered 202 still on their way get a few seconds to reach a block.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with self.load.lock:
+                waiting = [r for r in self.load.accepted if r not in self.load.committed]
+            if not waiting:
+                break
+            time.sleep(0.5)
         self._timings(recovery_bound_s)
         tn = self.tn
         for i in range(tn.n):
@@ -1060,6 +1067,14 @@ class Run:
         if len(chains) < tn.n:
             self.fail(f"only {len(chains)} of {tn.n} chains could be read at the end")
         self.accepted_uncommitted = [rid for rid in self.load.accepted if rid not in where]
+        by_node = {}
+        for rid in self.accepted_uncommitted:
+            node = self.load.submitted.get(rid, (0, -1))[1]
+            key = f"node{node}" if node >= 0 else "hot items"
+            by_node[key] = by_node.get(key, 0) + 1
+        if by_node:
+            self.notes.append(f"records answered 202 and not committed, by the node that "
+                              f"answered: {by_node}")
         return self.report()
 
     def report(self):
