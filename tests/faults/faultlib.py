@@ -427,7 +427,7 @@ class Testnet:
     its link to node j on base+200+4*i+j."""
 
     def __init__(self, bin_dir, name, base, validators=4, seed=1, keep=False):
-        self.bin, self.base, self.n, self.keep = bin_dir, base, validators, keep
+        self.bin, self.base, self.n, self.keep = os.path.abspath(bin_dir), base, validators, keep
         self.dir = tempfile.mkdtemp(prefix=f"hallmark-faults-{name}-")
         self.procs = {}
         self.env = {}  # node -> extra environment (faketime)
@@ -472,10 +472,16 @@ class Testnet:
         assert i not in self.procs or self.procs[i].poll() is not None, f"node{i} runs"
         env = dict(os.environ)
         env.update(self.env.get(i, {}))
+        def cores():  # HALLMARK_FAULTS_CORES=1: a crashing node leaves <home>/core
+            import resource
+            resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY,) * 2)
+
+        want_cores = bool(os.environ.get("HALLMARK_FAULTS_CORES"))
         with open(self.log_path(i), "ab") as out:
             self.procs[i] = subprocess.Popen(
                 [os.path.join(self.bin, "hallmarkd"), "start", "--home", self.home(i)],
-                stdout=out, stderr=subprocess.STDOUT, env=env)
+                stdout=out, stderr=subprocess.STDOUT, env=env, cwd=self.home(i),
+                preexec_fn=cores if want_cores else None)
 
     def alive(self, i):
         return i in self.procs and self.procs[i].poll() is None
@@ -514,10 +520,19 @@ class Testnet:
             if h is not None and h >= height:
                 return h
             if not self.alive(i):
-                raise Failure(f"node{i} exited while waiting for height {height}:\n" + self.tail(i))
+                raise Failure(f"node{i} exited ({self.exit_text(i)}) while waiting for height "
+                              f"{height}:\n" + self.tail(i))
             time.sleep(0.2)
         raise Failure(f"node{i} did not reach height {height} within {seconds} s "
                       f"(at {self.height(i)})")
+
+    def exit_text(self, i):
+        p = self.procs.get(i)
+        if p is None or p.returncode is None:
+            return "running"
+        if p.returncode < 0:
+            return f"killed by signal {-p.returncode} ({signal.Signals(-p.returncode).name})"
+        return f"exit code {p.returncode}"
 
     def tail(self, i, lines=15):
         try:
@@ -1005,7 +1020,7 @@ class Run:
         tn = self.tn
         for i in range(tn.n):
             if not tn.alive(i):
-                self.fail(f"node{i} is not running at the end:\n{tn.tail(i)}")
+                self.fail(f"node{i} is not running at the end ({tn.exit_text(i)}):\n{tn.tail(i)}")
         # All nodes reach the highest head (idle blocks keep coming every 500 ms).
         top = max(h for h in (tn.height(i) for i in range(tn.n)) if h is not None) \
             if any(tn.height(i) is not None for i in range(tn.n)) else 0
