@@ -502,7 +502,10 @@ class Testnet:
         if p.poll() is None:
             p.send_signal(signal.SIGCONT)
             p.terminate()
-        return p.wait(timeout)
+        try:
+            return p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise Failure(f"node{i} did not stop within {timeout} s of SIGTERM:\n{self.tail(i)}")
 
     def height(self, i, timeout=2.0):
         h = Http(self.api_port(i), timeout)
@@ -1021,16 +1024,17 @@ class Run:
         for i in range(tn.n):
             if not tn.alive(i):
                 self.fail(f"node{i} is not running at the end ({tn.exit_text(i)}):\n{tn.tail(i)}")
-        # All nodes reach the highest head (idle blocks keep coming every 500 ms).
-        top = max(h for h in (tn.height(i) for i in range(tn.n)) if h is not None) \
-            if any(tn.height(i) is not None for i in range(tn.n)) else 0
+        # The watchers stop first, so that nothing is read above the height checked; then every
+        # node reaches the highest head any of them served (idle blocks come every 500 ms).
+        self.watchers.stop()
+        heights = [h for h in (tn.height(i) for i in range(tn.n)) if h is not None]
+        top = max(heights + [h for _, h, _ in self.watchers.block_reads] + [0])
         for i in range(tn.n):
             if tn.alive(i):
                 try:
                     tn.wait_height(i, top, final_s)
                 except Failure as e:
                     self.fail(str(e))
-        self.watchers.stop()
         chains = {}
         for i in range(tn.n):
             if not tn.alive(i):
