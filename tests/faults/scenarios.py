@@ -162,8 +162,8 @@ DISK_FULL_WORDS = ("No space left on device", "disk full", "disk is full")
 
 
 def group_disk(args):
-    if os.geteuid() != 0:
-        print("SKIP: disk: mounting a tmpfs needs root")
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        print("SKIP: disk: mounting a tmpfs needs root and mount(8)")
         return SKIP
     with Run(args.bin, "disk", args.base, seed=args.seed, rate=args.rate, keep=args.keep) as run:
         k = 3
