@@ -788,6 +788,7 @@ class Fault:
         self.name, self.start, self.heal, self.end = name, start, None, None
         self.stall = self.recovery = None
         self.catchup = None  # Seconds for a node that was cut off to reach the others' head.
+        self.bound = None    # Seconds allowed from healing to the next commit (None: the run's).
         self.note = ""
 
 
@@ -1004,8 +1005,9 @@ class Run:
                      ([after[0]] if after else [f.heal])
             f.stall = max(b - a for a, b in zip(points, points[1:])) if len(points) > 1 else 0.0
             f.recovery = (after[0] - f.heal) if after else None
-            if f.recovery is None or f.recovery > recovery_bound_s:
-                self.fail(f"{f.name}: no commit within {recovery_bound_s} s of healing")
+            bound = f.bound or recovery_bound_s
+            if f.recovery is None or f.recovery > bound:
+                self.fail(f"{f.name}: no commit within {bound} s of healing")
 
     def check(self, recovery_bound_s=60, final_s=120):
         """Stops the load, waits until every node has the same head, then checks everything.

@@ -65,6 +65,7 @@ def no_commit_since(run, f, h0, nodes, what="no quorum"):
 
 def after_heal(run, f, nodes=(), bound=60):
     """Waits for the next commit after healing and for the given nodes to catch up."""
+    f.bound = bound
     if run.wait_commit_after(f.heal, bound) is None:
         run.fail(f"{f.name}: no commit within {bound} s of healing")
         return
