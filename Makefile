@@ -46,12 +46,16 @@ soak: build
 	@for ms in 20000 60000 300000; do $(BUILD_DIR)/bin/hallmark-sim --seed 1 --seeds 2000 --quorum-loss $$ms || exit 1; done
 
 # The fault suite's long runs over real processes (tests/faults): 200 SIGTERM stops of validators
-# under load for each seed in CHAOS_SEEDS (each seed picks other stop moments).
+# under load for each seed in CHAOS_SEEDS (each seed picks other stop moments), then every group
+# of tests/faults/scenarios.py in its long form (more, longer and random faults; the seed picks
+# nodes, durations and moments). docs/reliability.md has the figures.
 CHAOS_SEEDS ?= 1 2 3
 chaos: build
 	@for seed in $(CHAOS_SEEDS); do \
 	  echo "== seed $$seed"; \
 	  HALLMARK_SEED=$$seed bash tests/faults/sigterm_loop.sh $(BUILD_DIR)/bin 200 || exit 1; \
+	  python3 tests/faults/scenarios.py $(BUILD_DIR)/bin all --long --seed $$seed; \
+	  rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 77 ] || exit 1; \
 	done
 
 # libFuzzer with ASan and UBSan (clang): each target for FUZZ_SECONDS, from the committed corpus.
