@@ -221,6 +221,7 @@ Status ConsensusDriver::Start() {
   auto signer_state = LoadSignerState();
   if (!signer_state.ok()) return signer_state.status();
   start.signer_state = std::move(signer_state).value();
+  last_signed_ = start.signer_state;
   auto lock_bytes = ledger_->GetLocal("lock");
   if (!lock_bytes.ok()) return lock_bytes.status();
   if (lock_bytes->has_value()) {
@@ -310,6 +311,7 @@ void ConsensusDriver::Do(const consensus::Action& action, std::vector<consensus:
           }
           Status st = ledger_->PutLocal("signer", EncodeSignerState(a.state));
           if (!st.ok()) Fatal("cannot persist the signer state: " + st.ToString());
+          last_signed_ = a.state;
         } else if constexpr (std::is_same_v<T, consensus::PersistLock>) {
           Status st = ledger_->PutLocal("lock", EncodeLock(a.lock));
           if (!st.ok()) Fatal("cannot persist the lock: " + st.ToString());
@@ -758,6 +760,13 @@ void ConsensusDriver::OnPeerStatus(const core::PublicKey& peer, bool connected, 
   Post([this, peer, connected, height] {
     if (connected) {
       peer_heights_[peer] = height;
+      // Our latest votes of the current height, already signed (nothing new is signed here):
+      // with them a peer that was cut off or stopped learns our round at once and, once it
+      // has heard more than 1/3 of the power, joins it (the engine's round skip).
+      if (last_signed_ && last_signed_->height == engine_->height()) {
+        if (last_signed_->prevote) SendMessage(*last_signed_->prevote, &peer);
+        if (last_signed_->precommit) SendMessage(*last_signed_->precommit, &peer);
+      }
       CatchUp();
     } else {
       peer_heights_.erase(peer);

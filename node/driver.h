@@ -176,6 +176,10 @@ class ConsensusDriver {
   std::map<std::tuple<uint64_t, uint32_t, int>, std::unique_ptr<boost::asio::steady_timer>> timers_;
   std::vector<CommitListener> listeners_;
   std::map<core::PublicKey, uint64_t> peer_heights_;
+  // The last signer state persisted: its votes are what this validator signed most recently,
+  // sent to a peer that (re)connects so that it learns our round without waiting for a
+  // rebroadcast (after a partition heals, say).
+  std::optional<consensus::SignerState> last_signed_;
   size_t fetch_cursor_ = 0;
   std::optional<std::chrono::steady_clock::time_point> catch_up_at_;  // Last CatchUp fetch.
   // A proposer asked to build while the pool was empty: the build waits briefly for records.
