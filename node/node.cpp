@@ -248,7 +248,12 @@ Status Node::Start() {
         return WriteBackup(source, sink);
       },
       [](std::string_view line) { spdlog::info("{}", line); });
-  HM_RETURN_IF_ERROR(admin_->Start().WithContext("admin socket"));
+  if (Status st = admin_->Start(); !st.ok()) {
+    // The node runs without it: only `hallmarkd backup` of the running node needs it.
+    spdlog::warn("admin socket: {}; `hallmarkd backup` cannot back up this node while it runs",
+                 st.message());
+    admin_.reset();
+  }
 
   signals_ = std::make_unique<boost::asio::signal_set>(io_, SIGINT, SIGTERM);
   signals_->async_wait([this](const boost::system::error_code& ec, int sig) {
