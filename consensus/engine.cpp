@@ -59,6 +59,7 @@ Engine::Engine(EngineConfig config, const VoteSigner* signer, EngineStart start)
   } else {
     abstaining_ = true;
   }
+  if (start.abstain) abstaining_ = true;
 }
 
 Actions Engine::Start() {
@@ -71,9 +72,9 @@ Actions Engine::Start() {
   // before the check has passed.
   if (abstaining_ && signer_) {
     LogLine(
-        "signer state is missing (wiped or restored data folder): abstaining from signing until "
-        "the network has committed past any height this validator could have signed "
-        "(double-sign check)",
+        "signer state is missing (wiped or restored data folder) or restored from a backup: "
+        "abstaining from signing until the network has committed past any height this "
+        "validator could have signed (double-sign check)",
         &out);
     Schedule(TimeoutKind::kDoubleSignCheck, 0, &out);
   }

@@ -69,6 +69,10 @@ struct EngineStart {
   std::optional<SignerState> signer_state = SignerState{};
   // The last PersistLock record, if any. Used only when it matches the signer state's lock.
   std::optional<LockRecord> lock;
+  // Abstain even with a signer state: it is known to be old (a watermark restored from a backup;
+  // the key may have signed after it). The state still guards what it covers, and the engine
+  // signs nothing until the double-sign check has passed, as without one.
+  bool abstain = false;
 };
 
 // Tendermint's BFT consensus (Buchman, Kwon, Milosevic, arXiv 1807.04938) as a pure state

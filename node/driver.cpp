@@ -118,9 +118,22 @@ core::Result<std::optional<consensus::SignerState>> ConsensusDriver::LoadSignerS
     choice = data_folder ? SignerStateChoice{SignerStateSource::kBothAgree, data_folder, false}
                          : SignerStateChoice{};
   } else {
-    auto watermark = ReadWatermark(options_.signer_watermark, WatermarkOwnerOf());
-    if (!watermark.ok()) return watermark.status().WithContext("signer watermark");
-    choice = ChooseSignerState(*watermark, data_folder);
+    auto read = ReadWatermarkFile(options_.signer_watermark, WatermarkOwnerOf());
+    if (!read.ok()) return read.status().WithContext("signer watermark");
+    std::optional<consensus::SignerState> watermark;
+    if (read->has_value()) {
+      watermark = (*read)->state;
+      restored_ = (*read)->restored;
+    }
+    choice = ChooseSignerState(watermark, data_folder);
+    if (restored_) {
+      spdlog::warn(
+          "signer state: the watermark {} was restored from a backup of height {}: this key may "
+          "have signed after the backup, so this validator signs nothing until it has seen a "
+          "live commit and the network has committed two more heights (double-sign check); "
+          "never run the validator's old copy too",
+          file, restored_->from_height);
+    }
   }
   switch (choice.source) {
     case SignerStateSource::kBothAgree:
@@ -165,8 +178,9 @@ core::Result<std::optional<consensus::SignerState>> ConsensusDriver::LoadSignerS
       break;
   }
   if (choice.rewrite_watermark) {
-    HM_RETURN_IF_ERROR(WriteWatermark(options_.signer_watermark, WatermarkOwnerOf(), *choice.state)
-                           .WithContext("signer watermark"));
+    HM_RETURN_IF_ERROR(
+        WriteWatermark(options_.signer_watermark, WatermarkOwnerOf(), *choice.state, restored_)
+            .WithContext("signer watermark"));
   }
   return choice.state;
 }
@@ -222,6 +236,7 @@ Status ConsensusDriver::Start() {
   if (!signer_state.ok()) return signer_state.status();
   start.signer_state = std::move(signer_state).value();
   last_signed_ = start.signer_state;
+  start.abstain = restored_.has_value();
   auto lock_bytes = ledger_->GetLocal("lock");
   if (!lock_bytes.ok()) return lock_bytes.status();
   if (lock_bytes->has_value()) {
@@ -282,6 +297,16 @@ void ConsensusDriver::Execute(consensus::Actions actions) {
     Do(action, &events);
   }
   abstaining_.store(engine_->abstaining());
+  if (restored_ && signer_ && !engine_->abstaining()) {
+    // The double-sign check has passed: the watermark no longer needs its restore mark.
+    Status st =
+        WriteWatermark(options_.signer_watermark, WatermarkOwnerOf(), engine_->signer_state());
+    if (!st.ok()) Fatal("cannot write the signer watermark: " + st.ToString());
+    spdlog::info(
+        "signer state: the double-sign check after the restore has passed; the "
+        "watermark's restore mark is cleared");
+    restored_.reset();
+  }
   engine_height_.store(engine_->height());
   voting_.store(signer_ && engine_->my_index() && !engine_->abstaining());
   for (const consensus::Event& event : events) Handle(event);

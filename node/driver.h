@@ -171,6 +171,10 @@ class ConsensusDriver {
   std::atomic<bool> abstaining_{false};
   std::atomic<uint64_t> engine_height_{0};
   std::atomic<bool> voting_{false};
+  // The watermark was restored from a backup (RestoreMark): the engine starts abstaining, and
+  // the mark is cleared (the watermark written again without it) once the double-sign check
+  // has passed. On the strand after Start.
+  std::optional<RestoreMark> restored_;
   // Blocks this node built or validated, ready to commit without re-executing.
   std::unordered_map<core::Hash256, storage::PreparedBlock> prepared_;
   std::map<std::tuple<uint64_t, uint32_t, int>, std::unique_ptr<boost::asio::steady_timer>> timers_;

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "node/backup.h"
 #include "node/node.h"
 #include "node/testnet.h"
 #include "node/version.h"
@@ -41,6 +42,24 @@ int main(int argc, char** argv) {
   start->add_option("--home", home, "The node's home folder (with config.json)")->required();
   start->add_flag("--observer", observer, "Follow the chain and serve reads; never vote");
 
+  node::BackupOptions backup;
+  auto* bk = app.add_subcommand(
+      "backup", "Back up a node (running or stopped): ledger, config, genesis, signer watermark");
+  bk->add_option("--home", backup.home, "The node's home folder")->required();
+  bk->add_option("--out", backup.out, "The backup file to write")->required();
+  bk->add_flag("--force", backup.force, "Replace --out if it exists");
+  bk->add_flag("--include-node-key", backup.include_node_key,
+               "Also back up the node key's keystore (encrypted unless a development key)");
+
+  node::RestoreOptions restore;
+  std::string restore_genesis;
+  auto* rs = app.add_subcommand("restore", "Restore a node's home from a backup file");
+  rs->add_option("--from", restore.from, "The backup file")->required();
+  rs->add_option("--home", restore.home, "The home folder to restore into")->required();
+  rs->add_option("--genesis", restore_genesis,
+                 "Refuse a backup that is not of this genesis' network");
+  rs->add_flag("--force", restore.force, "Replace the node files of a non-empty home");
+
   app.add_subcommand("version", "Print the version");
 
   try {
@@ -66,6 +85,16 @@ int main(int argc, char** argv) {
       return st.code() == core::StatusCode::kInvalidInput ? 2 : 3;
     }
     std::fputs(summary.c_str(), stdout);
+    return 0;
+  }
+  if (app.got_subcommand(bk) || app.got_subcommand(rs)) {
+    if (app.got_subcommand(rs) && !restore_genesis.empty()) restore.genesis = restore_genesis;
+    auto done = app.got_subcommand(bk) ? node::RunBackup(backup) : node::RunRestore(restore);
+    if (!done.ok()) {
+      std::fprintf(stderr, "error: %s\n", done.status().message().c_str());
+      return done.status().code() == core::StatusCode::kInvalidInput ? 2 : 3;
+    }
+    std::fputs(done->c_str(), stdout);
     return 0;
   }
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");

@@ -232,6 +232,28 @@ Status Node::Start() {
   events_->Start();
   HM_RETURN_IF_ERROR(http_->Start().WithContext("http"));
   HM_RETURN_IF_ERROR(driver_->Start().WithContext("consensus"));
+  admin_ = std::make_unique<AdminServer>(
+      home_ / kAdminSocketName,
+      [this](const pb::AdminBackupRequest& request, const ByteSink& sink) {
+        BackupSource source;
+        source.home = home_;
+        source.config = config_;
+        source.chain_id = network_->chain_id();
+        source.genesis_hash = std::string(network_->hash().view());
+        source.validator_key_hex = key_->public_key().Hex();
+        source.include_node_key = request.include_node_key();
+        source.scan = [this](const auto& begin, const auto& visit) {
+          return ledger_->ScanSnapshot(begin, visit);
+        };
+        return WriteBackup(source, sink);
+      },
+      [](std::string_view line) { spdlog::info("{}", line); });
+  if (Status st = admin_->Start(); !st.ok()) {
+    // The node runs without it: only `hallmarkd backup` of the running node needs it.
+    spdlog::warn("admin socket: {}; `hallmarkd backup` cannot back up this node while it runs",
+                 st.message());
+    admin_.reset();
+  }
 
   signals_ = std::make_unique<boost::asio::signal_set>(io_, SIGINT, SIGTERM);
   signals_->async_wait([this](const boost::system::error_code& ec, int sig) {
@@ -277,6 +299,7 @@ void Node::Stop() {
     std::lock_guard<std::mutex> lock(stop_mu_);
     if (stopped_) return;
   }
+  if (admin_) admin_->Stop();  // A backup in progress ends before the ledger closes.
   if (http_) http_->Stop();
   if (events_) events_->Stop();
   if (driver_) driver_->Stop();

@@ -13,6 +13,7 @@
 
 #include "core/crypto/ed25519.h"
 #include "core/genesis.h"
+#include "node/admin_socket.h"
 #include "node/api.h"
 #include "node/driver.h"
 #include "node/events.h"
@@ -78,6 +79,8 @@ class Node {
   std::unique_ptr<EventHub> events_;  // Outlives http_, whose feeds it serves.
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<boost::asio::signal_set> signals_;
+  // <home>/admin.sock: backups of the running node (node/admin_socket.h).
+  std::unique_ptr<AdminServer> admin_;
   // Keeps the io threads running until Stop, so that Wait never returns while Stop is still
   // tearing things down (which once let main destroy the node under a running Stop).
   std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;

@@ -122,55 +122,77 @@ Status WriteFileDurably(const std::filesystem::path& path, std::string_view data
   return Status::Ok();
 }
 
-std::string EncodeWatermark(const WatermarkOwner& owner, const consensus::SignerState& state) {
+std::string EncodeWatermark(const WatermarkOwner& owner, const consensus::SignerState& state,
+                            std::optional<RestoreMark> restored) {
   pb::SignerWatermark w;
   w.set_version(kWatermarkVersion);
   w.set_chain_id(owner.chain_id);
   w.set_validator_key(owner.validator.Hex());
   *w.mutable_state() = ToRecord(state);
+  if (restored) {
+    w.set_restored(true);
+    w.set_restored_from_height(restored->from_height);
+  }
   auto json = core::ToJson(w);
   HM_ASSERT_MSG(json.ok(), "a signer watermark always has a JSON form");
   return *json + "\n";
 }
 
-core::Result<std::optional<consensus::SignerState>> ReadWatermark(const std::filesystem::path& path,
-                                                                  const WatermarkOwner& owner) {
-  auto text = core::ReadSecretFile(path, kWatermarkJsonLimits.bytes_max, "signer watermark");
-  if (!text.ok()) {
-    if (text.status().code() == core::StatusCode::kNotFound) {
-      return std::optional<consensus::SignerState>();
-    }
-    return text.status();
-  }
+core::Result<WatermarkFile> ParseWatermark(std::string_view text, const WatermarkOwner& owner,
+                                           const std::string& name) {
   pb::SignerWatermark w;
-  if (Status st = core::ParseJsonStrict(*text, &w, kWatermarkJsonLimits); !st.ok()) {
-    return Status::Corruption(path.string() + ": " + st.message());
+  if (Status st = core::ParseJsonStrict(text, &w, kWatermarkJsonLimits); !st.ok()) {
+    return Status::Corruption(name + ": " + st.message());
   }
   if (w.version() != kWatermarkVersion) {
-    return Status::InvalidInput(path.string() + " has version " + std::to_string(w.version()) +
+    return Status::InvalidInput(name + " has version " + std::to_string(w.version()) +
                                 "; this hallmarkd reads version " +
                                 std::to_string(kWatermarkVersion));
   }
   if (w.chain_id() != owner.chain_id) {
-    return Status::InvalidInput(path.string() + " belongs to chain \"" + w.chain_id() +
+    return Status::InvalidInput(name + " belongs to chain \"" + w.chain_id() +
                                 "\", not to this node's chain \"" + owner.chain_id +
                                 "\": it is another validator's file");
   }
   if (w.validator_key() != owner.validator.Hex()) {
-    return Status::InvalidInput(path.string() + " guards the key " +
-                                w.validator_key().substr(0, 16) + "…, not this node's key " +
-                                owner.validator.Hex().substr(0, 16) +
+    return Status::InvalidInput(name + " guards the key " + w.validator_key().substr(0, 16) +
+                                "…, not this node's key " + owner.validator.Hex().substr(0, 16) +
                                 "…: it is another validator's file");
   }
-  if (!w.has_state()) return Status::Corruption(path.string() + ": no state");
+  if (!w.has_state()) return Status::Corruption(name + ": no state");
   auto state = FromRecord(w.state());
-  if (!state.ok()) return Status::Corruption(path.string() + ": " + state.status().message());
-  return std::optional<consensus::SignerState>(std::move(state).value());
+  if (!state.ok()) return Status::Corruption(name + ": " + state.status().message());
+  WatermarkFile file;
+  file.state = std::move(state).value();
+  if (w.restored()) file.restored = RestoreMark{w.restored_from_height()};
+  return file;
+}
+
+core::Result<std::optional<WatermarkFile>> ReadWatermarkFile(const std::filesystem::path& path,
+                                                             const WatermarkOwner& owner) {
+  auto text = core::ReadSecretFile(path, kWatermarkJsonLimits.bytes_max, "signer watermark");
+  if (!text.ok()) {
+    if (text.status().code() == core::StatusCode::kNotFound) {
+      return std::optional<WatermarkFile>();
+    }
+    return text.status();
+  }
+  auto file = ParseWatermark(*text, owner, path.string());
+  if (!file.ok()) return file.status();
+  return std::optional<WatermarkFile>(std::move(file).value());
+}
+
+core::Result<std::optional<consensus::SignerState>> ReadWatermark(const std::filesystem::path& path,
+                                                                  const WatermarkOwner& owner) {
+  auto file = ReadWatermarkFile(path, owner);
+  if (!file.ok()) return file.status();
+  if (!file->has_value()) return std::optional<consensus::SignerState>();
+  return std::optional<consensus::SignerState>((*file)->state);
 }
 
 Status WriteWatermark(const std::filesystem::path& path, const WatermarkOwner& owner,
-                      const consensus::SignerState& state) {
-  return WriteFileDurably(path, EncodeWatermark(owner, state));
+                      const consensus::SignerState& state, std::optional<RestoreMark> restored) {
+  return WriteFileDurably(path, EncodeWatermark(owner, state, restored));
 }
 
 SignerStateChoice ChooseSignerState(const std::optional<consensus::SignerState>& watermark,

@@ -43,14 +43,36 @@ struct WatermarkOwner {
   core::PublicKey validator;
 };
 
+// A watermark written by `hallmarkd restore` (pb::SignerWatermark fields 5-6): the key may have
+// signed after it, so the node abstains until the double-sign check passes, then writes the
+// watermark again without the mark (docs/operations.md, "Backup and restore").
+struct RestoreMark {
+  uint64_t from_height = 0;  // The backup's ledger height.
+  bool operator==(const RestoreMark&) const = default;
+};
+
 // The watermark file's JSON (pb::SignerWatermark through Protobuf's JSON mapping).
-std::string EncodeWatermark(const WatermarkOwner& owner, const consensus::SignerState& state);
+std::string EncodeWatermark(const WatermarkOwner& owner, const consensus::SignerState& state,
+                            std::optional<RestoreMark> restored = std::nullopt);
 // nullopt when `path` does not exist. Corruption when it does not parse (strictly) or is
 // malformed; InvalidInput when it has another version or belongs to another chain or key.
 core::Result<std::optional<consensus::SignerState>> ReadWatermark(const std::filesystem::path& path,
                                                                   const WatermarkOwner& owner);
 core::Status WriteWatermark(const std::filesystem::path& path, const WatermarkOwner& owner,
-                            const consensus::SignerState& state);
+                            const consensus::SignerState& state,
+                            std::optional<RestoreMark> restored = std::nullopt);
+
+// A watermark with its restore mark, if any.
+struct WatermarkFile {
+  consensus::SignerState state;
+  std::optional<RestoreMark> restored;
+};
+// As ReadWatermark, with the restore mark.
+core::Result<std::optional<WatermarkFile>> ReadWatermarkFile(const std::filesystem::path& path,
+                                                             const WatermarkOwner& owner);
+// The same checks over the file's contents; `name` is what errors call it.
+core::Result<WatermarkFile> ParseWatermark(std::string_view json, const WatermarkOwner& owner,
+                                           const std::string& name);
 
 // Which signer state a validator starts with. The rule (docs/operations.md): never roll back,
 // and abstain (the engine's double-sign check) whenever what was signed last is not known.

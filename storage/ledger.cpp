@@ -1211,3 +1211,124 @@ Status Ledger::ForEachItem(
 }
 
 }  // namespace hallmark::storage
+
+namespace hallmark::storage {
+
+namespace {
+
+// One snapshot of `db`: the head it holds, then every entry in key order.
+Status ScanDb(leveldb::DB* db, const std::function<Status(uint64_t height)>& begin,
+              const std::function<Status(std::string_view, std::string_view)>& visit) {
+  struct SnapshotGuard {
+    leveldb::DB* db;
+    const leveldb::Snapshot* snapshot;
+    ~SnapshotGuard() { db->ReleaseSnapshot(snapshot); }
+  } guard{db, db->GetSnapshot()};
+  leveldb::ReadOptions ro;
+  ro.verify_checksums = true;
+  ro.fill_cache = false;  // A backup reads everything once: keep the cache for the node.
+  ro.snapshot = guard.snapshot;
+  uint64_t height = 0;
+  {
+    std::string head_bytes;
+    leveldb::Status s = db->Get(ro, keys::Head(), &head_bytes);
+    if (!s.IsNotFound()) {
+      HM_RETURN_IF_ERROR(FromLevelDb(s, "reading the chain head"));
+      pb::ChainHead head;
+      HM_RETURN_IF_ERROR(ParseStored(head_bytes, &head, "chain head"));
+      height = head.height();
+    }
+  }
+  HM_RETURN_IF_ERROR(begin(height));
+  std::unique_ptr<leveldb::Iterator> it(db->NewIterator(ro));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    const leveldb::Slice k = it->key();
+    const leveldb::Slice v = it->value();
+    HM_RETURN_IF_ERROR(
+        visit(std::string_view(k.data(), k.size()), std::string_view(v.data(), v.size())));
+  }
+  return FromLevelDb(it->status(), "scanning the store");
+}
+
+}  // namespace
+
+Status Ledger::ScanSnapshot(
+    const std::function<Status(uint64_t height)>& begin,
+    const std::function<Status(std::string_view, std::string_view)>& visit) const {
+  return ScanDb(db_.get(), begin, visit);
+}
+
+Status ScanStore(const std::filesystem::path& dir, const std::function<Status(uint64_t)>& begin,
+                 const std::function<Status(std::string_view, std::string_view)>& visit) {
+  std::error_code ec;
+  if (!std::filesystem::exists(dir / "CURRENT", ec)) {
+    return Status::NotFound("no ledger at " + dir.string());
+  }
+  leveldb::Options lo;
+  lo.create_if_missing = false;
+  lo.paranoid_checks = true;
+  leveldb::DB* raw = nullptr;
+  leveldb::Status s = leveldb::DB::Open(lo, dir.string(), &raw);
+  if (!s.ok()) {
+    // LevelDB reports a lock held by another process as an I/O error on the LOCK file.
+    if (s.IsIOError() && s.ToString().find("LOCK") != std::string::npos) {
+      return Status::InvalidInput("the ledger at " + dir.string() +
+                                  " is in use by a running node (" + s.ToString() + ")");
+    }
+    return FromLevelDb(s, "opening ledger at " + dir.string());
+  }
+  std::unique_ptr<leveldb::DB> db(raw);
+  return ScanDb(db.get(), begin, visit);
+}
+
+struct StoreWriter::Impl {
+  std::unique_ptr<leveldb::DB> db;
+  leveldb::WriteBatch batch;
+  size_t batch_bytes = 0;
+};
+
+StoreWriter::~StoreWriter() = default;
+
+Result<std::unique_ptr<StoreWriter>> StoreWriter::Create(const std::filesystem::path& dir) {
+  std::error_code ec;
+  if (std::filesystem::exists(dir, ec)) {
+    return Status::InvalidInput(dir.string() + " already exists");
+  }
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status::IoError("cannot create " + dir.string() + ": " + ec.message());
+  leveldb::Options lo;
+  lo.create_if_missing = true;
+  lo.error_if_exists = true;
+  leveldb::DB* raw = nullptr;
+  leveldb::Status s = leveldb::DB::Open(lo, dir.string(), &raw);
+  if (!s.ok()) return FromLevelDb(s, "creating ledger at " + dir.string());
+  std::unique_ptr<StoreWriter> w(new StoreWriter());
+  w->impl_ = std::make_unique<Impl>();
+  w->impl_->db.reset(raw);
+  return w;
+}
+
+Status StoreWriter::Put(std::string_view key, std::string_view value) {
+  HM_ASSERT(impl_ && impl_->db);
+  impl_->batch.Put(leveldb::Slice(key.data(), key.size()),
+                   leveldb::Slice(value.data(), value.size()));
+  impl_->batch_bytes += key.size() + value.size();
+  if (impl_->batch_bytes < (4u << 20)) return Status::Ok();
+  Status st = FromLevelDb(impl_->db->Write(leveldb::WriteOptions(), &impl_->batch),
+                          "writing the restored ledger");
+  impl_->batch.Clear();
+  impl_->batch_bytes = 0;
+  return st;
+}
+
+Status StoreWriter::Finish() {
+  HM_ASSERT(impl_ && impl_->db);
+  leveldb::WriteOptions wo;
+  wo.sync = true;
+  Status st = FromLevelDb(impl_->db->Write(wo, &impl_->batch), "writing the restored ledger");
+  impl_->batch.Clear();
+  impl_->db.reset();
+  return st;
+}
+
+}  // namespace hallmark::storage

@@ -283,6 +283,15 @@ class Ledger {
   core::Status ForEachItem(
       const std::function<void(const core::Hash256&, std::string_view)>& visit) const;
 
+  // Backups: every key and value of the store in key order, read from one LevelDB snapshot
+  // (leveldb::DB::GetSnapshot), so that commits go on while it runs and none is seen half.
+  // `begin` is called once, after the snapshot is taken and before any entry, with the head
+  // height the snapshot holds. An error from a callback ends the scan with that error. Any
+  // thread.
+  core::Status ScanSnapshot(
+      const std::function<core::Status(uint64_t height)>& begin,
+      const std::function<core::Status(std::string_view key, std::string_view value)>& visit) const;
+
  private:
   Ledger(const core::Network& network, LedgerOptions options);
   core::Status Load();
@@ -326,6 +335,32 @@ class Ledger {
   std::shared_ptr<const core::Network> membership_;  // Guarded by head_mu_, like head_.
   // Odd while Commit is changing the store, the tree or the head; see ReadConsistent.
   std::atomic<uint64_t> commit_seq_{0};
+};
+
+// A stopped node's store, read without opening it as a ledger (nothing is written, nothing
+// migrated): as Ledger::ScanSnapshot. LevelDB's lock keeps a running node's store out: then
+// InvalidInput saying the store is in use. NotFound when `dir` holds no store.
+core::Status ScanStore(
+    const std::filesystem::path& dir, const std::function<core::Status(uint64_t height)>& begin,
+    const std::function<core::Status(std::string_view key, std::string_view value)>& visit);
+
+// Restores: writes raw entries into a new store. Thread-compatible; one writer.
+class StoreWriter {
+ public:
+  // REQUIRES: nothing exists at `dir` (else InvalidInput).
+  static core::Result<std::unique_ptr<StoreWriter>> Create(const std::filesystem::path& dir);
+  ~StoreWriter();
+  StoreWriter(const StoreWriter&) = delete;
+  StoreWriter& operator=(const StoreWriter&) = delete;
+  // Buffered in batches; keys must be distinct.
+  core::Status Put(std::string_view key, std::string_view value);
+  // Writes what is buffered with a synced write and closes the store.
+  core::Status Finish();
+
+ private:
+  StoreWriter() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace hallmark::storage

@@ -427,6 +427,80 @@ TEST_CASE("engine: without signer state it abstains, says so, and signs again af
   }
 }
 
+TEST_CASE(
+    "engine: a restored signer state abstains until a live commit X, then signs after X + 2") {
+  Cluster c(4);
+  // Validator 3 restarts from a watermark restored from a backup: it knows it signed up to
+  // height 1 round 0 (step 3), but it may have signed later heights after the backup.
+  SignerState old;
+  old.height = 1;
+  old.round = 0;
+  old.step = 3;
+  old.block_id = core::Sha256Of("signed before the backup");
+  c.engines[3] = std::make_unique<Engine>(Config(c.validators), c.validators.signers[3].get(),
+                                          EngineStart{0, old, std::nullopt, /*abstain=*/true});
+  CHECK(c.engines[3]->abstaining());
+  Actions start = c.engines[3]->Start();
+  bool logged = false;
+  for (const auto& l : Only<Log>(start))
+    logged |= l.message.find("restored from a backup") != std::string::npos;
+  CHECK(logged);
+  c.Apply(3, start);
+  for (const auto& t : Only<ScheduleTimeout>(start)) {
+    if (t.timeout.kind == TimeoutKind::kDoubleSignCheck)
+      c.Apply(3, c.engines[3]->Step(TimeoutFired{t.timeout}));
+  }
+  for (size_t i = 0; i < 3; ++i) c.Apply(i, c.engines[i]->Start());
+  for (int k = 0; k < 10 && c.committed[3].size() < 6; ++k) {
+    c.Run(3000);
+    for (size_t i = 0; i < 4; ++i) c.FireTimeouts(i, TimeoutKind::kPropose);
+    c.Run(3000);
+    for (size_t i = 0; i < 4; ++i) c.FireTimeouts(i, TimeoutKind::kPrecommit);
+  }
+  c.Run(3000);
+  REQUIRE(c.committed[3].size() >= 6);
+  CHECK_FALSE(c.engines[3]->abstaining());
+  // The first live commit is height 1: nothing signed at heights 1 to 3, and it signs again
+  // from height 4 (its votes count: it is back in the quorum).
+  bool signed_later = false;
+  for (const auto& [node, action] : c.all_actions) {
+    if (node != 3) continue;
+    if (auto* b = std::get_if<Broadcast>(&action)) {
+      if (auto* vote = std::get_if<Vote>(&b->message)) {
+        CHECK(vote->height >= 4);
+        signed_later = true;
+      }
+      if (auto* p = std::get_if<Proposal>(&b->message)) CHECK(p->height >= 4);
+    }
+  }
+  CHECK(signed_later);
+}
+
+TEST_CASE("engine: a restored signer state stays abstaining on fetched blocks alone") {
+  Cluster c(4);
+  c.StartAll();
+  c.Run(3000);
+  REQUIRE(c.committed[0].size() >= 5);
+  test::TestValidators& v = c.validators;
+  // Fetched blocks are history, not live: they could be replays long after the network moved
+  // on, so they never end the double-sign check.
+  Engine restored(Config(v), v.signers[1].get(), EngineStart{0, SignerState{}, std::nullopt, true});
+  Actions start = restored.Start();
+  for (const auto& t : Only<ScheduleTimeout>(start))
+    if (t.timeout.kind == TimeoutKind::kDoubleSignCheck)
+      (void)restored.Step(TimeoutFired{t.timeout});
+  for (size_t h = 0; h < 5; ++h) {
+    Actions a = restored.Step(BlockFetched{c.committed[0][h].block, c.committed[0][h].certificate});
+    REQUIRE(Only<CommitBlock>(a).size() == 1);
+    for (const auto& b : Only<Broadcast>(a)) {
+      CHECK_FALSE(std::holds_alternative<Vote>(b.message));
+      CHECK_FALSE(std::holds_alternative<Proposal>(b.message));
+    }
+  }
+  CHECK(restored.height() == 6);
+  CHECK(restored.abstaining());
+}
+
 TEST_CASE("engine: a certificate for a later height asks for blocks, and fetched blocks commit") {
   Cluster c(4);
   c.StartAll();
