@@ -8,6 +8,7 @@ export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := true
 
 .PHONY: all deps configure build test bench bench-compare soak chaos fuzz format demo demo-stop clean
+.PHONY: bench-sync
 
 all: build
 
@@ -32,6 +33,16 @@ COMPARE_RECORDS ?= 50000
 bench-compare: build
 	@bash scripts/install-deps bench
 	@bash bench/compare-etcd.sh $(COMPARE_RECORDS)
+
+# Catching up (docs/bench.md): builds a chain of SYNC_ITEMS registrations offline for a
+# 4-validator testnet in SYNC_DIR (ports 25500-25699), starts the validators on it and times a
+# fresh node joining them. Not part of `make test`.
+SYNC_ITEMS ?= 100000
+SYNC_DIR ?= /tmp/hallmark-bench-sync
+bench-sync: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target hallmarkd hallmark-bench
+	@$(BUILD_DIR)/bin/hallmark-bench gen-chain --dir $(SYNC_DIR) --items $(SYNC_ITEMS) --force
+	@$(BUILD_DIR)/bin/hallmark-bench sync --dir $(SYNC_DIR)
 
 # The consensus simulator's long run: 100,000 fault seeds and 20,000 Twins scenarios (a third
 # of them with validator set changes), and 10,000 fault seeds and 4,000 Twins scenarios with

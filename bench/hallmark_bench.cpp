@@ -1,10 +1,12 @@
 // hallmark-bench: the load generator. `write` pre-signs records and submits them to a network,
 // reporting committed records/s and submit-to-commit latency; `read` measures item reads and
 // items:check throughput on one node; `etcd` drives an etcd cluster the same way, for the
-// side-by-side comparison (bench/compare-etcd.sh). Each prints one JSON line on standard output;
+// side-by-side comparison (bench/compare-etcd.sh); `gen-chain` builds a chain offline and `sync`
+// measures how fast a late joiner catches up on it. Each prints one JSON line on standard output;
 // progress goes to standard error. docs/bench.md explains how to run it.
 #include <CLI/CLI.hpp>
 
+#include "bench/load/chain_sync.h"
 #include "bench/load/etcd_load.h"
 #include "bench/load/read_load.h"
 #include "bench/load/write_load.h"
@@ -68,6 +70,33 @@ int main(int argc, char** argv) {
   etcd->add_option("--threads", e.threads, "Generator io threads")->default_val(1);
   etcd->add_option("--run-tag", e.run_tag, "Key prefix (default: from the clock)");
 
+  bench::GenChainOptions g;
+  auto* gen = app.add_subcommand(
+      "gen-chain",
+      "Write a 4-validator testnet and build, offline, a valid chain of item registrations");
+  gen->add_option("--dir", g.dir, "Folder to write (the testnet and its ledgers)")->required();
+  gen->add_option("--items", g.items, "Item registrations on the chain")->default_val(100'000);
+  gen->add_option("--records-per-block", g.records_per_block,
+                  "Records per block (at most the genesis' max_block_records)")
+      ->default_val(2'000);
+  gen->add_option("--base-port", g.base_port,
+                  "Validator i: P2P on P+i, HTTP on P+100+i; the joiner P+50, P+150")
+      ->default_val(25500);
+  gen->add_flag("--force", g.force, "Replace the folder's contents");
+  gen->add_option("--sign-threads", g.sign_threads, "Signing threads (0: one per core)")
+      ->default_val(0);
+
+  bench::SyncOptions s;
+  auto* sync = app.add_subcommand(
+      "sync", "Start the validators of a gen-chain folder and a fresh joiner; time its catch-up");
+  sync->add_option("--dir", s.dir, "A folder written by gen-chain")->required();
+  sync->add_option("--hallmarkd", s.hallmarkd, "The node program (default: beside this one)");
+  sync->add_option("--timeout-s", s.timeout_s, "Give up after this long")->default_val(3600);
+  sync->add_option("--poll-ms", s.poll_ms, "Pause between looks at the joiner's height")
+      ->default_val(100);
+  sync->add_option("--joiner-prefix", s.joiner_prefix,
+                   "Words run before the joiner's command, e.g. 'perf record -g -o F --'");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -79,5 +108,7 @@ int main(int argc, char** argv) {
     return bench::RunWrite(w);
   }
   if (app.got_subcommand(etcd)) return bench::RunEtcd(e);
+  if (app.got_subcommand(gen)) return bench::RunGenChain(g);
+  if (app.got_subcommand(sync)) return bench::RunSync(s);
   return bench::RunRead(r);
 }

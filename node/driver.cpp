@@ -25,6 +25,11 @@ namespace {
 constexpr uint32_t kMaxBlocksPerResponse = 64;
 constexpr uint64_t kMaxResponseBytes = 16ull << 20;
 constexpr uint64_t kFetchRetryMs = 2000;
+// Catching up: heights asked for beyond the head at most, and the bytes of fetched blocks that
+// may wait for their turn before no more are asked for (requests in flight still arrive: at
+// most FetchPlannerLimits::max_in_flight responses of kMaxResponseBytes).
+constexpr uint64_t kMaxFetchAhead = 256;
+constexpr size_t kMaxFetchedBytes = 64u << 20;
 
 std::string EncodeLock(const consensus::LockRecord& l) {
   pb::LockRecordProto r;
@@ -613,13 +618,20 @@ void ConsensusDriver::DoCommit(const consensus::CommitBlock& a) {
   if (it != prepared_.end()) {
     prepared = &it->second;
   } else {
-    pb::Block block;
-    if (!block.ParseFromArray(a.block.data.data(), static_cast<int>(a.block.data.size())) ||
-        core::Sha256Of(std::string_view(block.header())) != a.block.id) {
+    // A fetched block was parsed once on arrival and its records' signatures checked on the
+    // verifier's workers; every record is still checked, here or there.
+    auto f = fetched_.find(a.certificate.height);
+    const bool was_fetched = f != fetched_.end() && f->second.id == a.block.id;
+    pb::Block parsed;
+    if (!was_fetched &&
+        (!parsed.ParseFromArray(a.block.data.data(), static_cast<int>(a.block.data.size())) ||
+         core::Sha256Of(std::string_view(parsed.header())) != a.block.id)) {
       Fatal("a certified block does not parse: the network committed garbage?");
       return;
     }
-    auto p = ledger_->ValidateBlock(block, mempool_->CachedSignatureCheck());
+    auto p = was_fetched
+                 ? ledger_->ValidateBlock(*f->second.block, VerifiedOrCheck(f->second.verified))
+                 : ledger_->ValidateBlock(parsed, mempool_->CachedSignatureCheck());
     if (!p.ok()) {
       Fatal("certified block " + std::to_string(a.certificate.height) +
             " fails validation here: " + p.status().ToString());
@@ -656,40 +668,86 @@ void ConsensusDriver::DoCommit(const consensus::CommitBlock& a) {
 }
 
 void ConsensusDriver::DoFetch(const consensus::FetchBlocks& a) {
-  std::vector<core::PublicKey> candidates = a.peer_keys;
-  for (const auto& [key, height] : peer_heights_) {
-    if (height >= a.to_height) candidates.push_back(key);
+  // The engine's peers signed a certificate or votes at to_height: they have the blocks.
+  for (const core::PublicKey& key : a.peer_keys) {
+    uint64_t& height = peer_heights_[key];
+    height = std::max(height, a.to_height);
   }
-  if (candidates.empty()) return;
-  const core::PublicKey& peer = candidates[fetch_cursor_++ % candidates.size()];
-  pb::PeerMessage msg;
-  msg.mutable_block_request()->set_from_height(a.from_height);
-  msg.mutable_block_request()->set_max_blocks(static_cast<uint32_t>(
-      std::min<uint64_t>(kMaxBlocksPerResponse, a.to_height - a.from_height + 1)));
-  peers_->Send(peer, msg);
-  // If nothing arrives, ask another peer.
-  auto retry = std::make_shared<asio::steady_timer>(strand_);
-  retry->expires_after(std::chrono::milliseconds(kFetchRetryMs));
-  retry->async_wait([this, retry, a](const boost::system::error_code& ec) {
-    if (ec || stopped_.load()) return;
-    if (ledger_->height() < a.from_height) DoFetch(a);
-  });
+  fetch_target_ = std::max(fetch_target_, a.to_height);
+  PumpFetches();
 }
 
 void ConsensusDriver::CatchUp() {
+  PumpFetches();
+}
+
+void ConsensusDriver::PumpFetches() {
   if (!engine_) return;
   const uint64_t head = ledger_->height();
+  uint64_t target = fetch_target_;
   uint64_t best = 0;
   for (const auto& [key, height] : peer_heights_) best = std::max(best, height);
-  // One height ahead is routine (a peer committed a moment before us).
-  if (best <= head + 1) return;
-  const auto now = std::chrono::steady_clock::now();
-  if (catch_up_at_ && now - *catch_up_at_ < std::chrono::milliseconds(kFetchRetryMs)) return;
-  catch_up_at_ = now;
-  // A peer's height is only its word; the blocks are committed only after their certificates
-  // check against the set of their height.
-  DoFetch(consensus::FetchBlocks{
-      head + 1, std::min<uint64_t>(best, head + kMaxBlocksPerResponse), {}, {}});
+  // One height ahead is routine (a peer committed a moment before us). A peer's height is only
+  // its word; the blocks are committed only after their certificates check against the set of
+  // their height.
+  if (best > head + 1) target = std::max(target, best);
+  if (target <= head) return;
+  // With the waiting blocks at their byte limit, only what is missing below the first of them
+  // is asked for: the head's successor must come before anything else can be committed.
+  uint64_t plan_to = target;
+  if (fetched_bytes_ >= kMaxFetchedBytes) {
+    plan_to = fetched_.empty() ? target : std::min(target, fetched_.begin()->first - 1);
+  }
+  if (plan_to > head) {
+    for (const FetchPlanner::Request& r :
+         fetch_planner_.Plan(head, plan_to, peer_heights_, std::chrono::steady_clock::now())) {
+      pb::PeerMessage msg;
+      msg.mutable_block_request()->set_from_height(r.from);
+      msg.mutable_block_request()->set_max_blocks(static_cast<uint32_t>(r.to - r.from + 1));
+      peers_->Send(r.peer, msg);
+    }
+  }
+  // A request nobody answers is asked of another peer once the planner's timeout passes.
+  if (fetch_timer_armed_ || fetch_planner_.in_flight() == 0) return;
+  fetch_timer_armed_ = true;
+  auto timer = std::make_shared<asio::steady_timer>(strand_);
+  timer->expires_after(std::chrono::milliseconds(kFetchRetryMs));
+  timer->async_wait([this, timer](const boost::system::error_code& ec) {
+    if (ec || stopped_.load()) return;
+    fetch_timer_armed_ = false;
+    PumpFetches();
+  });
+}
+
+void ConsensusDriver::DrainFetched() {
+  for (;;) {
+    const uint64_t head = ledger_->height();
+    while (!fetched_.empty() && fetched_.begin()->first <= head) {
+      fetched_bytes_ -= fetched_.begin()->second.bytes;
+      fetched_.erase(fetched_.begin());
+    }
+    auto it = fetched_.find(head + 1);
+    if (it == fetched_.end() || !it->second.verified) break;
+    consensus::BlockFetched fetched;
+    const std::string bytes = core::SerializeDeterministic(*it->second.block);
+    fetched.block.id = it->second.id;
+    fetched.block.data.assign(bytes.begin(), bytes.end());
+    fetched.certificate = it->second.certificate;
+    Handle(fetched);
+    if (stopped_.load()) return;
+    if (ledger_->height() == head) {
+      // Its certificate does not check, or the engine is elsewhere: ask again, maybe elsewhere.
+      spdlog::info("fetched block {} was not committed; asking for it again", head + 1);
+      auto again = fetched_.find(head + 1);
+      if (again != fetched_.end()) {
+        fetched_bytes_ -= again->second.bytes;
+        fetched_.erase(again);
+      }
+      fetch_planner_.Retry(head + 1);
+      break;
+    }
+  }
+  PumpFetches();
 }
 
 void ConsensusDriver::ServeBlocks(const core::PublicKey& to, const pb::BlockRequest& request) {
@@ -716,22 +774,41 @@ void ConsensusDriver::ServeBlocks(const core::PublicKey& to, const pb::BlockRequ
 }
 
 void ConsensusDriver::OnBlocks(const core::PublicKey& from, const pb::BlockResponse& response) {
-  peer_heights_[from] = std::max(peer_heights_[from], response.peer_height());
+  // Its own word about its head, as of serving: it replaces what we assumed of it.
+  peer_heights_[from] = response.peer_height();
+  const uint64_t head = ledger_->height();
+  uint64_t first = 1, last = 0;  // The consecutive heights delivered, for the planner.
   for (const pb::CommittedBlock& cb : response.blocks()) {
     auto cert = core::FromProto(cb.certificate());
     if (!cert.ok()) {
       spdlog::info("peer {} sent a malformed certificate: {}", from.Hex().substr(0, 16),
                    cert.status().message());
-      return;
+      break;
     }
-    if (cert->height <= ledger_->height()) continue;
-    consensus::BlockFetched fetched;
-    std::string bytes = core::SerializeDeterministic(cb.block());
-    fetched.block.id = core::Sha256Of(std::string_view(cb.block().header()));
-    fetched.block.data.assign(bytes.begin(), bytes.end());
-    fetched.certificate = std::move(cert).value();
-    Handle(fetched);
+    const uint64_t height = cert->height;
+    if (last >= first && height != last + 1) break;
+    if (last < first) first = height;
+    last = height;
+    if (height <= head || height > head + kMaxFetchAhead || fetched_.contains(height)) continue;
+    auto block = std::make_shared<const pb::Block>(cb.block());
+    const Hash256 id = core::Sha256Of(std::string_view(block->header()));
+    const size_t bytes = cb.block().ByteSizeLong();
+    fetched_.emplace(height, FetchedBlock{block, id, std::move(cert).value(), bytes, nullptr});
+    fetched_bytes_ += bytes;
+    verifier_->Verify(block, [this, height, id](std::shared_ptr<const VerifiedRecords> verified) {
+      Post([this, height, id, verified = std::move(verified)] {
+        auto it = fetched_.find(height);
+        if (it == fetched_.end() || it->second.id != id) return;
+        it->second.verified = verified;
+        DrainFetched();
+      });
+    });
   }
+  fetch_planner_.OnResponse(from, first, last);
+  // Nothing delivered: what was asked is asked again when the retry timer fires, not at once,
+  // so that a peer announcing blocks it does not serve cannot keep us asking in a loop.
+  if (last < first) return;
+  DrainFetched();
 }
 
 void ConsensusDriver::OnPeerMessage(const core::PublicKey& from, pb::PeerMessage message) {

@@ -18,6 +18,7 @@
 #include "core/certificate.h"
 #include "core/crypto/ed25519.h"
 #include "core/governance.h"
+#include "node/catch_up.h"
 #include "node/evidence_pool.h"
 #include "node/mempool.h"
 #include "node/metrics.h"
@@ -131,6 +132,12 @@ class ConsensusDriver {
   // still signing, and this is how it catches up (their certificates are checked, per height,
   // when the engine gets there).
   void CatchUp();
+  // Sends the requests the planner makes for heights up to what peers announced or the engine
+  // proved (fetch_target_), while the fetched blocks waiting take less than kMaxFetchedBytes.
+  void PumpFetches();
+  // Hands the fetched blocks that follow the head, once their signatures are checked, to the
+  // engine in height order; a block the engine does not commit is dropped and asked for again.
+  void DrainFetched();
   void SendMessage(const consensus::Message& message, const core::PublicKey* to);
   void ServeBlocks(const core::PublicKey& to, const pb::BlockRequest& request);
   void OnBlocks(const core::PublicKey& from, const pb::BlockResponse& response);
@@ -184,8 +191,6 @@ class ConsensusDriver {
   // sent to a peer that (re)connects so that it learns our round without waiting for a
   // rebroadcast (after a partition heals, say).
   std::optional<consensus::SignerState> last_signed_;
-  size_t fetch_cursor_ = 0;
-  std::optional<std::chrono::steady_clock::time_point> catch_up_at_;  // Last CatchUp fetch.
   // A proposer asked to build while the pool was empty: the build waits briefly for records.
   std::optional<consensus::BuildBlock> waiting_build_;
   // What a waiting build waits for. kForRecords is set before a proposer looks at the pool, so
@@ -199,6 +204,24 @@ class ConsensusDriver {
   // the first admitted record re-arms it at its normal length (see Schedule).
   std::optional<consensus::Timeout> idle_propose_;
   std::atomic<bool> idle_propose_armed_{false};
+
+  // Catching up (node/catch_up.h), on the strand: the requests in flight, and fetched blocks
+  // above the head waiting for their turn and for their records' signature checks.
+  FetchPlanner fetch_planner_{FetchPlannerLimits{
+      .max_blocks_per_request = 32, .max_in_flight = 4, .max_ahead = 256, .timeout_ms = 15'000}};
+  uint64_t fetch_target_ = 0;  // Highest height the engine asked to fetch.
+  struct FetchedBlock {
+    std::shared_ptr<const pb::Block> block;
+    core::Hash256 id;
+    core::CommitCertificate certificate;
+    size_t bytes = 0;
+    std::shared_ptr<const VerifiedRecords> verified;  // Null until the workers are done.
+  };
+  std::map<uint64_t, FetchedBlock> fetched_;  // By height.
+  size_t fetched_bytes_ = 0;
+  bool fetch_timer_armed_ = false;
+  // Last member: destroyed first, so its workers stop before what their callbacks touch.
+  std::unique_ptr<RecordVerifier> verifier_ = std::make_unique<RecordVerifier>();
 };
 
 }  // namespace hallmark::node
