@@ -1019,6 +1019,17 @@ class Api {
       }
       height = height * 10 + static_cast<uint64_t>(c - '0');
     }
+    const uint64_t first = ctx_.ledger->first_height();
+    if (height >= 1 && height < first && height <= ctx_.ledger->height()) {
+      // Pruned, or before the snapshot this node joined from (docs/state-sync.md).
+      pb::ErrorResponse gone;
+      gone.mutable_error()->set_code("pruned");
+      gone.mutable_error()->set_message("block " + std::to_string(height) +
+                                        " was pruned from this node; its blocks start at " +
+                                        std::to_string(first));
+      gone.mutable_error()->set_first_height(first);
+      return Reply(req, gone, 410);
+    }
     auto block = ctx_.ledger->GetBlock(height);
     if (!block.ok()) return LocalFailure(req, block.status());
     if (!block->has_value()) {

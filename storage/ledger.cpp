@@ -1079,6 +1079,15 @@ Result<std::optional<pb::Block>> Ledger::GetBlock(uint64_t height) const {
   if (!stored->has_value()) return std::optional<pb::Block>();
   pb::StoredBlock sb;
   HM_RETURN_IF_ERROR(ParseStored(**stored, &sb, "block " + std::to_string(height)));
+  if (height < first_height()) {
+    // Below the first height only governance blocks are whole; the block a snapshot was taken
+    // at is kept as its header alone (storage/snapshot.h), which is not a block to serve.
+    pb::BlockHeader header;
+    HM_RETURN_IF_ERROR(ParseStored(sb.header(), &header, "block header"));
+    if (static_cast<uint64_t>(sb.record_ids_size()) != header.record_count()) {
+      return std::optional<pb::Block>();
+    }
+  }
   pb::Block block;
   block.set_header(sb.header());
   for (const std::string& id : sb.record_ids()) {
