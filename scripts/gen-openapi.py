@@ -313,7 +313,7 @@ def routes():
                                                  "FeedEvent (components/schemas/FeedEvent)",
                                   "content": {"text/event-stream": {"schema": {
                                       "type": "string"}}}},
-                          **errors("400", "500", "503")}}},
+                          **errors("400", "410", "500", "503")}}},
         "/v1/status": {get: {
             "summary": "The node: head, validators, peers, mempool, version",
             "responses": {"200": json_body("StatusResponse", "The node's status")}}},

@@ -51,6 +51,8 @@ e = json.load(open(sys.argv[1]))["error"]
 assert e["code"] == "pruned", e
 assert int(e["first_height"]) > 1, e
 PY
+code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 "$(api 0)/v1/events?since=0" || true)
+[[ $code == 410 ]] || fail "a feed from block 1 on the pruned node answered $code, not 410"
 pass "node0 pruned its old blocks and answers 410 pruned ($(cat "$dir/gone.json"))"
 
 # A fresh node joins by state sync.
