@@ -791,8 +791,11 @@ Status SnapshotInstaller::Finish() {
   }
   leveldb::DB* db = SnapshotAccess::db(*ledger_);
   core::SparseMerkleTree* tree = SnapshotAccess::tree(*ledger_);
+  // Synced like every write of the install: LevelDB syncs only the current log file, so an
+  // unsynced batch in a log file it has since rotated away from could be lost to a power cut
+  // even after the final synced batch. (A crash before that batch redoes the tree.)
   leveldb::WriteOptions wo;
-  wo.sync = false;  // The final batch below is synced; a crash before it redoes the tree.
+  wo.sync = true;
   // The state tree from the installed leaves, in batches. Applying a pair twice (a resumed
   // Finish) changes nothing: the root depends only on the set of pairs.
   constexpr size_t kBatch = 50'000;
