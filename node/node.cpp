@@ -254,24 +254,37 @@ Status Node::Start() {
   http_ = std::make_unique<HttpServer>(io_, std::move(router), ho);
 
   if (!transport_started_) HM_RETURN_IF_ERROR(transport_->Start().WithContext("p2p"));
-  transport_started_ = true;
   events_->Start();
   HM_RETURN_IF_ERROR(http_->Start().WithContext("http"));
   HM_RETURN_IF_ERROR(driver_->Start().WithContext("consensus"));
-  driver_ready_.store(true);
+
+  signals_ = std::make_unique<boost::asio::signal_set>(io_, SIGINT, SIGTERM);
+  signals_->async_wait([this](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {}: stopping", sig);
+    RequestStop();
+  });
 
   spdlog::info("{} started: chain {} height {} p2p {} {} {}{}", config_.moniker(),
                network_->chain_id(), ledger_->height(), config_.p2p_listen(),
                config_.http().tls_cert_file().empty() ? "http" : "https", config_.http_listen(),
                config_.observer() ? " (observer)" : "");
-  StartIoThreads();
+  driver_ready_.store(true);  // Peer messages go to the driver from now on.
+  unsigned threads = std::max(2u, config_.http().threads());
+  work_ =
+      std::make_unique<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>(
+          io_.get_executor());
+  // State sync may have started some already (StartIoThreads).
+  for (unsigned i = static_cast<unsigned>(threads_.size()); i < threads; ++i) {
+    threads_.emplace_back([this] { io_.run(); });
+  }
   return Status::Ok();
 }
 
 void Node::StartIoThreads() {
-  if (!threads_.empty()) return;
-  signals_ = std::make_unique<boost::asio::signal_set>(io_, SIGINT, SIGTERM);
-  signals_->async_wait([this](const boost::system::error_code& ec, int sig) {
+  // While state sync runs, before Start sets up the rest: a stop request ends the sync.
+  sync_signals_ = std::make_unique<boost::asio::signal_set>(io_, SIGINT, SIGTERM);
+  sync_signals_->async_wait([this](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     spdlog::info("signal {}: stopping", sig);
     RequestStop();
@@ -391,6 +404,10 @@ void Node::Stop() {
   if (signals_) {
     boost::system::error_code ec;
     signals_->cancel(ec);
+  }
+  if (sync_signals_) {
+    boost::system::error_code ec;
+    sync_signals_->cancel(ec);
   }
   SaveMempool();
   work_.reset();

@@ -108,6 +108,7 @@ class Node {
   std::thread snapshot_thread_;
   std::atomic<bool> snapshot_busy_{false};
   bool transport_started_ = false;
+  std::unique_ptr<boost::asio::signal_set> sync_signals_;  // Only while state sync runs.
 };
 
 }  // namespace hallmark::node
