@@ -1019,6 +1019,9 @@ class Api {
       }
       height = height * 10 + static_cast<uint64_t>(c - '0');
     }
+    if (height >= 1 && height < ctx_.ledger->first_height() && height <= ctx_.ledger->height()) {
+      return PrunedReply(req, height);
+    }
     auto block = ctx_.ledger->GetBlock(height);
     if (!block.ok()) return LocalFailure(req, block.status());
     if (!block->has_value()) {
@@ -1057,6 +1060,13 @@ class Api {
     } else if (query->since) {
       after = EventPlace{*query->since, kWholeBlock};
     }
+    if (after) {
+      // A feed resuming below the first block this node holds cannot be served from here.
+      const uint64_t next = after->position == kWholeBlock ? after->height + 1 : after->height;
+      if (next >= 1 && next < ctx_.ledger->first_height() && next <= ctx_.ledger->height()) {
+        return PrunedReply(req, next);
+      }
+    }
     std::shared_ptr<EventHub::Feed> feed = hub->Open(std::move(query->filter), after);
     if (!feed) {
       Response resp =
@@ -1079,6 +1089,19 @@ class Api {
     // a backstop above it.
     resp.stream->queue_bytes_max = hub->options().queue_bytes_max + 64 * 1024;
     return resp;
+  }
+
+  // 410 pruned: block `height` was pruned, or is before the snapshot this node joined from
+  // (docs/state-sync.md); says where this node's blocks start.
+  Response PrunedReply(const Request& req, uint64_t height) {
+    const uint64_t first = ctx_.ledger->first_height();
+    pb::ErrorResponse gone;
+    gone.mutable_error()->set_code("pruned");
+    gone.mutable_error()->set_message("block " + std::to_string(height) +
+                                      " was pruned from this node; its blocks start at " +
+                                      std::to_string(first));
+    gone.mutable_error()->set_first_height(first);
+    return Reply(req, gone, 410);
   }
 
   Response Health(const Request& req) {

@@ -86,6 +86,11 @@ Status ValidateConfig(pb::NodeConfig* c) {
     return Status::InvalidInput("block_interval_ms is " + std::to_string(c->block_interval_ms()) +
                                 "; at most " + std::to_string(kBlockIntervalMsMax));
   }
+  if (c->has_prune_keep_blocks() && c->snapshot_interval() == 0) {
+    return Status::InvalidInput(
+        "prune_keep_blocks needs snapshot_interval: blocks are pruned after each snapshot, and "
+        "never those a node joining from a kept snapshot needs");
+  }
   auto* h = c->mutable_http();
   if (h->threads() == 0) h->set_threads(2);
   if (h->threads() > 64) return Status::InvalidInput("http.threads is above 64");

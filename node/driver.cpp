@@ -755,10 +755,15 @@ void ConsensusDriver::ServeBlocks(const core::PublicKey& to, const pb::BlockRequ
   pb::BlockResponse* resp = msg.mutable_block_response();
   uint64_t head = ledger_->height();
   resp->set_peer_height(head);
+  // Blocks below the first height were pruned (or predate this node's snapshot): the answer
+  // holds none of them, and says where this node's blocks start.
+  const uint64_t first = ledger_->first_height();
+  if (first > 1) resp->set_first_height(first);
   uint64_t bytes = 0;
   uint32_t max = std::min(request.max_blocks(), kMaxBlocksPerResponse);
   for (uint64_t h = request.from_height(); h <= head && h < request.from_height() + max; ++h) {
     if (h == 0) continue;
+    if (h < first) break;
     auto block = ledger_->GetBlock(h);
     auto cert = ledger_->GetCertificate(h);
     if (!block.ok() || !block->has_value() || !cert.ok() || !cert->has_value()) break;
@@ -778,6 +783,12 @@ void ConsensusDriver::OnBlocks(const core::PublicKey& from, const pb::BlockRespo
   peer_heights_[from] = response.peer_height();
   const uint64_t head = ledger_->height();
   uint64_t first = 1, last = 0;  // The consecutive heights delivered, for the planner.
+  if (response.blocks_size() == 0 && response.first_height() > head + 1) {
+    spdlog::warn(
+        "peer {} no longer holds blocks below {} (pruned); this node at height {} can catch up "
+        "only from a peer that still has them, or by state sync (docs/state-sync.md)",
+        from.Hex().substr(0, 16), response.first_height(), head);
+  }
   for (const pb::CommittedBlock& cb : response.blocks()) {
     auto cert = core::FromProto(cb.certificate());
     if (!cert.ok()) {
@@ -852,6 +863,11 @@ void ConsensusDriver::OnPeerMessage(const core::PublicKey& from, pb::PeerMessage
         break;
       case pb::PeerMessage::kHello:
       case pb::PeerMessage::kRecords:
+      // State sync's messages are the node's (node/state_sync.h), never the driver's.
+      case pb::PeerMessage::kSnapshotManifestRequest:
+      case pb::PeerMessage::kSnapshotManifestResponse:
+      case pb::PeerMessage::kSnapshotChunkRequest:
+      case pb::PeerMessage::kSnapshotChunkResponse:
       case pb::PeerMessage::BODY_NOT_SET:
         break;
     }

@@ -121,6 +121,8 @@ core::Result<std::unique_ptr<Node>> Node::Create(const std::filesystem::path& ho
   limits.max_bytes = node->config_.mempool().max_bytes();
   node->mempool_ = std::make_unique<Mempool>(*node->network_, node->ledger_.get(), limits);
   node->mempool_file_ = ResolvePath(home, node->config_.data_dir()) / "mempool.pb";
+  node->snapshots_ = std::make_unique<storage::SnapshotStore>(
+      ResolvePath(home, node->config_.data_dir()) / "snapshots", 2);
   node->LoadSavedMempool();
   return node;
 }
@@ -156,7 +158,7 @@ Status Node::Start() {
       io_, *network_, *key_, std::move(tc), std::move(observers),
       [this](const core::PublicKey& from, pb::PeerMessage m) { OnPeerMessage(from, std::move(m)); },
       [this](const core::PublicKey& peer, bool connected, const pb::Hello& hello) {
-        if (driver_) driver_->OnPeerStatus(peer, connected, hello.height());
+        if (driver_ready_.load()) driver_->OnPeerStatus(peer, connected, hello.height());
       });
   sender_ = std::make_unique<TransportSender>(
       io_, transport_.get(),
@@ -164,6 +166,20 @@ Status Node::Start() {
         return mempool_->Admit(env, core::UnixTimeMs()).kind == AdmitResult::Kind::kAccepted;
       },
       [this] { driver_->OnRecordsAvailable(); });
+  sync_server_ = std::make_unique<StateSyncServer>(
+      snapshots_.get(), [this](const core::PublicKey& to, const pb::PeerMessage& m) {
+        return transport_->Send(to, m);
+      });
+  auto synced = SyncState();
+  if (!synced.ok()) {
+    Stop();
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+    threads_.clear();
+    return synced.status();
+  }
+  if (!*synced) return Status::Ok();  // Stopped meanwhile: Wait finishes the stop.
   // Validators may connect if they are in the set of the next height or a later one.
   p2p_state_ = NetworkState();
   {
@@ -198,6 +214,15 @@ Status Node::Start() {
       for (const auto& [key, name] : named) keys.insert(key);
       transport_->SetValidators(std::move(keys), std::move(named));
     }
+    const uint32_t every = config_.snapshot_interval();
+    if (every > 0 && height % every == 0 && !snapshot_busy_.exchange(true)) {
+      // The previous snapshot's thread has ended (busy was false): joining it is immediate.
+      if (snapshot_thread_.joinable()) snapshot_thread_.join();
+      snapshot_thread_ = std::thread([this] {
+        TakeSnapshotAndPrune();
+        snapshot_busy_.store(false);
+      });
+    }
   });
   transport_->SetHeight(ledger_->height());
 
@@ -228,7 +253,7 @@ Status Node::Start() {
   }
   http_ = std::make_unique<HttpServer>(io_, std::move(router), ho);
 
-  HM_RETURN_IF_ERROR(transport_->Start().WithContext("p2p"));
+  if (!transport_started_) HM_RETURN_IF_ERROR(transport_->Start().WithContext("p2p"));
   events_->Start();
   HM_RETURN_IF_ERROR(http_->Start().WithContext("http"));
   HM_RETURN_IF_ERROR(driver_->Start().WithContext("consensus"));
@@ -266,12 +291,105 @@ Status Node::Start() {
                network_->chain_id(), ledger_->height(), config_.p2p_listen(),
                config_.http().tls_cert_file().empty() ? "http" : "https", config_.http_listen(),
                config_.observer() ? " (observer)" : "");
+  driver_ready_.store(true);  // Peer messages go to the driver from now on.
+  unsigned threads = std::max(2u, config_.http().threads());
+  work_ =
+      std::make_unique<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>(
+          io_.get_executor());
+  // State sync may have started some already (StartIoThreads).
+  for (unsigned i = static_cast<unsigned>(threads_.size()); i < threads; ++i) {
+    threads_.emplace_back([this] { io_.run(); });
+  }
+  return Status::Ok();
+}
+
+void Node::StartIoThreads() {
+  // While state sync runs, before Start sets up the rest: a stop request ends the sync.
+  sync_signals_ = std::make_unique<boost::asio::signal_set>(io_, SIGINT, SIGTERM);
+  sync_signals_->async_wait([this](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {}: stopping", sig);
+    RequestStop();
+  });
   unsigned threads = std::max(2u, config_.http().threads());
   work_ =
       std::make_unique<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>(
           io_.get_executor());
   for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this] { io_.run(); });
-  return Status::Ok();
+}
+
+core::Result<bool> Node::SyncState() {
+  const bool pending = ledger_->sync_pending();
+  if (pending && !config_.state_sync()) {
+    spdlog::warn(
+        "the data folder holds an interrupted state sync and state_sync is off: it is removed, "
+        "and the node catches up by blocks from genesis");
+    HM_RETURN_IF_ERROR(storage::WipeLedger(ledger_.get()));
+    return true;
+  }
+  if (!config_.state_sync() || (!pending && ledger_->height() > 0)) return true;
+  // The transport and the io threads run first, to talk to peers; the driver starts after.
+  HM_RETURN_IF_ERROR(transport_->Start().WithContext("p2p"));
+  transport_started_ = true;
+  StartIoThreads();
+  StateSyncOptions options;
+  options.log = [](std::string_view line) { spdlog::info("{}", line); };
+  StateSyncClient client(
+      ledger_.get(),
+      [this](const core::PublicKey& to, const pb::PeerMessage& m) {
+        return transport_->Send(to, m);
+      },
+      [this] {
+        std::vector<core::PublicKey> out;
+        for (const PeerInfo& p : transport_->Peers()) out.push_back(p.key);
+        return out;
+      },
+      options);
+  syncing_.store(true);
+  sync_client_.store(&client);
+  auto stopping = [this] {
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    return stop_requested_;
+  };
+  auto installed = client.Run(stopping);
+  sync_client_.store(nullptr);
+  syncing_.store(false);
+  if (stopping()) return false;
+  if (installed.ok()) {
+    transport_->SetHeight(ledger_->height());
+    return true;
+  }
+  if (installed.status().code() == core::StatusCode::kNotFound) {
+    spdlog::warn("state sync: {}; catching up by blocks from height {}",
+                 installed.status().message(), ledger_->height());
+    return true;
+  }
+  return installed.status();
+}
+
+void Node::TakeSnapshotAndPrune() {
+  const auto started = std::chrono::steady_clock::now();
+  auto m = snapshots_->Take(*ledger_);
+  if (!m.ok()) {
+    spdlog::warn("snapshot: {}", m.status().ToString());
+    return;
+  }
+  spdlog::info("snapshot at height {}: {} items in {} chunks, {:.2f} s", m->height(),
+               m->item_count(), m->chunk_count(),
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  if (!config_.has_prune_keep_blocks()) return;
+  // Keep the blocks after the older kept snapshot: a node that installs it catches up by them.
+  const std::vector<uint64_t> heights = snapshots_->Heights();
+  const uint64_t head = ledger_->height();
+  if (heights.empty() || head <= config_.prune_keep_blocks()) return;
+  const uint64_t floor = std::min(head - config_.prune_keep_blocks(), heights.front() + 1);
+  if (floor <= ledger_->first_height()) return;
+  Status st = ledger_->Prune(floor);
+  if (!st.ok()) {
+    spdlog::warn("pruning below height {}: {}", floor, st.ToString());
+    return;
+  }
+  spdlog::info("pruned the blocks below height {}", floor);
 }
 
 void Node::Wait() {
@@ -303,11 +421,16 @@ void Node::Stop() {
   if (http_) http_->Stop();
   if (events_) events_->Stop();
   if (driver_) driver_->Stop();
+  if (snapshot_thread_.joinable()) snapshot_thread_.join();
   if (sender_) Net(sender_).gossip_out().Stop();
   if (transport_) transport_->Stop();
   if (signals_) {
     boost::system::error_code ec;
     signals_->cancel(ec);
+  }
+  if (sync_signals_) {
+    boost::system::error_code ec;
+    sync_signals_->cancel(ec);
   }
   SaveMempool();
   work_.reset();
@@ -385,6 +508,11 @@ void Node::LoadSavedMempool() {
 }
 
 void Node::OnPeerMessage(const core::PublicKey& from, pb::PeerMessage message) {
+  if (sync_server_ && sync_server_->OnMessage(from, message)) return;
+  if (StateSyncClient* client = sync_client_.load()) {
+    if (client->OnMessage(from, message)) return;
+  }
+  if (syncing_.load() || !driver_ready_.load()) return;  // Nothing else is taken before.
   if (message.body_case() == pb::PeerMessage::kRecords) {
     // Records from peers are admitted like the API's; they are not passed on again (the
     // validators form a full mesh, and the origin sent them to everyone).

@@ -3,6 +3,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
+#include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <condition_variable>
 #include <filesystem>
@@ -21,8 +22,10 @@
 #include "node/mempool.h"
 #include "node/metrics.h"
 #include "node/p2p/transport.h"
+#include "node/state_sync.h"
 #include "proto/node.pb.h"
 #include "storage/ledger.h"
+#include "storage/snapshot.h"
 
 namespace hallmark::node {
 
@@ -90,6 +93,25 @@ class Node {
   std::condition_variable stop_cv_;
   bool stop_requested_ = false;
   bool stopped_ = false;
+
+  // State sync and snapshots (docs/state-sync.md). The store serves peers; the client exists
+  // only while Start installs a snapshot (before the driver runs). Snapshots are taken on their
+  // own thread every snapshot_interval blocks, one at a time.
+  // Runs state sync when the config asks for it and the ledger is empty; false when a stop
+  // request ended it (Start then returns at once and Wait stops the node).
+  core::Result<bool> SyncState();
+  void StartIoThreads();
+  void TakeSnapshotAndPrune();
+  std::unique_ptr<storage::SnapshotStore> snapshots_;
+  std::unique_ptr<StateSyncServer> sync_server_;
+  std::atomic<StateSyncClient*> sync_client_{nullptr};
+  std::atomic<bool> syncing_{false};
+  // Set once the driver runs: peer messages go to it from then on (before, they are dropped).
+  std::atomic<bool> driver_ready_{false};
+  std::thread snapshot_thread_;
+  std::atomic<bool> snapshot_busy_{false};
+  bool transport_started_ = false;
+  std::unique_ptr<boost::asio::signal_set> sync_signals_;  // Only while state sync runs.
 };
 
 }  // namespace hallmark::node

@@ -131,6 +131,8 @@ def errors(*codes):
                "limit_exceeded, or a rejection code of docs/api.md)",
         "404": "Not found (code not_found)",
         "405": "Method not allowed (Allow names the methods)",
+        "410": "Gone: the block was pruned, or is before the snapshot this node joined from "
+               "(code pruned; first_height is the first block it holds, docs/state-sync.md)",
         "413": "Body too large",
         "429": "Rate limited or mempool full (Retry-After)",
         "500": "The node could not read its store (code internal)",
@@ -311,7 +313,7 @@ def routes():
                                                  "FeedEvent (components/schemas/FeedEvent)",
                                   "content": {"text/event-stream": {"schema": {
                                       "type": "string"}}}},
-                          **errors("400", "500", "503")}}},
+                          **errors("400", "410", "500", "503")}}},
         "/v1/status": {get: {
             "summary": "The node: head, validators, peers, mempool, version",
             "responses": {"200": json_body("StatusResponse", "The node's status")}}},
@@ -321,7 +323,7 @@ def routes():
                                                                     "minimum": 0},
                                  required=True)],
             "responses": {"200": json_body("BlockView", "The block"),
-                          **errors("400", "404", "500")}}},
+                          **errors("400", "404", "410", "500")}}},
         "/v1/evidence": {get: {
             "summary": "Committed evidence of equivocation, newest first",
             "parameters": [

@@ -182,4 +182,25 @@ inline std::string ListIndexVersion() {
 }
 inline constexpr std::string_view kListIndexVersion = "1";
 
+// Pruning (Ledger::Prune) and state sync (storage/snapshot.h). `M/base`: the first height whose
+// whole block this store holds (8 B); absent means 1. Blocks below it are gone, except those
+// holding governance records, which proof bundles' governance walks need.
+inline std::string FirstHeight() {
+  return "M/base";
+}
+// Present while a snapshot is being installed: the manifest's bytes. The store's head means
+// nothing until the install finishes (it deletes the marker in the batch that writes the head).
+inline std::string SyncManifest() {
+  return "M/sync";
+}
+// One per chunk the install has written, in the chunk's own batch: `M/sync/` + index (4 B).
+inline std::string SyncChunkPrefix() {
+  return "M/sync/";
+}
+inline std::string SyncChunk(uint32_t index) {
+  std::string k = SyncChunkPrefix();
+  core::PutBigEndian32(&k, index);
+  return k;
+}
+
 }  // namespace hallmark::storage::keys

@@ -20,6 +20,7 @@
 #include "core/limits.h"
 #include "core/merkle.h"
 #include "storage/keys.h"
+#include "storage/list_index.h"
 #include "storage/smt_store.h"
 
 namespace hallmark::storage {
@@ -56,26 +57,6 @@ Status ParseStored(const std::string& bytes, Message* out, std::string_view what
   if (!out->ParseFromString(bytes))
     return Status::Corruption(std::string(what) + " does not parse");
   return Status::Ok();
-}
-
-// The listing index entries (keys::ListEntry) of an item's state, changed at block time
-// `time_ms`: every item, its brand, and each flag it carries with and without its brand.
-std::vector<std::string> ListIndexKeys(const Hash256& key, const pb::ItemState& state,
-                                       uint64_t time_ms) {
-  HM_ASSERT(state.brand().size() <= 255);  // Organisation ids are at most 32 bytes.
-  std::vector<std::string> out;
-  out.push_back(keys::ListEntry(keys::ListScope("", 0), time_ms, key));
-  if (!state.brand().empty()) {
-    out.push_back(keys::ListEntry(keys::ListScope(state.brand(), 0), time_ms, key));
-  }
-  for (const pb::ActiveFlag& f : state.flags()) {
-    if (f.kind() <= 0 || f.kind() > 255) continue;
-    out.push_back(keys::ListEntry(keys::ListScope("", f.kind()), time_ms, key));
-    if (!state.brand().empty()) {
-      out.push_back(keys::ListEntry(keys::ListScope(state.brand(), f.kind()), time_ms, key));
-    }
-  }
-  return out;
 }
 
 std::string HeightValue(uint64_t height) {
@@ -172,6 +153,34 @@ Status Ledger::Load() {
       std::make_unique<core::SparseMerkleTree>(tree_reader_.get(), options_.state_tree_cache_nodes);
   HM_RETURN_IF_ERROR(tree_->status().WithContext("state tree"));
 
+  sync_pending_ = false;
+  first_height_.store(1, std::memory_order_release);
+  auto sync = Get(db_.get(), keys::SyncManifest(), "state sync marker");
+  if (!sync.ok()) return sync.status();
+  if (sync->has_value()) {
+    // An install from a snapshot is in progress or was interrupted: nothing of the head can be
+    // trusted until the installer finishes or aborts it (storage/snapshot.h).
+    sync_pending_ = true;
+    head_.Clear();
+    head_.set_height(0);
+    head_.set_block_hash(std::string(32, '\0'));
+    head_.set_state_root(std::string(core::SmtEmptyHash().view()));
+    head_.set_time_ms(network_.genesis().genesis_time_ms());
+    head_.set_genesis_hash(std::string(network_.hash().view()));
+    head_header_.clear();
+    head_certificate_.clear();
+    std::lock_guard lock(head_mu_);
+    SetStateLocked(
+        std::make_shared<const core::NetworkState>(core::NetworkState::FromGenesis(network_)));
+    return Status::Ok();
+  }
+  auto base = Get(db_.get(), keys::FirstHeight(), "first height");
+  if (!base.ok()) return base.status();
+  if (base->has_value()) {
+    if ((*base)->size() != 8) return Status::Corruption("the first height is not 8 bytes");
+    first_height_.store(core::GetBigEndian64(reinterpret_cast<const uint8_t*>((*base)->data())),
+                        std::memory_order_release);
+  }
   auto head_bytes = Get(db_.get(), keys::Head(), "chain head");
   if (!head_bytes.ok()) return head_bytes.status();
   if (!head_bytes->has_value()) {
@@ -230,6 +239,7 @@ Status Ledger::Load() {
       return Status::Corruption("head block's state root does not match the state tree");
     }
     head_header_ = sb.header();
+    head_certificate_.clear();
     auto cert = GetCertificate(head_.height());
     if (!cert.ok()) return cert.status();
     if (cert->has_value()) head_certificate_ = std::move(**cert);
@@ -1069,6 +1079,15 @@ Result<std::optional<pb::Block>> Ledger::GetBlock(uint64_t height) const {
   if (!stored->has_value()) return std::optional<pb::Block>();
   pb::StoredBlock sb;
   HM_RETURN_IF_ERROR(ParseStored(**stored, &sb, "block " + std::to_string(height)));
+  if (height < first_height()) {
+    // Below the first height only governance blocks are whole; the block a snapshot was taken
+    // at is kept as its header alone (storage/snapshot.h), which is not a block to serve.
+    pb::BlockHeader header;
+    HM_RETURN_IF_ERROR(ParseStored(sb.header(), &header, "block header"));
+    if (static_cast<uint64_t>(sb.record_ids_size()) != header.record_count()) {
+      return std::optional<pb::Block>();
+    }
+  }
   pb::Block block;
   block.set_header(sb.header());
   for (const std::string& id : sb.record_ids()) {
@@ -1208,6 +1227,44 @@ Status Ledger::ForEachItem(
     visit(*key, std::string_view(it->value().data(), it->value().size()));
   }
   return FromLevelDb(it->status(), "reading item states");
+}
+
+Status Ledger::Prune(uint64_t floor) {
+  const uint64_t head = height();
+  if (floor > head) {
+    return Status::InvalidInput("cannot prune below height " + std::to_string(floor) +
+                                ": the head is at " + std::to_string(head));
+  }
+  uint64_t from = first_height();
+  constexpr uint64_t kBatchHeights = 1'000;
+  while (from < floor) {
+    const uint64_t to = std::min(floor, from + kBatchHeights);
+    leveldb::WriteBatch batch;
+    for (uint64_t h = from; h < to; ++h) {
+      // Blocks with governance records stay: governance walks of proof bundles read them.
+      std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(leveldb::ReadOptions()));
+      const std::string gov = keys::GovernanceAt(h, 0).substr(0, 9);
+      it->Seek(gov);
+      const bool governance = it->Valid() && it->key().starts_with(gov);
+      HM_RETURN_IF_ERROR(FromLevelDb(it->status(), "reading governance records"));
+      if (governance) continue;
+      auto stored = Get(db_.get(), keys::Block(h), "block");
+      if (!stored.ok()) return stored.status();
+      if (!stored->has_value()) continue;
+      pb::StoredBlock sb;
+      HM_RETURN_IF_ERROR(ParseStored(**stored, &sb, "block " + std::to_string(h)));
+      batch.Delete(keys::BlockHash(core::Sha256Of(std::string_view(sb.header()))));
+      batch.Delete(keys::Block(h));
+      batch.Delete(keys::Certificate(h));
+    }
+    batch.Put(keys::FirstHeight(), HeightValue(to));
+    leveldb::WriteOptions wo;
+    wo.sync = options_.sync;
+    HM_RETURN_IF_ERROR(FromLevelDb(db_->Write(wo, &batch), "pruning blocks"));
+    first_height_.store(to, std::memory_order_release);
+    from = to;
+  }
+  return Status::Ok();
 }
 
 }  // namespace hallmark::storage

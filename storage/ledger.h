@@ -292,6 +292,22 @@ class Ledger {
       const std::function<core::Status(uint64_t height)>& begin,
       const std::function<core::Status(std::string_view key, std::string_view value)>& visit) const;
 
+  // Pruning and state sync (storage/snapshot.h, docs/state-sync.md).
+  // The first height whose whole block this store holds: 1, unless blocks were pruned or the
+  // store was installed from a snapshot (then the snapshot's height + 1). Blocks below it are
+  // gone except those holding governance records. Any thread.
+  uint64_t first_height() const { return first_height_.load(std::memory_order_acquire); }
+  // True while a snapshot install is in progress or was interrupted (keys::SyncManifest): the
+  // head is then genesis' and means nothing; finish or abort the install (SnapshotInstaller)
+  // before anything else uses the ledger.
+  bool sync_pending() const { return sync_pending_; }
+  // Deletes the blocks (block, hash index, certificate) below `floor`, except blocks holding
+  // governance records and the head's block, and moves first_height() up to `floor`. Item
+  // states, histories, records and proofs of current items are untouched. Writer thread only.
+  // REQUIRES: floor <= head height (else InvalidInput); a floor at or below first_height() does
+  // nothing.
+  core::Status Prune(uint64_t floor);
+
  private:
   Ledger(const core::Network& network, LedgerOptions options);
   core::Status Load();
@@ -335,6 +351,9 @@ class Ledger {
   std::shared_ptr<const core::Network> membership_;  // Guarded by head_mu_, like head_.
   // Odd while Commit is changing the store, the tree or the head; see ReadConsistent.
   std::atomic<uint64_t> commit_seq_{0};
+  std::atomic<uint64_t> first_height_{1};
+  bool sync_pending_ = false;   // Written only by Load (the writer thread).
+  friend class SnapshotAccess;  // storage/snapshot.cpp: reads one LevelDB snapshot, installs.
 };
 
 // A stopped node's store, read without opening it as a ledger (nothing is written, nothing
