@@ -4,7 +4,9 @@
 // snapshot, and installs it into an empty ledger chunk by chunk (every check of a peer's chunk,
 // then the state tree rebuilt and its root compared with the certified header's). Prints the
 // time of each step. The P2P transfer of the chunks is not included.
-//   hallmark-snapshot-join --items 1000000 [--dir DIR] [--threads 2]
+//   hallmark-snapshot-join --items 1000000 [--dir DIR] [--threads 2] [--keep]
+// --keep leaves DIR in place; a later run with --keep and the same DIR and --items reuses its chain
+// and snapshot and measures the install alone again.
 #define DOCTEST_CONFIG_DISABLE  // The proof fixture's checks are for tests.
 #include <sys/resource.h>
 
@@ -60,31 +62,9 @@ uint64_t FolderBytes(const std::filesystem::path& p) {
   return n;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  size_t items = 100'000;
-  size_t threads = 2;
-  std::filesystem::path dir;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--items" && i + 1 < argc) {
-      items = std::stoull(argv[++i]);
-    } else if (a == "--dir" && i + 1 < argc) {
-      dir = argv[++i];
-    } else if (a == "--threads" && i + 1 < argc) {
-      threads = std::max<size_t>(1, std::stoull(argv[++i]));
-    } else {
-      Die("usage: hallmark-snapshot-join --items N [--dir DIR] [--threads T]");
-    }
-  }
-  if (dir.empty()) dir = std::filesystem::temp_directory_path() / "hallmark-snapshot-join";
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  const core::Network network = test::TestNetwork();
-  auto src = storage::Ledger::Open(dir / "src", network, storage::LedgerOptions{.sync = false});
-  if (!src.ok()) Die(src.status().ToString());
-
+// Steps 1 and 2: the chain of `items` registrations in `src`, and its snapshot in DIR/snapshot.
+void BuildAndSnapshot(const core::Network& network, storage::Ledger& src,
+                      const std::filesystem::path& dir, size_t items, size_t threads) {
   // 1. Sign the registrations on `threads` threads, then commit them in full blocks.
   auto t = Clock::now();
   std::vector<pb::Envelope> envs(items);
@@ -113,14 +93,14 @@ int main(int argc, char** argv) {
   size_t next = 0;
   while (next < items) {
     time_ms += 1000;
-    auto prepared = (*src)->BuildBlock(std::span(envs).subspan(next), time_ms,
-                                       test::PubFor("validator-0"), trusted);
+    auto prepared = src.BuildBlock(std::span(envs).subspan(next), time_ms,
+                                   test::PubFor("validator-0"), trusted);
     if (!prepared.ok()) Die(prepared.status().ToString());
     if (!prepared->dropped.empty())
       Die("a record was dropped: " + prepared->dropped[0].rejection.message);
     next += prepared->record_ids.size();
     auto cert = test::CertifyBlock(network.chain_id(), prepared->header.height(), prepared->hash);
-    if (auto st = (*src)->Commit(*prepared, core::EncodeCertificate(cert)); !st.ok()) {
+    if (auto st = src.Commit(*prepared, core::EncodeCertificate(cert)); !st.ok()) {
       Die(st.ToString());
     }
   }
@@ -128,12 +108,12 @@ int main(int argc, char** argv) {
   envs.shrink_to_fit();
   const double build_s = Seconds(t);
   std::printf("chain: %zu items in %llu blocks (signing %.1f s, committing %.1f s)\n", items,
-              static_cast<unsigned long long>((*src)->height()), sign_s, build_s);
+              static_cast<unsigned long long>(src.height()), sign_s, build_s);
 
   // 2. Take a snapshot.
   t = Clock::now();
   double cpu = CpuSeconds();
-  auto m = storage::TakeSnapshot(**src, dir / "snapshot");
+  auto m = storage::TakeSnapshot(src, dir / "snapshot");
   if (!m.ok()) Die(m.status().ToString());
   const double take_s = Seconds(t);
   const double take_cpu = CpuSeconds() - cpu;
@@ -141,12 +121,56 @@ int main(int argc, char** argv) {
   std::printf("snapshot: height %llu, %u chunks, %.1f MiB, taken in %.1f s (%.1f s of CPU)\n",
               static_cast<unsigned long long>(m->height()), m->chunk_count(),
               static_cast<double>(snap_bytes) / (1 << 20), take_s, take_cpu);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  size_t items = 100'000;
+  size_t threads = 2;
+  bool keep = false;
+  std::filesystem::path dir;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--items" && i + 1 < argc) {
+      items = std::stoull(argv[++i]);
+    } else if (a == "--dir" && i + 1 < argc) {
+      dir = argv[++i];
+    } else if (a == "--keep") {
+      keep = true;
+    } else if (a == "--threads" && i + 1 < argc) {
+      threads = std::max<size_t>(1, std::stoull(argv[++i]));
+    } else {
+      Die("usage: hallmark-snapshot-join --items N [--dir DIR] [--threads T] [--keep]");
+    }
+  }
+  if (dir.empty()) dir = std::filesystem::temp_directory_path() / "hallmark-snapshot-join";
+  const std::filesystem::path marker = dir / "items";
+  bool reuse = false;
+  if (keep && std::filesystem::exists(marker)) {
+    std::ifstream in(marker);
+    size_t had = 0;
+    reuse =
+        (in >> had) && had == items && std::filesystem::exists(dir / "snapshot" / "manifest.pb");
+  }
+  if (!reuse) std::filesystem::remove_all(dir);
+  std::filesystem::remove_all(dir / "dst");
+  std::filesystem::create_directories(dir);
+  const core::Network network = test::TestNetwork();
+  auto src = storage::Ledger::Open(dir / "src", network, storage::LedgerOptions{.sync = false});
+  if (!src.ok()) Die(src.status().ToString());
+  if (reuse) {
+    std::printf("reusing the chain and snapshot in %s\n", dir.c_str());
+  } else {
+    BuildAndSnapshot(network, **src, dir, items, threads);
+    std::ofstream(marker) << items << "\n";
+  }
 
   // 3. Install into an empty ledger: every chunk as a peer's, then the root check.
   auto dst = storage::Ledger::Open(dir / "dst", network, storage::LedgerOptions{});
   if (!dst.ok()) Die(dst.status().ToString());
-  t = Clock::now();
-  cpu = CpuSeconds();
+  auto t = Clock::now();
+  double cpu = CpuSeconds();
   auto manifest_bytes = [&] {
     std::ifstream in(dir / "snapshot" / "manifest.pb", std::ios::binary);
     return std::string(std::istreambuf_iterator<char>(in), {});
@@ -179,7 +203,6 @@ int main(int argc, char** argv) {
       "install: %.1f s, %.1f s of CPU (chunks checked and written %.1f s, state tree rebuilt and "
       "root checked %.1f s); a proof from it verifies\n",
       install_s, install_cpu, chunks_s, finish_s);
-  std::printf("take + install: %.1f s\n", take_s + install_s);
-  std::filesystem::remove_all(dir);
+  if (!keep) std::filesystem::remove_all(dir);
   return 0;
 }
