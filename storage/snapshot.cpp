@@ -800,7 +800,7 @@ Status SnapshotInstaller::AddChunk(uint32_t index, std::string_view bytes) {
   return Status::Ok();
 }
 
-Status SnapshotInstaller::Finish() {
+Status SnapshotInstaller::Finish(const SnapshotStopCheck& stopping) {
   if (!complete()) {
     return Status::InvalidInput("the snapshot install lacks " +
                                 std::to_string(MissingChunks().size()) + " chunk(s)");
@@ -819,6 +819,9 @@ Status SnapshotInstaller::Finish() {
   pairs.reserve(kBatch);
   uint64_t items = 0;
   auto flush = [&]() -> Status {
+    if (stopping && stopping()) {
+      return Status::Cancelled("the snapshot install was stopped while it rebuilt the state tree");
+    }
     if (pairs.empty()) return Status::Ok();
     auto update = tree->PrepareUpdate(pairs);
     if (!update.ok()) return update.status();

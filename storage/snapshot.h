@@ -130,8 +130,10 @@ class SnapshotInstaller {
   // (InvalidInput; the head stays unwritten) unless its root equals the certified header's.
   // Then writes the head at the snapshot's height, the header and its certificate, the first
   // height (snapshot height + 1), and removes the install markers, in one synced batch.
-  // REQUIRES: complete() (else InvalidInput).
-  core::Status Finish();
+  // REQUIRES: complete() (else InvalidInput). Cancelled, between batches of the tree, when
+  // `stopping` says so: like a crash there, the install stays resumable and a later Finish
+  // rebuilds the tree.
+  core::Status Finish(const SnapshotStopCheck& stopping = nullptr);
 
   // Removes everything the install wrote and leaves an empty ledger.
   core::Status Abort();

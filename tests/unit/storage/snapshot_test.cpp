@@ -407,6 +407,36 @@ TEST_CASE("snapshot: a manifest that does not check out from genesis is refused,
   CHECK(inst.status().code() == core::StatusCode::kInvalidInput);
 }
 
+TEST_CASE("snapshot: a Finish stopped part-way writes no head, and a later Finish completes") {
+  SnapshotChain src;
+  auto taken = Take(src.chain.ledger());
+  const core::Network& net = src.chain.network();
+  TempDir dst_dir;
+  {
+    auto dst = OpenAt(dst_dir.path(), net);
+    auto inst = storage::SnapshotInstaller::Begin(dst.get(), taken->manifest);
+    REQUIRE(inst.ok());
+    for (uint32_t i = 0; i < taken->manifest.chunk_count(); ++i) {
+      REQUIRE((*inst)->AddChunk(i, taken->chunks[i]).ok());
+    }
+    core::Status st = (*inst)->Finish([] { return true; });
+    CHECK(st.code() == core::StatusCode::kCancelled);
+    CHECK(dst->sync_pending());
+    CHECK(dst->height() == 0);
+    // The node stops here.
+  }
+  auto dst = OpenAt(dst_dir.path(), net);
+  CHECK(dst->sync_pending());
+  auto inst = storage::SnapshotInstaller::Begin(dst.get(), taken->manifest);
+  REQUIRE(inst.ok());
+  CHECK((*inst)->complete());
+  REQUIRE((*inst)->Finish([] { return false; }).ok());
+  CHECK_FALSE(dst->sync_pending());
+  CHECK(dst->height() == taken->manifest.height());
+  CHECK(dst->StateRoot() == src.chain.ledger().StateRoot());
+  CheckSameItems(src.chain.ledger(), *dst);
+}
+
 TEST_CASE("snapshot: an interrupted install resumes with the chunks it had") {
   SnapshotChain src;
   auto taken = Take(src.chain.ledger());
