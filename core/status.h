@@ -19,7 +19,8 @@ enum class StatusCode {
   kNotFound,
   kCorruption,  // Stored data failed a check: stop, never serve it.
   kIoError,
-  kInternal,  // Our own bug surfaced as a value (prefer HM_ASSERT).
+  kInternal,   // Our own bug surfaced as a value (prefer HM_ASSERT).
+  kCancelled,  // Stopped on request (a node stopping): nothing is wrong, nothing half done.
 };
 
 std::string_view StatusCodeName(StatusCode code);
@@ -36,6 +37,7 @@ class [[nodiscard]] Status {
   static Status Corruption(std::string msg) { return {StatusCode::kCorruption, std::move(msg)}; }
   static Status IoError(std::string msg) { return {StatusCode::kIoError, std::move(msg)}; }
   static Status Internal(std::string msg) { return {StatusCode::kInternal, std::move(msg)}; }
+  static Status Cancelled(std::string msg) { return {StatusCode::kCancelled, std::move(msg)}; }
 
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }

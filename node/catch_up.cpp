@@ -65,6 +65,10 @@ std::vector<FetchPlanner::Request> FetchPlanner::Plan(
     for (size_t k = 0; k < peers.size(); ++k) {
       const auto* p = peers[(cursor_ + k) % peers.size()];
       if (in_flight_.contains(p->first)) continue;
+      if (auto pruned = first_heights_.find(p->first);
+          pruned != first_heights_.end() && pruned->second > from) {
+        continue;  // It no longer holds `from`: it would answer no blocks again.
+      }
       if (p->second >= to) {
         chosen = p;
         cursor_ = (cursor_ + k + 1) % peers.size();
@@ -105,6 +109,14 @@ void FetchPlanner::OnResponse(const core::PublicKey& peer, uint64_t first, uint6
 
 void FetchPlanner::Retry(uint64_t height) {
   AddHole(height, height);
+}
+
+void FetchPlanner::OnPeerFirstHeight(const core::PublicKey& peer, uint64_t first_height) {
+  if (first_height > 1) {
+    first_heights_[peer] = first_height;
+  } else {
+    first_heights_.erase(peer);
+  }
 }
 
 storage::SignatureCheck VerifiedOrCheck(std::shared_ptr<const VerifiedRecords> verified) {

@@ -36,7 +36,8 @@ struct FetchPlannerLimits {
 // heights above the committed head, at most one outstanding per peer and max_in_flight in all,
 // each to a peer that announced the range's last height. A response that delivers less than was
 // asked (the peer's byte limit, or a peer that lost the blocks) leaves a hole that the next plan
-// asks for first; so does a request unanswered for timeout_ms. Pure: time comes in as an
+// asks for first; so does a request unanswered for timeout_ms. A peer that pruned the blocks
+// below some height is not asked for a range starting below it. Pure: time comes in as an
 // argument. Not thread-safe (the driver uses it on its strand).
 class FetchPlanner {
  public:
@@ -58,6 +59,10 @@ class FetchPlanner {
   void OnResponse(const core::PublicKey& peer, uint64_t first, uint64_t last);
   // Forget a block that was delivered but failed its checks: ask for `height` again.
   void Retry(uint64_t height);
+  // `peer` said the first block it holds is `first_height` (1 when it pruned none; a pruned peer
+  // answers a request below it with no blocks and that height). Ranges starting below it are
+  // not asked of it again until it says otherwise.
+  void OnPeerFirstHeight(const core::PublicKey& peer, uint64_t first_height);
   size_t in_flight() const { return in_flight_.size(); }
 
  private:
@@ -71,8 +76,11 @@ class FetchPlanner {
   FetchPlannerLimits limits_;
   std::map<core::PublicKey, InFlight> in_flight_;
   std::map<uint64_t, uint64_t> holes_;  // from -> to, disjoint.
-  uint64_t frontier_ = 0;               // Highest height asked for outside the holes.
-  size_t cursor_ = 0;                   // Round-robin over peers.
+  // The first height each peer holds, when above 1 (pruned peers; OnPeerFirstHeight). Bounded by
+  // the peers the transport admits: an entry per peer, replaced on each of its answers.
+  std::map<core::PublicKey, uint64_t> first_heights_;
+  uint64_t frontier_ = 0;  // Highest height asked for outside the holes.
+  size_t cursor_ = 0;      // Round-robin over peers.
 };
 
 // The record ids of a block whose signatures verified (core::CheckRecordSignature); the id

@@ -816,6 +816,8 @@ void ConsensusDriver::OnBlocks(const core::PublicKey& from, const pb::BlockRespo
     });
   }
   fetch_planner_.OnResponse(from, first, last);
+  // Absent (0) means it pruned nothing. A pruned peer is not asked below its first height again.
+  fetch_planner_.OnPeerFirstHeight(from, std::max<uint64_t>(response.first_height(), 1));
   // Nothing delivered: what was asked is asked again when the retry timer fires, not at once,
   // so that a peer announcing blocks it does not serve cannot keep us asking in a loop.
   if (last < first) return;

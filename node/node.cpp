@@ -334,7 +334,7 @@ core::Result<bool> Node::SyncState() {
   StartIoThreads();
   StateSyncOptions options;
   options.log = [](std::string_view line) { spdlog::info("{}", line); };
-  StateSyncClient client(
+  sync_client_owned_ = std::make_unique<StateSyncClient>(
       ledger_.get(),
       [this](const core::PublicKey& to, const pb::PeerMessage& m) {
         return transport_->Send(to, m);
@@ -345,6 +345,7 @@ core::Result<bool> Node::SyncState() {
         return out;
       },
       options);
+  StateSyncClient& client = *sync_client_owned_;
   syncing_.store(true);
   sync_client_.store(&client);
   auto stopping = [this] {
@@ -354,7 +355,14 @@ core::Result<bool> Node::SyncState() {
   auto installed = client.Run(stopping);
   sync_client_.store(nullptr);
   syncing_.store(false);
-  if (stopping()) return false;
+  if (stopping()) {
+    if (ledger_->sync_pending()) {
+      spdlog::info(
+          "state sync: stopped during the install; the chunks installed so far are kept and the "
+          "install resumes at the next start");
+    }
+    return false;
+  }
   if (installed.ok()) {
     transport_->SetHeight(ledger_->height());
     return true;
@@ -369,15 +377,24 @@ core::Result<bool> Node::SyncState() {
 
 void Node::TakeSnapshotAndPrune() {
   const auto started = std::chrono::steady_clock::now();
-  auto m = snapshots_->Take(*ledger_);
+  spdlog::info("snapshot at height {}: started", ledger_->height());
+  auto m = snapshots_->Take(*ledger_, storage::kSnapshotChunkTargetBytes,
+                            [this] { return snapshot_stop_.load(); });
   if (!m.ok()) {
-    spdlog::warn("snapshot: {}", m.status().ToString());
+    if (m.status().code() == core::StatusCode::kCancelled) {
+      spdlog::info(
+          "snapshot: cancelled by the stop after {:.2f} s ({})",
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
+          m.status().message());
+    } else {
+      spdlog::warn("snapshot: {}", m.status().ToString());
+    }
     return;
   }
   spdlog::info("snapshot at height {}: {} items in {} chunks, {:.2f} s", m->height(),
                m->item_count(), m->chunk_count(),
                std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-  if (!config_.has_prune_keep_blocks()) return;
+  if (!config_.has_prune_keep_blocks() || snapshot_stop_.load()) return;
   // Keep the blocks after the older kept snapshot: a node that installs it catches up by them.
   const std::vector<uint64_t> heights = snapshots_->Heights();
   const uint64_t head = ledger_->height();
@@ -421,6 +438,7 @@ void Node::Stop() {
   if (http_) http_->Stop();
   if (events_) events_->Stop();
   if (driver_) driver_->Stop();
+  snapshot_stop_.store(true);  // A take in progress ends at its next item.
   if (snapshot_thread_.joinable()) snapshot_thread_.join();
   if (sender_) Net(sender_).gossip_out().Stop();
   if (transport_) transport_->Stop();

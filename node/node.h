@@ -110,6 +110,12 @@ class Node {
   std::atomic<bool> driver_ready_{false};
   std::thread snapshot_thread_;
   std::atomic<bool> snapshot_busy_{false};
+  // Set by Stop before it joins snapshot_thread_: a take in progress ends at its next item and
+  // removes its partial folder (storage::SnapshotStore::Take), so a stop never waits for it.
+  std::atomic<bool> snapshot_stop_{false};
+  // The state sync client, kept until the node is destroyed: a transport thread that loaded
+  // sync_client_ just before SyncState cleared it may still hand it a message.
+  std::unique_ptr<StateSyncClient> sync_client_owned_;
   bool transport_started_ = false;
   std::unique_ptr<boost::asio::signal_set> sync_signals_;  // Only while state sync runs.
 };

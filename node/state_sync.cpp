@@ -279,7 +279,7 @@ Result<uint64_t> StateSyncClient::Run(const std::function<bool()>& stopping) {
       if (stopping()) return Status::Internal("stopped during state sync");
       continue;  // The chunks written stay: the same snapshot from other peers resumes.
     }
-    Status st = (*installer)->Finish();
+    Status st = (*installer)->Finish(stopping);
     if (st.ok()) {
       const double s =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

@@ -297,7 +297,8 @@ Result<VerifiedManifest> VerifySnapshotManifest(const core::Network& network,
 }
 
 Result<pb::SnapshotManifest> TakeSnapshot(const Ledger& ledger, const std::filesystem::path& dir,
-                                          size_t chunk_target_bytes) {
+                                          size_t chunk_target_bytes,
+                                          const SnapshotStopCheck& stopping) {
   leveldb::DB* db = SnapshotAccess::db(ledger);
   // The head, its certificate, the walk and a LevelDB snapshot, all of one committed state.
   const leveldb::Snapshot* snap = nullptr;
@@ -332,6 +333,15 @@ Result<pb::SnapshotManifest> TakeSnapshot(const Ledger& ledger, const std::files
   }
   std::filesystem::create_directories(dir, ec);
   if (ec) return Status::IoError("cannot create " + dir.string() + ": " + ec.message());
+  // Removes the folder again unless the take completes: a half snapshot is never left.
+  struct RemoveUnlessDone {
+    const std::filesystem::path& dir;
+    bool done = false;
+    ~RemoveUnlessDone() {
+      std::error_code ignored;
+      if (!done) std::filesystem::remove_all(dir, ignored);
+    }
+  } partial{dir};
 
   leveldb::ReadOptions ro;
   ro.verify_checksums = true;
@@ -345,6 +355,10 @@ Result<pb::SnapshotManifest> TakeSnapshot(const Ledger& ledger, const std::files
   scan.fill_cache = false;
   std::unique_ptr<leveldb::Iterator> hist(db->NewIterator(scan));
   for (it->Seek(s); it->Valid() && it->key().starts_with(s); it->Next()) {
+    if (stopping && stopping()) {
+      return Status::Cancelled("the snapshot at height " + std::to_string(height) +
+                               " was stopped part-way; its folder is removed");
+    }
     auto key = Hash256::FromBytes(std::string_view(it->key().data() + 1, it->key().size() - 1));
     if (!key) return Status::Corruption("an item state key is malformed");
     pb::SnapshotItem item;
@@ -384,6 +398,7 @@ Result<pb::SnapshotManifest> TakeSnapshot(const Ledger& ledger, const std::files
   for (const Hash256& h : writer.hashes()) m.add_chunk_hashes(std::string(h.view()));
   m.set_item_count(writer.items());
   HM_RETURN_IF_ERROR(WriteFileSynced(dir / "manifest.pb", core::SerializeDeterministic(m)));
+  partial.done = true;
   return m;
 }
 
@@ -408,13 +423,14 @@ std::vector<uint64_t> SnapshotStore::Heights() const {
   return out;
 }
 
-Result<pb::SnapshotManifest> SnapshotStore::Take(const Ledger& ledger, size_t chunk_target_bytes) {
+Result<pb::SnapshotManifest> SnapshotStore::Take(const Ledger& ledger, size_t chunk_target_bytes,
+                                                 const SnapshotStopCheck& stopping) {
   std::error_code ec;
   std::filesystem::create_directories(root_, ec);
   if (ec) return Status::IoError("cannot create " + root_.string() + ": " + ec.message());
   const std::filesystem::path tmp = root_ / "taking.tmp";
   std::filesystem::remove_all(tmp, ec);
-  auto m = TakeSnapshot(ledger, tmp, chunk_target_bytes);
+  auto m = TakeSnapshot(ledger, tmp, chunk_target_bytes, stopping);
   if (!m.ok()) {
     std::filesystem::remove_all(tmp, ec);
     return m.status();
@@ -784,7 +800,7 @@ Status SnapshotInstaller::AddChunk(uint32_t index, std::string_view bytes) {
   return Status::Ok();
 }
 
-Status SnapshotInstaller::Finish() {
+Status SnapshotInstaller::Finish(const SnapshotStopCheck& stopping) {
   if (!complete()) {
     return Status::InvalidInput("the snapshot install lacks " +
                                 std::to_string(MissingChunks().size()) + " chunk(s)");
@@ -803,6 +819,9 @@ Status SnapshotInstaller::Finish() {
   pairs.reserve(kBatch);
   uint64_t items = 0;
   auto flush = [&]() -> Status {
+    if (stopping && stopping()) {
+      return Status::Cancelled("the snapshot install was stopped while it rebuilt the state tree");
+    }
     if (pairs.empty()) return Status::Ok();
     auto update = tree->PrepareUpdate(pairs);
     if (!update.ok()) return update.status();

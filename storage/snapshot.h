@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
@@ -60,12 +61,18 @@ core::Result<VerifiedManifest> VerifySnapshotManifest(const core::Network& netwo
 // Parses (strictly, within the size and message bounds) and checks manifest bytes from a peer.
 core::Result<pb::SnapshotManifest> ParseSnapshotManifest(std::string_view bytes);
 
+// Asked between items while a snapshot is taken; true ends the take (a node stopping).
+// Called on the taking thread. Empty: never.
+using SnapshotStopCheck = std::function<bool()>;
+
 // Writes a snapshot of `ledger` at its head into `dir` (created; must not exist): manifest.pb
 // and chunk-NNNNNN.pb. Reads one committed state (a LevelDB snapshot) while commits go on.
-// NotFound when nothing is committed yet.
+// NotFound when nothing is committed yet. Cancelled when `stopping` said so. On any failure
+// `dir` is removed again: no partial snapshot is left behind.
 core::Result<pb::SnapshotManifest> TakeSnapshot(
     const Ledger& ledger, const std::filesystem::path& dir,
-    size_t chunk_target_bytes = kSnapshotChunkTargetBytes);
+    size_t chunk_target_bytes = kSnapshotChunkTargetBytes,
+    const SnapshotStopCheck& stopping = nullptr);
 
 // The snapshots a node keeps: `<root>/<height>/` folders written by TakeSnapshot through a
 // temporary folder and a rename, the newest `keep` kept. Thread-safe: Take from one thread at a
@@ -75,9 +82,11 @@ class SnapshotStore {
   explicit SnapshotStore(std::filesystem::path root, size_t keep = 2);
 
   // Takes a snapshot at the ledger's head (unless one at that height exists), then deletes all
-  // but the newest `keep`.
+  // but the newest `keep`. Cancelled, with nothing of the take left and the snapshots held
+  // before unchanged, when `stopping` said so (see TakeSnapshot).
   core::Result<pb::SnapshotManifest> Take(const Ledger& ledger,
-                                          size_t chunk_target_bytes = kSnapshotChunkTargetBytes);
+                                          size_t chunk_target_bytes = kSnapshotChunkTargetBytes,
+                                          const SnapshotStopCheck& stopping = nullptr);
   // The heights held, ascending.
   std::vector<uint64_t> Heights() const;
   // The newest snapshot's manifest bytes; nullopt when there is none.
@@ -121,8 +130,10 @@ class SnapshotInstaller {
   // (InvalidInput; the head stays unwritten) unless its root equals the certified header's.
   // Then writes the head at the snapshot's height, the header and its certificate, the first
   // height (snapshot height + 1), and removes the install markers, in one synced batch.
-  // REQUIRES: complete() (else InvalidInput).
-  core::Status Finish();
+  // REQUIRES: complete() (else InvalidInput). Cancelled, between batches of the tree, when
+  // `stopping` says so: like a crash there, the install stays resumable and a later Finish
+  // rebuilds the tree.
+  core::Status Finish(const SnapshotStopCheck& stopping = nullptr);
 
   // Removes everything the install wrote and leaves an empty ledger.
   core::Status Abort();

@@ -64,6 +64,7 @@ ExitCode ExitCodeFor(const core::Status& status) {
     case core::StatusCode::kCorruption:
       return ExitCode::kFileOrUsage;
     case core::StatusCode::kInternal:
+    case core::StatusCode::kCancelled:
       return ExitCode::kInternal;
   }
   return ExitCode::kInternal;

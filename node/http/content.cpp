@@ -139,6 +139,7 @@ Response StatusReply(const Request& req, const core::Status& status) {
     case core::StatusCode::kCorruption:
     case core::StatusCode::kIoError:
     case core::StatusCode::kInternal:
+    case core::StatusCode::kCancelled:
       break;
   }
   return ErrorReply(req, 500, "internal", "internal error");

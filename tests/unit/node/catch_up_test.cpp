@@ -174,3 +174,40 @@ TEST_CASE("fetch planner: a hole above the target waits until the target reaches
   CHECK(later[0].from == 6);
   CHECK(later[0].to == 10);
 }
+
+TEST_CASE("fetch planner: a pruned peer is not asked again below its first height") {
+  FetchPlanner p = Planner();
+  std::map<core::PublicKey, uint64_t> peers{{Peer(0), 500}};
+  auto reqs = p.Plan(5, 500, peers, kT0);
+  REQUIRE(reqs.size() == 1);
+  CHECK(reqs[0].from == 6);
+  // It answers no blocks and its first height, 50 (driver: OnBlocks).
+  p.OnResponse(Peer(0), 1, 0);
+  p.OnPeerFirstHeight(Peer(0), 50);
+  CHECK(p.Plan(5, 500, peers, kT0 + std::chrono::seconds(2)).empty());
+
+  // Another peer that holds them is asked instead, and only it.
+  peers[Peer(1)] = 500;
+  reqs = p.Plan(5, 500, peers, kT0 + std::chrono::seconds(3));
+  REQUIRE(reqs.size() == 1);
+  CHECK(reqs[0].peer == Peer(1));
+  CHECK(reqs[0].from == 6);
+
+  // Once the head is past its first height, the pruned peer serves again (beside the other,
+  // whose request the head has overtaken).
+  reqs = p.Plan(55, 500, peers, kT0 + std::chrono::seconds(3));
+  REQUIRE(reqs.size() == 2);
+  CHECK(reqs[0].from == 56);
+  CHECK((reqs[0].peer == Peer(0) || reqs[1].peer == Peer(0)));
+}
+
+TEST_CASE("fetch planner: a peer that says it holds every block again is asked again") {
+  FetchPlanner p = Planner();
+  std::map<core::PublicKey, uint64_t> peers{{Peer(0), 500}};
+  p.OnPeerFirstHeight(Peer(0), 50);
+  CHECK(p.Plan(5, 500, peers, kT0).empty());
+  p.OnPeerFirstHeight(Peer(0), 1);
+  auto reqs = p.Plan(5, 500, peers, kT0);
+  REQUIRE(reqs.size() == 1);
+  CHECK(reqs[0].from == 6);
+}

@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 #include <leveldb/db.h>
 
+#include <atomic>
 #include <fstream>
 
 #include "core/codec.h"
@@ -406,6 +407,36 @@ TEST_CASE("snapshot: a manifest that does not check out from genesis is refused,
   CHECK(inst.status().code() == core::StatusCode::kInvalidInput);
 }
 
+TEST_CASE("snapshot: a Finish stopped part-way writes no head, and a later Finish completes") {
+  SnapshotChain src;
+  auto taken = Take(src.chain.ledger());
+  const core::Network& net = src.chain.network();
+  TempDir dst_dir;
+  {
+    auto dst = OpenAt(dst_dir.path(), net);
+    auto inst = storage::SnapshotInstaller::Begin(dst.get(), taken->manifest);
+    REQUIRE(inst.ok());
+    for (uint32_t i = 0; i < taken->manifest.chunk_count(); ++i) {
+      REQUIRE((*inst)->AddChunk(i, taken->chunks[i]).ok());
+    }
+    core::Status st = (*inst)->Finish([] { return true; });
+    CHECK(st.code() == core::StatusCode::kCancelled);
+    CHECK(dst->sync_pending());
+    CHECK(dst->height() == 0);
+    // The node stops here.
+  }
+  auto dst = OpenAt(dst_dir.path(), net);
+  CHECK(dst->sync_pending());
+  auto inst = storage::SnapshotInstaller::Begin(dst.get(), taken->manifest);
+  REQUIRE(inst.ok());
+  CHECK((*inst)->complete());
+  REQUIRE((*inst)->Finish([] { return false; }).ok());
+  CHECK_FALSE(dst->sync_pending());
+  CHECK(dst->height() == taken->manifest.height());
+  CHECK(dst->StateRoot() == src.chain.ledger().StateRoot());
+  CheckSameItems(src.chain.ledger(), *dst);
+}
+
 TEST_CASE("snapshot: an interrupted install resumes with the chunks it had") {
   SnapshotChain src;
   auto taken = Take(src.chain.ledger());
@@ -484,6 +515,73 @@ TEST_CASE("snapshot store: keeps the newest two, reads chunks back") {
   auto none = store.ReadChunk(m->height(), m->chunk_count());
   REQUIRE(none.ok());
   CHECK_FALSE(none->has_value());
+}
+
+TEST_CASE("snapshot: a take stopped part-way is cancelled and leaves no folder") {
+  SnapshotChain src;
+  TempDir root;
+  const std::filesystem::path dir = root.path() / "snap";
+  int asked = 0;
+  // Stops after the 5th of the 12 items: some chunks are written by then (600-byte target).
+  auto m = storage::TakeSnapshot(src.chain.ledger(), dir, 600, [&] { return ++asked > 5; });
+  REQUIRE_FALSE(m.ok());
+  CHECK(m.status().code() == core::StatusCode::kCancelled);
+  CHECK(asked == 6);
+  CHECK_FALSE(std::filesystem::exists(dir));
+  // The same folder can be taken into afterwards.
+  auto again = storage::TakeSnapshot(src.chain.ledger(), dir, 600, [] { return false; });
+  REQUIRE_MESSAGE(again.ok(), again.status().ToString());
+  CHECK(again->item_count() == 12);
+}
+
+TEST_CASE(
+    "snapshot store: a cancelled take is not listed, the kept ones stay, a later take works") {
+  SnapshotChain src;
+  TempDir root;
+  storage::SnapshotStore store(root.path() / "snapshots", 2);
+  auto first = store.Take(src.chain.ledger(), 600);
+  REQUIRE_MESSAGE(first.ok(), first.status().ToString());
+  pb::RecordPayload p = Payload(ItemName(500));
+  p.mutable_register_();
+  src.chain.Commit({Sign("maison", p)});
+
+  std::atomic<bool> stop{false};
+  int items = 0;
+  auto cancelled = store.Take(src.chain.ledger(), 600, [&] {
+    if (++items == 4) stop.store(true);  // As Node::Stop sets its flag while a take runs.
+    return stop.load();
+  });
+  REQUIRE_FALSE(cancelled.ok());
+  CHECK(cancelled.status().code() == core::StatusCode::kCancelled);
+  CHECK(store.Heights() == std::vector<uint64_t>{first->height()});
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(root.path() / "snapshots")) {
+    names.push_back(e.path().filename().string());
+  }
+  CHECK(names == std::vector<std::string>{std::to_string(first->height())});
+  auto newest = store.NewestManifest();
+  REQUIRE(newest.ok());
+  REQUIRE(newest->has_value());
+  CHECK(storage::ParseSnapshotManifest(**newest)->height() == first->height());
+
+  auto later = store.Take(src.chain.ledger(), 600);
+  REQUIRE_MESSAGE(later.ok(), later.status().ToString());
+  CHECK(later->height() == src.chain.ledger().height());
+  CHECK(later->item_count() == 13);
+  CHECK(store.Heights() == std::vector<uint64_t>{first->height(), later->height()});
+  // The later snapshot is whole: it installs into an empty ledger with the source's root.
+  TempDir other_dir;
+  auto other = OpenAt(other_dir.path(), src.chain.ledger().network());
+  auto installer = storage::SnapshotInstaller::Begin(other.get(), *later);
+  REQUIRE(installer.ok());
+  for (uint32_t i = 0; i < later->chunk_count(); ++i) {
+    auto chunk = store.ReadChunk(later->height(), i);
+    REQUIRE(chunk.ok());
+    REQUIRE(chunk->has_value());
+    REQUIRE((*installer)->AddChunk(i, **chunk).ok());
+  }
+  REQUIRE((*installer)->Finish().ok());
+  CHECK(other->StateRoot() == src.chain.ledger().StateRoot());
 }
 
 TEST_CASE("prune: old blocks go, proofs of current items still check out") {
