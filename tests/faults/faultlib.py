@@ -42,6 +42,8 @@ import time
 import urllib.parse
 
 sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+from pb import pb_bytes, pb_varint  # noqa: E402
 
 GTIN = "01/00614141000012/21/"  # maison-aurele's company prefix (hallmarkd testnet).
 BRAND = "maison-aurele"
@@ -149,38 +151,20 @@ def load_signer(keystore_path):
 
 
 # ---------------------------------------------------------------------------------------------
-# Records, encoded by hand in field order (Protobuf's deterministic form).
-
-def _varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _f_bytes(field, data):
-    return _varint(field << 3 | 2) + _varint(len(data)) + data
-
-
-def _f_varint(field, value):
-    return _varint(field << 3) + _varint(value) if value else b""
-
+# Records, encoded by hand in field order (Protobuf's deterministic form; no varint here is 0).
 
 def register_payload(chain_id, item_id, tag):
-    attr = _f_bytes(1, b"fault") + _f_bytes(2, tag.encode())
-    body = _f_bytes(1, attr)  # Register.attributes
-    return (_f_bytes(1, chain_id.encode()) + _f_bytes(2, item_id.encode()) +
-            _f_varint(4, int(time.time() * 1000)) + _f_bytes(10, body))
+    attr = pb_bytes(1, b"fault") + pb_bytes(2, tag.encode())
+    body = pb_bytes(1, attr)  # Register.attributes
+    return (pb_bytes(1, chain_id.encode()) + pb_bytes(2, item_id.encode()) +
+            pb_varint(4, int(time.time() * 1000)) + pb_bytes(10, body))
 
 
 def service_payload(chain_id, item_id, prev_hex, note):
-    body = _f_varint(1, 1) + _f_bytes(2, note.encode())  # REPAIR
-    return (_f_bytes(1, chain_id.encode()) + _f_bytes(2, item_id.encode()) +
-            _f_bytes(3, bytes.fromhex(prev_hex)) + _f_varint(4, int(time.time() * 1000)) +
-            _f_bytes(15, body))
+    body = pb_varint(1, 1) + pb_bytes(2, note.encode())  # REPAIR
+    return (pb_bytes(1, chain_id.encode()) + pb_bytes(2, item_id.encode()) +
+            pb_bytes(3, bytes.fromhex(prev_hex)) + pb_varint(4, int(time.time() * 1000)) +
+            pb_bytes(15, body))
 
 
 def envelope(signer, payload):
