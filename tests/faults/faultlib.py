@@ -39,10 +39,10 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.parse
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+from hm import Fail, Node, item_path  # noqa: E402
 from pb import pb_bytes, pb_varint  # noqa: E402
 
 GTIN = "01/00614141000012/21/"  # maison-aurele's company prefix (hallmarkd testnet).
@@ -168,52 +168,13 @@ def service_payload(chain_id, item_id, prev_hex, note):
 
 
 def envelope(signer, payload):
+    """(record id, the JSON body of POST /v1/records)."""
     sig = signer.sign(payload)
     rid = hashlib.sha256(payload + signer.public + sig).hexdigest()
-    body = json.dumps({"payload": base64.b64encode(payload).decode(),
-                       "signer": base64.b64encode(signer.public).decode(),
-                       "signature": base64.b64encode(sig).decode()}).encode()
+    body = {"payload": base64.b64encode(payload).decode(),
+            "signer": base64.b64encode(signer.public).decode(),
+            "signature": base64.b64encode(sig).decode()}
     return rid, body
-
-
-# ---------------------------------------------------------------------------------------------
-# HTTP.
-
-class Http:
-    """One keep-alive connection to a node's API; any error closes it and is raised."""
-
-    def __init__(self, port, timeout=2.0):
-        self.port, self.timeout, self.conn = port, timeout, None
-
-    def request(self, method, path, body=None):
-        if self.conn is None:
-            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
-        try:
-            headers = {"Content-Type": "application/json"} if body is not None else {}
-            self.conn.request(method, path, body=body, headers=headers)
-            r = self.conn.getresponse()
-            data = r.read()
-            if (r.getheader("Connection") or "").lower() == "close":
-                self.close()
-            return r.status, data
-        except Exception:
-            self.close()
-            raise
-
-    def json(self, method, path, body=None):
-        status, data = self.request(method, path, body)
-        if status != 200:
-            raise OSError(f"{method} {path} on :{self.port} answered {status}: {data[:200]!r}")
-        return json.loads(data)
-
-    def close(self):
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
-
-
-def item_path(item_id):
-    return "/v1/items/" + urllib.parse.quote(item_id, safe="/")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -446,6 +407,10 @@ class Testnet:
     def api_port(self, i):
         return self.base + 100 + i
 
+    def client(self, i, timeout=2.0):
+        """A keep-alive connection to node i's API (hm.Node) that raises each error at once."""
+        return Node(f"http://127.0.0.1:{self.api_port(i)}", timeout, retry=False)
+
     def proxy_port(self, i, j):
         return self.base + 200 + 4 * i + j
 
@@ -492,10 +457,10 @@ class Testnet:
             raise Failure(f"node{i} did not stop within {timeout} s of SIGTERM:\n{self.tail(i)}")
 
     def height(self, i, timeout=2.0):
-        h = Http(self.api_port(i), timeout)
+        h = self.client(i, timeout)
         try:
-            return int(h.json("GET", "/v1/health").get("height", 0))
-        except (OSError, http.client.HTTPException, ValueError):
+            return h.height()
+        except (OSError, http.client.HTTPException, ValueError, Fail):
             return None
         finally:
             h.close()
@@ -585,14 +550,14 @@ class Load:
     def _post(self, conns, i, body):
         """(status, json) or (None, None) after a network error (marks the node down)."""
         try:
-            status, data = conns[i].request("POST", "/v1/records", body)
+            status, _, data = conns[i].request("POST", "/v1/records", body)
             return status, (json.loads(data) if data else {})
         except (OSError, http.client.HTTPException, ValueError):
             self.down_until[i] = time.monotonic() + 1.0
             return None, None
 
     def _worker(self, k):
-        conns = [Http(self.tn.api_port(i), timeout=2.0) for i in range(self.tn.n)]
+        conns = [self.tn.client(i) for i in range(self.tn.n)]
         period = self.workers / self.rate
         due = time.monotonic() + k * period / self.workers
         while not self.stop_flag.is_set():
@@ -623,7 +588,7 @@ class Load:
             c.close()
 
     def _hot(self):
-        conns = [Http(self.tn.api_port(i), timeout=2.0) for i in range(self.tn.n)]
+        conns = [self.tn.client(i) for i in range(self.tn.n)]
         rng = random.Random(7)
         n = 0
         while not self.stop_flag.is_set():
@@ -659,7 +624,7 @@ class Load:
                             continue
                     try:
                         st = conns[i].json("GET", f"/v1/records/{rid}")
-                    except (OSError, http.client.HTTPException, ValueError):
+                    except (OSError, http.client.HTTPException, ValueError, Fail):
                         time.sleep(0.1)
                         continue
                     if st.get("status") == "committed":
@@ -715,12 +680,12 @@ class Watchers:
         self.threads = []
 
     def _watch(self, i):
-        conn = Http(self.tn.api_port(i), timeout=2.0)
+        conn = self.tn.client(i)
         seen = 0
         last_items = 0.0
         while not self.stop_flag.is_set():
             try:
-                h = int(conn.json("GET", "/v1/health").get("height", 0))
+                h = conn.height()
                 with self.lock:
                     before = self.last_height.get(i, 0)
                     if h < before:
@@ -732,7 +697,7 @@ class Watchers:
                 # Read the blocks we have not read from this node, newest last, a bounded
                 # number per turn so that the head stays fresh.
                 for height in range(seen + 1, min(h, seen + 50) + 1):
-                    b = conn.json("GET", f"/v1/blocks/{height}")
+                    b = conn.block(height)
                     with self.lock:
                         self.block_reads.append((i, height, b["hash"]))
                     for rid in b.get("record_ids", []):
@@ -745,7 +710,7 @@ class Watchers:
                         ids = [r["record_id"] for r in j.get("history", [])]
                         with self.lock:
                             self.history_reads.append((i, item, ids))
-            except (OSError, http.client.HTTPException, ValueError, KeyError):
+            except (OSError, http.client.HTTPException, ValueError, KeyError, Fail):
                 conn.close()
                 time.sleep(0.2)
                 continue
@@ -1025,14 +990,14 @@ class Run:
         for i in range(tn.n):
             if not tn.alive(i):
                 continue
-            conn = Http(tn.api_port(i), timeout=30)
+            conn = tn.client(i, timeout=30)
             blocks = []
             try:
                 for h in range(1, top + 1):
-                    b = conn.json("GET", f"/v1/blocks/{h}")
+                    b = conn.block(h)
                     blocks.append((b["hash"], base64.b64decode(b["header"].get("prev_hash", "")).hex(),
                                    tuple(b.get("record_ids", []))))
-            except (OSError, http.client.HTTPException, ValueError, KeyError) as e:
+            except (OSError, http.client.HTTPException, ValueError, KeyError, Fail) as e:
                 self.fail(f"node{i}: reading its chain failed: {e}")
                 continue
             finally:
@@ -1040,12 +1005,12 @@ class Run:
             chains[i] = blocks
         finals = {}
         if chains:
-            conn = Http(tn.api_port(min(chains)), timeout=30)
+            conn = tn.client(min(chains), timeout=30)
             for item in self.load.hot_items:
                 try:
                     j = conn.json("GET", item_path(item))
                     finals[item] = [r["record_id"] for r in j.get("history", [])]
-                except (OSError, http.client.HTTPException, ValueError) as e:
+                except (OSError, http.client.HTTPException, ValueError, Fail) as e:
                     self.fail(f"reading {item} at the end failed: {e}")
             conn.close()
         acked = dict(self.load.committed)
