@@ -510,12 +510,31 @@ class Failure(Exception):
 # ---------------------------------------------------------------------------------------------
 # The load.
 
-class Load:
+class _Threads:
+    """Daemon threads that run until stop_flag is set; stop() sets it and joins them."""
+
+    def __init__(self):
+        self.stop_flag = threading.Event()
+        self.threads = []
+
+    def _spawn(self, target, *args):
+        t = threading.Thread(target=target, args=args, daemon=True)
+        t.start()
+        self.threads.append(t)
+
+    def stop(self):
+        self.stop_flag.set()
+        for t in self.threads:
+            t.join(30)
+
+
+class Load(_Threads):
     """Registrations at `rate` per second, spread round-robin over the nodes that answer (a
     node that failed is skipped for a second), from `workers` threads; and, one at a time,
     service records on `hot` items, each waiting for its commit before the next."""
 
     def __init__(self, net, rate=150, workers=6, hot=2, tag=None):
+        super().__init__()
         self.tn, self.rate, self.workers = net, rate, workers
         self.signer = load_signer(os.path.join(net.dir, "keys", f"{BRAND}.key"))
         self.tag = tag or f"{os.getpid() % 10000:04d}"
@@ -525,7 +544,6 @@ class Load:
         self.committed = {}   # record id -> (time, node, height): acknowledged as committed
         self.refused = {}     # status -> count (429, 400, errors)
         self.down_until = [0.0] * net.n
-        self.stop_flag = threading.Event()
         self.seq = 0
         self.next_node = 0
         self.hot_items = [f"{GTIN}H{self.tag}{k}" for k in range(hot)]
@@ -533,7 +551,6 @@ class Load:
         self.hot_errors = []
         self.hot_records = 0    # Hot-item records committed.
         self.hot_refusals = 0   # Times a node refused one (it was behind the head).
-        self.threads = []
 
     def _pick(self):
         now = time.monotonic()
@@ -643,18 +660,9 @@ class Load:
 
     def start(self):
         for k in range(self.workers):
-            t = threading.Thread(target=self._worker, args=(k,), daemon=True)
-            t.start()
-            self.threads.append(t)
+            self._spawn(self._worker, k)
         if self.hot_items:
-            t = threading.Thread(target=self._hot, daemon=True)
-            t.start()
-            self.threads.append(t)
-
-    def stop(self):
-        self.stop_flag.set()
-        for t in self.threads:
-            t.join(30)
+            self._spawn(self._hot)
 
     def ack(self, rid, node, height):
         """A node served a committed block holding `rid`."""
@@ -666,8 +674,9 @@ class Load:
 # ---------------------------------------------------------------------------------------------
 # Watchers: read each node's chain as it grows.
 
-class Watchers:
+class Watchers(_Threads):
     def __init__(self, tn, load):
+        super().__init__()
         self.tn, self.load = tn, load
         self.lock = threading.Lock()
         self.block_reads = []    # (node, height, hash)
@@ -676,8 +685,6 @@ class Watchers:
         self.best = 0
         self.last_height = {}    # node -> last height it answered
         self.regressions = []
-        self.stop_flag = threading.Event()
-        self.threads = []
 
     def _watch(self, i):
         conn = self.tn.client(i)
@@ -719,14 +726,7 @@ class Watchers:
 
     def start(self):
         for i in range(self.tn.n):
-            t = threading.Thread(target=self._watch, args=(i,), daemon=True)
-            t.start()
-            self.threads.append(t)
-
-    def stop(self):
-        self.stop_flag.set()
-        for t in self.threads:
-            t.join(30)
+            self._spawn(self._watch, i)
 
 
 # ---------------------------------------------------------------------------------------------
