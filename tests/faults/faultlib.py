@@ -39,9 +39,11 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.parse
 
 sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+from hm import Fail, Node, item_path  # noqa: E402
+from pb import pb_bytes, pb_varint  # noqa: E402
 
 GTIN = "01/00614141000012/21/"  # maison-aurele's company prefix (hallmarkd testnet).
 BRAND = "maison-aurele"
@@ -149,87 +151,30 @@ def load_signer(keystore_path):
 
 
 # ---------------------------------------------------------------------------------------------
-# Records, encoded by hand in field order (Protobuf's deterministic form).
-
-def _varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _f_bytes(field, data):
-    return _varint(field << 3 | 2) + _varint(len(data)) + data
-
-
-def _f_varint(field, value):
-    return _varint(field << 3) + _varint(value) if value else b""
-
+# Records, encoded by hand in field order (Protobuf's deterministic form; no varint here is 0).
 
 def register_payload(chain_id, item_id, tag):
-    attr = _f_bytes(1, b"fault") + _f_bytes(2, tag.encode())
-    body = _f_bytes(1, attr)  # Register.attributes
-    return (_f_bytes(1, chain_id.encode()) + _f_bytes(2, item_id.encode()) +
-            _f_varint(4, int(time.time() * 1000)) + _f_bytes(10, body))
+    attr = pb_bytes(1, b"fault") + pb_bytes(2, tag.encode())
+    body = pb_bytes(1, attr)  # Register.attributes
+    return (pb_bytes(1, chain_id.encode()) + pb_bytes(2, item_id.encode()) +
+            pb_varint(4, int(time.time() * 1000)) + pb_bytes(10, body))
 
 
 def service_payload(chain_id, item_id, prev_hex, note):
-    body = _f_varint(1, 1) + _f_bytes(2, note.encode())  # REPAIR
-    return (_f_bytes(1, chain_id.encode()) + _f_bytes(2, item_id.encode()) +
-            _f_bytes(3, bytes.fromhex(prev_hex)) + _f_varint(4, int(time.time() * 1000)) +
-            _f_bytes(15, body))
+    body = pb_varint(1, 1) + pb_bytes(2, note.encode())  # REPAIR
+    return (pb_bytes(1, chain_id.encode()) + pb_bytes(2, item_id.encode()) +
+            pb_bytes(3, bytes.fromhex(prev_hex)) + pb_varint(4, int(time.time() * 1000)) +
+            pb_bytes(15, body))
 
 
 def envelope(signer, payload):
+    """(record id, the JSON body of POST /v1/records)."""
     sig = signer.sign(payload)
     rid = hashlib.sha256(payload + signer.public + sig).hexdigest()
-    body = json.dumps({"payload": base64.b64encode(payload).decode(),
-                       "signer": base64.b64encode(signer.public).decode(),
-                       "signature": base64.b64encode(sig).decode()}).encode()
+    body = {"payload": base64.b64encode(payload).decode(),
+            "signer": base64.b64encode(signer.public).decode(),
+            "signature": base64.b64encode(sig).decode()}
     return rid, body
-
-
-# ---------------------------------------------------------------------------------------------
-# HTTP.
-
-class Http:
-    """One keep-alive connection to a node's API; any error closes it and is raised."""
-
-    def __init__(self, port, timeout=2.0):
-        self.port, self.timeout, self.conn = port, timeout, None
-
-    def request(self, method, path, body=None):
-        if self.conn is None:
-            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
-        try:
-            headers = {"Content-Type": "application/json"} if body is not None else {}
-            self.conn.request(method, path, body=body, headers=headers)
-            r = self.conn.getresponse()
-            data = r.read()
-            if (r.getheader("Connection") or "").lower() == "close":
-                self.close()
-            return r.status, data
-        except Exception:
-            self.close()
-            raise
-
-    def json(self, method, path, body=None):
-        status, data = self.request(method, path, body)
-        if status != 200:
-            raise OSError(f"{method} {path} on :{self.port} answered {status}: {data[:200]!r}")
-        return json.loads(data)
-
-    def close(self):
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
-
-
-def item_path(item_id):
-    return "/v1/items/" + urllib.parse.quote(item_id, safe="/")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -462,6 +407,10 @@ class Testnet:
     def api_port(self, i):
         return self.base + 100 + i
 
+    def client(self, i, timeout=2.0):
+        """A keep-alive connection to node i's API (hm.Node) that raises each error at once."""
+        return Node(f"http://127.0.0.1:{self.api_port(i)}", timeout, retry=False)
+
     def proxy_port(self, i, j):
         return self.base + 200 + 4 * i + j
 
@@ -508,10 +457,10 @@ class Testnet:
             raise Failure(f"node{i} did not stop within {timeout} s of SIGTERM:\n{self.tail(i)}")
 
     def height(self, i, timeout=2.0):
-        h = Http(self.api_port(i), timeout)
+        h = self.client(i, timeout)
         try:
-            return int(h.json("GET", "/v1/health").get("height", 0))
-        except (OSError, http.client.HTTPException, ValueError):
+            return h.height()
+        except (OSError, http.client.HTTPException, ValueError, Fail):
             return None
         finally:
             h.close()
@@ -561,12 +510,31 @@ class Failure(Exception):
 # ---------------------------------------------------------------------------------------------
 # The load.
 
-class Load:
+class _Threads:
+    """Daemon threads that run until stop_flag is set; stop() sets it and joins them."""
+
+    def __init__(self):
+        self.stop_flag = threading.Event()
+        self.threads = []
+
+    def _spawn(self, target, *args):
+        t = threading.Thread(target=target, args=args, daemon=True)
+        t.start()
+        self.threads.append(t)
+
+    def stop(self):
+        self.stop_flag.set()
+        for t in self.threads:
+            t.join(30)
+
+
+class Load(_Threads):
     """Registrations at `rate` per second, spread round-robin over the nodes that answer (a
     node that failed is skipped for a second), from `workers` threads; and, one at a time,
     service records on `hot` items, each waiting for its commit before the next."""
 
     def __init__(self, net, rate=150, workers=6, hot=2, tag=None):
+        super().__init__()
         self.tn, self.rate, self.workers = net, rate, workers
         self.signer = load_signer(os.path.join(net.dir, "keys", f"{BRAND}.key"))
         self.tag = tag or f"{os.getpid() % 10000:04d}"
@@ -576,7 +544,6 @@ class Load:
         self.committed = {}   # record id -> (time, node, height): acknowledged as committed
         self.refused = {}     # status -> count (429, 400, errors)
         self.down_until = [0.0] * net.n
-        self.stop_flag = threading.Event()
         self.seq = 0
         self.next_node = 0
         self.hot_items = [f"{GTIN}H{self.tag}{k}" for k in range(hot)]
@@ -584,7 +551,6 @@ class Load:
         self.hot_errors = []
         self.hot_records = 0    # Hot-item records committed.
         self.hot_refusals = 0   # Times a node refused one (it was behind the head).
-        self.threads = []
 
     def _pick(self):
         now = time.monotonic()
@@ -601,14 +567,14 @@ class Load:
     def _post(self, conns, i, body):
         """(status, json) or (None, None) after a network error (marks the node down)."""
         try:
-            status, data = conns[i].request("POST", "/v1/records", body)
+            status, _, data = conns[i].request("POST", "/v1/records", body)
             return status, (json.loads(data) if data else {})
         except (OSError, http.client.HTTPException, ValueError):
             self.down_until[i] = time.monotonic() + 1.0
             return None, None
 
     def _worker(self, k):
-        conns = [Http(self.tn.api_port(i), timeout=2.0) for i in range(self.tn.n)]
+        conns = [self.tn.client(i) for i in range(self.tn.n)]
         period = self.workers / self.rate
         due = time.monotonic() + k * period / self.workers
         while not self.stop_flag.is_set():
@@ -639,7 +605,7 @@ class Load:
             c.close()
 
     def _hot(self):
-        conns = [Http(self.tn.api_port(i), timeout=2.0) for i in range(self.tn.n)]
+        conns = [self.tn.client(i) for i in range(self.tn.n)]
         rng = random.Random(7)
         n = 0
         while not self.stop_flag.is_set():
@@ -675,7 +641,7 @@ class Load:
                             continue
                     try:
                         st = conns[i].json("GET", f"/v1/records/{rid}")
-                    except (OSError, http.client.HTTPException, ValueError):
+                    except (OSError, http.client.HTTPException, ValueError, Fail):
                         time.sleep(0.1)
                         continue
                     if st.get("status") == "committed":
@@ -694,18 +660,9 @@ class Load:
 
     def start(self):
         for k in range(self.workers):
-            t = threading.Thread(target=self._worker, args=(k,), daemon=True)
-            t.start()
-            self.threads.append(t)
+            self._spawn(self._worker, k)
         if self.hot_items:
-            t = threading.Thread(target=self._hot, daemon=True)
-            t.start()
-            self.threads.append(t)
-
-    def stop(self):
-        self.stop_flag.set()
-        for t in self.threads:
-            t.join(30)
+            self._spawn(self._hot)
 
     def ack(self, rid, node, height):
         """A node served a committed block holding `rid`."""
@@ -717,8 +674,9 @@ class Load:
 # ---------------------------------------------------------------------------------------------
 # Watchers: read each node's chain as it grows.
 
-class Watchers:
+class Watchers(_Threads):
     def __init__(self, tn, load):
+        super().__init__()
         self.tn, self.load = tn, load
         self.lock = threading.Lock()
         self.block_reads = []    # (node, height, hash)
@@ -727,16 +685,14 @@ class Watchers:
         self.best = 0
         self.last_height = {}    # node -> last height it answered
         self.regressions = []
-        self.stop_flag = threading.Event()
-        self.threads = []
 
     def _watch(self, i):
-        conn = Http(self.tn.api_port(i), timeout=2.0)
+        conn = self.tn.client(i)
         seen = 0
         last_items = 0.0
         while not self.stop_flag.is_set():
             try:
-                h = int(conn.json("GET", "/v1/health").get("height", 0))
+                h = conn.height()
                 with self.lock:
                     before = self.last_height.get(i, 0)
                     if h < before:
@@ -748,7 +704,7 @@ class Watchers:
                 # Read the blocks we have not read from this node, newest last, a bounded
                 # number per turn so that the head stays fresh.
                 for height in range(seen + 1, min(h, seen + 50) + 1):
-                    b = conn.json("GET", f"/v1/blocks/{height}")
+                    b = conn.block(height)
                     with self.lock:
                         self.block_reads.append((i, height, b["hash"]))
                     for rid in b.get("record_ids", []):
@@ -761,7 +717,7 @@ class Watchers:
                         ids = [r["record_id"] for r in j.get("history", [])]
                         with self.lock:
                             self.history_reads.append((i, item, ids))
-            except (OSError, http.client.HTTPException, ValueError, KeyError):
+            except (OSError, http.client.HTTPException, ValueError, KeyError, Fail):
                 conn.close()
                 time.sleep(0.2)
                 continue
@@ -770,14 +726,7 @@ class Watchers:
 
     def start(self):
         for i in range(self.tn.n):
-            t = threading.Thread(target=self._watch, args=(i,), daemon=True)
-            t.start()
-            self.threads.append(t)
-
-    def stop(self):
-        self.stop_flag.set()
-        for t in self.threads:
-            t.join(30)
+            self._spawn(self._watch, i)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1041,14 +990,14 @@ class Run:
         for i in range(tn.n):
             if not tn.alive(i):
                 continue
-            conn = Http(tn.api_port(i), timeout=30)
+            conn = tn.client(i, timeout=30)
             blocks = []
             try:
                 for h in range(1, top + 1):
-                    b = conn.json("GET", f"/v1/blocks/{h}")
+                    b = conn.block(h)
                     blocks.append((b["hash"], base64.b64decode(b["header"].get("prev_hash", "")).hex(),
                                    tuple(b.get("record_ids", []))))
-            except (OSError, http.client.HTTPException, ValueError, KeyError) as e:
+            except (OSError, http.client.HTTPException, ValueError, KeyError, Fail) as e:
                 self.fail(f"node{i}: reading its chain failed: {e}")
                 continue
             finally:
@@ -1056,12 +1005,12 @@ class Run:
             chains[i] = blocks
         finals = {}
         if chains:
-            conn = Http(tn.api_port(min(chains)), timeout=30)
+            conn = tn.client(min(chains), timeout=30)
             for item in self.load.hot_items:
                 try:
                     j = conn.json("GET", item_path(item))
                     finals[item] = [r["record_id"] for r in j.get("history", [])]
-                except (OSError, http.client.HTTPException, ValueError) as e:
+                except (OSError, http.client.HTTPException, ValueError, Fail) as e:
                     self.fail(f"reading {item} at the end failed: {e}")
             conn.close()
         acked = dict(self.load.committed)

@@ -24,14 +24,6 @@ mark() {
 print(int(s.get("height",0)), s.get("round",0), s.get("step",0), "restored" if w.get("restored") else "live")' \
     "$dir/node$1/signer_state.json"
 }
-hm_stop() {  # N...: SIGTERM, and reap
-  local who
-  for who in "$@"; do kill -TERM "${hm_pids[$who]}" 2>/dev/null || true; done
-  for who in "$@"; do
-    wait "${hm_pids[$who]}" 2>/dev/null || true
-    unset "hm_pids[$who]"
-  done
-}
 # The light load: one registration every 0.3 s through node3; accepted serials go to $dir/ids.
 load_pid=""
 load_start() {

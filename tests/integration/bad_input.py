@@ -30,6 +30,7 @@ import time
 sys.dont_write_bytecode = True  # No __pycache__ in the source tree.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hm import Fail, Node, item_path, wait_committed  # noqa: E402
+from pb import pb_bytes, pb_varint  # noqa: E402
 
 GTIN = "01/00614141000012/21/"  # The first brand's (maison-aurele) company prefix.
 ED25519_L = 2**252 + 27742317777372353535851937790883648493
@@ -58,24 +59,6 @@ def expect(cond, what):
 
 # ---------------------------------------------------------------------------------------------
 # Protobuf and envelopes, by hand.
-
-def varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def pb_bytes(field, data):
-    return varint(field << 3 | 2) + varint(len(data)) + data
-
-
-def pb_varint(field, value):
-    return varint(field << 3) + varint(value)
-
 
 def envelope_binary(env):
     return b"".join(pb_bytes(i, base64.b64decode(env[k]))

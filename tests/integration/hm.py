@@ -17,7 +17,7 @@ Used from the shell scripts as a command:
   hm.py registers URL IDS_FILE          walks every block on the node and counts the register
                                         records of each item: each id in IDS_FILE exactly once;
                                         prints "ITEMS REGISTERS"
-and imported by bad_input.py.
+and imported by bad_input.py, feed.py and tests/faults/faultlib.py.
 """
 
 import base64
@@ -33,13 +33,16 @@ class Fail(Exception):
 
 
 class Node:
-    """One keep-alive HTTP/1.1 connection to a node's API; reconnects once if it was closed."""
+    """One keep-alive HTTP/1.1 connection to a node's API; reconnects once if it was closed.
+    With retry=False any error closes the connection and is raised at once, not tried again
+    (the fault suite: it must not wait twice on a paused node, nor post a record twice)."""
 
-    def __init__(self, url, timeout=10):
+    def __init__(self, url, timeout=10, retry=True):
         u = urllib.parse.urlsplit(url)
         self.url = url
         self.host, self.port = u.hostname, u.port
         self.timeout = timeout
+        self.attempts = 2 if retry else 1
         self.conn = None
 
     def request(self, method, path, body=None, headers=None):
@@ -48,7 +51,7 @@ class Node:
         if body is not None and not isinstance(body, (bytes, bytearray)):
             body = json.dumps(body).encode()
             headers.setdefault("Content-Type", "application/json")
-        for attempt in (0, 1):
+        for attempt in range(self.attempts):
             if self.conn is None:
                 self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
             try:
@@ -61,7 +64,7 @@ class Node:
                 return r.status, hdrs, data
             except (ConnectionError, http.client.HTTPException, OSError):
                 self.close()
-                if attempt == 1:
+                if attempt == self.attempts - 1:
                     raise
         raise AssertionError("unreachable")
 

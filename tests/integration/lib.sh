@@ -6,6 +6,7 @@
 #   hm_testnet --validators 4 [--observers 1]         # hallmarkd testnet into $dir
 #   hm_start N | hm_start o0 [ARGS]                    # node N or observer 0, log in <home>/log
 #   hm_kill N                                          # SIGKILL
+#   hm_stop N...                                       # SIGTERM, then reap (a clean stop)
 #   api N, height N, wait_height N H SECS, hm_chain N..., hm_submit N SERIAL, pass MSG, fail MSG
 #
 # Set HALLMARK_KEEP_TEST_DIR=1 to keep the folder (and its logs) after the test.
@@ -70,6 +71,15 @@ hm_kill() {  # N|oJ ...: SIGKILL, and reap
   local who
   for who in "$@"; do
     kill -KILL "${hm_pids[$who]}" 2>/dev/null || true
+    wait "${hm_pids[$who]}" 2>/dev/null || true
+    unset "hm_pids[$who]"
+  done
+}
+
+hm_stop() {  # N|oJ ...: SIGTERM (all at once), and reap
+  local who
+  for who in "$@"; do kill -TERM "${hm_pids[$who]}" 2>/dev/null || true; done
+  for who in "$@"; do
     wait "${hm_pids[$who]}" 2>/dev/null || true
     unset "hm_pids[$who]"
   done

@@ -11,62 +11,16 @@ No case may exit 0. Standard library only.
 """
 
 import os
-import socket
 import subprocess
 import sys
 import threading
 import time
 
 sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from stub import Stub, answer  # noqa: E402
+
 MAX_RSS_KB = 96 * 1024  # The CLI's peak memory in any case: its 16 MiB answer limit plus itself.
-
-
-class Stub:
-    """A one-mode HTTP server: `handler(conn)` is called per connection after the request."""
-
-    def __init__(self, handler):
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.url = "http://127.0.0.1:%d" % self.sock.getsockname()[1]
-        self.handler = handler
-        self.stop = False
-        threading.Thread(target=self.loop, daemon=True).start()
-
-    def loop(self):
-        while not self.stop:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.serve, args=(conn,), daemon=True).start()
-
-    def serve(self, conn):
-        try:
-            conn.settimeout(30)
-            data = b""
-            while b"\r\n\r\n" not in data:
-                chunk = conn.recv(4096)
-                if not chunk:
-                    return
-                data += chunk
-            self.handler(conn)
-        except OSError:
-            pass
-        finally:
-            conn.close()
-
-    def close(self):
-        self.stop = True
-        self.sock.close()
-
-
-def answer(body, content_type="application/json"):
-    def h(conn):
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %d\r\n"
-                     b"Connection: close\r\n\r\n" % (content_type.encode(), len(body)) + body)
-    return h
 
 
 def huge_length(conn):

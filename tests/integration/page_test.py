@@ -20,7 +20,6 @@ import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -28,90 +27,10 @@ import urllib.request
 
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from stub import Stub, answer  # noqa: E402
+
 CHROMIUM_RUN = os.path.join(HERE, "..", "web", "chromium_run.py")
-
-
-class Stub:
-    """A stand-in node on 127.0.0.1 that answers every request with one fixed proof bundle (with
-    CORS, as real nodes answer, so that a saved page may read it)."""
-
-    def __init__(self, body):
-        self.body = body
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.url = "http://127.0.0.1:%d" % self.sock.getsockname()[1]
-        self.requests = []
-        threading.Thread(target=self.loop, daemon=True).start()
-
-    def loop(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.serve, args=(conn,), daemon=True).start()
-
-    def serve(self, conn):
-        try:
-            conn.settimeout(30)
-            data = b""
-            while b"\r\n\r\n" not in data:
-                chunk = conn.recv(4096)
-                if not chunk:
-                    return
-                data += chunk
-            self.requests.append(data.split(b"\r\n", 1)[0].decode(errors="replace"))
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\n"
-                         b"Access-Control-Allow-Origin: *\r\nContent-Length: %d\r\n"
-                         b"Connection: close\r\n\r\n" % len(self.body) + self.body)
-        except OSError:
-            pass
-        finally:
-            conn.close()
-
-    def close(self):
-        self.sock.close()
-
-
-class FileServer:
-    """Serves one page over plain http on ADDRESS (to see the page refuse an insecure origin)."""
-
-    def __init__(self, address, page):
-        self.page = page
-        self.sock = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((address, 0))
-        self.sock.listen(4)
-        host = "[%s]" % address if ":" in address else address
-        self.url = "http://%s:%d/page.html" % (host, self.sock.getsockname()[1])
-        threading.Thread(target=self.loop, daemon=True).start()
-
-    def loop(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            try:
-                conn.settimeout(10)
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(4096)
-                    if not chunk:
-                        break
-                    data += chunk
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"
-                             b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(self.page)
-                             + self.page)
-            except OSError:
-                pass
-            finally:
-                conn.close()
-
-    def close(self):
-        self.sock.close()
 
 
 def page_url(node, item_id):
@@ -311,7 +230,8 @@ def main(argv):
         time.sleep(wait / 1000)
 
     def lying(name, body, verdict, expected, with_real=False, item=None):
-        stub = Stub(body)
+        # A stand-in node that answers every request with one fixed proof bundle.
+        stub = Stub(answer(body, "application/x-protobuf", cors=True))
         nodes = [stub.url, real] if with_real else [stub.url]
         page = save_page(served, os.path.join(work, name + ".html"), nodes, item or items["stolen"])
         run.case(name, page, verdict, never_genuine(expected))
@@ -331,8 +251,9 @@ def main(argv):
                     .stdout.split() if ":" not in a and not a.startswith("127.")), None)
     if address:
         with open(saved, "rb") as f:
-            server = FileServer(address, f.read())
-        run.case("plain-http", server.url, "insecure", "Open this page over https")
+            # Plain http on ADDRESS, to see the page refuse an insecure origin.
+            server = Stub(answer(f.read(), "text/html; charset=utf-8"), address)
+        run.case("plain-http", server.url + "/page.html", "insecure", "Open this page over https")
         server.close()
     else:
         print("note: no non-loopback IPv4 address here; the plain-http case did not run")

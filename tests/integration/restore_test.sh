@@ -21,14 +21,6 @@ print(int(s.get("height",0)), s.get("round",0), s.get("step",0))' "$dir/node$1/s
 }
 # 0 when "h r s" $1 is at or after $2.
 not_before() { python3 -c 'import sys; a=tuple(map(int,sys.argv[1].split())); b=tuple(map(int,sys.argv[2].split())); sys.exit(0 if a>=b else 1)' "$1" "$2"; }
-hm_stop() {  # N...: SIGTERM, and reap
-  local who
-  for who in "$@"; do kill -TERM "${hm_pids[$who]}" 2>/dev/null || true; done
-  for who in "$@"; do
-    wait "${hm_pids[$who]}" 2>/dev/null || true
-    unset "hm_pids[$who]"
-  done
-}
 
 hm_testnet --validators 4
 for i in 0 1 2 3; do hm_start "$i"; done

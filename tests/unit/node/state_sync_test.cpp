@@ -77,6 +77,26 @@ node::StateSyncOptions FastOptions() {
   return o;
 }
 
+// The joining node: an empty ledger in its own folder and a StateSyncClient that reaches the
+// peers of `net` (which it points back at the client).
+struct Joiner {
+  TempDir dir;
+  std::unique_ptr<storage::Ledger> ledger;
+  std::unique_ptr<node::StateSyncClient> client;
+
+  Joiner(const Source& src, Net* net, node::StateSyncOptions options = FastOptions()) {
+    auto opened = storage::Ledger::Open(dir.path(), src.chain.network(),
+                                        storage::LedgerOptions{.sync = false});
+    REQUIRE(opened.ok());
+    ledger = std::move(*opened);
+    client = std::make_unique<node::StateSyncClient>(
+        ledger.get(),
+        [net](const core::PublicKey& to, const pb::PeerMessage& m) { return net->Send(to, m); },
+        [net] { return net->Keys(); }, std::move(options));
+    net->client = client.get();
+  }
+};
+
 }  // namespace
 
 TEST_CASE("state sync: a peer sending bad chunks is dropped and the others supply them") {
@@ -92,21 +112,13 @@ TEST_CASE("state sync: a peer sending bad chunks is dropped and the others suppl
                          }
                        }});
   net.peers.push_back({KeyFor("peer-c").public_key(), src.store.get(), {}});
-  TempDir dst_dir;
-  auto dst = storage::Ledger::Open(dst_dir.path(), src.chain.network(),
-                                   storage::LedgerOptions{.sync = false});
-  REQUIRE(dst.ok());
   node::StateSyncOptions o = FastOptions();
   o.log = [&](std::string_view line) { logs.emplace_back(line); };
-  node::StateSyncClient client(
-      dst->get(),
-      [&](const core::PublicKey& to, const pb::PeerMessage& m) { return net.Send(to, m); },
-      [&] { return net.Keys(); }, o);
-  net.client = &client;
-  auto height = client.Run([] { return false; });
+  Joiner dst(src, &net, o);
+  auto height = dst.client->Run([] { return false; });
   REQUIRE_MESSAGE(height.ok(), height.status().ToString());
   CHECK(*height == src.chain.ledger().height());
-  CHECK((*dst)->StateRoot() == src.chain.ledger().StateRoot());
+  CHECK(dst.ledger->StateRoot() == src.chain.ledger().StateRoot());
   CHECK(net.chunk_requests[KeyFor("peer-b").public_key()] == 1);  // Asked once, then dropped.
   bool logged = false;
   for (const auto& l : logs) logged |= l.find("sent a bad chunk") != std::string::npos;
@@ -126,16 +138,8 @@ TEST_CASE("state sync: a forged higher manifest is ignored, the certified one in
                          m->mutable_snapshot_manifest_response()->set_manifest(
                              core::SerializeDeterministic(man));
                        }});
-  TempDir dst_dir;
-  auto dst = storage::Ledger::Open(dst_dir.path(), src.chain.network(),
-                                   storage::LedgerOptions{.sync = false});
-  REQUIRE(dst.ok());
-  node::StateSyncClient client(
-      dst->get(),
-      [&](const core::PublicKey& to, const pb::PeerMessage& m) { return net.Send(to, m); },
-      [&] { return net.Keys(); }, FastOptions());
-  net.client = &client;
-  auto height = client.Run([] { return false; });
+  Joiner dst(src, &net);
+  auto height = dst.client->Run([] { return false; });
   REQUIRE_MESSAGE(height.ok(), height.status().ToString());
   CHECK(*height == src.chain.ledger().height());
   CHECK(net.chunk_requests[KeyFor("peer-b").public_key()] == 0);
@@ -178,19 +182,11 @@ TEST_CASE("state sync: a snapshot whose state is not the certified one is never 
   Net net;
   net.peers.push_back({KeyFor("peer-a").public_key(), src.store.get(), lie});
   net.peers.push_back({KeyFor("peer-b").public_key(), src.store.get(), lie});
-  TempDir dst_dir;
-  auto dst = storage::Ledger::Open(dst_dir.path(), src.chain.network(),
-                                   storage::LedgerOptions{.sync = false});
-  REQUIRE(dst.ok());
-  node::StateSyncClient client(
-      dst->get(),
-      [&](const core::PublicKey& to, const pb::PeerMessage& m) { return net.Send(to, m); },
-      [&] { return net.Keys(); }, FastOptions());
-  net.client = &client;
-  auto height = client.Run([] { return false; });
+  Joiner dst(src, &net);
+  auto height = dst.client->Run([] { return false; });
   CHECK(height.status().code() == core::StatusCode::kNotFound);
   // Nothing of it stays: an empty ledger, ready to catch up by blocks.
-  CHECK_FALSE((*dst)->sync_pending());
-  CHECK((*dst)->height() == 0);
-  CHECK((*dst)->StateRoot() == core::SmtEmptyHash());
+  CHECK_FALSE(dst.ledger->sync_pending());
+  CHECK(dst.ledger->height() == 0);
+  CHECK(dst.ledger->StateRoot() == core::SmtEmptyHash());
 }
