@@ -136,6 +136,8 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(const std::filesystem::path& dir,
   ledger->filter_policy_.reset(leveldb::NewBloomFilterPolicy(10));
   lo.block_cache = ledger->block_cache_.get();
   lo.filter_policy = ledger->filter_policy_.get();
+  lo.write_buffer_size = options.write_buffer_bytes;
+  lo.max_file_size = options.max_file_bytes;
   leveldb::DB* raw = nullptr;
   leveldb::Status s = leveldb::DB::Open(lo, dir.string(), &raw);
   if (!s.ok()) {
