@@ -5,6 +5,7 @@
 // then the state tree rebuilt and its root compared with the certified header's). Prints the
 // time of each step. The P2P transfer of the chunks is not included.
 //   hallmark-snapshot-join --items 1000000 [--dir DIR] [--threads 2] [--keep]
+//     [--leveldb-mib WRITE_BUFFER MAX_FILE]   (the installing ledger's LevelDB sizes)
 // --keep leaves DIR in place; a later run with --keep and the same DIR and --items reuses its chain
 // and snapshot and measures the install alone again.
 #define DOCTEST_CONFIG_DISABLE  // The proof fixture's checks are for tests.
@@ -129,6 +130,7 @@ int main(int argc, char** argv) {
   size_t items = 100'000;
   size_t threads = 2;
   bool keep = false;
+  storage::LedgerOptions dst_options;
   std::filesystem::path dir;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -136,12 +138,16 @@ int main(int argc, char** argv) {
       items = std::stoull(argv[++i]);
     } else if (a == "--dir" && i + 1 < argc) {
       dir = argv[++i];
+    } else if (a == "--leveldb-mib" && i + 2 < argc) {  // Memtable and table sizes, MiB.
+      dst_options.write_buffer_bytes = std::stoull(argv[++i]) << 20;
+      dst_options.max_file_bytes = std::stoull(argv[++i]) << 20;
     } else if (a == "--keep") {
       keep = true;
     } else if (a == "--threads" && i + 1 < argc) {
       threads = std::max<size_t>(1, std::stoull(argv[++i]));
     } else {
-      Die("usage: hallmark-snapshot-join --items N [--dir DIR] [--threads T] [--keep]");
+      Die("usage: hallmark-snapshot-join --items N [--dir DIR] [--threads T] [--keep] "
+          "[--leveldb-mib WB FILE]");
     }
   }
   if (dir.empty()) dir = std::filesystem::temp_directory_path() / "hallmark-snapshot-join";
@@ -167,7 +173,7 @@ int main(int argc, char** argv) {
   }
 
   // 3. Install into an empty ledger: every chunk as a peer's, then the root check.
-  auto dst = storage::Ledger::Open(dir / "dst", network, storage::LedgerOptions{});
+  auto dst = storage::Ledger::Open(dir / "dst", network, dst_options);
   if (!dst.ok()) Die(dst.status().ToString());
   auto t = Clock::now();
   double cpu = CpuSeconds();
