@@ -36,13 +36,15 @@ bench-compare: build
 
 # Catching up (docs/bench.md): builds a chain of SYNC_ITEMS registrations offline for a
 # 4-validator testnet in SYNC_DIR (ports 25500-25699), starts the validators on it and times a
-# fresh node joining them. Not part of `make test`.
+# fresh node joining them: by replaying every block, then again by state sync (a snapshot of
+# node0's). Not part of `make test`.
 SYNC_ITEMS ?= 100000
 SYNC_DIR ?= /tmp/hallmark-bench-sync
 bench-sync: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS) --target hallmarkd hallmark-bench
 	@$(BUILD_DIR)/bin/hallmark-bench gen-chain --dir $(SYNC_DIR) --items $(SYNC_ITEMS) --force
 	@$(BUILD_DIR)/bin/hallmark-bench sync --dir $(SYNC_DIR)
+	@$(BUILD_DIR)/bin/hallmark-bench sync --dir $(SYNC_DIR) --state-sync
 
 # The consensus simulator's long run: 100,000 fault seeds and 20,000 Twins scenarios (a third
 # of them with validator set changes), and 10,000 fault seeds and 4,000 Twins scenarios with

@@ -96,6 +96,8 @@ int main(int argc, char** argv) {
       ->default_val(100);
   sync->add_option("--joiner-prefix", s.joiner_prefix,
                    "Words run before the joiner's command, e.g. 'perf record -g -o F --'");
+  sync->add_flag("--state-sync", s.state_sync,
+                 "node0 takes a snapshot after the head; the joiner installs it, then follows");
 
   try {
     app.parse(argc, argv);

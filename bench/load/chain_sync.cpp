@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -25,6 +26,7 @@
 #include "proto/api.pb.h"
 #include "proto/node.pb.h"
 #include "storage/ledger.h"
+#include "storage/snapshot.h"
 #include "wallet-cli/http_client.h"
 #include "wallet-cli/records.h"
 
@@ -384,6 +386,32 @@ std::string HttpUrl(const pb::NodeConfig& c) {
   return "http://" + c.http_listen();
 }
 
+// Reads HOME/config.json, applies `edit` and writes it back.
+core::Status EditConfig(const fs::path& home, const std::function<void(pb::NodeConfig*)>& edit) {
+  const fs::path path = home / "config.json";
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  pb::NodeConfig c;
+  HM_RETURN_IF_ERROR(core::FromJson(text, &c, "config").WithContext(path.string()));
+  edit(&c);
+  auto json = core::ToJson(c);
+  if (!json.ok()) return json.status();
+  std::ofstream out(path, std::ios::trunc);
+  out << *json << "\n";
+  out.close();
+  if (!out) return core::Status::IoError("cannot write " + path.string());
+  return core::Status::Ok();
+}
+
+// The height of the ledger at HOME/data/ledger (the node must not be running).
+core::Result<uint64_t> StoredHeight(const fs::path& dir, const fs::path& home) {
+  auto net = core::Network::FromFile(dir / "genesis.json");
+  if (!net.ok()) return net.status();
+  auto ledger = storage::Ledger::Open(home / "data" / "ledger", *net, storage::LedgerOptions{});
+  if (!ledger.ok()) return ledger.status();
+  return (*ledger)->height();
+}
+
 }  // namespace
 
 int RunSync(const SyncOptions& o) {
@@ -428,6 +456,30 @@ int RunSync(const SyncOptions& o) {
   // A fresh joiner every run: its data folder is emptied (the validators keep theirs).
   std::error_code ec;
   fs::remove_all(o.dir / kJoiner / "data", ec);
+  // --state-sync: node0 alone takes one snapshot, at the first height after its stored head (the
+  // validators' first new block, empty), and the joiner installs it, then follows blocks. Without
+  // it neither happens. node0's snapshots are removed, so every run takes its own.
+  const fs::path serving = o.dir / "node0";
+  const fs::path snapshots = serving / "data" / "snapshots";
+  fs::remove_all(snapshots, ec);
+  uint64_t snapshot_every = 0;
+  if (o.state_sync) {
+    auto stored = StoredHeight(o.dir, serving);
+    if (!stored.ok()) {
+      Progress("node0's ledger: " + stored.status().ToString());
+      return 3;
+    }
+    snapshot_every = *stored + 1;
+  }
+  for (const auto& [home, edit] :
+       std::vector<std::pair<fs::path, std::function<void(pb::NodeConfig*)>>>{
+           {serving, [&](pb::NodeConfig* c) { c->set_snapshot_interval(snapshot_every); }},
+           {o.dir / kJoiner, [&](pb::NodeConfig* c) { c->set_state_sync(o.state_sync); }}}) {
+    if (auto st = EditConfig(home, edit); !st.ok()) {
+      Progress(st.ToString());
+      return 3;
+    }
+  }
 
   const double load_before = LoadAverage1();
   std::vector<Child> children;
@@ -461,7 +513,29 @@ int RunSync(const SyncOptions& o) {
     }
     if (up < kValidators) std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  Progress("validators up at height " + std::to_string(head) + "; starting the joiner");
+  Progress("validators up at height " + std::to_string(head));
+  double snapshot_ready_s = 0;
+  if (o.state_sync) {
+    // Wait for node0's snapshot (a folder appears only once complete), then for the validators'
+    // head again.
+    const storage::SnapshotStore store(snapshots);
+    const auto s0 = Clock::now();
+    while (store.Heights().empty()) {
+      if (Clock::now() - s0 > std::chrono::seconds(o.timeout_s)) {
+        StopAll(&children);
+        Progress("node0 took no snapshot within --timeout-s (see DIR/node0/bench.log)");
+        return 3;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    snapshot_ready_s = SecondsBetween(s0, Clock::now());
+    for (const std::string& u : urls) {
+      if (auto s = ReadStatus(u)) head = std::max(head, s->height());
+    }
+    Progress("node0's snapshot at height " + std::to_string(store.Heights().back()) + " after " +
+             std::to_string(snapshot_ready_s) + " s; validators at height " + std::to_string(head));
+  }
+  Progress("starting the joiner");
 
   std::vector<std::string> argv;
   {
@@ -529,9 +603,12 @@ int RunSync(const SyncOptions& o) {
   // Every block of the generated chain holds records; later ones (the validators' own) are
   // empty, so the items are the records fetched.
   const double catch_up_s = first_block ? SecondsBetween(*first_block, t1) : total_s;
-  const uint64_t blocks_after_first = head - first_height;
+  head = std::max(head, height);  // Blocks made while the joiner caught up count too.
+  // By state sync the first height seen is the snapshot's, which may be the head itself.
+  const uint64_t blocks_after_first = head > first_height ? head - first_height : 0;
   JsonLine line;
-  line.Add("head", head)
+  line.Add("mode", o.state_sync ? "state_sync" : "blocks")
+      .Add("head", head)
       .Add("records", items)
       .Add("time_to_head_s", total_s, 2)
       .Add("first_block_s", first_block ? SecondsBetween(t0, *first_block) : 0.0, 2)
@@ -539,7 +616,9 @@ int RunSync(const SyncOptions& o) {
       .Add("records_per_s", static_cast<double>(items) / total_s, 0)
       .Add("steady_blocks_per_s",
            catch_up_s > 0 ? static_cast<double>(blocks_after_first) / catch_up_s : 0.0, 1)
+      .Add("first_height", first_height)
       .Add("joiner_cpu_s", joiner_cpu, 2)
+      .Add("snapshot_ready_s", snapshot_ready_s, 2)
       .Add("load_before", load_before, 2)
       .Add("load_after", load_after, 2);
   std::printf("%s\n", line.str().c_str());

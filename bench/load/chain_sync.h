@@ -31,6 +31,9 @@ struct SyncOptions {
   uint32_t poll_ms = 100;           // Between looks at the joiner's height.
   // Command words put before the joiner's `hallmarkd start ...` (e.g. "perf record -g -o F --").
   std::string joiner_prefix;
+  // Join by state sync: node0 takes a snapshot just after the chain's head and the joiner, with
+  // `state_sync` on, installs it and follows blocks from there. Otherwise it replays every block.
+  bool state_sync = false;
 };
 
 // Returns the process exit code (0 the joiner reached the head, 1 it did not in time, 2 bad
