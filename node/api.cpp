@@ -49,8 +49,8 @@ class HeaderTimes {
     auto it = cache_.find(height);
     if (it != cache_.end()) return it->second;
     uint64_t t = 0;
-    auto header = ledger_->GetHeader(height);
-    if (header.ok() && header->has_value()) t = (*header)->time_ms();
+    auto time_ms = ledger_->GetBlockTimeMs(height);
+    if (time_ms.ok() && time_ms->has_value()) t = **time_ms;
     cache_.emplace(height, t);
     return t;
   }

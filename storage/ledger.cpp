@@ -150,6 +150,11 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(const std::filesystem::path& dir,
 }
 
 Status Ledger::Load() {
+  {
+    std::lock_guard lock(block_times_mu_);
+    block_times_.assign(kBlockTimeSlots, BlockTime{});
+    ++block_times_generation_;
+  }
   tree_reader_ = std::make_unique<LevelDbSmtReader>(db_.get(), keys::kStateTreePrefix);
   tree_ =
       std::make_unique<core::SparseMerkleTree>(tree_reader_.get(), options_.state_tree_cache_nodes);
@@ -1116,6 +1121,26 @@ Result<std::optional<pb::Block>> Ledger::GetBlock(uint64_t height) const {
   }
   HM_RETURN_IF_ERROR(FromLevelDb(it->status(), "reading evidence"));
   return std::optional<pb::Block>(std::move(block));
+}
+
+Result<std::optional<uint64_t>> Ledger::GetBlockTimeMs(uint64_t height) const {
+  if (height == 0) return std::optional<uint64_t>();
+  const size_t index = height % kBlockTimeSlots;
+  uint64_t generation = 0;
+  {
+    std::lock_guard lock(block_times_mu_);
+    const BlockTime& slot = block_times_[index];
+    if (slot.height == height) return std::optional<uint64_t>(slot.time_ms);
+    generation = block_times_generation_;
+  }
+  auto header = GetHeader(height);
+  if (!header.ok()) return header.status();
+  if (!header->has_value()) return std::optional<uint64_t>();
+  const uint64_t time_ms = (*header)->time_ms();
+  std::lock_guard lock(block_times_mu_);
+  // Not if the ledger was loaded again meanwhile: the header may be of the ledger wiped.
+  if (generation == block_times_generation_) block_times_[index] = BlockTime{height, time_ms};
+  return std::optional<uint64_t>(time_ms);
 }
 
 Result<std::optional<pb::BlockHeader>> Ledger::GetHeader(uint64_t height) const {

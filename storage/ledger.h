@@ -262,6 +262,11 @@ class Ledger {
   core::Result<std::optional<pb::Block>> GetBlock(uint64_t height) const;
   // The header alone (cheaper than GetBlock), and its hash.
   core::Result<std::optional<pb::BlockHeader>> GetHeader(uint64_t height) const;
+  // The time of the block at `height` (its header's time_ms), from a cache of the times read
+  // before: an item's history needs one per record, and reading a header means reading its whole
+  // stored block. A committed header never changes; the cache is emptied when the ledger is
+  // loaded again (after a wipe). nullopt for a height with no block stored.
+  core::Result<std::optional<uint64_t>> GetBlockTimeMs(uint64_t height) const;
   core::Result<std::optional<uint64_t>> GetBlockHeight(const core::Hash256& hash) const;
   core::Result<std::optional<pb::StoredRecord>> GetRecord(const core::Hash256& record_id) const;
   core::Result<std::optional<StoredItem>> GetItem(const core::Hash256& item_key) const;
@@ -349,6 +354,15 @@ class Ledger {
   std::unique_ptr<core::SmtNodeReader> tree_reader_;
   std::unique_ptr<core::SparseMerkleTree> tree_;
   mutable std::mutex head_mu_;
+  // GetBlockTimeMs's cache, direct-mapped by height (height 0: an empty slot).
+  struct BlockTime {
+    uint64_t height = 0;
+    uint64_t time_ms = 0;
+  };
+  static constexpr size_t kBlockTimeSlots = 1 << 16;
+  mutable std::mutex block_times_mu_;
+  mutable std::vector<BlockTime> block_times_;
+  uint64_t block_times_generation_ = 0;  // Counts the loads.
   pb::ChainHead head_;       // Guarded by head_mu_ for readers; written only by the writer thread.
   std::string head_header_;  // Guarded by head_mu_, like head_.
   std::string head_certificate_;                     // Guarded by head_mu_, like head_.

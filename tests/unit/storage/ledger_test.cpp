@@ -5,6 +5,7 @@
 #include "core/merkle.h"
 #include "fixtures.h"
 #include "storage/ledger.h"
+#include "storage/snapshot.h"
 #include "test_util.h"
 
 using namespace hallmark;
@@ -351,4 +352,49 @@ TEST_CASE("ledger: GetHeader reads just the header of a stored block, and refuse
   auto none = ledger->GetHeader(2);
   REQUIRE(none.ok());
   CHECK(!none->has_value());
+}
+
+TEST_CASE(
+    "ledger: GetBlockTimeMs gives each block's header time, cached, and nothing past the head") {
+  TempDir dir;
+  auto net = TestNetwork();
+  auto ledger = OpenLedger(dir, net);
+  for (uint64_t h = 1; h <= 3; ++h) {
+    const std::vector<pb::Envelope> recs = {RegisterEnv("T" + std::to_string(h))};
+    auto built = ledger->BuildBlock(recs, kTestTimeMs + 1000 * h + 7 * h, kProposer);
+    REQUIRE(built.ok());
+    REQUIRE(ledger->Commit(*built).ok());
+  }
+  for (int pass = 0; pass < 2; ++pass) {  // The second pass is answered from the cache.
+    for (uint64_t h = 1; h <= 3; ++h) {
+      auto header = ledger->GetHeader(h);
+      REQUIRE(header.ok());
+      REQUIRE(header->has_value());
+      auto t = ledger->GetBlockTimeMs(h);
+      REQUIRE(t.ok());
+      REQUIRE(t->has_value());
+      CHECK(**t == (*header)->time_ms());
+      CHECK(**t == kTestTimeMs + 1000 * h + 7 * h);
+    }
+  }
+  for (uint64_t h : {uint64_t{0}, uint64_t{4}, uint64_t{4} + (1 << 16)}) {
+    auto t = ledger->GetBlockTimeMs(h);
+    REQUIRE(t.ok());
+    CHECK(!t->has_value());
+  }
+  // A height that shares height 4's slot (the cache is direct-mapped) is not taken for it.
+  auto far = ledger->GetBlockTimeMs(1 + (1 << 16));
+  REQUIRE(far.ok());
+  CHECK(!far->has_value());
+  auto again = ledger->GetBlockTimeMs(1);
+  REQUIRE(again.ok());
+  REQUIRE(again->has_value());
+  CHECK(**again == kTestTimeMs + 1007);
+  // A wiped ledger (a state sync starting over) has no block times left, cached or not.
+  REQUIRE(storage::WipeLedger(ledger.get()).ok());
+  for (uint64_t h = 1; h <= 3; ++h) {
+    auto t = ledger->GetBlockTimeMs(h);
+    REQUIRE(t.ok());
+    CHECK(!t->has_value());
+  }
 }
