@@ -53,8 +53,14 @@ int main(int argc, char** argv) {
   read->add_option("--clients", r.clients, "Concurrent keep-alive connections")->default_val(64);
   read->add_option("--check-ids", r.check_ids,
                    "Ids to check through POST /v1/items:check (default: --records)");
+  read->add_option("--proofs", r.proofs, "Proof bundles to fetch (GET /v1/items/{id}/proof)")
+      ->default_val(0);
   read->add_option("--batch", r.batch, "Ids per check request (at most 1,000)")->default_val(1000);
   read->add_option("--items", r.items, "Distinct items to find on the chain")->default_val(20'000);
+  read->add_option("--spread-blocks", r.spread_blocks,
+                   "Find the items in this many blocks spread over the chain (default: the "
+                   "newest blocks)")
+      ->default_val(0);
   read->add_option("--threads", r.threads, "Generator io threads")->default_val(1);
   read->add_option("--seed", r.seed, "Seed for the choice of items")->default_val(1);
 

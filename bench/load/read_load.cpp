@@ -12,6 +12,7 @@
 #include "bench/load/report.h"
 #include "core/codec.h"
 #include "proto/api.pb.h"
+#include "proto/proof.pb.h"
 #include "wallet-cli/http_client.h"
 
 namespace hallmark::bench {
@@ -33,7 +34,10 @@ struct Rng {
 };
 
 // Walks the chain back from its head and collects up to `want` distinct item ids.
-core::Result<std::vector<std::string>> FindItems(const std::string& url, uint32_t want) {
+// The items of the newest blocks, or with `spread_blocks` > 0, an equal share from each of that
+// many blocks evenly spaced over the whole chain (so that the reads reach cold items too).
+core::Result<std::vector<std::string>> FindItems(const std::string& url, uint32_t want,
+                                                 uint32_t spread_blocks) {
   auto addr = wallet::ParseNodeUrl(url);
   if (!addr.ok()) return addr.status();
   wallet::HttpClientOptions options;
@@ -48,7 +52,18 @@ core::Result<std::vector<std::string>> FindItems(const std::string& url, uint32_
   HM_RETURN_IF_ERROR(core::FromJson(st->body, &status, "status"));
   std::unordered_set<std::string> seen;
   std::vector<std::string> items;
-  for (uint64_t h = status.height(); h >= 1 && items.size() < want; --h) {
+  const uint64_t head = status.height();
+  std::vector<uint64_t> heights;
+  size_t per_block = want;
+  if (spread_blocks > 0 && head > 0) {
+    const uint64_t n = std::min<uint64_t>(spread_blocks, head);
+    for (uint64_t i = 0; i < n; ++i) heights.push_back(head - i * head / n);
+    per_block = (want + n - 1) / n;
+  } else {
+    for (uint64_t h = head; h >= 1; --h) heights.push_back(h);
+  }
+  for (uint64_t h : heights) {
+    if (items.size() >= want) break;
     auto res = http.Get("/v1/blocks/" + std::to_string(h));
     if (!res.ok()) return res.status();
     if (res->status != 200) {
@@ -57,11 +72,15 @@ core::Result<std::vector<std::string>> FindItems(const std::string& url, uint32_
     }
     pb::BlockView view;
     HM_RETURN_IF_ERROR(core::FromJson(res->body, &view, "block"));
+    size_t taken = 0;
     for (const pb::Envelope& env : view.block().records()) {
       pb::RecordPayload p;
       if (!p.ParseFromString(env.payload())) continue;
-      if (seen.insert(p.item_id()).second) items.push_back(p.item_id());
-      if (items.size() >= want) break;
+      if (seen.insert(p.item_id()).second) {
+        items.push_back(p.item_id());
+        ++taken;
+      }
+      if (items.size() >= want || taken >= per_block) break;
     }
   }
   return items;
@@ -154,7 +173,7 @@ int RunRead(const ReadOptions& o) {
     Progress(endpoint.status().ToString());
     return 3;
   }
-  auto items = FindItems(o.node, o.items);
+  auto items = FindItems(o.node, o.items, o.spread_blocks);
   if (!items.ok()) {
     Progress("finding items: " + items.status().ToString());
     return 3;
@@ -186,6 +205,30 @@ int RunRead(const ReadOptions& o) {
       });
   Progress("reads: " + std::to_string(reads.requests) + " in " + std::to_string(reads.seconds) +
            " s");
+
+  // Proof bundles (GET /v1/items/{id}/proof): each worker checks that its first answer parses
+  // as a bundle of the item with a state in it.
+  PhaseResult proofs;
+  if (o.proofs > 0) {
+    std::vector<std::string> ids(items->begin(), items->end());
+    proofs = RunPhase(*endpoint, o.clients, o.threads, o.proofs, o.seed + 3,
+                      [&ids](Worker& w, HttpCallback done) {
+                        const std::string& id = ids[w.rng.Next() % ids.size()];
+                        const std::string target = "/v1/items/" + id + "/proof";
+                        if (w.done > 0) return w.conn->Get(target, std::move(done));
+                        w.conn->Get(target, [&w, &id, done = std::move(done)](HttpResult&& res) {
+                          pb::ProofBundle bundle;
+                          if (!res.error && res.status == 200 &&
+                              (!bundle.ParseFromString(res.body) || bundle.item_id() != id ||
+                               bundle.state().empty())) {
+                            ++w.unregistered;
+                          }
+                          done(std::move(res));
+                        });
+                      });
+    Progress("proofs: " + std::to_string(proofs.requests) + " in " +
+             std::to_string(proofs.seconds) + " s");
+  }
 
   // Check bodies are built before timing; requests rotate through them.
   const uint64_t check_ids = o.check_ids ? o.check_ids : o.records;
@@ -237,17 +280,34 @@ int RunRead(const ReadOptions& o) {
       .Add("check_latency_ms_p99", checks.latency.p99, 2)
       .Add("check_bench_cpu_s", checks.cpu_s, 2)
       .Add("check_s", checks.seconds, 2);
+  if (o.proofs > 0) {
+    j.Add("proofs", proofs.requests - proofs.errors)
+        .Add("proof_errors", proofs.errors - proofs.rate_limited)
+        .Add("proof_rate_limited", proofs.rate_limited);
+    if (proofs.errors == 0) {
+      j.Add("proofs_per_s",
+            proofs.seconds > 0 ? static_cast<double>(proofs.requests) / proofs.seconds : 0);
+    }
+    j.Add("proof_latency_ms_p50", proofs.latency.p50, 2)
+        .Add("proof_latency_ms_p99", proofs.latency.p99, 2)
+        .Add("proof_bench_cpu_s", proofs.cpu_s, 2);
+  }
   std::printf("%s\n", j.str().c_str());
   std::fflush(stdout);
   if (reads.unregistered > 0) Progress("some items read back as unregistered");
-  if (reads.errors > 0 || checks.errors > 0) {
-    Progress("no rate reported: " + std::to_string(reads.errors) + " reads and " +
-             std::to_string(checks.errors) + " checks failed (" +
-             std::to_string(reads.rate_limited + checks.rate_limited) +
+  if (proofs.unregistered > 0) Progress("some proof bundles did not parse or held no state");
+  if (reads.errors > 0 || checks.errors > 0 || proofs.errors > 0) {
+    Progress("no rate reported: " + std::to_string(reads.errors) + " reads, " +
+             std::to_string(proofs.errors) + " proofs and " + std::to_string(checks.errors) +
+             " checks failed (" +
+             std::to_string(reads.rate_limited + checks.rate_limited + proofs.rate_limited) +
              " of them rate-limited with 429; raise http.rate_limit_per_second or use fewer "
              "clients)");
   }
-  return reads.errors == 0 && checks.errors == 0 && reads.unregistered == 0 ? 0 : 1;
+  return reads.errors == 0 && checks.errors == 0 && proofs.errors == 0 && reads.unregistered == 0 &&
+                 proofs.unregistered == 0
+             ? 0
+             : 1;
 }
 
 }  // namespace hallmark::bench
