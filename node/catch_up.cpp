@@ -150,7 +150,7 @@ RecordVerifier::~RecordVerifier() {
   for (auto& w : workers_) w.join();
 }
 
-void RecordVerifier::Verify(std::shared_ptr<const pb::Block> block, Done done) {
+void RecordVerifier::Verify(std::shared_ptr<const pb::Block> block, uint64_t height, Done done) {
   auto batch = std::make_shared<Batch>();
   const size_t n = static_cast<size_t>(block->records_size());
   batch->block = std::move(block);
@@ -167,9 +167,16 @@ void RecordVerifier::Verify(std::shared_ptr<const pb::Block> block, Done done) {
     if (workers_.empty()) {
       for (unsigned t = 0; t < threads_; ++t) workers_.emplace_back([this] { Work(); });
     }
+    // Before the first chunk of a higher block: the queue stays in height order.
+    auto pos = std::find_if(queue_.begin(), queue_.end(),
+                            [height](const Chunk& q) { return q.height > height; });
+    std::vector<Chunk> add;
+    add.reserve(chunks);
     for (size_t c = 0; c < chunks; ++c) {
-      queue_.push_back(Chunk{batch, c * kRecordsPerChunk, std::min(n, (c + 1) * kRecordsPerChunk)});
+      add.push_back(
+          Chunk{batch, height, c * kRecordsPerChunk, std::min(n, (c + 1) * kRecordsPerChunk)});
     }
+    queue_.insert(pos, add.begin(), add.end());
   }
   cv_.notify_all();
 }

@@ -106,12 +106,15 @@ class RecordVerifier {
   RecordVerifier& operator=(const RecordVerifier&) = delete;
 
   using Done = std::function<void(std::shared_ptr<const VerifiedRecords>)>;
-  void Verify(std::shared_ptr<const pb::Block> block, Done done);
+  // Lowest `height` first: blocks are committed in height order, so a block above the next one
+  // the strand needs must not take the workers from it (responses arrive in any order).
+  void Verify(std::shared_ptr<const pb::Block> block, uint64_t height, Done done);
 
  private:
   struct Batch;
   struct Chunk {
     std::shared_ptr<Batch> batch;
+    uint64_t height = 0;
     size_t begin = 0;
     size_t end = 0;
   };

@@ -806,14 +806,15 @@ void ConsensusDriver::OnBlocks(const core::PublicKey& from, const pb::BlockRespo
     const size_t bytes = cb.block().ByteSizeLong();
     fetched_.emplace(height, FetchedBlock{block, id, std::move(cert).value(), bytes, nullptr});
     fetched_bytes_ += bytes;
-    verifier_->Verify(block, [this, height, id](std::shared_ptr<const VerifiedRecords> verified) {
-      Post([this, height, id, verified = std::move(verified)] {
-        auto it = fetched_.find(height);
-        if (it == fetched_.end() || it->second.id != id) return;
-        it->second.verified = verified;
-        DrainFetched();
-      });
-    });
+    verifier_->Verify(block, height,
+                      [this, height, id](std::shared_ptr<const VerifiedRecords> verified) {
+                        Post([this, height, id, verified = std::move(verified)] {
+                          auto it = fetched_.find(height);
+                          if (it == fetched_.end() || it->second.id != id) return;
+                          it->second.verified = verified;
+                          DrainFetched();
+                        });
+                      });
   }
   fetch_planner_.OnResponse(from, first, last);
   // Absent (0) means it pruned nothing. A pruned peer is not asked below its first height again.

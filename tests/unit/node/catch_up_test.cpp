@@ -127,7 +127,8 @@ TEST_CASE("record verifier: every record is checked, a bad signature is left out
 
   node::RecordVerifier verifier(2);
   std::promise<std::shared_ptr<const node::VerifiedRecords>> got;
-  verifier.Verify(block, [&](std::shared_ptr<const node::VerifiedRecords> v) { got.set_value(v); });
+  verifier.Verify(block, 1,
+                  [&](std::shared_ptr<const node::VerifiedRecords> v) { got.set_value(v); });
   auto verified = got.get_future().get();
   REQUIRE(verified);
   CHECK(verified->ids.size() == 299);
@@ -146,11 +147,49 @@ TEST_CASE("record verifier: every record is checked, a bad signature is left out
   CHECK(plain(block->records(200), RecordId(block->records(200))));
 }
 
+TEST_CASE("record verifier: lower heights first, whatever the order blocks arrive in") {
+  auto make = [](const std::string& tag, int n) {
+    auto block = std::make_shared<pb::Block>();
+    for (int i = 0; i < n; ++i) {
+      auto p = Payload("01/00614141000012/21/" + tag + std::to_string(i));
+      p.mutable_register_();
+      *block->add_records() = Sign("maison", p);
+    }
+    return block;
+  };
+  // One worker, held in the done callback of a first block until the others are all queued, in
+  // the order 10, 30, 15, 5.
+  auto at10 = make("A", 300), at30 = make("C", 300), at15 = make("B", 300), at5 = make("D", 300);
+  node::RecordVerifier verifier(1);
+  std::promise<void> queued;
+  std::shared_future<void> go = queued.get_future().share();
+  verifier.Verify(make("G", 1), 1,
+                  [go](std::shared_ptr<const node::VerifiedRecords>) { go.wait(); });
+  std::mutex mu;
+  std::vector<uint64_t> order;
+  std::promise<void> all;
+  auto done = [&](uint64_t h) {
+    return [&, h](std::shared_ptr<const node::VerifiedRecords> v) {
+      CHECK(v->ids.size() == 300u);
+      std::lock_guard lock(mu);
+      order.push_back(h);
+      if (order.size() == 4) all.set_value();
+    };
+  };
+  verifier.Verify(at10, 10, done(10));
+  verifier.Verify(at30, 30, done(30));
+  verifier.Verify(at15, 15, done(15));
+  verifier.Verify(at5, 5, done(5));
+  queued.set_value();
+  all.get_future().get();
+  CHECK(order == std::vector<uint64_t>{5, 10, 15, 30});
+}
+
 TEST_CASE("record verifier: an empty block is done at once") {
   node::RecordVerifier verifier(1);
   bool called = false;
   verifier.Verify(
-      std::make_shared<pb::Block>(),
+      std::make_shared<pb::Block>(), 1,
       [&](std::shared_ptr<const node::VerifiedRecords> v) { called = v && v->ids.empty(); });
   CHECK(called);
 }
