@@ -160,6 +160,23 @@ PhaseResult RunPhase(const Endpoint& endpoint, uint32_t clients, uint32_t thread
   return r;
 }
 
+// NAMEs, NAME_errors, NAME_rate_limited, NAMEs_per_s, NAME_latency_ms_p50/p99, NAME_bench_cpu_s
+// and NAME_s of a phase of single requests.
+void AddPhase(JsonLine* j, const std::string& name, const PhaseResult& r) {
+  j->Add(name + "s", r.requests - r.errors)
+      .Add(name + "_errors", r.errors - r.rate_limited)
+      .Add(name + "_rate_limited", r.rate_limited);
+  // A rate is reported only when every request succeeded: a 429 or a failed request is quicker
+  // than a real one, so counting it would flatter the figure.
+  if (r.errors == 0) {
+    j->Add(name + "s_per_s", r.seconds > 0 ? static_cast<double>(r.requests) / r.seconds : 0);
+  }
+  j->Add(name + "_latency_ms_p50", r.latency.p50, 2)
+      .Add(name + "_latency_ms_p99", r.latency.p99, 2)
+      .Add(name + "_bench_cpu_s", r.cpu_s, 2)
+      .Add(name + "_s", r.seconds, 2);
+}
+
 }  // namespace
 
 int RunRead(const ReadOptions& o) {
@@ -253,21 +270,9 @@ int RunRead(const ReadOptions& o) {
   j.Add("mode", "read")
       .Add("items", static_cast<uint64_t>(items->size()))
       .Add("clients", static_cast<uint64_t>(o.clients))
-      .Add("threads", static_cast<uint64_t>(o.threads))
-      .Add("reads", reads.requests - reads.errors)
-      .Add("read_errors", reads.errors - reads.rate_limited)
-      .Add("read_rate_limited", reads.rate_limited);
-  // A rate is reported only when every read succeeded: a 429 or a failed read is quicker than
-  // a real one, so counting it would flatter the figure.
-  if (reads.errors == 0) {
-    j.Add("reads_per_s",
-          reads.seconds > 0 ? static_cast<double>(reads.requests) / reads.seconds : 0);
-  }
-  j.Add("read_latency_ms_p50", reads.latency.p50, 2)
-      .Add("read_latency_ms_p99", reads.latency.p99, 2)
-      .Add("read_bench_cpu_s", reads.cpu_s, 2)
-      .Add("read_s", reads.seconds, 2)
-      .Add("check_requests", checks.requests)
+      .Add("threads", static_cast<uint64_t>(o.threads));
+  AddPhase(&j, "read", reads);
+  j.Add("check_requests", checks.requests)
       .Add("check_batch", static_cast<uint64_t>(o.batch))
       .Add("check_errors", checks.errors - checks.rate_limited)
       .Add("check_rate_limited", checks.rate_limited);
@@ -280,18 +285,7 @@ int RunRead(const ReadOptions& o) {
       .Add("check_latency_ms_p99", checks.latency.p99, 2)
       .Add("check_bench_cpu_s", checks.cpu_s, 2)
       .Add("check_s", checks.seconds, 2);
-  if (o.proofs > 0) {
-    j.Add("proofs", proofs.requests - proofs.errors)
-        .Add("proof_errors", proofs.errors - proofs.rate_limited)
-        .Add("proof_rate_limited", proofs.rate_limited);
-    if (proofs.errors == 0) {
-      j.Add("proofs_per_s",
-            proofs.seconds > 0 ? static_cast<double>(proofs.requests) / proofs.seconds : 0);
-    }
-    j.Add("proof_latency_ms_p50", proofs.latency.p50, 2)
-        .Add("proof_latency_ms_p99", proofs.latency.p99, 2)
-        .Add("proof_bench_cpu_s", proofs.cpu_s, 2);
-  }
+  if (o.proofs > 0) AddPhase(&j, "proof", proofs);
   std::printf("%s\n", j.str().c_str());
   std::fflush(stdout);
   if (reads.unregistered > 0) Progress("some items read back as unregistered");
