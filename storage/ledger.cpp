@@ -4,6 +4,7 @@
 
 #include <leveldb/cache.h>
 #include <leveldb/db.h>
+#include <leveldb/env.h>
 #include <leveldb/filter_policy.h>
 #include <leveldb/write_batch.h>
 
@@ -11,8 +12,15 @@
 #include <google/protobuf/wire_format_lite.h>
 
 #include <algorithm>
+#include <limits>
+#include <map>
+#include <mutex>
 #include <thread>
 #include <unordered_set>
+
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "core/codec.h"
 #include "core/consensus_codec.h"
@@ -122,6 +130,55 @@ Ledger::~Ledger() {
   db_.reset();
 }
 
+namespace {
+
+// LevelDB's environment with its background work (memtable flushes and compactions, on the one
+// thread Env::Default keeps for them) run at a lower CPU priority. A flush of a 32 MiB memtable
+// takes ~0.4 s of CPU; at normal priority it competes with consensus and stalls the heights
+// around it (docs/bench.md, "Commit latency"). Linux gives each thread its own nice value, so
+// only that thread is lowered. Never destroyed, like Env::Default(): a DB may outlive any owner.
+class LowPriorityEnv final : public leveldb::EnvWrapper {
+ public:
+  explicit LowPriorityEnv(int nice) : leveldb::EnvWrapper(leveldb::Env::Default()), nice_(nice) {}
+
+  void Schedule(void (*function)(void*), void* arg) override {
+    target()->Schedule(&LowPriorityEnv::Run, new Job{nice_, function, arg});
+  }
+
+ private:
+  struct Job {
+    int nice;
+    void (*function)(void*);
+    void* arg;
+  };
+
+  static void Run(void* p) {
+    std::unique_ptr<Job> job(static_cast<Job*>(p));
+    // Set again only when another ledger asked for a different value.
+    thread_local int current = 0;
+    if (current != job->nice) {
+      // Best effort: a failure leaves the thread at the process's priority.
+      setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), job->nice);
+      current = job->nice;
+    }
+    job->function(job->arg);
+  }
+
+  const int nice_;
+};
+
+leveldb::Env* EnvWithBackgroundNice(int nice) {
+  if (nice == 0) return leveldb::Env::Default();
+  static std::mutex mu;
+  static std::map<int, LowPriorityEnv*>* envs = new std::map<int, LowPriorityEnv*>();
+  std::lock_guard lock(mu);
+  auto [it, added] = envs->try_emplace(nice, nullptr);
+  if (added) it->second = new LowPriorityEnv(nice);
+  return it->second;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Ledger>> Ledger::Open(const std::filesystem::path& dir,
                                              const core::Network& network, LedgerOptions options) {
   std::unique_ptr<Ledger> ledger(new Ledger(network, options));
@@ -137,6 +194,7 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(const std::filesystem::path& dir,
   lo.block_cache = ledger->block_cache_.get();
   lo.filter_policy = ledger->filter_policy_.get();
   lo.write_buffer_size = options.write_buffer_bytes;
+  lo.env = EnvWithBackgroundNice(std::clamp(options.background_nice, 0, 19));
   lo.max_file_size = options.max_file_bytes;
   leveldb::DB* raw = nullptr;
   leveldb::Status s = leveldb::DB::Open(lo, dir.string(), &raw);
@@ -1204,22 +1262,34 @@ Result<std::optional<StoredItem>> Ledger::GetItem(const Hash256& item_key) const
 }
 
 Result<std::vector<pb::StoredRecord>> Ledger::GetHistory(const Hash256& item_key) const {
+  auto item = GetItem(item_key);
+  if (!item.ok()) return item.status();
+  if (!item->has_value()) return std::vector<pb::StoredRecord>();
+  return GetHistory(item_key, (*item)->state.record_count());
+}
+
+// Point reads, not an iterator: each Get consults the bloom filters and reads a data block only
+// from the table that holds the key, where an iterator's Seek reads a block at every level. The
+// entries below the item's record count never change once written, so these reads see the
+// history of the state the caller read, even while a later record is being committed.
+Result<std::vector<pb::StoredRecord>> Ledger::GetHistory(const Hash256& item_key,
+                                                         uint64_t record_count) const {
+  if (record_count > std::numeric_limits<uint32_t>::max()) {
+    return Status::Corruption("item " + item_key.Hex() + " claims " + std::to_string(record_count) +
+                              " records");
+  }
   std::vector<pb::StoredRecord> out;
-  std::string prefix = keys::HistoryPrefix(item_key);
-  leveldb::ReadOptions ro;
-  ro.verify_checksums = true;
-  std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(ro));
-  uint32_t expected_seq = 0;
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    auto id = Hash256::FromBytes(std::string_view(it->value().data(), it->value().size()));
-    if (!id || it->key().size() != prefix.size() + 4) {
-      return Status::Corruption("history entry of item " + item_key.Hex() + " is malformed");
-    }
-    uint32_t seq =
-        core::GetBigEndian32(reinterpret_cast<const uint8_t*>(it->key().data() + prefix.size()));
-    if (seq != expected_seq++) {
+  out.reserve(static_cast<size_t>(std::min<uint64_t>(record_count, 1024)));
+  for (uint32_t seq = 0; seq < record_count; ++seq) {
+    auto entry = Get(db_.get(), keys::History(item_key, seq), "history entry");
+    if (!entry.ok()) return entry.status();
+    if (!entry->has_value()) {
       return Status::Corruption("history of item " + item_key.Hex() + " has a gap at " +
                                 std::to_string(seq));
+    }
+    auto id = Hash256::FromBytes(**entry);
+    if (!id) {
+      return Status::Corruption("history entry of item " + item_key.Hex() + " is malformed");
     }
     auto rec = GetRecord(*id);
     if (!rec.ok()) return rec.status();
@@ -1229,7 +1299,6 @@ Result<std::vector<pb::StoredRecord>> Ledger::GetHistory(const Hash256& item_key
     }
     out.push_back(std::move(**rec));
   }
-  HM_RETURN_IF_ERROR(FromLevelDb(it->status(), "reading history"));
   return out;
 }
 

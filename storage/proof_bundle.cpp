@@ -132,7 +132,7 @@ core::Result<pb::ProofBundle> BuildProofBundle(const Ledger& ledger, const core:
     if (!stored->has_value()) return Status::Ok();
     bundle.set_state((*stored)->bytes);
 
-    auto history = ledger.GetHistory(key);
+    auto history = ledger.GetHistory(key, (*stored)->state.record_count());
     if (!history.ok()) return history.status();
     for (pb::StoredRecord& sr : *history) {
       bundle.add_history_heights(sr.height());

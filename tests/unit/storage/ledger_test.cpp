@@ -1,9 +1,14 @@
 #include <doctest/doctest.h>
 #include <leveldb/db.h>
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "core/codec.h"
 #include "core/merkle.h"
 #include "fixtures.h"
+#include "storage/keys.h"
 #include "storage/ledger.h"
 #include "storage/snapshot.h"
 #include "test_util.h"
@@ -318,6 +323,104 @@ TEST_CASE("ledger: a head that disagrees with the stored block or tree is report
   REQUIRE_FALSE(l.ok());
   MESSAGE(l.status().ToString());
   CHECK(l.status().code() == core::StatusCode::kCorruption);
+}
+
+TEST_CASE("ledger: an item's history is read by point look-ups up to its record count") {
+  TempDir dir;
+  auto net = TestNetwork();
+  const Hash256 key = ItemKey("H1");
+  {
+    auto ledger = OpenLedger(dir, net);
+    auto reg = RegisterEnv("H1");
+    auto built =
+        ledger->BuildBlock(Recs({reg, TransferEnv("maison", "H1", Id(reg), OrgHolder("resale"))}),
+                           kTestTimeMs, kProposer);
+    REQUIRE(built->block.records_size() == 2);
+    REQUIRE(ledger->Commit(*built).ok());
+    // A caller that read the state before a later record holds a count below the stored one:
+    // it gets the history of that state.
+    auto first = ledger->GetHistory(key, 1);
+    REQUIRE(first.ok());
+    REQUIRE(first->size() == 1);
+    CHECK((*first)[0].envelope().payload() == reg.payload());
+    CHECK(ledger->GetHistory(key, 0)->empty());
+    CHECK(ledger->GetHistory(ItemKey("never"))->empty());
+    auto both = ledger->GetHistory(key);
+    REQUIRE(both.ok());
+    CHECK(both->size() == 2);
+    // A count the store cannot hold names entries that were never written.
+    auto past = ledger->GetHistory(key, 3);
+    REQUIRE_FALSE(past.ok());
+    CHECK(past.status().code() == core::StatusCode::kCorruption);
+    CHECK(past.status().message().find("gap at 2") != std::string::npos);
+    CHECK(ledger->GetHistory(key, uint64_t{1} << 40).status().code() ==
+          core::StatusCode::kCorruption);
+  }
+  {
+    leveldb::DB* raw = nullptr;
+    REQUIRE(leveldb::DB::Open(leveldb::Options(), dir.str(), &raw).ok());
+    std::unique_ptr<leveldb::DB> db(raw);
+    SUBCASE("an entry deleted") {
+      REQUIRE(db->Delete({}, storage::keys::History(key, 0)).ok());
+    }
+    SUBCASE("an entry that is not a record id") {
+      REQUIRE(db->Put({}, storage::keys::History(key, 1), "short").ok());
+    }
+    SUBCASE("an entry naming a record that is not stored") {
+      REQUIRE(db->Put({}, storage::keys::History(key, 1), std::string(32, '\x07')).ok());
+    }
+  }
+  auto ledger = OpenLedger(dir, net);
+  auto history = ledger->GetHistory(key);
+  REQUIRE_FALSE(history.ok());
+  MESSAGE(history.status().ToString());
+  CHECK(history.status().code() == core::StatusCode::kCorruption);
+}
+
+// The nice values of this process's threads, from /proc/self/task/*/stat (field 19).
+std::vector<int> ThreadNiceValues() {
+  std::vector<int> out;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream in(task.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // Fields after the command name in parentheses, which may hold spaces.
+    const size_t close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream fields(stat.substr(close + 2));
+    std::string field;
+    for (int i = 3; i <= 19 && fields >> field; ++i) {
+      if (i == 19) out.push_back(std::stoi(field));
+    }
+  }
+  return out;
+}
+
+TEST_CASE("ledger: LevelDB's flushes run on a thread at the background nice value") {
+  TempDir dir;
+  auto net = TestNetwork();
+  storage::LedgerOptions options;
+  options.sync = false;
+  options.write_buffer_bytes = 64 << 10;  // A flush after a few blocks.
+  options.background_nice = 7;
+  auto opened = storage::Ledger::Open(dir.path(), net, options);
+  REQUIRE(opened.ok());
+  auto ledger = std::move(opened).value();
+  for (int h = 0; h < 40; ++h) {
+    std::vector<pb::Envelope> recs;
+    for (int i = 0; i < 20; ++i) recs.push_back(RegisterEnv("N" + std::to_string(h * 20 + i)));
+    auto built = ledger->BuildBlock(recs, kTestTimeMs + h, kProposer);
+    REQUIRE(built.ok());
+    REQUIRE(ledger->Commit(*built).ok());
+  }
+  // The flushes happened (tables exist), and the thread that ran them is the only one lowered.
+  size_t tables = 0;
+  for (const auto& f : std::filesystem::directory_iterator(dir.path())) {
+    if (f.path().extension() == ".ldb") ++tables;
+  }
+  CHECK(tables > 1);
+  const std::vector<int> nice = ThreadNiceValues();
+  CHECK(std::count(nice.begin(), nice.end(), 7) == 1);
+  CHECK(std::count(nice.begin(), nice.end(), 0) >= 1);  // This thread, untouched.
 }
 
 TEST_CASE("ledger: an unparseable head is reported as corruption") {
