@@ -551,7 +551,7 @@ class Api {
     }
     out.set_registered(true);
     *out.mutable_state() = std::move((*stored)->state);
-    auto history = ctx_.ledger->GetHistory(key);
+    auto history = ctx_.ledger->GetHistory(key, out.state().record_count());
     if (!history.ok()) return LocalFailure(req, history.status());
     HeaderTimes times(ctx_.ledger);
     // A key names its organisation also after it was rotated out or revoked, and for an

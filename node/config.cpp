@@ -86,6 +86,12 @@ Status ValidateConfig(pb::NodeConfig* c) {
     return Status::InvalidInput("block_interval_ms is " + std::to_string(c->block_interval_ms()) +
                                 "; at most " + std::to_string(kBlockIntervalMsMax));
   }
+  if (!c->has_block_batch_records()) c->set_block_batch_records(kDefaultBlockBatchRecords);
+  if (c->has_cache_mib() && (c->cache_mib() < kCacheMibMin || c->cache_mib() > kCacheMibMax)) {
+    return Status::InvalidInput("cache_mib is " + std::to_string(c->cache_mib()) + "; from " +
+                                std::to_string(kCacheMibMin) + " to " +
+                                std::to_string(kCacheMibMax));
+  }
   if (c->has_prune_keep_blocks() && c->snapshot_interval() == 0) {
     return Status::InvalidInput(
         "prune_keep_blocks needs snapshot_interval: blocks are pruned after each snapshot, and "

@@ -28,6 +28,10 @@ core::Status ValidateConfig(pb::NodeConfig* config);
 // block_interval_ms when the config leaves it out, and the largest accepted.
 inline constexpr uint32_t kDefaultBlockIntervalMs = 50;
 inline constexpr uint32_t kBlockIntervalMsMax = 10'000;
+inline constexpr uint32_t kDefaultCacheMib = 64;
+inline constexpr uint32_t kDefaultBlockBatchRecords = 64;
+inline constexpr uint32_t kCacheMibMin = 8;
+inline constexpr uint32_t kCacheMibMax = 65'536;
 
 // Largest http.rate_limit_per_second accepted; 0 (no limit) is the way to ask for more.
 inline constexpr uint32_t kRateLimitPerSecondMax = 1'000'000;

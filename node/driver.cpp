@@ -443,6 +443,12 @@ uint64_t ConsensusDriver::IdleRemainingMs() const {
   return static_cast<uint64_t>(since) >= idle ? 0 : idle - static_cast<uint64_t>(since);
 }
 
+uint64_t ConsensusDriver::BuildAtOnceRecords() const {
+  const uint64_t full = network_.max_block_records();
+  if (options_.block_batch_records == 0) return full;
+  return std::min<uint64_t>(full, options_.block_batch_records);
+}
+
 uint64_t ConsensusDriver::BuildDelayMs(uint64_t pending_records) const {
   // Never so long that the others' propose timeout could expire first.
   const uint64_t cap = network_.genesis().consensus().timeout_propose_ms() / 2;
@@ -455,7 +461,7 @@ uint64_t ConsensusDriver::BuildDelayMs(uint64_t pending_records) const {
   // block is already waiting: every block costs each validator signatures, synced writes and
   // messages whatever its size, so small blocks in quick succession waste the CPU that records
   // need.
-  if (options_.block_interval_ms == 0 || pending_records >= network_.max_block_records()) return 0;
+  if (options_.block_interval_ms == 0 || pending_records >= BuildAtOnceRecords()) return 0;
   const auto since = std::chrono::duration_cast<std::chrono::milliseconds>(
                          std::chrono::steady_clock::now() - height_started_)
                          .count();
@@ -513,8 +519,8 @@ void ConsensusDriver::OnRecordsAvailable() {
     case BuildWait::kForRecords:
       break;
     case BuildWait::kForInterval:
-      // Only a full block cuts the interval short.
-      if (mempool_->stats().records < network_.max_block_records()) return;
+      // Only a full block, or a batch, cuts the interval short.
+      if (mempool_->stats().records < BuildAtOnceRecords()) return;
       break;
   }
   Post([this] {

@@ -55,6 +55,10 @@ struct DriverOptions {
   // after the previous commit, so that under load blocks carry many records instead of each
   // paying the fixed cost of a height for a few. 0: build as soon as any record waits.
   uint32_t block_interval_ms = 0;
+  // This many waiting records cut the block interval short, as a full block does: under steady
+  // load the next height starts as soon as the last commits, while a trickle of records still
+  // waits for the interval. 0: only a full block cuts it short.
+  uint32_t block_batch_records = 0;
   // The signer watermark (<home>/signer_state.json, node/signer_state.h), written before the
   // data folder's signer state and compared with it at start. Empty: none (observers, and tests
   // of the driver alone), and the data folder's state is used as it is.
@@ -120,6 +124,8 @@ class ConsensusDriver {
   void BuildNow(const consensus::BuildBlock& a, std::vector<consensus::Event>* events);
   // How long a proposer with `pending_records` should still wait before building.
   uint64_t BuildDelayMs(uint64_t pending_records) const;
+  // Waiting records that make a proposer build without waiting out the block interval.
+  uint64_t BuildAtOnceRecords() const;
   // What is left of the idle block interval since this height started.
   uint64_t IdleRemainingMs() const;
   void WaitToBuild(const consensus::BuildBlock& a, uint64_t delay_ms);

@@ -82,8 +82,11 @@ core::Result<std::unique_ptr<Node>> Node::Create(const std::filesystem::path& ho
   if (!key.ok()) return key.status().WithContext("node key");
   node->key_ = std::make_unique<core::SigningKey>(std::move(key).value());
 
+  storage::LedgerOptions ledger_options;
+  ledger_options.block_cache_bytes =
+      size_t{node->config_.has_cache_mib() ? node->config_.cache_mib() : kDefaultCacheMib} << 20;
   auto ledger = storage::Ledger::Open(ResolvePath(home, node->config_.data_dir()) / "ledger",
-                                      *node->network_);
+                                      *node->network_, ledger_options);
   if (!ledger.ok()) return ledger.status();
   node->ledger_ = std::move(ledger).value();
 
@@ -190,6 +193,7 @@ Status Node::Start() {
   }
   DriverOptions driver_options;
   driver_options.block_interval_ms = config_.block_interval_ms();
+  driver_options.block_batch_records = config_.block_batch_records();
   driver_options.network_state = [this] { return NetworkState(); };
   // Beside node.key, outside the data folder: a restored data folder cannot roll it back.
   if (signer_) driver_options.signer_watermark = home_ / kWatermarkFileName;

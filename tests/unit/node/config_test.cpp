@@ -82,6 +82,7 @@ TEST_CASE("config: the block interval defaults to 50 ms, may be 0, and is bounde
   auto c = node::LoadConfig(dir.path());
   REQUIRE(c.ok());
   CHECK(c->block_interval_ms() == node::kDefaultBlockIntervalMs);
+  CHECK(c->block_batch_records() == node::kDefaultBlockBatchRecords);
 
   std::ofstream(dir.path() / "config.json") << "{\"block_interval_ms\": 0}";
   c = node::LoadConfig(dir.path());
@@ -93,6 +94,28 @@ TEST_CASE("config: the block interval defaults to 50 ms, may be 0, and is bounde
   c = node::LoadConfig(dir.path());
   REQUIRE_FALSE(c.ok());
   CHECK(c.status().message().find("block_interval_ms") != std::string::npos);
+}
+
+TEST_CASE("config: the ledger cache is absent by default and bounded to 8-65,536 MiB") {
+  test::TempDir dir;
+  std::ofstream(dir.path() / "config.json") << "{\"moniker\": \"n\"}";
+  auto c = node::LoadConfig(dir.path());
+  REQUIRE(c.ok());
+  CHECK_FALSE(c->has_cache_mib());
+
+  std::ofstream(dir.path() / "config.json") << "{\"cache_mib\": 256}";
+  c = node::LoadConfig(dir.path());
+  REQUIRE(c.ok());
+  CHECK(c->cache_mib() == 256);
+
+  for (const char* bad : {"0", "7", "65537", "4294967295"}) {
+    std::ofstream(dir.path() / "config.json") << "{\"cache_mib\": " << bad << "}";
+    c = node::LoadConfig(dir.path());
+    REQUIRE_FALSE(c.ok());
+    CHECK(c.status().message().find("cache_mib") != std::string::npos);
+  }
+  std::ofstream(dir.path() / "config.json") << "{\"cache_mib\": -1}";
+  CHECK_FALSE(node::LoadConfig(dir.path()).ok());
 }
 
 TEST_CASE("config: the event feed's bounds default to 2,048 feeds and 256 KiB queues, checked") {

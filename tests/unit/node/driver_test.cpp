@@ -39,7 +39,7 @@ struct Commit {
 class SoloChain {
  public:
   SoloChain(uint32_t block_interval_ms, uint32_t max_block_records = 0,
-            uint32_t idle_block_interval_ms = 200) {
+            uint32_t idle_block_interval_ms = 200, uint32_t block_batch_records = 0) {
     pb::Genesis g = TestGenesis();
     while (g.validators_size() > 1) g.mutable_validators()->RemoveLast();
     g.mutable_consensus()->set_timeout_propose_ms(20'000);
@@ -51,6 +51,7 @@ class SoloChain {
     pool_ = std::make_unique<node::Mempool>(*net_, ledger_.get());
     node::DriverOptions options;
     options.block_interval_ms = block_interval_ms;
+    options.block_batch_records = block_batch_records;
     driver_ = std::make_unique<node::ConsensusDriver>(io_, *net_, ledger_.get(), pool_.get(),
                                                       &sender_, &signer_, &metrics_, options);
     driver_->AddCommitListener([this](const pb::Block& block, uint64_t height) {
@@ -164,6 +165,23 @@ TEST_CASE("driver: a full block is built without waiting for the interval") {
   auto blocks = chain.WaitForRecords(4, 3'000);
   REQUIRE_FALSE(blocks.empty());
   CHECK(blocks.front().records == 4);
+  CHECK(blocks.front().at - first < std::chrono::milliseconds(2'500));
+}
+
+TEST_CASE("driver: a batch of waiting records cuts the interval short, fewer wait it out") {
+  SoloChain chain(/*block_interval_ms=*/5'000, /*max_block_records=*/100,
+                  /*idle_block_interval_ms=*/200, /*block_batch_records=*/3);
+  const auto first = chain.WaitForFirstCommit();
+  // Two records: below the batch, so they wait (the interval is far longer than this test).
+  chain.Submit("BB-0");
+  chain.Submit("BB-1");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK(chain.WaitForRecords(1, 10).empty());
+  // The third makes a batch: built at once, all three in one block.
+  chain.Submit("BB-2");
+  auto blocks = chain.WaitForRecords(3, 3'000);
+  REQUIRE(blocks.size() == 1);
+  CHECK(blocks.front().records == 3);
   CHECK(blocks.front().at - first < std::chrono::milliseconds(2'500));
 }
 
