@@ -135,8 +135,9 @@ namespace {
 // LevelDB's environment with its background work (memtable flushes and compactions, on the one
 // thread Env::Default keeps for them) run at a lower CPU priority. A flush of a 32 MiB memtable
 // takes ~0.4 s of CPU; at normal priority it competes with consensus and stalls the heights
-// around it (docs/bench.md, "Commit latency"). Linux gives each thread its own nice value, so
-// only that thread is lowered. Never destroyed, like Env::Default(): a DB may outlive any owner.
+// around it (docs/bench.md, "Commit latency at half load"). Linux gives each thread its own nice
+// value, so only that thread is lowered. Never destroyed, like Env::Default(): a DB may outlive any
+// owner.
 class LowPriorityEnv final : public leveldb::EnvWrapper {
  public:
   explicit LowPriorityEnv(int nice) : leveldb::EnvWrapper(leveldb::Env::Default()), nice_(nice) {}
@@ -154,11 +155,15 @@ class LowPriorityEnv final : public leveldb::EnvWrapper {
 
   static void Run(void* p) {
     std::unique_ptr<Job> job(static_cast<Job*>(p));
-    // Set again only when another ledger asked for a different value.
+    // Relative to the value the thread started with (the process's: `nice hallmarkd` stays
+    // honoured), and set again only when another DB asked for a different one. Best effort: a
+    // failure leaves the thread where it was.
+    const auto tid = static_cast<id_t>(syscall(SYS_gettid));
+    thread_local std::optional<int> base;
     thread_local int current = 0;
+    if (!base) base = getpriority(PRIO_PROCESS, tid);
     if (current != job->nice) {
-      // Best effort: a failure leaves the thread at the process's priority.
-      setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), job->nice);
+      setpriority(PRIO_PROCESS, tid, std::min(19, *base + job->nice));
       current = job->nice;
     }
     job->function(job->arg);
@@ -167,8 +172,9 @@ class LowPriorityEnv final : public leveldb::EnvWrapper {
   const int nice_;
 };
 
+// Every DB of the process goes through one of these, nice 0 included: the background thread is
+// shared, so each job sets the value its DB asked for.
 leveldb::Env* EnvWithBackgroundNice(int nice) {
-  if (nice == 0) return leveldb::Env::Default();
   static std::mutex mu;
   static std::map<int, LowPriorityEnv*>* envs = new std::map<int, LowPriorityEnv*>();
   std::lock_guard lock(mu);
@@ -1420,6 +1426,7 @@ Status ScanStore(const std::filesystem::path& dir, const std::function<Status(ui
   leveldb::Options lo;
   lo.create_if_missing = false;
   lo.paranoid_checks = true;
+  lo.env = EnvWithBackgroundNice(0);
   leveldb::DB* raw = nullptr;
   leveldb::Status s = leveldb::DB::Open(lo, dir.string(), &raw);
   if (!s.ok()) {
@@ -1452,6 +1459,7 @@ Result<std::unique_ptr<StoreWriter>> StoreWriter::Create(const std::filesystem::
   leveldb::Options lo;
   lo.create_if_missing = true;
   lo.error_if_exists = true;
+  lo.env = EnvWithBackgroundNice(0);
   leveldb::DB* raw = nullptr;
   leveldb::Status s = leveldb::DB::Open(lo, dir.string(), &raw);
   if (!s.ok()) return FromLevelDb(s, "creating ledger at " + dir.string());
