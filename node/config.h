@@ -28,7 +28,6 @@ core::Status ValidateConfig(pb::NodeConfig* config);
 // block_interval_ms when the config leaves it out, and the largest accepted.
 inline constexpr uint32_t kDefaultBlockIntervalMs = 50;
 inline constexpr uint32_t kBlockIntervalMsMax = 10'000;
-inline constexpr uint32_t kDefaultCacheMib = 64;
 inline constexpr uint32_t kDefaultBlockBatchRecords = 64;
 inline constexpr uint32_t kCacheMibMin = 8;
 inline constexpr uint32_t kCacheMibMax = 65'536;

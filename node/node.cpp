@@ -82,9 +82,11 @@ core::Result<std::unique_ptr<Node>> Node::Create(const std::filesystem::path& ho
   if (!key.ok()) return key.status().WithContext("node key");
   node->key_ = std::make_unique<core::SigningKey>(std::move(key).value());
 
-  storage::LedgerOptions ledger_options;
-  ledger_options.block_cache_bytes =
-      size_t{node->config_.has_cache_mib() ? node->config_.cache_mib() : kDefaultCacheMib} << 20;
+  storage::LedgerOptions
+      ledger_options;  // Its block cache is the default when cache_mib is absent.
+  if (node->config_.has_cache_mib()) {
+    ledger_options.block_cache_bytes = size_t{node->config_.cache_mib()} << 20;
+  }
   auto ledger = storage::Ledger::Open(ResolvePath(home, node->config_.data_dir()) / "ledger",
                                       *node->network_, ledger_options);
   if (!ledger.ok()) return ledger.status();
