@@ -280,7 +280,8 @@ class Api {
     for (const char* type :
          {"register", "transfer", "attest", "flag", "clear_flag", "service", "decommission",
           "reassign", "governance_proposal", "governance_approval", "unknown"}) {
-      for (const char* outcome : {"accepted", "duplicate", "committed", "rejected", "full"}) {
+      for (const char* outcome :
+           {"accepted", "duplicate", "committed", "rejected", "full", "busy"}) {
         records_[std::string(type) + "/" + outcome] = &ctx_.metrics->GetCounter(
             "hallmark_records_total", "Records submitted, by type and outcome.",
             {{"type", type}, {"outcome", outcome}});
@@ -296,7 +297,7 @@ class Api {
   Response Submit(const Request& req) {
     auto env = ParseBody<pb::Envelope>(req);
     if (!env.ok()) return ErrorReply(req, 400, "bad_request", env.status().message());
-    AdmitResult r = ctx_.mempool->Admit(*env, core::UnixTimeMs());
+    AdmitResult r = ctx_.mempool->Admit(*env, core::UnixTimeMs(), Source::kClient);
     pb::RecordPayload payload;
     std::string type = payload.ParseFromString(env->payload()) ? TypeOf(payload) : "unknown";
     pb::SubmitResponse out;
@@ -326,6 +327,13 @@ class Api {
             ErrorReply(req, 429, "mempool_full", "the node's mempool is full; retry in a second");
         resp.headers.emplace_back("Retry-After", "1");
         return resp;
+      }
+      case AdmitResult::Kind::kBusy: {
+        Count(type, "busy");
+        // No Retry-After: room opens at the next commit, well under its one-second grain.
+        return ErrorReply(req, 429, "busy",
+                          "the node already holds as many records as the network commits in "
+                          "its admission window (mempool.admission_ms); retry in a moment");
       }
     }
     return ErrorReply(req, 500, "internal", "unknown admission outcome");
@@ -749,6 +757,8 @@ class Api {
     out.mutable_mempool()->set_bytes(ms.bytes);
     out.mutable_mempool()->set_priority(ms.priority);
     out.mutable_mempool()->set_bulk(ms.bulk);
+    out.mutable_mempool()->set_admission_limit(ms.admission_limit);
+    out.mutable_mempool()->set_commit_rate(ms.commit_rate);
     out.set_node_key(ctx_.node_key_hex);
     out.set_observer(ctx_.observer);
     out.set_version(std::string(Version()));

@@ -1,5 +1,6 @@
 #include "node/config.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -81,6 +82,16 @@ Status ValidateConfig(pb::NodeConfig* c) {
   if (m->max_bytes() == 0) m->set_max_bytes(128ull << 20);
   if (m->max_records() > 10'000'000)
     return Status::InvalidInput("mempool.max_records is above 10,000,000");
+  if (!m->has_admission_ms()) m->set_admission_ms(kDefaultAdmissionMs);
+  if (m->admission_ms() > kAdmissionMsMax) {
+    return Status::InvalidInput("mempool.admission_ms is " + std::to_string(m->admission_ms()) +
+                                "; at most " + std::to_string(kAdmissionMsMax));
+  }
+  if (m->admission_floor() == 0)
+    m->set_admission_floor(std::min<uint64_t>(kDefaultAdmissionFloor, m->max_records()));
+  if (m->admission_floor() > m->max_records()) {
+    return Status::InvalidInput("mempool.admission_floor is above mempool.max_records");
+  }
   if (!c->has_block_interval_ms()) c->set_block_interval_ms(kDefaultBlockIntervalMs);
   if (c->block_interval_ms() > kBlockIntervalMsMax) {
     return Status::InvalidInput("block_interval_ms is " + std::to_string(c->block_interval_ms()) +

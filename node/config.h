@@ -29,6 +29,9 @@ core::Status ValidateConfig(pb::NodeConfig* config);
 inline constexpr uint32_t kDefaultBlockIntervalMs = 50;
 inline constexpr uint32_t kBlockIntervalMsMax = 10'000;
 inline constexpr uint32_t kDefaultBlockBatchRecords = 64;
+inline constexpr uint32_t kDefaultAdmissionMs = 250;
+inline constexpr uint32_t kAdmissionMsMax = 600'000;
+inline constexpr uint64_t kDefaultAdmissionFloor = 500;
 inline constexpr uint32_t kCacheMibMin = 8;
 inline constexpr uint32_t kCacheMibMax = 65'536;
 

@@ -41,7 +41,14 @@ core::Result<const pb::ItemState*> Mempool::CurrentState(
   return &**scratch;
 }
 
-AdmitResult Mempool::Admit(const pb::Envelope& envelope, uint64_t now_ms) {
+namespace {
+// The commit rate behind the admission limit is taken over at most this many of the last
+// commits, within this long of the newest.
+constexpr size_t kRateCommits = 16;
+constexpr uint64_t kRateWindowMs = 5'000;
+}  // namespace
+
+AdmitResult Mempool::Admit(const pb::Envelope& envelope, uint64_t now_ms, Source source) {
   AdmitResult result;
   if (envelope.ByteSizeLong() > core::limits::kMaxEnvelopeBytes) {
     result.rejection =
@@ -94,6 +101,13 @@ AdmitResult Mempool::Admit(const pb::Envelope& envelope, uint64_t now_ms) {
     std::lock_guard lock(mu_);
     if (entries_.contains(id)) {
       result.kind = AdmitResult::Kind::kDuplicate;
+      return result;
+    }
+    // Refused before the signature check, so a client above the limit costs little. Flags and
+    // governance records are few and urgent: only the hard limits apply to them.
+    if (source == Source::kClient && entry->lane == Lane::kBulk &&
+        entries_.size() >= AdmissionLimit()) {
+      result.kind = AdmitResult::Kind::kBusy;
       return result;
     }
     verified = verified_.contains(verdict_key);
@@ -314,6 +328,11 @@ void Mempool::Recheck(const Hash256& item_key, uint64_t now_ms) {
 
 void Mempool::OnCommitted(const pb::Block& block, uint64_t now_ms) {
   std::lock_guard lock(mu_);
+  if (!commits_.empty() && now_ms < commits_.back().first) commits_.clear();  // Clock stepped back.
+  commits_.emplace_back(now_ms, static_cast<uint64_t>(block.records_size()));
+  while (commits_.size() > kRateCommits ||
+         (commits_.size() > 1 && commits_.front().first + kRateWindowMs < now_ms))
+    commits_.pop_front();
   std::vector<Hash256> touched;
   core::Record rec;
   bool governance = false;
@@ -374,7 +393,28 @@ Mempool::Known Mempool::Lookup(const Hash256& id, Rejection* rejection) const {
 
 MempoolStats Mempool::stats() const {
   std::lock_guard lock(mu_);
-  return MempoolStats{entries_.size(), bytes_, priority_count_, entries_.size() - priority_count_};
+  MempoolStats s{entries_.size(), bytes_, priority_count_, entries_.size() - priority_count_};
+  if (limits_.admission_ms > 0) {
+    s.admission_limit = AdmissionLimit();
+    s.commit_rate = CommitRate();
+  }
+  return s;
+}
+
+double Mempool::CommitRate() const {
+  if (commits_.size() < 2) return 0;
+  const uint64_t span_ms = commits_.back().first - commits_.front().first;
+  if (span_ms == 0) return 0;
+  uint64_t records = 0;
+  // The first commit only opens the span: its records were gathered before it.
+  for (size_t i = 1; i < commits_.size(); ++i) records += commits_[i].second;
+  return static_cast<double>(records) * 1000.0 / static_cast<double>(span_ms);
+}
+
+size_t Mempool::AdmissionLimit() const {
+  if (limits_.admission_ms == 0) return limits_.max_records;
+  const double drawn = CommitRate() * limits_.admission_ms / 1000.0;
+  return std::max(limits_.admission_floor, static_cast<size_t>(drawn));
 }
 
 std::optional<uint64_t> Mempool::CommittedHeight(const Hash256& id) const {

@@ -26,7 +26,18 @@ struct MempoolLimits {
   double bulk_share = 0.9;
   size_t verdict_cache = 500'000;  // Envelopes (id, signer, signature) verified.
   size_t remembered_rejections = 100'000;
+  // Backlog-aware admission of clients' records: a record from a client is refused (kBusy)
+  // while the pool already holds what the network has lately committed in this many
+  // milliseconds, and at least `admission_floor` records. Waiting then happens at the client,
+  // which retries, and not in the pool: a record in the pool commits within about this long
+  // even at saturation. Records from peers and from the saved pool only meet the hard limits
+  // above. 0: off.
+  uint32_t admission_ms = 0;
+  size_t admission_floor = 2'000;
 };
+
+// Where a record comes from: a client (the HTTP API) or a peer (gossip, the saved pool).
+enum class Source { kClient, kPeer };
 
 // Flags (stolen, lost, counterfeit-suspected, recalled) and their clearing travel in the
 // priority lane: bulk registrations cannot starve them.
@@ -39,6 +50,7 @@ struct AdmitResult {
     kCommitted,  // Already in a committed block.
     kRejected,   // Invalid: see rejection.
     kFull,       // No room; try again later.
+    kBusy,       // A client's record above the admission limit; try again shortly.
   };
   Kind kind = Kind::kRejected;
   core::Hash256 id;
@@ -52,6 +64,10 @@ struct MempoolStats {
   uint64_t bytes = 0;
   uint64_t priority = 0;
   uint64_t bulk = 0;
+  // Records a client may find waiting before it is asked to retry (the admission limit), and
+  // the commit rate it is drawn from (records/s over the last commits). 0 when admission is off.
+  uint64_t admission_limit = 0;
+  double commit_rate = 0;
 };
 
 // Records waiting for a block. Admission checks the envelope, the signature (once; the verdict
@@ -65,8 +81,8 @@ class Mempool {
   // REQUIRES: `network` and `ledger` outlive the pool.
   Mempool(const core::Network& network, const storage::Ledger* ledger, MempoolLimits limits = {});
 
-  // `now_ms` is the node's clock, for the timestamp-skew rule.
-  AdmitResult Admit(const pb::Envelope& envelope, uint64_t now_ms);
+  // `now_ms` is the node's clock, for the timestamp-skew rule (and the commit rate).
+  AdmitResult Admit(const pb::Envelope& envelope, uint64_t now_ms, Source source = Source::kPeer);
 
   // Records for the next block, at most `max_records` and `max_bytes`: priority lane first,
   // each record preceded by the pending records of its item that it builds on.
@@ -116,6 +132,10 @@ class Mempool {
   void Recheck(const core::Hash256& item_key, uint64_t now_ms);
   // Re-checks the pending governance chain against the committed network state.
   void RecheckGovernance();
+  // The admission limit for clients' records (see MempoolLimits::admission_ms). REQUIRES: mu_.
+  size_t AdmissionLimit() const;
+  // Records committed per second over the last commits; 0 before two. REQUIRES: mu_.
+  double CommitRate() const;
 
   const core::Network& network_;
   const storage::Ledger* ledger_;
@@ -137,6 +157,9 @@ class Mempool {
   std::deque<core::Hash256> verified_order_;
   std::unordered_map<core::Hash256, core::Rejection> rejected_;
   std::deque<core::Hash256> rejected_order_;
+  // The last commits (time on the node's clock, records in the block), oldest first, for the
+  // commit rate behind the admission limit.
+  std::deque<std::pair<uint64_t, uint64_t>> commits_;
 };
 
 }  // namespace hallmark::node

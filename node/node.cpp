@@ -124,6 +124,8 @@ core::Result<std::unique_ptr<Node>> Node::Create(const std::filesystem::path& ho
   MempoolLimits limits;
   limits.max_records = node->config_.mempool().max_records();
   limits.max_bytes = node->config_.mempool().max_bytes();
+  limits.admission_ms = node->config_.mempool().admission_ms();
+  limits.admission_floor = node->config_.mempool().admission_floor();
   node->mempool_ = std::make_unique<Mempool>(*node->network_, node->ledger_.get(), limits);
   node->mempool_file_ = ResolvePath(home, node->config_.data_dir()) / "mempool.pb";
   node->snapshots_ = std::make_unique<storage::SnapshotStore>(

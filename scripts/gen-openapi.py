@@ -31,6 +31,8 @@ SCALARS = {
     "uint32": {"type": "integer", "format": "uint32", "minimum": 0},
     "int64": {"type": "string", "format": "int64", "pattern": "^-?[0-9]+$"},
     "uint64": {"type": "string", "format": "uint64", "pattern": "^[0-9]+$"},
+    "double": {"type": "number", "format": "double"},
+    "float": {"type": "number", "format": "float"},
 }
 
 
@@ -134,7 +136,8 @@ def errors(*codes):
         "410": "Gone: the block was pruned, or is before the snapshot this node joined from "
                "(code pruned; first_height is the first block it holds, docs/state-sync.md)",
         "413": "Body too large",
-        "429": "Rate limited or mempool full (Retry-After)",
+        "429": "Rate limited or mempool full (Retry-After), or busy: the mempool holds what the "
+               "network commits in mempool.admission_ms (code busy; retry after a short backoff)",
         "500": "The node could not read its store (code internal)",
         "503": "Not ready (code no_certified_header or unavailable)",
     }

@@ -118,6 +118,34 @@ TEST_CASE("config: the ledger cache is absent by default and bounded to 8-65,536
   CHECK_FALSE(node::LoadConfig(dir.path()).ok());
 }
 
+TEST_CASE("config: admission defaults to 250 ms over a floor of 500, may be off, and is checked") {
+  test::TempDir dir;
+  std::ofstream(dir.path() / "config.json") << "{\"moniker\": \"n\"}";
+  auto c = node::LoadConfig(dir.path());
+  REQUIRE(c.ok());
+  CHECK(c->mempool().admission_ms() == node::kDefaultAdmissionMs);
+  CHECK(c->mempool().admission_floor() == node::kDefaultAdmissionFloor);
+
+  std::ofstream(dir.path() / "config.json") << "{\"mempool\": {\"admission_ms\": 0}}";
+  c = node::LoadConfig(dir.path());
+  REQUIRE(c.ok());
+  CHECK(c->mempool().has_admission_ms());
+  CHECK(c->mempool().admission_ms() == 0);
+
+  // A small pool lowers the default floor to its size; a floor set above it is an error.
+  std::ofstream(dir.path() / "config.json") << "{\"mempool\": {\"max_records\": 100}}";
+  c = node::LoadConfig(dir.path());
+  REQUIRE(c.ok());
+  CHECK(c->mempool().admission_floor() == 100);
+  for (const char* bad : {"{\"mempool\": {\"max_records\": 100, \"admission_floor\": 101}}",
+                          "{\"mempool\": {\"admission_ms\": 600001}}"}) {
+    std::ofstream(dir.path() / "config.json") << bad;
+    c = node::LoadConfig(dir.path());
+    REQUIRE_FALSE(c.ok());
+    CHECK(c.status().message().find("mempool.admission") != std::string::npos);
+  }
+}
+
 TEST_CASE("config: the event feed's bounds default to 2,048 feeds and 256 KiB queues, checked") {
   test::TempDir dir;
   auto c = LoadWithHttp(dir, "{}");

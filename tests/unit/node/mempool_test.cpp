@@ -127,6 +127,67 @@ TEST_CASE("mempool: when full, bulk records are refused but flags still find roo
         AdmitResult::Kind::kAccepted);
 }
 
+TEST_CASE(
+    "mempool: clients wait outside once the pool holds what commits in the admission window") {
+  Fixture f;
+  node::MempoolLimits limits;
+  limits.max_records = 1'000;
+  limits.admission_ms = 1'000;
+  limits.admission_floor = 4;
+  node::Mempool pool(f.net, f.ledger.get(), limits);
+  using node::Source;
+  // No commit yet: the floor is the limit.
+  std::vector<pb::Envelope> regs;
+  for (int i = 0; i < 4; ++i) {
+    regs.push_back(f.Register("W" + std::to_string(i)));
+    REQUIRE(pool.Admit(regs.back(), kTestTimeMs, Source::kClient).kind ==
+            AdmitResult::Kind::kAccepted);
+  }
+  CHECK(pool.stats().admission_limit == 4);
+  auto late = f.Register("W4");
+  CHECK(pool.Admit(late, kTestTimeMs, Source::kClient).kind == AdmitResult::Kind::kBusy);
+  CHECK(pool.stats().records == 4);
+  CHECK(pool.Lookup(RecordId(late), nullptr) == node::Mempool::Known::kUnknown);
+  // A resubmission is still answered as pending, a flag still finds room, and a peer's record
+  // (admitted elsewhere already) meets only the hard limits.
+  CHECK(pool.Admit(regs[0], kTestTimeMs, Source::kClient).kind == AdmitResult::Kind::kDuplicate);
+  CHECK(pool.Admit(f.FlagStolen("W0", Id(regs[0]), "maison"), kTestTimeMs, Source::kClient).kind ==
+        AdmitResult::Kind::kAccepted);
+  CHECK(pool.Admit(late, kTestTimeMs, Source::kPeer).kind == AdmitResult::Kind::kAccepted);
+  CHECK(pool.Admit(f.Register("W5"), kTestTimeMs, Source::kClient).kind ==
+        AdmitResult::Kind::kBusy);
+  f.CommitAll(pool, 1);  // Opens the span.
+  CHECK(pool.stats().commit_rate == 0);
+  // 12 records committed one second later: 12 records/s, so the window of 1 s holds 12.
+  for (int i = 10; i < 22; ++i)
+    REQUIRE(pool.Admit(f.Register("W" + std::to_string(i)), kTestTimeMs, Source::kPeer).kind ==
+            AdmitResult::Kind::kAccepted);
+  f.CommitAll(pool, 1'001);
+  CHECK(pool.stats().commit_rate == doctest::Approx(12.0));
+  CHECK(pool.stats().admission_limit == 12);
+  for (int i = 30; i < 42; ++i)
+    CHECK(pool.Admit(f.Register("W" + std::to_string(i)), kTestTimeMs + 1'001, Source::kClient)
+              .kind == AdmitResult::Kind::kAccepted);
+  CHECK(pool.Admit(f.Register("W42"), kTestTimeMs + 1'001, Source::kClient).kind ==
+        AdmitResult::Kind::kBusy);
+}
+
+TEST_CASE("mempool: with admission off, clients meet only the hard limits") {
+  Fixture f;
+  node::MempoolLimits limits;
+  limits.max_records = 10;
+  limits.admission_ms = 0;
+  limits.admission_floor = 1;
+  node::Mempool pool(f.net, f.ledger.get(), limits);
+  for (int i = 0; i < 9; ++i)
+    CHECK(
+        pool.Admit(f.Register("O" + std::to_string(i)), kTestTimeMs, node::Source::kClient).kind ==
+        AdmitResult::Kind::kAccepted);
+  CHECK(pool.Admit(f.Register("O9"), kTestTimeMs, node::Source::kClient).kind ==
+        AdmitResult::Kind::kFull);
+  CHECK(pool.stats().admission_limit == 0);
+}
+
 TEST_CASE("mempool: records made invalid by a committed block are evicted with their reason") {
   Fixture f;
   node::Mempool pool(f.net, f.ledger.get());
