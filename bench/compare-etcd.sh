@@ -7,7 +7,8 @@
 # the rate it reached, then `hallmark-bench read` on one node. Prints one table with the ratios
 # and the load average before and after; not part of `make test` (`make bench-compare`).
 #   bench/compare-etcd.sh [RECORDS (50000)] [BASE_PORT (25000)]
-# Environment: HALLMARK_BIN (build/bin), CLIENTS (64), VALUE_BYTES (256), READS (100000).
+# Environment: HALLMARK_BIN (build/bin), CLIENTS (64), VALUE_BYTES (256), READS (100000),
+# ADMISSION_MS (the nodes' mempool.admission_ms; unset: the default, 0: off).
 set -euo pipefail
 records=${1:-50000}
 base=${2:-25000}
@@ -62,6 +63,9 @@ hbase=$((base + 100))
 "$bin/hallmarkd" testnet --validators 4 --dir "$dir/net" --base-port "$hbase" --force >/dev/null
 for i in 0 1 2 3; do
   sed -i 's/"rate_limit_per_second": [0-9]*/"rate_limit_per_second": 0/' "$dir/net/node$i/config.json"
+  if [[ -n "${ADMISSION_MS:-}" ]]; then
+    sed -i "s/\"admission_ms\": [0-9]*/\"admission_ms\": $ADMISSION_MS/" "$dir/net/node$i/config.json"
+  fi
   "$bin/hallmarkd" start --home "$dir/net/node$i" >"$dir/net/node$i.log" 2>&1 &
   pids+=($!)
 done
