@@ -427,6 +427,24 @@ TEST_CASE("cli register --from: a stop request ends the run with pending or unse
   CHECK(wallet::RunBulk(o, out2, err2) == 0);
 }
 
+TEST_CASE("cli register --from: the admission limit (429 busy) is waited out, nothing lost") {
+  node::MempoolLimits limits;
+  limits.admission_ms = 1;  // The limit is then the floor: 4 records waiting.
+  limits.admission_floor = 4;
+  Fixture f(limits);
+  std::string csv = "item\n";
+  for (int i = 0; i < 16; ++i) csv += Item(i) + "\n";
+  const auto file = f.File("busy.csv", csv);
+  CliRun r =
+      f.Run({"register", "--from", file.string(), "--key", f.maison, "--json", "--clients", "8"});
+  INFO(r.out, r.err);
+  CHECK(r.code == 0);
+  pb::BulkSummary s = f.Summary(r);
+  CHECK(s.committed() == 16);
+  CHECK(s.busy_retries() > 0);
+  for (int i = 0; i < 16; ++i) CHECK(f.Show(Item(i)).history_size() == 1);
+}
+
 TEST_CASE("cli register --from: a full mempool (429 mempool_full) is waited out, nothing lost") {
   node::MempoolLimits limits;
   limits.max_records = 4;
