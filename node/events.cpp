@@ -332,7 +332,10 @@ std::shared_ptr<EventHub::Feed> EventHub::Open(EventFilter filter,
     std::lock_guard lock(mu_);
     if (stopping_ || feeds_.size() >= options_.watchers_max) return nullptr;
     feeds_.push_back(feed);
+    // The hub may be asleep until a heartbeat: it must see the feed to time out its attach.
+    wake_ = true;
   }
+  cv_.notify_one();
   UpdateGauge();
   return feed;
 }

@@ -447,6 +447,9 @@ TEST_CASE("event hub: at most watchers_max feeds, and closing one frees its plac
   CHECK(hub.Open({}, std::nullopt) == nullptr);
   hub.Close(b.feed, "client closed");
   CHECK(hub.watchers() == 2);
+  // Let the hub fall asleep (nothing to send, heartbeats a minute apart): opening a feed must
+  // wake it, or it would not see the feed, nor the disconnect below, for a minute.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
   auto d = hub.Open({}, std::nullopt);
   CHECK(d != nullptr);
   // A client that disconnects is noticed by the hub itself too.
