@@ -429,7 +429,8 @@ TEST_CASE("cli register --from: a stop request ends the run with pending or unse
 
 // Registers 16 items through a node whose mempool `limits` make it answer 429: every item
 // commits once, and the run met (and waited out) at least one busy answer.
-void RegistersAllThroughBusyNode(const node::MempoolLimits& limits, const std::string& name) {
+static void RegistersAllThroughBusyNode(const node::MempoolLimits& limits,
+                                        const std::string& name) {
   Fixture f(limits);
   std::string csv = "item\n";
   for (int i = 0; i < 16; ++i) csv += Item(i) + "\n";
