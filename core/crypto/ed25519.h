@@ -21,21 +21,29 @@
 //   5. R is a canonical point encoding (same rule as 3). -> kNonCanonicalR
 //   6. R is not a point of small order (same set as 4). An honest signer never produces one
 //      (R = [r]B has order L), and rejecting it costs nothing, so we do. -> kSmallOrderR
-//   7. The cofactorless equation [S]B = R + [k]A, k = SHA-512(R || A || M) mod L, holds, as
-//      Crypto++'s ed25519Verifier checks it. An A or R that is not a point on the curve fails
-//      here. -> kBadSignature
+//   7. The cofactored equation [8][S]B = [8]R + [8][k]A, k = SHA-512(R || A || M) mod L,
+//      holds. An A or R that is not a point on the curve fails here. -> kBadSignature
+//      (Until 2026-12 this was the cofactorless [S]B = R + [k]A. Every signature that passed
+//      that passes this; the two differ only on mixed-order A or R, which no honest signer
+//      makes. Only the cofactored equation can be checked in batches with the same verdicts.)
 //
 // With these rules only a signature a holder of A's secret could have produced verifies, and a
 // signature has exactly one accepted encoding (no malleability through S + L or re-encoded
-// points). This matches libsodium's crypto_sign_verify_detached for the 12 vectors of
-// "Taming the many EdDSAs" (Chalkias, Garillot, Nikolaenko, 2020): only vector 3 verifies.
+// points). Of the 12 vectors of "Taming the many EdDSAs" (Chalkias, Garillot, Nikolaenko,
+// 2020), vectors 3, 4 and 5 verify (mixed-order points, cofactored equation).
+//
+// How: Crypto++'s ed25519Verifier checks the cofactorless equation, which implies the
+// cofactored one; only when it fails does core/crypto/curve25519 check the cofactored one.
+// VerifySignatures checks many at once (random linear combination, docs/signatures.md).
 
 #include <array>
 #include <compare>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/bytes.h"
 #include "core/status.h"
@@ -125,6 +133,25 @@ inline SigVerdict VerifySignature(const PublicKey& public_key, ByteSpan message,
                                   const Signature& signature) {
   return VerifySignature(public_key.span(), message, signature.span());
 }
+
+// One signature of a batch. The spans must stay valid during the call.
+struct SignatureToCheck {
+  ByteSpan public_key;
+  ByteSpan message;
+  ByteSpan signature;
+};
+
+// The policy's verdict on each signature, exactly as VerifySignature would give it, computed
+// together: one multi-scalar multiplication checks a random linear combination of the
+// equations (about 5x faster a signature than one by one, for batches of hundreds), and only
+// when that fails is each signature checked alone. A false "all valid" has probability below
+// 2^-120 per call, from coefficients drawn from the system CSPRNG. Thread-safe.
+struct BatchVerifyStats {
+  size_t combined = 0;  // Signatures in the linear combination.
+  size_t alone = 0;     // Signatures checked one by one (small batch, or the combination failed).
+};
+std::vector<SigVerdict> VerifySignatures(std::span<const SignatureToCheck> items,
+                                         BatchVerifyStats* stats = nullptr);
 
 // A sentence a user can read, e.g. "the signature does not match the key and message".
 std::string_view SigVerdictMessage(SigVerdict verdict);

@@ -219,16 +219,45 @@ const std::map<int, std::string> kWycheproofDivergences = {};
 //   low_order_A       A has small order                          -> check 4, kSmallOrderKey
 //   non_canonical_R   R's encoding is not canonical              -> check 5, kNonCanonicalR
 //   low_order_R       R has small order                          -> check 6, kSmallOrderR
-//   low_order_residue only the cofactored equation holds         -> check 7, kBadSignature
-// Mixed-order A or R (low_order_component_*) alone is accepted when the cofactorless equation
-// holds, as the policy says. reencoded_k appears only with a non-canonical point, refused first.
+//   low_order_residue only the cofactored equation holds         -> check 7 passes: kValid
+// Mixed-order A or R (low_order_component_*) is accepted when the cofactored equation holds,
+// as the policy says. reencoded_k appears only with a non-canonical point, refused first.
 SigVerdict CctvPolicyVerdict(const std::set<std::string>& flags) {
   if (flags.contains("non_canonical_A")) return SigVerdict::kNonCanonicalKey;
   if (flags.contains("low_order_A")) return SigVerdict::kSmallOrderKey;
   if (flags.contains("non_canonical_R")) return SigVerdict::kNonCanonicalR;
   if (flags.contains("low_order_R")) return SigVerdict::kSmallOrderR;
-  if (flags.contains("low_order_residue")) return SigVerdict::kBadSignature;
   return SigVerdict::kValid;
+}
+
+// A vector with its one-by-one verdict, to be checked again in one batch.
+struct BatchEntry {
+  Bytes key, msg, sig;
+  SigVerdict single;
+};
+
+// VerifySignatures over all the vectors at once (valid and invalid mixed) must give each the
+// verdict VerifySignature gave it; and the valid ones alone must pass as one batch, which
+// exercises the multi-scalar check rather than the one-by-one fallback.
+void CheckBatchVerdicts(const std::vector<BatchEntry>& entries, const char* what) {
+  std::vector<SignatureToCheck> all, valid;
+  for (const BatchEntry& e : entries) {
+    all.push_back({e.key, e.msg, e.sig});
+    if (e.single == SigVerdict::kValid) valid.push_back({e.key, e.msg, e.sig});
+  }
+  const std::vector<SigVerdict> verdicts = VerifySignatures(all);
+  REQUIRE(verdicts.size() == entries.size());
+  for (size_t i = 0; i < entries.size(); ++i) {
+    CHECK_MESSAGE(verdicts[i] == entries[i].single, std::string(what)
+                                                        << " vector #" << i << ": batch says "
+                                                        << SigVerdictName(verdicts[i]) << ", alone "
+                                                        << SigVerdictName(entries[i].single));
+  }
+  BatchVerifyStats stats;
+  for (SigVerdict v : VerifySignatures(valid, &stats)) CHECK(v == SigVerdict::kValid);
+  if (valid.size() >= 4) CHECK(stats.alone == 0);  // The combination held: no fallback.
+  MESSAGE(std::string(what) << ": " << entries.size() << " vectors verified again in one batch, "
+                            << valid.size() << " valid ones in another");
 }
 
 // CCTV vectors whose verdict under the policy differs from CctvPolicyVerdict, by number, with
@@ -249,6 +278,7 @@ TEST_CASE("peer vectors: Wycheproof Ed25519 through VerifySignature") {
   int agree = 0;
   int diverge = 0;
   std::set<int> seen_divergences;
+  std::vector<BatchEntry> batch;
   for (const auto& group : file.testgroups()) {
     const Bytes key = HexOrFail(group.publickey().pk());
     for (const auto& t : group.tests()) {
@@ -256,6 +286,7 @@ TEST_CASE("peer vectors: Wycheproof Ed25519 through VerifySignature") {
       const Bytes msg = HexOrFail(t.msg());
       const Bytes sig = HexOrFail(t.sig());
       const SigVerdict verdict = VerifySignature(key, msg, sig);
+      batch.push_back({key, msg, sig, verdict});
       // "acceptable" would leave the choice to the policy; this file has none.
       REQUIRE_MESSAGE(t.result() != "acceptable", "tcId " << t.tcid());
       const bool want_valid = t.result() == "valid";
@@ -278,6 +309,7 @@ TEST_CASE("peer vectors: Wycheproof Ed25519 through VerifySignature") {
   }
   CHECK(total == file.numberoftests());
   CHECK(seen_divergences.size() == kWycheproofDivergences.size());
+  CheckBatchVerdicts(batch, "wycheproof");
   MESSAGE("wycheproof ed25519: " << total << " vectors, " << agree << " agree, " << diverge
                                  << " documented divergences");
 }
@@ -295,11 +327,14 @@ TEST_CASE("peer vectors: CCTV Ed25519 edge cases get the verdict the written pol
   int diverge = 0;
   int accepted = 0;
   std::map<std::string, int> by_verdict;
+  std::vector<BatchEntry> batch;
   for (const auto& v : file.vectors()) {
     ++total;
     const Bytes key = HexOrFail(v.key());
     const Bytes sig = HexOrFail(v.sig());
     const SigVerdict verdict = VerifySignature(key, AsSpan(v.msg()), sig);
+    const Bytes msg(v.msg().begin(), v.msg().end());
+    batch.push_back({key, msg, sig, verdict});
     const std::set<std::string> flags(v.flags().begin(), v.flags().end());
     const SigVerdict predicted = CctvPolicyVerdict(flags);
     ++by_verdict[std::string(SigVerdictName(verdict))];
@@ -322,6 +357,7 @@ TEST_CASE("peer vectors: CCTV Ed25519 edge cases get the verdict the written pol
                                 << SigVerdictName(verdict));
     }
   }
+  CheckBatchVerdicts(batch, "cctv");
   std::string summary;
   for (const auto& [name, count] : by_verdict) {
     summary += (summary.empty() ? "" : ", ") + name + " " + std::to_string(count);
