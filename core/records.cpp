@@ -497,6 +497,18 @@ std::optional<Rejection> CheckRecordSignature(const pb::Envelope& env) {
   return Reject(RejectReason::kBadSignature, std::string(SigVerdictMessage(v)));
 }
 
+std::vector<bool> RecordSignaturesValid(std::span<const pb::Envelope* const> envelopes) {
+  std::vector<SignatureToCheck> items;
+  items.reserve(envelopes.size());
+  for (const pb::Envelope* env : envelopes) {
+    items.push_back({AsSpan(env->signer()), AsSpan(env->payload()), AsSpan(env->signature())});
+  }
+  const std::vector<SigVerdict> verdicts = VerifySignatures(items);
+  std::vector<bool> valid(verdicts.size());
+  for (size_t i = 0; i < verdicts.size(); ++i) valid[i] = verdicts[i] == SigVerdict::kValid;
+  return valid;
+}
+
 namespace {
 
 // The authorisation table: who may sign which record, and its conditions.

@@ -9,7 +9,7 @@ namespace hallmark::node {
 
 namespace {
 
-constexpr size_t kRecordsPerChunk = 128;
+constexpr size_t kRecordsPerChunk = 256;  // A batch verification of 256 is near its best rate.
 
 }  // namespace
 
@@ -183,6 +183,7 @@ void RecordVerifier::Verify(std::shared_ptr<const pb::Block> block, uint64_t hei
 
 void RecordVerifier::Work() {
   std::vector<core::Hash256> ids;
+  std::vector<const pb::Envelope*> envs;
   for (;;) {
     Chunk chunk;
     {
@@ -193,10 +194,14 @@ void RecordVerifier::Work() {
       queue_.pop_front();
     }
     ids.clear();
+    envs.clear();
     const pb::Block& block = *chunk.batch->block;
-    for (size_t i = chunk.begin; i < chunk.end; ++i) {
-      const pb::Envelope& env = block.records(static_cast<int>(i));
-      if (!core::CheckRecordSignature(env)) ids.push_back(core::RecordIdOf(env));
+    for (size_t i = chunk.begin; i < chunk.end; ++i)
+      envs.push_back(&block.records(static_cast<int>(i)));
+    // One batch verification per chunk (core::VerifySignatures).
+    const std::vector<bool> valid = core::RecordSignaturesValid(envs);
+    for (size_t i = 0; i < envs.size(); ++i) {
+      if (valid[i]) ids.push_back(core::RecordIdOf(*envs[i]));
     }
     {
       std::lock_guard lock(chunk.batch->mu);

@@ -98,6 +98,13 @@ ConsensusDriver::~ConsensusDriver() {
   Stop();
 }
 
+void ConsensusDriver::PreVerifyRecords(const pb::Block& block) {
+  std::vector<const pb::Envelope*> envs;
+  envs.reserve(static_cast<size_t>(block.records_size()));
+  for (const pb::Envelope& env : block.records()) envs.push_back(&env);
+  mempool_->PreVerify(envs);
+}
+
 uint64_t ConsensusDriver::NowMs() const {
   return core::UnixTimeMs();
 }
@@ -587,6 +594,7 @@ void ConsensusDriver::DoValidate(const consensus::ValidateBlock& a,
     events->push_back(verdict);
     return;
   }
+  PreVerifyRecords(block);
   auto prepared = ledger_->ValidateBlock(block, mempool_->CachedSignatureCheck());
   if (!prepared.ok()) {
     if (prepared.status().code() != core::StatusCode::kInvalidInput) {
@@ -635,6 +643,7 @@ void ConsensusDriver::DoCommit(const consensus::CommitBlock& a) {
       Fatal("a certified block does not parse: the network committed garbage?");
       return;
     }
+    if (!was_fetched) PreVerifyRecords(parsed);
     auto p = was_fetched
                  ? ledger_->ValidateBlock(*f->second.block, VerifiedOrCheck(f->second.verified))
                  : ledger_->ValidateBlock(parsed, mempool_->CachedSignatureCheck());

@@ -121,6 +121,9 @@ class ConsensusDriver {
   void Execute(consensus::Actions actions);
   void Do(const consensus::Action& action, std::vector<consensus::Event>* events);
   void DoBuild(const consensus::BuildBlock& a, std::vector<consensus::Event>* events);
+  // Checks together the signatures of the block's records this node has not verified yet (the
+  // mempool's verdict cache), so that validating the block finds them all cached.
+  void PreVerifyRecords(const pb::Block& block);
   void BuildNow(const consensus::BuildBlock& a, std::vector<consensus::Event>* events);
   // How long a proposer with `pending_records` should still wait before building.
   uint64_t BuildDelayMs(uint64_t pending_records) const;

@@ -364,6 +364,32 @@ void Mempool::OnCommitted(const pb::Block& block, uint64_t now_ms) {
   for (const Hash256& key : touched) Recheck(key, now_ms);
 }
 
+void Mempool::PreVerify(std::span<const pb::Envelope* const> envelopes) {
+  std::vector<const pb::Envelope*> todo;
+  std::vector<Hash256> keys;
+  todo.reserve(envelopes.size());
+  keys.reserve(envelopes.size());
+  for (const pb::Envelope* env : envelopes) {
+    keys.push_back(VerdictKey(*env, core::RecordIdOf(*env)));
+  }
+  {
+    std::lock_guard lock(mu_);
+    size_t kept = 0;
+    for (size_t i = 0; i < envelopes.size(); ++i) {
+      if (verified_.contains(keys[i])) continue;
+      todo.push_back(envelopes[i]);
+      keys[kept++] = keys[i];
+    }
+    keys.resize(kept);
+  }
+  if (todo.empty()) return;
+  const std::vector<bool> valid = core::RecordSignaturesValid(todo);
+  std::lock_guard lock(mu_);
+  for (size_t i = 0; i < todo.size(); ++i) {
+    if (valid[i]) RememberVerified(keys[i]);
+  }
+}
+
 storage::SignatureCheck Mempool::CachedSignatureCheck() {
   return [this](const pb::Envelope& env, const Hash256& id) -> std::optional<Rejection> {
     const Hash256 key = VerdictKey(env, id);

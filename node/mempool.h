@@ -5,6 +5,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -91,6 +92,12 @@ class Mempool {
   // A block was committed: drop its records, re-check the pending records of the items it
   // touched against the new state, and evict those no longer valid (remembering why).
   void OnCommitted(const pb::Block& block, uint64_t now_ms);
+
+  // Checks together (core::RecordSignaturesValid) the signatures of those envelopes not yet in
+  // the verdict cache, and caches the ones that pass, so that Admit and the block checks find
+  // them verified. Those that fail are left alone: Admit or the block check meets them again and
+  // rejects them with the reason. Runs the verification outside the lock; thread-safe.
+  void PreVerify(std::span<const pb::Envelope* const> envelopes);
 
   // The ledger's signature check, consulting the verdict cache first.
   storage::SignatureCheck CachedSignatureCheck();

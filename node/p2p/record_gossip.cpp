@@ -100,6 +100,7 @@ bool GossipReceiver::Receive(pb::RecordGossip gossip) {
   batches_.fetch_add(1);
   asio::post(strand_, [this, gossip = std::move(gossip), n] {
     bool any = false;
+    if (prepare_) prepare_(gossip);
     for (const pb::Envelope& env : gossip.records()) any |= admit_(env);
     records_.fetch_add(n);
     backlog_.fetch_sub(n);

@@ -97,6 +97,12 @@ class GossipReceiver {
   GossipReceiver(boost::asio::io_context& io, Admit admit, std::function<void()> on_accepted,
                  GossipLimits limits = {});
 
+  // Called on the receiver's strand with each message before its records are admitted one by
+  // one (the node checks the batch's signatures together there). Set before the first Receive.
+  void set_prepare(std::function<void(const pb::RecordGossip&)> prepare) {
+    prepare_ = std::move(prepare);
+  }
+
   // False when the message was dropped because the backlog is full.
   bool Receive(pb::RecordGossip gossip);
 
@@ -106,6 +112,7 @@ class GossipReceiver {
  private:
   const Admit admit_;
   const std::function<void()> on_accepted_;
+  std::function<void(const pb::RecordGossip&)> prepare_;
   const GossipLimits limits_;
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   std::atomic<size_t> backlog_{0};

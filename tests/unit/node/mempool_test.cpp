@@ -371,3 +371,29 @@ TEST_CASE(
   CHECK(pool.Take(100, 1 << 20).empty());
   CHECK(pool.stats().records == 0);
 }
+
+TEST_CASE(
+    "mempool: signatures checked together beforehand: good records admitted, forged refused") {
+  Fixture f;
+  node::Mempool pool(f.net, f.ledger.get());
+  std::vector<pb::Envelope> envs;
+  for (int i = 0; i < 20; ++i) envs.push_back(f.Register("PV" + std::to_string(i)));
+  envs[3].set_signature(std::string(64, '\x05'));  // not a signature at all
+  // Signed, then changed: the signature no longer covers the payload.
+  envs[11].set_payload(f.Register("PV-other").payload());
+  std::vector<const pb::Envelope*> ptrs;
+  for (const auto& e : envs) ptrs.push_back(&e);
+  pool.PreVerify(ptrs);
+  pool.PreVerify(ptrs);  // again: nothing changes
+  for (size_t i = 0; i < envs.size(); ++i) {
+    CAPTURE(i);
+    auto r = pool.Admit(envs[i], kTestTimeMs);
+    if (i == 3 || i == 11) {
+      REQUIRE(r.kind == AdmitResult::Kind::kRejected);
+      CHECK(r.rejection->reason == core::RejectReason::kBadSignature);
+    } else {
+      CHECK(r.kind == AdmitResult::Kind::kAccepted);
+    }
+  }
+  CHECK(pool.stats().records == 18);
+}

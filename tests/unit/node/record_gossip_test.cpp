@@ -184,6 +184,10 @@ TEST_CASE("gossip receiver: a batch is admitted in order, one wake-up per batch 
         return e.payload() != "dup";
       },
       [&] { ++wakeups; });
+  // The prepare hook sees each whole message before its first record is admitted.
+  receiver.set_prepare([&](const pb::RecordGossip& g) {
+    admitted.push_back("prepare " + std::to_string(g.records_size()));
+  });
   pb::RecordGossip g1;
   for (const char* p : {"a", "b", "c"}) *g1.add_records() = Env(p);
   pb::RecordGossip g2;
@@ -193,7 +197,7 @@ TEST_CASE("gossip receiver: a batch is admitted in order, one wake-up per batch 
   CHECK(receiver.backlog() == 4);
   CHECK(admitted.empty());  // Admission happens on the receiver's strand, not in Receive.
   io.run();
-  CHECK(admitted == std::vector<std::string>{"a", "b", "c", "dup"});
+  CHECK(admitted == std::vector<std::string>{"prepare 3", "a", "b", "c", "prepare 1", "dup"});
   CHECK(wakeups == 1);  // g2 added nothing new.
   CHECK(receiver.backlog() == 0);
   CHECK(receiver.stats().records == 4);
