@@ -173,12 +173,8 @@ Status Node::Start() {
         return mempool_->Admit(env, core::UnixTimeMs()).kind == AdmitResult::Kind::kAccepted;
       },
       [this] { driver_->OnRecordsAvailable(); });
-  Net(sender_).gossip_in().set_prepare([this](const pb::RecordGossip& gossip) {
-    std::vector<const pb::Envelope*> envs;
-    envs.reserve(static_cast<size_t>(gossip.records_size()));
-    for (const pb::Envelope& env : gossip.records()) envs.push_back(&env);
-    mempool_->PreVerify(envs);
-  });
+  Net(sender_).gossip_in().set_prepare(
+      [this](const std::vector<const pb::Envelope*>& envs) { mempool_->PreVerify(envs); });
   sync_server_ = std::make_unique<StateSyncServer>(
       snapshots_.get(), [this](const core::PublicKey& to, const pb::PeerMessage& m) {
         return transport_->Send(to, m);

@@ -22,24 +22,20 @@ Fe FeFromU64(uint64_t x) {
   return Fe{{x & kMask51, x >> 51, 0, 0, 0}};
 }
 
+// Carries each limb's bits above 51 into the next and returns what leaves the top limb.
+[[gnu::always_inline]] inline uint64_t FeCarryUp(Fe* a) {
+  uint64_t c = 0;
+  for (int i = 0; i < 5; ++i) {
+    a->v[i] += c;
+    c = a->v[i] >> 51;
+    a->v[i] &= kMask51;
+  }
+  return c;
+}
+
 // Propagates carries once around; the result's limbs are below 2^51 + 19 * 2^13.
 [[gnu::always_inline]] inline Fe FeCarry(Fe a) {
-  uint64_t c;
-  c = a.v[0] >> 51;
-  a.v[0] &= kMask51;
-  a.v[1] += c;
-  c = a.v[1] >> 51;
-  a.v[1] &= kMask51;
-  a.v[2] += c;
-  c = a.v[2] >> 51;
-  a.v[2] &= kMask51;
-  a.v[3] += c;
-  c = a.v[3] >> 51;
-  a.v[3] &= kMask51;
-  a.v[4] += c;
-  c = a.v[4] >> 51;
-  a.v[4] &= kMask51;
-  a.v[0] += 19 * c;
+  a.v[0] += 19 * FeCarryUp(&a);  // 2^255 = 19 (mod p)
   return a;
 }
 
@@ -123,19 +119,7 @@ void FeToBytes(const Fe& in, uint8_t out[32]) {
   q = (h.v[3] + q) >> 51;
   q = (h.v[4] + q) >> 51;
   h.v[0] += 19 * q;
-  uint64_t c = h.v[0] >> 51;
-  h.v[0] &= kMask51;
-  h.v[1] += c;
-  c = h.v[1] >> 51;
-  h.v[1] &= kMask51;
-  h.v[2] += c;
-  c = h.v[2] >> 51;
-  h.v[2] &= kMask51;
-  h.v[3] += c;
-  c = h.v[3] >> 51;
-  h.v[3] &= kMask51;
-  h.v[4] += c;
-  h.v[4] &= kMask51;  // Drops the 2^255 of h + 19 - 2^255 = h - p.
+  FeCarryUp(&h);  // Drops the 2^255 of h + 19 - 2^255 = h - p.
   const uint64_t w0 = h.v[0] | (h.v[1] << 51);
   const uint64_t w1 = (h.v[1] >> 13) | (h.v[2] << 38);
   const uint64_t w2 = (h.v[2] >> 26) | (h.v[3] << 25);

@@ -98,15 +98,44 @@ bool GossipReceiver::Receive(pb::RecordGossip gossip) {
     return false;
   }
   batches_.fetch_add(1);
-  asio::post(strand_, [this, gossip = std::move(gossip), n] {
-    bool any = false;
-    if (prepare_) prepare_(gossip);
-    for (const pb::Envelope& env : gossip.records()) any |= admit_(env);
-    records_.fetch_add(n);
-    backlog_.fetch_sub(n);
-    if (any && on_accepted_) on_accepted_();
-  });
+  bool post = false;
+  {
+    std::lock_guard lock(queue_mu_);
+    queue_.push_back(std::move(gossip));
+    post = !draining_;
+    draining_ = true;
+  }
+  if (post) asio::post(strand_, [this] { Drain(); });
   return true;
+}
+
+void GossipReceiver::Drain() {
+  for (;;) {
+    std::deque<pb::RecordGossip> batch;
+    {
+      std::lock_guard lock(queue_mu_);
+      if (queue_.empty()) {
+        draining_ = false;
+        return;
+      }
+      batch.swap(queue_);
+    }
+    if (prepare_) {
+      std::vector<const pb::Envelope*> envs;
+      for (const pb::RecordGossip& g : batch) {
+        for (const pb::Envelope& env : g.records()) envs.push_back(&env);
+      }
+      prepare_(envs);
+    }
+    for (const pb::RecordGossip& g : batch) {
+      const size_t n = static_cast<size_t>(g.records_size());
+      bool any = false;
+      for (const pb::Envelope& env : g.records()) any |= admit_(env);
+      records_.fetch_add(n);
+      backlog_.fetch_sub(n);
+      if (any && on_accepted_) on_accepted_();
+    }
+  }
 }
 
 GossipStats GossipReceiver::stats() const {

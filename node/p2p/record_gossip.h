@@ -20,8 +20,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <mutex>
+#include <vector>
 
 #include "node/p2p/limits.h"
 #include "proto/p2p.pb.h"
@@ -97,11 +99,12 @@ class GossipReceiver {
   GossipReceiver(boost::asio::io_context& io, Admit admit, std::function<void()> on_accepted,
                  GossipLimits limits = {});
 
-  // Called on the receiver's strand with each message before its records are admitted one by
-  // one (the node checks the batch's signatures together there). Set before the first Receive.
-  void set_prepare(std::function<void(const pb::RecordGossip&)> prepare) {
-    prepare_ = std::move(prepare);
-  }
+  // Called on the receiver's strand with the records of every message waiting there, before
+  // they are admitted one by one (the node checks their signatures together). Messages that
+  // arrive while the strand is busy wait and are taken together, so under load the batches
+  // grow by themselves, without a timer. Set before the first Receive.
+  using Prepare = std::function<void(const std::vector<const pb::Envelope*>&)>;
+  void set_prepare(Prepare prepare) { prepare_ = std::move(prepare); }
 
   // False when the message was dropped because the backlog is full.
   bool Receive(pb::RecordGossip gossip);
@@ -112,7 +115,12 @@ class GossipReceiver {
  private:
   const Admit admit_;
   const std::function<void()> on_accepted_;
-  std::function<void(const pb::RecordGossip&)> prepare_;
+  Prepare prepare_;
+  // Admits what waits, until nothing does. Runs on strand_.
+  void Drain();
+  std::mutex queue_mu_;
+  std::deque<pb::RecordGossip> queue_;  // Guarded by queue_mu_.
+  bool draining_ = false;               // A Drain is posted or running; guarded by queue_mu_.
   const GossipLimits limits_;
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   std::atomic<size_t> backlog_{0};

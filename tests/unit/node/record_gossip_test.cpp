@@ -184,9 +184,10 @@ TEST_CASE("gossip receiver: a batch is admitted in order, one wake-up per batch 
         return e.payload() != "dup";
       },
       [&] { ++wakeups; });
-  // The prepare hook sees each whole message before its first record is admitted.
-  receiver.set_prepare([&](const pb::RecordGossip& g) {
-    admitted.push_back("prepare " + std::to_string(g.records_size()));
+  // The prepare hook sees the records of every waiting message at once (both arrive before the
+  // strand runs), before the first is admitted.
+  receiver.set_prepare([&](const std::vector<const pb::Envelope*>& envs) {
+    admitted.push_back("prepare " + std::to_string(envs.size()));
   });
   pb::RecordGossip g1;
   for (const char* p : {"a", "b", "c"}) *g1.add_records() = Env(p);
@@ -197,11 +198,40 @@ TEST_CASE("gossip receiver: a batch is admitted in order, one wake-up per batch 
   CHECK(receiver.backlog() == 4);
   CHECK(admitted.empty());  // Admission happens on the receiver's strand, not in Receive.
   io.run();
-  CHECK(admitted == std::vector<std::string>{"prepare 3", "a", "b", "c", "prepare 1", "dup"});
+  CHECK(admitted == std::vector<std::string>{"prepare 4", "a", "b", "c", "dup"});
   CHECK(wakeups == 1);  // g2 added nothing new.
   CHECK(receiver.backlog() == 0);
   CHECK(receiver.stats().records == 4);
   CHECK(receiver.stats().batches == 2);
+}
+
+TEST_CASE("gossip receiver: a message arriving during admission waits for the next round") {
+  asio::io_context io;
+  std::vector<std::string> seen;
+  node::GossipReceiver* self = nullptr;
+  node::GossipReceiver receiver(
+      io,
+      [&](const pb::Envelope& e) {
+        seen.push_back(e.payload());
+        if (e.payload() == "a") {  // Arrives while "a" is admitted.
+          pb::RecordGossip late;
+          *late.add_records() = Env("late");
+          CHECK(self->Receive(late));
+        }
+        return true;
+      },
+      nullptr);
+  self = &receiver;
+  receiver.set_prepare([&](const std::vector<const pb::Envelope*>& envs) {
+    seen.push_back("prepare " + std::to_string(envs.size()));
+  });
+  pb::RecordGossip g;
+  for (const char* p : {"a", "b"}) *g.add_records() = Env(p);
+  CHECK(receiver.Receive(g));
+  io.run();
+  CHECK(seen == std::vector<std::string>{"prepare 2", "a", "b", "prepare 1", "late"});
+  CHECK(receiver.backlog() == 0);
+  CHECK(receiver.stats().records == 3);
 }
 
 TEST_CASE("gossip receiver: a batch that would overfill the backlog is dropped whole and counted") {
