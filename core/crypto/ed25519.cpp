@@ -326,7 +326,6 @@ std::vector<SigVerdict> VerifySignatures(std::span<const SignatureToCheck> items
   // alone (as the single check would), and is left out of the batch.
   std::vector<c::Point> points;
   std::vector<c::ScalarSum> sums;  // sums[0] for B, then one per distinct key.
-  std::vector<size_t> key_slot;    // Per pending item: index into points / sums.
   std::vector<size_t> batch;       // The items in the combination.
   std::map<std::array<uint8_t, 32>, size_t> key_index;
   points.reserve(2 * pending.size() + 1);
